@@ -1,0 +1,258 @@
+package nft
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Canonical returns the canonical JSON form of v, following RFC 8785 (JSON
+// Canonicalization Scheme): object keys sorted, no insignificant whitespace,
+// numbers in their shortest round-trip form, strings with minimal escaping.
+// Any JCS implementation in another language reproduces the same bytes, so
+// auditors outside Go can recompute digests.
+//
+// NaN and infinities have no JSON form and are refused.
+func Canonical(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("canonical encoding: %w", err)
+	}
+	return CanonicalizeJSON(raw)
+}
+
+// CanonicalizeJSON rewrites a JSON document into its canonical form.
+func CanonicalizeJSON(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("canonical encoding: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("canonical encoding: trailing data after JSON value")
+	}
+	var buf bytes.Buffer
+	if err := writeCanonical(&buf, tree); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeCanonical(buf *bytes.Buffer, v any) error {
+	switch t := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		buf.WriteString(strconv.FormatBool(t))
+	case json.Number:
+		return writeNumber(buf, t)
+	case string:
+		writeString(buf, t)
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range t {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeCanonical(buf, e); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		// JCS sorts by UTF-16 code units; for the ASCII keys of our schema
+		// this is byte order, and for others it differs only above U+FFFF.
+		slices.SortFunc(keys, compareUTF16)
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeString(buf, k)
+			buf.WriteByte(':')
+			if err := writeCanonical(buf, t[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	default:
+		return fmt.Errorf("canonical encoding: unexpected %T", v)
+	}
+	return nil
+}
+
+// writeNumber prints a number the way ECMAScript's Number.prototype.toString
+// does, which is what JCS requires. Go's encoding/json float formatting
+// already follows that algorithm, so we parse and re-marshal.
+func writeNumber(buf *bytes.Buffer, n json.Number) error {
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return fmt.Errorf("canonical encoding: number %q is not a finite IEEE-754 double", n)
+	}
+	if f == 0 {
+		f = 0 // -0 prints as 0 in JCS
+	}
+	out, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("canonical encoding: %w", err)
+	}
+	buf.Write(out)
+	return nil
+}
+
+func writeString(buf *bytes.Buffer, s string) {
+	const hexDigits = "0123456789abcdef"
+	buf.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			buf.WriteString(`\"`)
+		case '\\':
+			buf.WriteString(`\\`)
+		case '\b':
+			buf.WriteString(`\b`)
+		case '\f':
+			buf.WriteString(`\f`)
+		case '\n':
+			buf.WriteString(`\n`)
+		case '\r':
+			buf.WriteString(`\r`)
+		case '\t':
+			buf.WriteString(`\t`)
+		default:
+			if r < 0x20 {
+				buf.WriteString(`\u00`)
+				buf.WriteByte(hexDigits[r>>4])
+				buf.WriteByte(hexDigits[r&0xf])
+				continue
+			}
+			if r == utf8.RuneError {
+				// Invalid UTF-8 was already replaced by the decoder; keep
+				// the replacement character so the output stays valid.
+				buf.WriteRune(utf8.RuneError)
+				continue
+			}
+			buf.WriteRune(r)
+		}
+	}
+	buf.WriteByte('"')
+}
+
+func compareUTF16(a, b string) int {
+	ua, ub := utf16Units(a), utf16Units(b)
+	return slices.Compare(ua, ub)
+}
+
+func utf16Units(s string) []uint16 {
+	out := make([]uint16, 0, len(s))
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			out = append(out, uint16(0xd800+(r>>10)), uint16(0xdc00+(r&0x3ff)))
+			continue
+		}
+		out = append(out, uint16(r))
+	}
+	return out
+}
+
+// DigestPrefix is the algorithm prefix of every digest the platform writes.
+const DigestPrefix = "sha256:"
+
+// DigestBytes returns "sha256:<hex>" of b.
+func DigestBytes(b []byte) string {
+	sum := sha256.Sum256(b)
+	return DigestPrefix + hex.EncodeToString(sum[:])
+}
+
+// DigestOf returns the digest of v's canonical encoding.
+func DigestOf(v any) (string, error) {
+	c, err := Canonical(v)
+	if err != nil {
+		return "", err
+	}
+	return DigestBytes(c), nil
+}
+
+// IsDigest reports whether s is a well-formed "sha256:<64 lowercase hex>".
+func IsDigest(s string) bool {
+	if len(s) != len(DigestPrefix)+64 || s[:len(DigestPrefix)] != DigestPrefix {
+		return false
+	}
+	return isLowerHex(s[len(DigestPrefix):])
+}
+
+// IsTokenID reports whether s is a well-formed token ID (64 lowercase hex
+// characters: a uint256, as ERC-721 token IDs are).
+func IsTokenID(s string) bool {
+	return len(s) == 64 && isLowerHex(s)
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenIDOf derives the token ID from a definition: the hex SHA-256 of its
+// canonical encoding. Equal definitions get equal IDs, so a definition can be
+// minted once only.
+func TokenIDOf(d Definition) (string, error) {
+	c, err := Canonical(d)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(c)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// contentOf is what the token digest covers: everything immutable.
+type content struct {
+	Standard   string     `json:"standard"`
+	ID         string     `json:"id"`
+	Definition Definition `json:"definition"`
+	Mint       Mint       `json:"mint"`
+}
+
+// ContentDigest returns the digest of the token's immutable content
+// (standard, ID, definition and mint record). State is excluded because
+// transfers, revisions and retirement change it by design.
+func ContentDigest(t Token) (string, error) {
+	return DigestOf(content{Standard: t.Standard, ID: t.ID, Definition: t.Definition, Mint: t.Mint})
+}
+
+// Seal fills in the token's standard, ID and digest from its content.
+func Seal(t *Token) error {
+	id, err := TokenIDOf(t.Definition)
+	if err != nil {
+		return err
+	}
+	t.Standard = Standard
+	t.ID = id
+	d, err := ContentDigest(*t)
+	if err != nil {
+		return err
+	}
+	t.Digest = d
+	return nil
+}
+
+// RulesDigest returns the digest of a rule file's bytes.
+func RulesDigest(yaml string) string { return DigestBytes([]byte(yaml)) }

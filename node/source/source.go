@@ -1,0 +1,97 @@
+// Package source defines how a node reads its organization's metrics: a
+// Prometheus or Mimir server in production, the embedded 5G-core simulator by
+// default, CSV datasets for evaluation. The learning code never sees which.
+package source
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// MetricType is the Prometheus type of a metric family.
+type MetricType string
+
+// Metric types.
+const (
+	TypeCounter   MetricType = "counter"
+	TypeGauge     MetricType = "gauge"
+	TypeHistogram MetricType = "histogram"
+	TypeSummary   MetricType = "summary"
+	TypeUnknown   MetricType = "unknown"
+)
+
+// SeriesInfo describes one candidate series of a service.
+type SeriesInfo struct {
+	// ID identifies the series within the source, e.g. the PromQL selector
+	// `fivegs_amffunction_rm_reginitreq{service="amf"}`; Fetch takes it back.
+	ID     string            `json:"id"`
+	Metric string            `json:"metric"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Type   MetricType        `json:"type"`
+	Help   string            `json:"help,omitempty"`
+	Unit   string            `json:"unit,omitempty"`
+}
+
+// Range is a closed time range sampled at Step.
+type Range struct {
+	Start time.Time
+	End   time.Time
+	Step  time.Duration
+}
+
+// Validate refuses empty and inverted ranges and non-positive steps.
+func (r Range) Validate() error {
+	switch {
+	case r.Step <= 0:
+		return errors.New("range: step must be positive")
+	case r.Start.IsZero() || r.End.IsZero():
+		return errors.New("range: start and end must be set")
+	case !r.End.After(r.Start):
+		return errors.New("range: empty range (end is not after start)")
+	}
+	return nil
+}
+
+// Points returns how many samples the range holds at its step.
+func (r Range) Points() int { return int(r.End.Sub(r.Start)/r.Step) + 1 }
+
+// Series is fetched data of one series on a regular grid: Values[i] is the
+// value at Start + i*Step, NaN where the source had no sample (a gap).
+type Series struct {
+	Info   SeriesInfo
+	Start  time.Time
+	Step   time.Duration
+	Values []float64
+}
+
+// Incident is a period during which a service violated (or was at risk of
+// violating) its objectives: a firing alert, an injected fault, a labelled
+// anomaly.
+type Incident struct {
+	Service string    `json:"service"`
+	Name    string    `json:"name"` // alert name, fault kind, "anomaly"
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	// Metrics is the ground truth where the source knows it (the simulator's
+	// faults, SMD's interpretation labels): the metrics the incident moved.
+	Metrics []string `json:"metrics,omitempty"`
+	// Labels carries source-specific detail (severity, fault parameters).
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Source reads one organization's metrics.
+type Source interface {
+	// Services lists the services the source has data for.
+	Services(ctx context.Context) ([]string, error)
+	// ListSeries lists the candidate series of a service. An unknown service
+	// is an error wrapping ErrUnknownService.
+	ListSeries(ctx context.Context, service string) ([]SeriesInfo, error)
+	// Fetch returns the series named by ids over r, aligned on r's grid.
+	Fetch(ctx context.Context, ids []string, r Range) ([]Series, error)
+	// Incidents lists incidents of a service overlapping [start, end).
+	Incidents(ctx context.Context, service string, start, end time.Time) ([]Incident, error)
+}
+
+// ErrUnknownService is wrapped by sources asked about a service they lack.
+var ErrUnknownService = errors.New("unknown service")
