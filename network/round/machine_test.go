@@ -27,7 +27,7 @@ type cluster struct {
 	cc       shim.Chaincode
 	orgs     []*stubtest.Org
 	machines map[string]*round.Machine
-	cut      map[string]bool            // partitioned members: no messages in or out
+	cut      map[string]bool              // partitioned members: no messages in or out
 	store    map[string]map[string][]byte // member -> digest -> payload it holds
 	rejects  []round.Reject
 	finished map[string]round.Finished
