@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -27,17 +28,21 @@ const (
 	Reject
 )
 
-// Judge decides on a well-formed message whose sender's organization is
-// known: the round protocol checks the digest against the ledger.
-type Judge func(msg Message) Verdict
+// Handler is the round protocol as gossip sees it.
+type Handler interface {
+	// Judge decides on a well-formed message whose sender's organization
+	// is known: the round protocol checks the digest against the ledger.
+	Judge(msg Message) Verdict
+	// Deliver receives accepted updates, payload included (announced ones
+	// are fetched before delivery).
+	Deliver(ctx context.Context, msg Message)
+}
 
 // GossipConfig configures a node's gossip.
 type GossipConfig struct {
 	Consortium string
-	Judge      Judge
-	// Deliver receives accepted updates, payload included (announced ones
-	// are fetched before delivery).
-	Deliver func(Message)
+	// Handler may be set later with SetHandler, before the first Join.
+	Handler Handler
 	// InlineLimit is the largest payload carried on the topic itself.
 	InlineLimit int
 	Store       *Store
@@ -55,9 +60,14 @@ type Gossip struct {
 	admission *Admission
 	cfg       GossipConfig
 
-	mu      sync.Mutex
-	topics  map[string]*joined
-	penalty map[peer.ID]float64
+	// Locks are never held while calling into pubsub: its event loop calls
+	// back into appScore and the validator, which would deadlock.
+	joinMu    sync.Mutex // serializes Join and Leave
+	mu        sync.Mutex // guards topics
+	topics    map[string]*joined
+	handler   atomic.Pointer[Handler]
+	penaltyMu sync.Mutex
+	penalty   map[peer.ID]float64
 }
 
 type joined struct {
@@ -74,8 +84,8 @@ const penaltyPerRejection = 10
 // verification, peer scoring that punishes invalid messages, and the
 // fetch protocol for announced updates.
 func NewGossip(ctx context.Context, h host.Host, admission *Admission, cfg GossipConfig) (*Gossip, error) {
-	if cfg.Consortium == "" || cfg.Judge == nil || cfg.Deliver == nil || cfg.Store == nil {
-		return nil, errors.New("network: gossip needs a consortium name, a judge, a delivery function and a store")
+	if cfg.Consortium == "" || cfg.Store == nil {
+		return nil, errors.New("network: gossip needs a consortium name and a store")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -84,6 +94,9 @@ func NewGossip(ctx context.Context, h host.Host, admission *Admission, cfg Gossi
 		cfg.InlineLimit = 64 << 10
 	}
 	g := &Gossip{h: h, admission: admission, cfg: cfg, topics: map[string]*joined{}, penalty: map[peer.ID]float64{}}
+	if cfg.Handler != nil {
+		g.SetHandler(cfg.Handler)
+	}
 	opts := []pubsub.Option{
 		pubsub.WithMessageSigning(true),
 		pubsub.WithStrictSignatureVerification(true),
@@ -123,17 +136,27 @@ func (g *Gossip) scoreParams() *pubsub.PeerScoreParams {
 }
 
 func (g *Gossip) appScore(p peer.ID) float64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.penaltyMu.Lock()
+	defer g.penaltyMu.Unlock()
 	return -g.penalty[p]
 }
 
 // Penalize lowers the score of the peers of an organization whose update
 // the round protocol rejected after delivery.
 func (g *Gossip) Penalize(p peer.ID) {
-	g.mu.Lock()
+	g.penaltyMu.Lock()
 	g.penalty[p] += penaltyPerRejection
-	g.mu.Unlock()
+	g.penaltyMu.Unlock()
+}
+
+// SetHandler attaches the round protocol.
+func (g *Gossip) SetHandler(h Handler) { g.handler.Store(&h) }
+
+func (g *Gossip) currentHandler() Handler {
+	if h := g.handler.Load(); h != nil {
+		return *h
+	}
+	return nil
 }
 
 // TopicName is the round's topic: one per consortium and round.
@@ -143,10 +166,16 @@ func (g *Gossip) TopicName(roundID string) string {
 
 // Join subscribes to a round's topic.
 func (g *Gossip) Join(ctx context.Context, roundID string) error {
+	g.joinMu.Lock()
+	defer g.joinMu.Unlock()
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, ok := g.topics[roundID]; ok {
+	_, ok := g.topics[roundID]
+	g.mu.Unlock()
+	if ok {
 		return nil
+	}
+	if g.currentHandler() == nil {
+		return errors.New("network: no round protocol handler attached")
 	}
 	name := g.TopicName(roundID)
 	if err := g.ps.RegisterTopicValidator(name, g.validate); err != nil {
@@ -154,6 +183,7 @@ func (g *Gossip) Join(ctx context.Context, roundID string) error {
 	}
 	topic, err := g.ps.Join(name)
 	if err != nil {
+		_ = g.ps.UnregisterTopicValidator(name)
 		return fmt.Errorf("network: joining %s: %w", name, err)
 	}
 	if err := topic.SetScoreParams(&pubsub.TopicScoreParams{
@@ -165,20 +195,28 @@ func (g *Gossip) Join(ctx context.Context, roundID string) error {
 		InvalidMessageDeliveriesWeight: -50,
 		InvalidMessageDeliveriesDecay:  0.9,
 	}); err != nil {
+		_ = topic.Close()
+		_ = g.ps.UnregisterTopicValidator(name)
 		return fmt.Errorf("network: scoring %s: %w", name, err)
 	}
 	sub, err := topic.Subscribe()
 	if err != nil {
+		_ = topic.Close()
+		_ = g.ps.UnregisterTopicValidator(name)
 		return fmt.Errorf("network: subscribing to %s: %w", name, err)
 	}
 	subCtx, cancel := context.WithCancel(ctx)
+	g.mu.Lock()
 	g.topics[roundID] = &joined{topic: topic, sub: sub, cancel: cancel}
+	g.mu.Unlock()
 	go g.read(subCtx, sub)
 	return nil
 }
 
 // Leave unsubscribes from a round's topic.
 func (g *Gossip) Leave(roundID string) {
+	g.joinMu.Lock()
+	defer g.joinMu.Unlock()
 	g.mu.Lock()
 	j, ok := g.topics[roundID]
 	delete(g.topics, roundID)
@@ -238,7 +276,7 @@ func (g *Gossip) validate(_ context.Context, _ peer.ID, pm *pubsub.Message) pubs
 	if g.TopicName(m.RoundID) != pm.GetTopic() {
 		return pubsub.ValidationReject
 	}
-	switch g.cfg.Judge(m) {
+	switch g.currentHandler().Judge(m) {
 	case Accept:
 		pm.ValidatorData = m
 		return pubsub.ValidationAccept
@@ -271,7 +309,7 @@ func (g *Gossip) read(ctx context.Context, sub *pubsub.Subscription) {
 			m.Payload = payload
 		}
 		g.cfg.Store.Put(m.Digest, m.Payload)
-		g.cfg.Deliver(m)
+		g.currentHandler().Deliver(ctx, m)
 	}
 }
 

@@ -42,6 +42,23 @@ func (n *testNode) score(p peer.ID) float64 {
 	return n.scores[p]
 }
 
+// Judge stands in for the round protocol: accept exactly the digest the
+// sender's organization committed.
+func (n *testNode) Judge(m network.Message) network.Verdict {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.committed[m.MSPID] == m.Digest {
+		return network.Accept
+	}
+	return network.Reject
+}
+
+func (n *testNode) Deliver(_ context.Context, m network.Message) {
+	n.mu.Lock()
+	n.got = append(n.got, m)
+	n.mu.Unlock()
+}
+
 func newTestNode(t *testing.T, ctx context.Context, msp string) *testNode {
 	t.Helper()
 	key, _, err := crypto.GenerateEd25519Key(nil)
@@ -56,23 +73,9 @@ func newTestNode(t *testing.T, ctx context.Context, msp string) *testNode {
 	}
 	t.Cleanup(func() { n.host.Close() })
 	n.gossip, err = network.NewGossip(ctx, n.host, n.admission, network.GossipConfig{
-		Consortium: "test",
-		Store:      network.NewStore(1 << 20),
-		// The judge stands in for the round protocol: accept exactly the
-		// digest the sender's organization committed.
-		Judge: func(m network.Message) network.Verdict {
-			n.mu.Lock()
-			defer n.mu.Unlock()
-			if n.committed[m.MSPID] == m.Digest {
-				return network.Accept
-			}
-			return network.Reject
-		},
-		Deliver: func(m network.Message) {
-			n.mu.Lock()
-			n.got = append(n.got, m)
-			n.mu.Unlock()
-		},
+		Consortium:  "test",
+		Store:       network.NewStore(1 << 20),
+		Handler:     n,
 		InlineLimit: 1024,
 		ScoreInspect: func(s map[peer.ID]float64) {
 			n.mu.Lock()

@@ -115,11 +115,14 @@ type Reject struct {
 	Reason  string
 }
 
-// Finished says the round closed on the ledger, and whether the finalized
-// aggregate is the one this member computed.
+// Finished says the round closed on the ledger, and whether this member
+// computed the finalized aggregate itself (before or after finalization).
+// When it did, Updates are the contributors' updates it was computed from,
+// sorted by MSP ID, so the node can rebuild the global model.
 type Finished struct {
 	Round        records.Round
 	AgreesWithUs bool
+	Updates      []Update
 }
 
 // Log is a note for the operator's log.

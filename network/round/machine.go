@@ -40,7 +40,11 @@ const (
 	PhaseCommitting Phase = "committing"
 	PhaseCollecting Phase = "collecting"
 	PhaseVoted      Phase = "voted"
-	PhaseClosed     Phase = "closed"
+	// PhaseVerifying: the round finalized on an aggregate this member had
+	// not computed (it was slower, or restarted); it gathers the finalized
+	// contributors' updates and computes the aggregate itself.
+	PhaseVerifying Phase = "verifying"
+	PhaseClosed    Phase = "closed"
 )
 
 // Update is a model update as it travels: the committing organization, the
@@ -270,7 +274,11 @@ func (m *Machine) onReceived(in UpdateReceived) []Output {
 			s.Early[u.MSPID] = u
 			return nil
 		}
-		return append(m.accept(s, u), m.maybeAggregate(s)...)
+		out := m.accept(s, u)
+		if s.Phase == PhaseVerifying {
+			return append(out, m.verify(s)...)
+		}
+		return append(out, m.maybeAggregate(s)...)
 	})
 }
 
@@ -292,7 +300,7 @@ func (m *Machine) accept(s *State, u Update) []Output {
 // maybeAggregate aggregates when the round allows it and the updates are in.
 func (m *Machine) maybeAggregate(s *State) []Output {
 	// A member whose own update never made it still aggregates the others.
-	if s.Phase == PhaseVoted || s.Phase == PhaseClosed {
+	if s.Phase == PhaseVoted || s.Phase == PhaseClosed || s.Phase == PhaseVerifying {
 		return nil
 	}
 	if m.now.IsZero() {
@@ -322,7 +330,7 @@ func (m *Machine) maybeAggregate(s *State) []Output {
 }
 
 func (m *Machine) fetch(s *State, missing []Wanted) []Output {
-	if !s.LastFetch.IsZero() && m.now.Before(s.LastFetch.Add(m.cfg.RetryEvery)) {
+	if len(missing) == 0 || !s.LastFetch.IsZero() && m.now.Before(s.LastFetch.Add(m.cfg.RetryEvery)) {
 		return nil
 	}
 	s.LastFetch = m.now
@@ -388,6 +396,10 @@ func (m *Machine) onTick() []Output {
 		if st.Phase == PhaseClosed {
 			continue
 		}
+		if st.Phase == PhaseVerifying {
+			out = append(out, m.verify(st)...)
+			continue
+		}
 		out = append(out, m.retries(st)...)
 		out = append(out, m.maybeAggregate(st)...)
 		if deadline, _ := records.ParseTime(st.Round.Deadline); m.now.After(deadline) {
@@ -423,10 +435,66 @@ func (m *Machine) retries(s *State) []Output {
 
 func (m *Machine) onClosed(r records.Round) []Output {
 	return m.withRound(r.ID, func(s *State) []Output {
-		s.Phase = PhaseClosed
 		s.Outcome = &r
 		s.Pending = map[string]pendingTx{}
-		agrees := s.Claim != nil && r.Status == records.RoundFinalized && s.Claim.Digest == r.GlobalModelDigest
-		return []Output{Finished{Round: r, AgreesWithUs: agrees}}
+		if r.Status != records.RoundFinalized {
+			s.Phase = PhaseClosed
+			return []Output{Finished{Round: r}}
+		}
+		if s.Claim != nil && slices.Equal(s.Claim.Contributors, r.Contributors) {
+			return m.finish(s, *s.Claim)
+		}
+		s.Phase = PhaseVerifying
+		return m.verify(s)
 	})
+}
+
+// verify computes the finalized aggregate from the finalized contributors'
+// updates, fetching the ones missing, so every member holds the global
+// model and knows whether it matches the ledger's digest.
+func (m *Machine) verify(s *State) []Output {
+	r := *s.Outcome
+	var updates []Update
+	var missing []Wanted
+	for _, msp := range r.Contributors {
+		if u, ok := s.Received[msp]; ok {
+			updates = append(updates, u)
+		} else if d, ok := s.Committed[msp]; ok {
+			missing = append(missing, Wanted{MSPID: msp, Digest: d})
+		} else {
+			// Its commitment event has not reached us yet: nothing to
+			// fetch by until the ledger replays it.
+			missing = append(missing, Wanted{MSPID: msp})
+		}
+	}
+	if len(missing) > 0 {
+		if deadline, _ := records.ParseTime(r.Deadline); m.now.After(deadline.Add(m.cfg.Grace)) {
+			s.Phase = PhaseClosed
+			return []Output{
+				Log{RoundID: r.ID, Message: fmt.Sprintf("could not gather %d finalized updates to verify the global model", len(missing))},
+				Finished{Round: r},
+			}
+		}
+		return m.fetch(s, slices.DeleteFunc(missing, func(w Wanted) bool { return w.Digest == "" }))
+	}
+	claim, err := m.cfg.Aggregate(r, updates)
+	if err != nil {
+		s.Phase = PhaseClosed
+		return []Output{Log{RoundID: r.ID, Message: fmt.Sprintf("aggregation failed: %v", err)}, Finished{Round: r}}
+	}
+	s.Claim = &claim
+	return m.finish(s, claim)
+}
+
+func (m *Machine) finish(s *State, claim records.AggregateClaim) []Output {
+	s.Phase = PhaseClosed
+	r := *s.Outcome
+	agrees := claim.Digest == r.GlobalModelDigest
+	var used []Update
+	if agrees {
+		for _, msp := range r.Contributors {
+			used = append(used, s.Received[msp])
+		}
+	}
+	return []Output{Finished{Round: r, AgreesWithUs: agrees, Updates: used}}
 }

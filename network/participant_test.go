@@ -1,0 +1,410 @@
+package network_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/chaincode/stubtest"
+	"github.com/srellama/srellama/network"
+	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/nft"
+)
+
+// hub is an in-process ledger for the participants: the real chaincode on
+// the in-memory stub, transactions serialized, events fanned out to every
+// member in commit order, and the ledger clock following the wall clock.
+type hub struct {
+	mu     sync.Mutex
+	ledger *stubtest.Ledger
+	cc     shim.Chaincode
+	orgs   map[string]*stubtest.Org
+	feeds  map[string]chan records.Event
+	log    []records.Event // every event, for members resuming from a checkpoint
+}
+
+func newHub(t testing.TB) *hub {
+	cc, err := contracts.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hub{ledger: stubtest.New("consortium", time.Now()), cc: cc, orgs: map[string]*stubtest.Org{}, feeds: map[string]chan records.Event{}}
+}
+
+func (h *hub) submit(id *stubtest.Identity, fn string, args ...string) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d := time.Until(h.ledger.Now()); d < 0 {
+		h.ledger.Advance(-d)
+	}
+	res, err := h.ledger.Submit(h.cc, id, fn, args...)
+	if err != nil {
+		return nil, err
+	}
+	if res.Event != nil {
+		var e records.Event
+		if err := json.Unmarshal(res.Event.Payload, &e); err == nil {
+			h.log = append(h.log, e)
+			for _, feed := range h.feeds {
+				feed <- e
+			}
+		}
+	}
+	return res.Payload, nil
+}
+
+func (h *hub) evaluate(fn string, args ...string) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, org := range h.orgs {
+		return h.ledger.Evaluate(h.cc, org.Client, fn, args...)
+	}
+	return nil, errors.New("no organizations")
+}
+
+// submitter is one organization's ledger client.
+type submitter struct {
+	h  *hub
+	id *stubtest.Identity
+}
+
+func (s submitter) Submit(_ context.Context, fn string, args ...string) ([]byte, string, error) {
+	out, err := s.h.submit(s.id, fn, args...)
+	return out, "", err
+}
+
+// trainer produces a deterministic update of a fixed size.
+type trainer struct {
+	msp  string
+	size int
+}
+
+func (tr trainer) Train(_ context.Context, r records.Round) ([]byte, records.UpdateCommitment, error) {
+	head := "update:" + tr.msp + ":" + r.ID + ":"
+	payload := []byte(head + strings.Repeat("w", max(0, tr.size-len(head))))
+	return payload, records.UpdateCommitment{Samples: 500, Metrics: records.LocalMetrics{AUC: 0.8, F1: 0.5, Loss: 0.4}}, nil
+}
+
+func inspect(_ records.Round, payload []byte) (string, error) {
+	if !strings.HasPrefix(string(payload), "update:") || len(payload) > 1<<20 {
+		return "", errors.New("not an update")
+	}
+	return nft.DigestBytes(payload), nil
+}
+
+func aggregate(r records.Round, updates []round.Update) (records.AggregateClaim, error) {
+	var digests, contributors []string
+	for _, u := range updates {
+		digests = append(digests, u.Digest)
+		contributors = append(contributors, u.MSPID)
+	}
+	slices.Sort(digests)
+	return records.AggregateClaim{
+		Digest:       nft.DigestBytes([]byte(strings.Join(digests, ","))),
+		Contributors: contributors,
+		Ranking: []records.ServiceRanking{{Service: r.Services[0], Metrics: []nft.Metric{
+			{Name: "fivegs_amffunction_rm_reginitreq", Relevance: 0.9, Stability: 1},
+		}}},
+	}, nil
+}
+
+// member is one organization's node: host, gossip, participant.
+type member struct {
+	msp       string
+	keyPath   string
+	statePath string
+	host      host.Host
+	admission *network.Admission
+	gossip    *network.Gossip
+	part      *network.Participant
+	bw        *metrics.BandwidthCounter
+	cancel    context.CancelFunc
+	done      chan struct{}
+	// checkpoint counts the ledger events this member has handled; a
+	// restarted member resumes from it, as the node's event checkpoint does.
+	checkpoint int
+
+	mu       sync.Mutex
+	finished map[string]round.Finished
+}
+
+func (m *member) result(roundID string) (round.Finished, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.finished[roundID]
+	return f, ok
+}
+
+type testConsortium struct {
+	t       testing.TB
+	hub     *hub
+	members []*member
+	size    int
+}
+
+func newTestConsortium(t testing.TB, n, updateSize int) *testConsortium {
+	c := &testConsortium{t: t, hub: newHub(t), size: updateSize}
+	dir := t.TempDir()
+	for i := range n {
+		msp := fmt.Sprintf("Org%02dMSP", i+1)
+		org, err := stubtest.NewOrg(msp, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.hub.orgs[msp] = org
+		if _, err := c.hub.submit(org.Admin, "Consortium:RegisterOrganization", msp); err != nil {
+			t.Fatal(err)
+		}
+		m := &member{msp: msp, keyPath: filepath.Join(dir, msp, "key"), statePath: filepath.Join(dir, msp, "rounds.json")}
+		c.start(m)
+		c.members = append(c.members, m)
+	}
+	c.register()
+	return c
+}
+
+// start brings a member's node up (again, after a crash: same key, same
+// state file).
+func (c *testConsortium) start(m *member) {
+	t := c.t
+	key, id, err := network.LoadOrCreateKey(m.keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel, m.done = cancel, make(chan struct{})
+	m.finished = map[string]round.Finished{}
+	m.admission = network.NewAdmission(id)
+	m.bw = metrics.NewBandwidthCounter()
+	if m.host, err = network.NewHost(network.HostConfig{Key: key, Admission: m.admission, Bandwidth: m.bw, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m.gossip, err = network.NewGossip(ctx, m.host, m.admission, network.GossipConfig{Consortium: "test", Store: network.NewStore(64 << 20), InlineLimit: 512}); err != nil {
+		t.Fatal(err)
+	}
+	m.part, err = network.NewParticipant(network.ParticipantConfig{
+		Machine: round.Config{Self: m.msp, Inspect: inspect, Aggregate: aggregate, Grace: time.Second, RetryEvery: 500 * time.Millisecond},
+		Gossip:  m.gossip, Admission: m.admission,
+		Ledger:  submitter{h: c.hub, id: c.hub.orgs[m.msp].Client},
+		Trainer: trainer{msp: m.msp, size: c.size}, StatePath: m.statePath, TickEvery: 200 * time.Millisecond,
+		Log: testLog(m.msp),
+		OnFinished: func(f round.Finished) {
+			m.mu.Lock()
+			m.finished[f.Round.ID] = f
+			m.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.gossip.SetHandler(m.part)
+	feed := make(chan records.Event, 4096)
+	c.hub.mu.Lock()
+	for _, e := range c.hub.log[m.checkpoint:] {
+		feed <- e
+	}
+	c.hub.feeds[m.msp] = feed
+	c.hub.mu.Unlock()
+	go func() {
+		defer close(m.done)
+		go m.part.Run(ctx)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-feed:
+				m.part.HandleEvent(ctx, e)
+				m.checkpoint++
+			}
+		}
+	}()
+	t.Cleanup(func() { c.stop(m) })
+}
+
+// testLog logs to stderr when SRELLAMA_DEBUG is set.
+func testLog(msp string) *slog.Logger {
+	if os.Getenv("SRELLAMA_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("org", msp)
+}
+
+func (c *testConsortium) stop(m *member) {
+	c.hub.mu.Lock()
+	delete(c.hub.feeds, m.msp)
+	c.hub.mu.Unlock()
+	m.cancel()
+	<-m.done
+	_ = m.host.Close()
+}
+
+// register puts every node's peer ID and addresses on the ledger and
+// admits them all, as the node does from registry events; each node dials
+// a few others and gossipsub builds the mesh.
+func (c *testConsortium) register() {
+	var nodes []records.Node
+	for _, m := range c.members {
+		var addrs []string
+		for _, a := range m.host.Addrs() {
+			addrs = append(addrs, a.String())
+		}
+		raw, _ := json.Marshal(addrs)
+		if _, err := c.hub.submit(c.hub.orgs[m.msp].Admin, "Consortium:RegisterNode", m.host.ID().String(), string(raw)); err != nil {
+			c.t.Fatal(err)
+		}
+		nodes = append(nodes, records.Node{MSPID: m.msp, PeerID: m.host.ID().String(), Addrs: addrs})
+	}
+	for _, m := range c.members {
+		m.admission.Set(nodes)
+		for _, o := range c.members {
+			if o != m {
+				m.host.Peerstore().AddAddrs(o.host.ID(), o.host.Addrs(), peerstore.PermanentAddrTTL)
+			}
+		}
+	}
+	ctx := context.Background()
+	for i, m := range c.members {
+		for k := 1; k <= min(4, len(c.members)-1); k++ {
+			o := c.members[(i+k)%len(c.members)]
+			if err := m.host.Connect(ctx, peer.AddrInfo{ID: o.host.ID()}); err != nil {
+				c.t.Fatalf("%s cannot reach %s: %v", m.msp, o.msp, err)
+			}
+		}
+	}
+}
+
+func (c *testConsortium) open(id string, commitWindow time.Duration) {
+	c.t.Helper()
+	now := time.Now().UTC()
+	spec := records.RoundSpec{
+		ID: id, Task: "sli-relevance", Services: []string{"amf"},
+		FeatureSetDigest: nft.DigestBytes([]byte("features")), Strategy: "median", MinParticipants: 2,
+		CommitDeadline: records.FormatTime(now.Add(commitWindow)),
+		Deadline:       records.FormatTime(now.Add(commitWindow + 5*time.Second)),
+	}
+	raw, _ := json.Marshal(spec)
+	if _, err := c.hub.submit(c.hub.orgs[c.members[0].msp].Admin, "Rounds:Open", string(raw)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *testConsortium) waitFinished(id string, members []*member) records.Round {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		all := true
+		for _, m := range members {
+			if _, ok := m.result(id); !ok {
+				all = false
+			}
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("round %s did not finish on every member", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	raw, err := c.hub.evaluate("Rounds:Get", id)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var r records.Round
+	_ = json.Unmarshal(raw, &r)
+	return r
+}
+
+func TestRoundOverLibp2p(t *testing.T) {
+	for _, n := range []int{3, 10} {
+		t.Run(fmt.Sprintf("%d nodes", n), func(t *testing.T) {
+			c := newTestConsortium(t, n, 2048)
+			c.open("round-1", 10*time.Second)
+			r := c.waitFinished("round-1", c.members)
+			if r.Status != records.RoundFinalized || len(r.Contributors) != n {
+				t.Fatalf("round %s with %d contributors, want finalized with %d", r.Status, len(r.Contributors), n)
+			}
+			for _, m := range c.members {
+				if f, _ := m.result("round-1"); !f.AgreesWithUs || f.Round.GlobalModelDigest != r.GlobalModelDigest {
+					t.Errorf("%s does not hold the finalized global digest", m.msp)
+				}
+			}
+		})
+	}
+}
+
+// A node is killed after committing its update and before the others'
+// updates reach it; restarted with the same key and state file, it fetches
+// what it missed and ends the round holding the finalized digest.
+func TestNodeKilledMidRoundResumes(t *testing.T) {
+	c := newTestConsortium(t, 3, 2048)
+	victim := c.members[2]
+	c.open("round-k", 3*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if s, ok := victim.part.State("round-k"); ok && s.Phase != round.PhaseTraining && s.Phase != round.PhaseCommitting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the victim never committed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.stop(victim)
+	c.start(victim)
+	c.register()
+	if err := victim.part.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := c.waitFinished("round-k", c.members)
+	if r.Status != records.RoundFinalized {
+		t.Fatalf("round %s", r.Status)
+	}
+	// Whether the restarted node voted before quorum depends on timing;
+	// either way it must end up holding the finalized global model.
+	if f, _ := victim.result("round-k"); !f.AgreesWithUs || len(f.Updates) != len(r.Contributors) {
+		t.Fatalf("the restarted node does not hold the finalized model (agrees %v, %d updates)", f.AgreesWithUs, len(f.Updates))
+	}
+}
+
+// One organization is partitioned from the others' network (it still
+// reaches its own ledger peer); the rest reach quorum without it.
+func TestPartitionedOrganization(t *testing.T) {
+	c := newTestConsortium(t, 3, 2048)
+	cut := c.members[2]
+	var rest []records.Node
+	for _, m := range c.members[:2] {
+		rest = append(rest, records.Node{MSPID: m.msp, PeerID: m.host.ID().String()})
+	}
+	for _, m := range c.members[:2] {
+		m.admission.Set(rest)
+		_ = m.host.Network().ClosePeer(cut.host.ID())
+	}
+	c.open("round-p", 2*time.Second)
+	r := c.waitFinished("round-p", c.members)
+	if r.Status != records.RoundFinalized || slices.Contains(r.Contributors, cut.msp) {
+		t.Fatalf("round %s contributors %v", r.Status, r.Contributors)
+	}
+	for _, m := range c.members[:2] {
+		if f, _ := m.result("round-p"); !f.AgreesWithUs {
+			t.Errorf("%s disagrees with the finalized aggregate", m.msp)
+		}
+	}
+}
