@@ -6,6 +6,9 @@ package source
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -95,3 +98,31 @@ type Source interface {
 
 // ErrUnknownService is wrapped by sources asked about a service they lack.
 var ErrUnknownService = errors.New("unknown service")
+
+// SelectorID renders a series identity as a PromQL selector with its labels
+// sorted by name, e.g. `up{job="amf",service="amf"}`, so that the same series
+// gets the same ID whichever source lists it. Values are quoted with Go
+// escaping, which PromQL string literals accept.
+func SelectorID(metric string, labels map[string]string) string {
+	if len(labels) == 0 {
+		return metric
+	}
+	names := make([]string, 0, len(labels))
+	for name := range labels {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	b.WriteString(metric)
+	b.WriteByte('{')
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(labels[name]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
