@@ -291,12 +291,12 @@ func TestBadInputIsRefused(t *testing.T) {
 func TestSeriesInfoTellsCountersGaugesAndHistograms(t *testing.T) {
 	s := newSim(t, fullConfig())
 	want := map[string]source.MetricType{
-		"fivegs_amffunction_rm_reginitreq":          source.TypeCounter,
-		"fivegs_amffunction_rm_registeredsubnbr":    source.TypeGauge,
+		"fivegs_amffunction_rm_reginitreq":           source.TypeCounter,
+		"fivegs_amffunction_rm_registeredsubnbr":     source.TypeGauge,
 		"sbi_server_request_duration_seconds_bucket": source.TypeHistogram,
-		"sbi_server_responses_total":                source.TypeCounter,
-		"process_cpu_seconds_total":                 source.TypeCounter,
-		"process_resident_memory_bytes":             source.TypeGauge,
+		"sbi_server_responses_total":                 source.TypeCounter,
+		"process_cpu_seconds_total":                  source.TypeCounter,
+		"process_resident_memory_bytes":              source.TypeGauge,
 	}
 	list, err := s.ListSeries(context.Background(), AMF)
 	if err != nil {
