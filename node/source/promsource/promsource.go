@@ -233,6 +233,14 @@ func (s *Source) metadata(ctx context.Context) map[string]v1.Metadata {
 	return s.meta
 }
 
+// cachedMetadata is what ListSeries loaded, if it did: Fetch types its
+// series with it but never asks the server for it.
+func (s *Source) cachedMetadata() map[string]v1.Metadata {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	return s.meta
+}
+
 // seriesInfo names a series and types it: from the metadata of its family
 // (a histogram's _bucket, _sum and _count belong to it), else from the
 // conventions of its name.
@@ -296,7 +304,7 @@ func (s *Source) Fetch(ctx context.Context, ids []string, r source.Range) ([]sou
 			return nil, errors.New("promsource: fetch: empty series id")
 		}
 	}
-	meta := s.metadata(ctx)
+	meta := s.cachedMetadata()
 	out := make([]source.Series, len(ids))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

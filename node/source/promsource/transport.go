@@ -47,8 +47,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if resp != nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 			resp.Body.Close()
+			cancel()
 		}
-		cancel()
 		t.log.Warn("prometheus request failed, retrying", "url", req.URL.Redacted(), "attempt", attempt+1, "reason", why, "wait", wait)
 		timer := time.NewTimer(wait)
 		select {
