@@ -26,7 +26,7 @@ func fastConfig(url string) Config {
 	return Config{URL: url, Retries: 2, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Timeout: 2 * time.Second, Seed: 1}
 }
 
-func newSource(t *testing.T, cfg Config) *Source {
+func newSource(t testing.TB, cfg Config) *Source {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
@@ -35,7 +35,9 @@ func newSource(t *testing.T, cfg Config) *Source {
 	return s
 }
 
-func oneHour() source.Range { return source.Range{Start: t0, End: t0.Add(time.Hour), Step: time.Minute} }
+func oneHour() source.Range {
+	return source.Range{Start: t0, End: t0.Add(time.Hour), Step: time.Minute}
+}
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	cases := []struct {
