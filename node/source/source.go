@@ -61,6 +61,9 @@ func (r Range) Points() int { return int(r.End.Sub(r.Start)/r.Step) + 1 }
 
 // Series is fetched data of one series on a regular grid: Values[i] is the
 // value at Start + i*Step, NaN where the source had no sample (a gap).
+// Values are raw: a counter is its running total, and a counter reset (a
+// restarted process) shows as a drop; converting to rates and handling
+// resets is the consumer's job.
 type Series struct {
 	Info   SeriesInfo
 	Start  time.Time

@@ -341,6 +341,7 @@ func BenchmarkFetch7Days100Series(b *testing.B) {
 	}
 	ids = ids[:100]
 	r := source.Range{Start: start, End: end, Step: 30 * time.Second}
+	phase := time.Now()
 	truth, err := simulator.Fetch(ctx, ids, r)
 	if err != nil {
 		b.Fatal(err)
@@ -355,18 +356,27 @@ func BenchmarkFetch7Days100Series(b *testing.B) {
 		b.Fatal(err)
 	}
 	f.Close()
+	if fi, err := os.Stat(omPath); err == nil {
+		b.Logf("simulated and wrote %d series (%d MB of OpenMetrics) in %v", len(ids), fi.Size()>>20, time.Since(phase).Round(time.Millisecond))
+	}
+	phase = time.Now()
 	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", omPath, filepath.Join(dir, "data")).CombinedOutput(); err != nil {
 		b.Fatalf("promtool: %v\n%s", err, out)
 	}
 	os.Remove(omPath)
+	b.Logf("promtool backfill: %v", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
 	url := startPrometheus(b, dir, "global:\n  scrape_interval: 1m\nscrape_configs: []\n")
+	b.Logf("prometheus ready: %v", time.Since(phase).Round(time.Millisecond))
 
 	counter := &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	src := newSource(b, Config{URL: url, Transport: counter})
+	phase = time.Now()
 	got, err := src.Fetch(ctx, ids, r)
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("first fetch (cold): %v, %d bytes", time.Since(phase).Round(time.Millisecond), counter.bytes.Load())
 	for i := range ids {
 		for j, want := range truth[i].Values {
 			if v := got[i].Values[j]; !math.IsNaN(want) && v != want {

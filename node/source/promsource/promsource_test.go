@@ -353,3 +353,23 @@ func TestRunsSplitAtGaps(t *testing.T) {
 		t.Errorf("incident %+v", got[0])
 	}
 }
+
+func TestFetchKeepsCounterResetsRaw(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[
+			{"metric":{"__name__":"reqs","job":"a"},"values":[[1772409600,"10"],[1772409660,"20"],[1772409780,"3"],[1772409840,"8"]]}]}}`)
+	}))
+	defer srv.Close()
+	r := source.Range{Start: t0, End: t0.Add(4 * time.Minute), Step: time.Minute}
+	out, err := newSource(t, fastConfig(srv.URL)).Fetch(context.Background(), []string{`reqs{job="a"}`}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out[0].Values
+	want := []float64{10, 20, math.NaN(), 3, 8}
+	for i := range want {
+		if got[i] != want[i] && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+			t.Fatalf("values %v, want %v: raw, the reset kept and the gap NaN", got, want)
+		}
+	}
+}
