@@ -294,7 +294,8 @@ func metricType(t v1.MetricType) source.MetricType {
 // points, Concurrency queries at a time. An id is a selector, normally one
 // ListSeries gave; when it matches several series the one whose labels
 // render to exactly id is taken, and an id matching several series none of
-// which renders to it is an error.
+// which renders to it is an error. An id that matches nothing in r comes
+// back all NaN: the API cannot tell an unknown series from a silent one.
 func (s *Source) Fetch(ctx context.Context, ids []string, r source.Range) ([]source.Series, error) {
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("promsource: fetch: %w", err)

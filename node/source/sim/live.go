@@ -35,8 +35,11 @@ type Live struct {
 	eng *engine
 }
 
-// NewLive serves sim; now is the clock (time.Now in production).
+// NewLive serves sim; now is the clock (nil for time.Now).
 func NewLive(sim *Simulator, now func() time.Time) *Live {
+	if now == nil {
+		now = time.Now
+	}
 	return &Live{sim: sim, now: now, eng: newEngine(sim.cfg)}
 }
 
