@@ -373,3 +373,49 @@ func TestFetchKeepsCounterResetsRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestIncidentsFromACustomExpression evaluates a configured PromQL
+// expression instead of ALERTS and keeps only the asked service's runs.
+func TestIncidentsFromACustomExpression(t *testing.T) {
+	var gotQuery string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/label/service/values":
+			fmt.Fprint(w, `{"status":"success","data":["amf","udm"]}`)
+		case "/api/v1/query_range":
+			r.ParseForm()
+			gotQuery = r.Form.Get("query")
+			// amf is down at minutes 1-2 and 5; udm at minute 3; the zero
+			// sample is not an incident.
+			fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[
+				{"metric":{"service":"amf","job":"amf"},"values":[[1772409660,"1"],[1772409720,"1"],[1772409780,"0"],[1772409900,"1"]]},
+				{"metric":{"service":"udm","job":"udm"},"values":[[1772409780,"1"]]}]}}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cfg := fastConfig(srv.URL)
+	cfg.IncidentQuery = `up == bool 0`
+	cfg.IncidentStep = time.Minute
+	s := newSource(t, cfg)
+	incs, err := s.Incidents(context.Background(), "amf", t0, t0.Add(10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotQuery != cfg.IncidentQuery {
+		t.Errorf("server got query %q", gotQuery)
+	}
+	want := []struct{ from, to time.Duration }{{time.Minute, 3 * time.Minute}, {5 * time.Minute, 6 * time.Minute}}
+	if len(incs) != len(want) {
+		t.Fatalf("incidents %+v, want %d", incs, len(want))
+	}
+	for i, w := range want {
+		if incs[i].Start.Sub(t0) != w.from || incs[i].End.Sub(t0) != w.to || incs[i].Service != "amf" || incs[i].Name != "incident" {
+			t.Errorf("incident %d = %+v, want %v..%v", i, incs[i], w.from, w.to)
+		}
+	}
+	if _, err := s.Incidents(context.Background(), "smf", t0, t0.Add(time.Hour)); !errors.Is(err, source.ErrUnknownService) {
+		t.Errorf("Incidents(smf): err = %v, want ErrUnknownService", err)
+	}
+}
