@@ -14,7 +14,7 @@ const (
 	PCF  = "pcf"
 )
 
-// AllServices lists every simulated network function in dependency order:
+// allServices lists every simulated network function in dependency order:
 // a service comes after all services that call it (see callers).
 var allServices = []string{AMF, SMF, AUSF, PCF, UDM, UPF, NRF}
 
@@ -277,4 +277,50 @@ func catalogue(svc string) []seriesDef {
 	add(metricMemory, nil, source.TypeGauge, "Resident memory size in bytes", "bytes", kindMemory, 0)
 	add(metricStartTime, nil, source.TypeGauge, "Start time of the process since unix epoch in seconds", "seconds", kindStartTime, 0)
 	return defs
+}
+
+// Procedure names the Open5GS counters of one signalling procedure: the
+// attempts, and the successes or the failures (or both) where Open5GS counts
+// them; an empty name means Open5GS has no such counter.
+type Procedure struct {
+	Requests, Successes, Failures string
+}
+
+// Procedures lists a service's request/outcome counter pairs, the natural
+// ratio SLIs, for evaluating an SLI selector against what the simulator
+// knows; nil for an unknown service. The server-side histogram and response
+// counters are not included: they are named by HistogramName and
+// ResponsesName.
+func Procedures(service string) []Procedure {
+	spec, ok := specs[service]
+	if !ok {
+		return nil
+	}
+	var out []Procedure
+	for _, p := range spec.procs {
+		if p.ok != "" || p.fail != "" {
+			out = append(out, Procedure{Requests: p.req, Successes: p.ok, Failures: p.fail})
+		}
+	}
+	return out
+}
+
+// HistogramName is the family of a service's server-side request-latency
+// histogram (series _bucket, _sum, _count); "" for an unknown service.
+func HistogramName(service string) string {
+	spec, ok := specs[service]
+	if !ok {
+		return ""
+	}
+	return histogramName(spec.proto)
+}
+
+// ResponsesName is the counter of a service's server-side responses,
+// labelled status="2xx", "4xx" or "5xx"; "" for an unknown service.
+func ResponsesName(service string) string {
+	spec, ok := specs[service]
+	if !ok {
+		return ""
+	}
+	return responsesName(spec.proto)
 }

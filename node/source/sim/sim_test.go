@@ -347,3 +347,30 @@ func BenchmarkHistory7Days6Services(b *testing.B) {
 	b.ReportMetric(float64(len(ids)), "series")
 	b.ReportMetric(float64(len(ids)*r.Points()), "samples/op")
 }
+
+func TestProceduresNameListedCounters(t *testing.T) {
+	s := newSim(t, fullConfig())
+	for _, svc := range AllServices() {
+		list, err := s.ListSeries(context.Background(), svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types := map[string]source.MetricType{}
+		for _, info := range list {
+			types[info.Metric] = info.Type
+		}
+		for _, p := range Procedures(svc) {
+			for _, name := range []string{p.Requests, p.Successes, p.Failures} {
+				if name != "" && types[name] != source.TypeCounter {
+					t.Errorf("%s: procedure counter %s is listed as %q", svc, name, types[name])
+				}
+			}
+		}
+		if types[HistogramName(svc)+"_bucket"] != source.TypeHistogram || types[ResponsesName(svc)] != source.TypeCounter {
+			t.Errorf("%s: histogram %s or responses %s not listed", svc, HistogramName(svc), ResponsesName(svc))
+		}
+	}
+	if len(Procedures(AMF)) != 6 || Procedures("mme") != nil || HistogramName("mme") != "" {
+		t.Error("Procedures or HistogramName wrong for amf or an unknown service")
+	}
+}
