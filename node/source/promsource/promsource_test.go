@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
 	"github.com/srellama/srellama/node/source"
@@ -417,5 +418,36 @@ func TestIncidentsFromACustomExpression(t *testing.T) {
 	}
 	if _, err := s.Incidents(context.Background(), "smf", t0, t0.Add(time.Hour)); !errors.Is(err, source.ErrUnknownService) {
 		t.Errorf("Incidents(smf): err = %v, want ErrUnknownService", err)
+	}
+}
+
+func TestSeriesAreTypedFromMetadataElseFromNames(t *testing.T) {
+	meta := map[string]v1.Metadata{
+		"fivegs_amffunction_rm_reginitreq":    {Type: v1.MetricTypeCounter, Help: "Number of initial registration requests received by the AMF"},
+		"sbi_server_request_duration_seconds": {Type: v1.MetricTypeHistogram, Help: "Latency", Unit: "seconds"},
+		"http_requests":                       {Type: v1.MetricTypeCounter, Help: "OpenMetrics family without _total"},
+	}
+	cases := []struct {
+		set  model.LabelSet
+		want source.MetricType
+		help string
+	}{
+		{model.LabelSet{"__name__": "fivegs_amffunction_rm_reginitreq", "service": "amf"}, source.TypeCounter, "Number of initial registration requests received by the AMF"},
+		{model.LabelSet{"__name__": "sbi_server_request_duration_seconds_bucket", "le": "0.1"}, source.TypeHistogram, "Latency"},
+		{model.LabelSet{"__name__": "sbi_server_request_duration_seconds_count"}, source.TypeHistogram, "Latency"},
+		{model.LabelSet{"__name__": "http_requests_total"}, source.TypeCounter, "OpenMetrics family without _total"},
+		{model.LabelSet{"__name__": "other_total"}, source.TypeCounter, ""},
+		{model.LabelSet{"__name__": "other_bucket", "le": "1"}, source.TypeHistogram, ""},
+		{model.LabelSet{"__name__": "rpc_seconds", "quantile": "0.99"}, source.TypeSummary, ""},
+		{model.LabelSet{"__name__": "up", "job": "amf"}, source.TypeUnknown, ""},
+	}
+	for _, tc := range cases {
+		info := seriesInfo(tc.set, meta)
+		if info.Type != tc.want || info.Help != tc.help {
+			t.Errorf("%v: type %q help %q, want %q %q", tc.set, info.Type, info.Help, tc.want, tc.help)
+		}
+		if _, ok := info.Labels["__name__"]; ok || info.Metric != string(tc.set["__name__"]) {
+			t.Errorf("%v: info %+v keeps __name__ as a label or loses the metric", tc.set, info)
+		}
 	}
 }
