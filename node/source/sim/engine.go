@@ -18,6 +18,7 @@ type engine struct {
 	traffic *rand.Rand // organization-wide traffic noise
 	noise   float64    // AR(1) state of the traffic noise
 	tick    int        // the state holds the values at cfg.Start + tick*cfg.Tick
+	conds   map[string]*conditions
 }
 
 // svcState is one service's process: its series values and what the faults
@@ -49,6 +50,7 @@ func newEngine(cfg Config) *engine {
 	e := &engine{
 		cfg:     cfg,
 		byName:  map[string]*svcState{},
+		conds:   map[string]*conditions{},
 		traffic: rand.New(rand.NewPCG(orgSeed, hashString("traffic"))),
 		tick:    -1,
 	}
@@ -59,6 +61,7 @@ func newEngine(cfg Config) *engine {
 		s.values[s.idx.start] = float64(cfg.Start.Add(-cfg.Tick).Unix())
 		e.svcs = append(e.svcs, s)
 		e.byName[name] = s
+		e.conds[name] = &conditions{failFrac: map[string]float64{}}
 	}
 	return e
 }
@@ -124,6 +127,8 @@ func (s *svcState) value(i int) float64 {
 type conditions struct {
 	down     bool
 	traffic  float64            // load multiplier from rising traffic, own or callers'
+	rise     float64            // load multiplier from rising traffic on this service
+	ownDelay float64            // delay injected into this service alone
 	failFrac map[string]float64 // fraction of calls to each callee that fail
 	delay    float64            // seconds added to each served request
 	stress   float64            // cores burnt by a CPU stress
@@ -156,13 +161,15 @@ func (e *engine) activeUEs(t time.Time) float64 {
 	return e.cfg.UEs * level * (1 + 0.04*e.noise)
 }
 
-// conditionsAt derives each service's conditions from the faults active at t.
+// conditionsAt derives each service's conditions from the faults active at
+// t. It reuses the engine's conditions from the previous tick.
 func (e *engine) conditionsAt(t time.Time) map[string]*conditions {
-	conds := make(map[string]*conditions, len(e.svcs))
-	rise := map[string]float64{}
+	conds := e.conds
 	for _, s := range e.svcs {
-		conds[s.spec.name] = &conditions{traffic: 1, failFrac: map[string]float64{}}
-		rise[s.spec.name] = 1
+		c := conds[s.spec.name]
+		failFrac := c.failFrac
+		clear(failFrac)
+		*c = conditions{traffic: 1, rise: 1, failFrac: failFrac}
 	}
 	prev := t.Add(-e.cfg.Tick)
 	for _, f := range e.cfg.Faults {
@@ -182,7 +189,7 @@ func (e *engine) conditionsAt(t time.Time) map[string]*conditions {
 			c.leakRate += f.Intensity * 8e6 / 60
 		case RisingTraffic:
 			ramp := float64(t.Sub(f.Start)) / float64(f.Duration)
-			rise[f.Service] *= 1 + 3*f.Intensity*ramp
+			c.rise *= 1 + 3*f.Intensity*ramp
 		case NetworkLatency:
 			c.delay += 0.3 * f.Intensity
 		case DependencyFailure:
@@ -202,7 +209,7 @@ func (e *engine) conditionsAt(t time.Time) map[string]*conditions {
 				n++
 			}
 		}
-		c.traffic = rise[name]
+		c.traffic = c.rise
 		if n > 0 {
 			c.traffic *= sum / float64(n)
 		}
@@ -214,13 +221,14 @@ func (e *engine) conditionsAt(t time.Time) map[string]*conditions {
 	}
 	// Delays add up along one call: a caller's requests wait for half the
 	// delay of each callee it uses while serving.
-	own := map[string]float64{}
-	for name, c := range conds {
-		own[name] = c.delay
+	for _, c := range conds {
+		c.ownDelay = c.delay
 	}
 	for name, c := range conds {
 		for _, d := range specs[name].protoDeps {
-			c.delay += 0.5 * own[d]
+			if cd, ok := conds[d]; ok {
+				c.delay += 0.5 * cd.ownDelay
+			}
 		}
 	}
 	return conds
