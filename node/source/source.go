@@ -6,6 +6,9 @@ package source
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,6 +61,9 @@ func (r Range) Points() int { return int(r.End.Sub(r.Start)/r.Step) + 1 }
 
 // Series is fetched data of one series on a regular grid: Values[i] is the
 // value at Start + i*Step, NaN where the source had no sample (a gap).
+// Values are raw: a counter is its running total, and a counter reset (a
+// restarted process) shows as a drop; converting to rates and handling
+// resets is the consumer's job.
 type Series struct {
 	Info   SeriesInfo
 	Start  time.Time
@@ -95,3 +101,31 @@ type Source interface {
 
 // ErrUnknownService is wrapped by sources asked about a service they lack.
 var ErrUnknownService = errors.New("unknown service")
+
+// SelectorID renders a series identity as a PromQL selector with its labels
+// sorted by name, e.g. `up{job="amf",service="amf"}`, so that the same series
+// gets the same ID whichever source lists it. Values are quoted with Go
+// escaping, which PromQL string literals accept.
+func SelectorID(metric string, labels map[string]string) string {
+	if len(labels) == 0 {
+		return metric
+	}
+	names := make([]string, 0, len(labels))
+	for name := range labels {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	b.WriteString(metric)
+	b.WriteByte('{')
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(name)
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(labels[name]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}

@@ -1,0 +1,289 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// FaultKind names a chaos experiment, after Chaos Mesh's fault types.
+type FaultKind string
+
+// The faults the simulator injects.
+const (
+	// PodFailure takes the service down: no samples (up is 0), its callers'
+	// procedures that need it fail, the traffic it would have sent on
+	// disappears; counters restart from zero when it comes back.
+	PodFailure FaultKind = "pod_failure"
+	// CPUStress burns CPU in the service's pod, which slows its requests.
+	CPUStress FaultKind = "cpu_stress"
+	// MemoryLeak grows the resident memory steadily; the pod is restarted
+	// (counters reset) when the fault ends.
+	MemoryLeak FaultKind = "memory_leak"
+	// RisingTraffic ramps the service's load up to 1+3*Intensity times its
+	// normal level; services it calls see the extra load too.
+	RisingTraffic FaultKind = "rising_traffic"
+	// NetworkLatency delays the service's responses; callers wait too.
+	NetworkLatency FaultKind = "network_latency"
+	// DependencyFailure breaks the service's calls to Dependency: that
+	// fraction (Intensity) of them time out.
+	DependencyFailure FaultKind = "dependency_failure"
+)
+
+// FaultKinds lists every fault kind.
+func FaultKinds() []FaultKind {
+	return []FaultKind{PodFailure, CPUStress, MemoryLeak, RisingTraffic, NetworkLatency, DependencyFailure}
+}
+
+// Fault is one scheduled chaos experiment.
+type Fault struct {
+	Kind     FaultKind
+	Service  string
+	Start    time.Time
+	Duration time.Duration
+	// Intensity in (0, 1] scales the fault: extra cores, leak rate, traffic
+	// growth, added delay, fraction of failed calls.
+	Intensity float64
+	// Dependency is the callee whose calls fail (DependencyFailure only).
+	Dependency string
+}
+
+// End is when the fault stops.
+func (f Fault) End() time.Time { return f.Start.Add(f.Duration) }
+
+func (f Fault) activeAt(t time.Time) bool { return !t.Before(f.Start) && t.Before(f.End()) }
+
+// Config fixes everything the simulator generates: the same Config gives the
+// same data, sample for sample.
+type Config struct {
+	Org  string
+	Seed uint64
+	// Start is the origin: processes start here and counters count from zero.
+	Start time.Time
+	// Tick is the simulation resolution (default 15s); a series' value at t is
+	// its value at the last tick at or before t.
+	Tick time.Duration
+	// Services run in this organization; at least one.
+	Services []string
+	// UEs is the number of subscribers at the daily peak.
+	UEs float64
+	// PeakHour is the local hour of the daily traffic peak, in [0, 24).
+	PeakHour float64
+	Faults   []Fault
+}
+
+// DefaultTick is the simulation resolution when Config.Tick is zero.
+const DefaultTick = 15 * time.Second
+
+// Plan draws an organization's configuration: which network functions it
+// runs, how many UEs it serves, when its traffic peaks and which faults hit
+// it between start and end, about faultsPerDay a day. Organizations differ
+// (non-IID): each has its own subset of services and its own preferred fault
+// kinds. The result depends only on the arguments.
+func Plan(org string, seed uint64, start, end time.Time, faultsPerDay float64) (Config, error) {
+	if !end.After(start) {
+		return Config{}, errors.New("sim: plan: end is not after start")
+	}
+	if faultsPerDay < 0 || math.IsNaN(faultsPerDay) || math.IsInf(faultsPerDay, 0) {
+		return Config{}, fmt.Errorf("sim: plan: faults per day %v is not a non-negative number", faultsPerDay)
+	}
+	rng := rand.New(rand.NewPCG(seed, hashString("plan/"+org)))
+	cfg := Config{
+		Org:      org,
+		Seed:     seed,
+		Start:    start,
+		Tick:     DefaultTick,
+		Services: pickServices(rng),
+		UEs:      math.Round(3000 * math.Exp(rng.NormFloat64()*0.6)),
+		PeakHour: 17 + 4*rng.Float64(),
+	}
+	cfg.Faults = planFaults(rng, cfg.Services, start, end, faultsPerDay)
+	return cfg, nil
+}
+
+// pickServices keeps the AMF (every 5G core has one) and a random subset of
+// four to six of the others.
+func pickServices(rng *rand.Rand) []string {
+	others := []string{SMF, UPF, NRF, AUSF, UDM, PCF}
+	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	keep := 3 + rng.IntN(4)
+	svcs := append([]string{AMF}, others[:keep]...)
+	return sortServices(svcs)
+}
+
+// faultDurations bounds each kind's duration.
+var faultDurations = map[FaultKind][2]time.Duration{
+	PodFailure:        {2 * time.Minute, 10 * time.Minute},
+	CPUStress:         {10 * time.Minute, 40 * time.Minute},
+	MemoryLeak:        {30 * time.Minute, 2 * time.Hour},
+	RisingTraffic:     {30 * time.Minute, 90 * time.Minute},
+	NetworkLatency:    {10 * time.Minute, 30 * time.Minute},
+	DependencyFailure: {5 * time.Minute, 20 * time.Minute},
+}
+
+// planFaults schedules faults with organization-specific kind weights, never
+// two at once on the same service, none in the first and last hour.
+func planFaults(rng *rand.Rand, svcs []string, start, end time.Time, perDay float64) []Fault {
+	kinds := FaultKinds()
+	weights := make([]float64, len(kinds))
+	total := 0.0
+	for i := range weights {
+		// Exponential weights make each organization favour a few kinds.
+		weights[i] = rng.ExpFloat64()
+		total += weights[i]
+	}
+	days := end.Sub(start).Hours() / 24
+	n := int(math.Round(perDay * days))
+	lo, hi := start.Add(time.Hour), end.Add(-time.Hour)
+	if !hi.After(lo) {
+		return nil
+	}
+	var faults []Fault
+	for attempt := 0; len(faults) < n && attempt < 20*n; attempt++ {
+		kind := kinds[pickWeighted(rng, weights, total)]
+		svc := svcs[rng.IntN(len(svcs))]
+		f := Fault{Kind: kind, Service: svc, Intensity: 0.3 + 0.7*rng.Float64()}
+		if kind == DependencyFailure {
+			deps := presentDeps(svc, svcs)
+			if len(deps) == 0 {
+				continue
+			}
+			f.Dependency = deps[rng.IntN(len(deps))]
+		}
+		bounds := faultDurations[kind]
+		f.Duration = (bounds[0] + time.Duration(rng.Int64N(int64(bounds[1]-bounds[0])))).Truncate(time.Minute)
+		span := hi.Sub(lo) - f.Duration
+		if span <= 0 {
+			continue
+		}
+		f.Start = lo.Add(time.Duration(rng.Int64N(int64(span)))).Truncate(time.Minute)
+		if overlapsOnService(faults, f) {
+			continue
+		}
+		faults = append(faults, f)
+	}
+	slices.SortFunc(faults, func(a, b Fault) int { return a.Start.Compare(b.Start) })
+	return faults
+}
+
+func pickWeighted(rng *rand.Rand, weights []float64, total float64) int {
+	x := rng.Float64() * total
+	for i, w := range weights {
+		if x < w {
+			return i
+		}
+		x -= w
+	}
+	return len(weights) - 1
+}
+
+// presentDeps lists the services svc calls that also run in svcs.
+func presentDeps(svc string, svcs []string) []string {
+	var deps []string
+	for _, callee := range allServices {
+		if slices.Contains(callers[callee], svc) && slices.Contains(svcs, callee) {
+			deps = append(deps, callee)
+		}
+	}
+	return deps
+}
+
+func overlapsOnService(faults []Fault, f Fault) bool {
+	for _, g := range faults {
+		if g.Service == f.Service && g.Start.Before(f.End()) && f.Start.Before(g.End()) {
+			return true
+		}
+	}
+	return false
+}
+
+// sortServices orders services as allServices does (callers first).
+func sortServices(svcs []string) []string {
+	out := slices.Clone(svcs)
+	slices.SortFunc(out, func(a, b string) int { return slices.Index(allServices, a) - slices.Index(allServices, b) })
+	return out
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	if c.Tick == 0 {
+		c.Tick = DefaultTick
+	}
+	if c.UEs == 0 {
+		c.UEs = 3000
+	}
+	c.Services = sortServices(c.Services)
+	c.Faults = slices.Clone(c.Faults)
+	return c
+}
+
+// validate refuses a configuration the engine cannot run, naming the field.
+func (c Config) validate() error {
+	if c.Start.IsZero() {
+		return errors.New("sim: config: start is not set")
+	}
+	if c.Tick < time.Second {
+		return fmt.Errorf("sim: config: tick %v is below one second", c.Tick)
+	}
+	if len(c.Services) == 0 {
+		return errors.New("sim: config: no services")
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Services {
+		if _, ok := specs[s]; !ok {
+			return fmt.Errorf("sim: config: unknown service %q (known: %v)", s, allServices)
+		}
+		if seen[s] {
+			return fmt.Errorf("sim: config: service %q listed twice", s)
+		}
+		seen[s] = true
+	}
+	if !(c.UEs > 0) || math.IsInf(c.UEs, 0) {
+		return fmt.Errorf("sim: config: UEs %v is not a positive number", c.UEs)
+	}
+	if c.PeakHour < 0 || c.PeakHour >= 24 || math.IsNaN(c.PeakHour) {
+		return fmt.Errorf("sim: config: peak hour %v is outside [0, 24)", c.PeakHour)
+	}
+	for i, f := range c.Faults {
+		if err := f.validate(seen); err != nil {
+			return fmt.Errorf("sim: config: fault %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (f Fault) validate(services map[string]bool) error {
+	if _, ok := faultDurations[f.Kind]; !ok {
+		return fmt.Errorf("unknown kind %q", f.Kind)
+	}
+	if !services[f.Service] {
+		return fmt.Errorf("%s on service %q, which does not run", f.Kind, f.Service)
+	}
+	if f.Duration <= 0 || f.Start.IsZero() {
+		return fmt.Errorf("%s on %s: start must be set and duration positive", f.Kind, f.Service)
+	}
+	if !(f.Intensity > 0 && f.Intensity <= 1) {
+		return fmt.Errorf("%s on %s: intensity %v is outside (0, 1]", f.Kind, f.Service, f.Intensity)
+	}
+	if f.Kind == DependencyFailure {
+		if !services[f.Dependency] || !slices.Contains(callers[f.Dependency], f.Service) {
+			return fmt.Errorf("dependency failure: %s does not call %q in this organization", f.Service, f.Dependency)
+		}
+	} else if f.Dependency != "" {
+		return fmt.Errorf("%s on %s: dependency is only meaningful for %s", f.Kind, f.Service, DependencyFailure)
+	}
+	return nil
+}
+
+func hashString(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+func formatLe(le float64) string { return strconv.FormatFloat(le, 'g', -1, 64) }
