@@ -1,0 +1,237 @@
+package fl
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Model is a logistic regression on standardized features:
+// P(incident | x) = sigmoid(Intercept + Weights · x).
+type Model struct {
+	Features  []string  `json:"features"`
+	Weights   []float64 `json:"weights"`
+	Intercept float64   `json:"intercept"`
+}
+
+// NewModel returns the all-zero model over features (sorted, unique).
+func NewModel(features []string) (Model, error) {
+	if len(features) == 0 || !sortedUnique(features) {
+		return Model{}, errors.New("model: features must be non-empty, sorted and unique")
+	}
+	return Model{Features: slices.Clone(features), Weights: make([]float64, len(features))}, nil
+}
+
+// Clone returns a deep copy.
+func (m Model) Clone() Model {
+	return Model{Features: slices.Clone(m.Features), Weights: slices.Clone(m.Weights), Intercept: m.Intercept}
+}
+
+// Scores returns the predicted incident probability of every row.
+func (m Model) Scores(x *Matrix) ([]float64, error) {
+	if !slices.Equal(m.Features, x.Features) {
+		return nil, errors.New("model: feature space differs from the data's")
+	}
+	z := make([]float64, x.Rows)
+	for i := range z {
+		z[i] = m.Intercept
+	}
+	gemv(blas.NoTrans, x.X, x.Rows, x.Cols, m.Weights, z, 1)
+	for i, v := range z {
+		z[i] = sigmoid(v)
+	}
+	return z, nil
+}
+
+// ToUpdate packages the weights of the features the site has.
+func (m Model) ToUpdate(org string, round uint32, x *Matrix, metrics LocalMetrics) Update {
+	u := Update{Org: org, Round: round, Intercept: m.Intercept, Samples: uint64(x.Rows), Metrics: metrics}
+	for j, ok := range x.Present {
+		if ok {
+			u.Features = append(u.Features, m.Features[j])
+			u.Weights = append(u.Weights, m.Weights[j])
+		}
+	}
+	return u
+}
+
+// TrainConfig controls the local solver: minibatch SGD on the class-weighted
+// logistic loss with an elastic-net penalty and an optional FedProx term.
+type TrainConfig struct {
+	Epochs       int     `json:"epochs"`
+	BatchSize    int     `json:"batch_size"`
+	LearningRate float64 `json:"learning_rate"`
+	// L2 and L1 are the elastic-net penalty strengths (L1 applied as a
+	// proximal soft-threshold after each step, so weights become exactly 0).
+	L2 float64 `json:"l2"`
+	L1 float64 `json:"l1"`
+	// ProxMu is FedProx's μ: the solver adds μ/2·‖w − w_global‖², keeping
+	// heterogeneous sites from drifting apart.
+	ProxMu float64 `json:"prox_mu"`
+	// ClassWeighted reweights classes to equal total weight, so rare
+	// incidents are not drowned out.
+	ClassWeighted bool `json:"class_weighted"`
+	// Seed drives the row shuffling.
+	Seed uint64 `json:"seed"`
+}
+
+// DefaultTrainConfig suits standardized features and rare incidents.
+func DefaultTrainConfig() TrainConfig {
+	return TrainConfig{Epochs: 1, BatchSize: 64, LearningRate: 0.05, L2: 1e-4, L1: 1e-5, ClassWeighted: true, Seed: 1}
+}
+
+func (c TrainConfig) validate() error {
+	switch {
+	case c.Epochs < 1:
+		return errors.New("train: epochs must be at least 1")
+	case c.BatchSize < 1:
+		return errors.New("train: batch size must be at least 1")
+	case !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0):
+		return errors.New("train: learning rate must be positive and finite")
+	case c.L2 < 0 || c.L1 < 0 || c.ProxMu < 0 || !isFinite(c.L2) || !isFinite(c.L1) || !isFinite(c.ProxMu):
+		return errors.New("train: penalties must be non-negative and finite")
+	}
+	return nil
+}
+
+// TrainResult summarizes a local training run.
+type TrainResult struct {
+	Model Model
+	// Loss is the mean class-weighted log loss over the last epoch.
+	Loss float64
+}
+
+// Train runs cfg.Epochs epochs of minibatch SGD on x starting from init.
+// Features the site lacks (x.Present false) keep init's weights: they are
+// masked, neither trained nor shrunk.
+func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
+	if err := cfg.validate(); err != nil {
+		return TrainResult{}, err
+	}
+	if !slices.Equal(init.Features, x.Features) || len(init.Weights) != x.Cols {
+		return TrainResult{}, errors.New("train: model and data have different feature spaces")
+	}
+	pos := 0
+	for _, y := range x.Y {
+		if y == 1 {
+			pos++
+		}
+	}
+	if pos == 0 || pos == x.Rows {
+		return TrainResult{}, fmt.Errorf("train: %w: %d rows, %d incident rows", ErrSingleClass, x.Rows, pos)
+	}
+	wPos, wNeg := 1.0, 1.0
+	if cfg.ClassWeighted {
+		wPos = float64(x.Rows) / (2 * float64(pos))
+		wNeg = float64(x.Rows) / (2 * float64(x.Rows-pos))
+	}
+
+	global := init.Clone()
+	m := init.Clone()
+	d := x.Cols
+	bs := min(cfg.BatchSize, x.Rows)
+	batch := make([]float64, bs*d)
+	by := make([]float64, bs)
+	z := make([]float64, bs)
+	grad := make([]float64, d)
+	perm := make([]int, x.Rows)
+	for i := range perm {
+		perm[i] = i
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
+	var loss float64
+	for range cfg.Epochs {
+		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		loss = 0
+		var weightSum float64
+		for lo := 0; lo < x.Rows; lo += bs {
+			n := min(bs, x.Rows-lo)
+			// Gather the batch into a contiguous buffer: a random sample of
+			// rows, read once, then used from cache by both products.
+			for k := range n {
+				r := perm[lo+k]
+				copy(batch[k*d:(k+1)*d], x.X[r*d:(r+1)*d])
+				by[k] = x.Y[r]
+			}
+			for k := range n {
+				z[k] = m.Intercept
+			}
+			gemv(blas.NoTrans, batch, n, d, m.Weights, z[:n], 1)
+			var gIntercept, bw float64
+			for k := range n {
+				p := sigmoid(z[k])
+				w := wNeg
+				if by[k] == 1 {
+					w = wPos
+					loss -= w * logSafe(p)
+				} else {
+					loss -= w * logSafe(1-p)
+				}
+				bw += w
+				z[k] = w * (p - by[k])
+				gIntercept += z[k]
+			}
+			weightSum += bw
+			for j := range grad {
+				grad[j] = 0
+			}
+			gemv(blas.Trans, batch, n, d, z[:n], grad, 0)
+			step := cfg.LearningRate / float64(n)
+			shrink := cfg.LearningRate * cfg.L1
+			for j := range d {
+				if !x.Present[j] {
+					continue
+				}
+				g := grad[j]/float64(n) + cfg.L2*m.Weights[j] + cfg.ProxMu*(m.Weights[j]-global.Weights[j])
+				w := m.Weights[j] - cfg.LearningRate*g
+				m.Weights[j] = softThreshold(w, shrink)
+			}
+			m.Intercept -= step*gIntercept + cfg.LearningRate*cfg.ProxMu*(m.Intercept-global.Intercept)
+		}
+		loss /= weightSum
+	}
+	for j, w := range m.Weights {
+		if !isFinite(w) {
+			return TrainResult{}, fmt.Errorf("train: weight of %s diverged to %v (learning rate too high?)", m.Features[j], w)
+		}
+	}
+	if !isFinite(m.Intercept) {
+		return TrainResult{}, errors.New("train: intercept diverged (learning rate too high?)")
+	}
+	return TrainResult{Model: m, Loss: loss}, nil
+}
+
+// gemv computes y = A·v + beta·y (NoTrans) or y = Aᵀ·v + beta·y (Trans)
+// for the row-major rows×cols matrix a.
+func gemv(t blas.Transpose, a []float64, rows, cols int, v, y []float64, beta float64) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	A := blas64.General{Rows: rows, Cols: cols, Stride: cols, Data: a[:rows*cols]}
+	blas64.Gemv(t, 1, A, blas64.Vector{N: len(v), Inc: 1, Data: v}, beta, blas64.Vector{N: len(y), Inc: 1, Data: y})
+}
+
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
+
+func logSafe(p float64) float64 { return math.Log(math.Max(p, 1e-15)) }
+
+func softThreshold(w, t float64) float64 {
+	switch {
+	case w > t:
+		return w - t
+	case w < -t:
+		return w + t
+	}
+	return 0
+}

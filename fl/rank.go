@@ -1,0 +1,182 @@
+package fl
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+)
+
+// MetricScore is one metric's relevance: Score is the sum of the absolute
+// standardized coefficients of its features; Stability is the fraction of
+// the snapshots (rounds or bootstraps) in which the metric was among the
+// top quarter of metrics.
+type MetricScore struct {
+	Metric    string  `json:"metric"`
+	Score     float64 `json:"score"`
+	Stability float64 `json:"stability"`
+}
+
+// Ranking lists metrics by decreasing score, ties broken by name, so the
+// same model always yields the same ranking (the chaincode stores it, the
+// SLO generator consumes it).
+type Ranking []MetricScore
+
+// Top returns the names of the first k metrics.
+func (r Ranking) Top(k int) []string {
+	var out []string
+	for i := 0; i < k && i < len(r); i++ {
+		out = append(out, r[i].Metric)
+	}
+	return out
+}
+
+// metricScores sums |w| per metric.
+func metricScores(m Model) map[string]float64 {
+	s := map[string]float64{}
+	for j, f := range m.Features {
+		metric, _ := SplitFeatureName(f)
+		s[metric] += math.Abs(m.Weights[j])
+	}
+	return s
+}
+
+func sortScores(r []MetricScore) {
+	slices.SortFunc(r, func(a, b MetricScore) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return strings.Compare(a.Metric, b.Metric)
+	})
+}
+
+// Rank ranks the metrics of final, with stability measured over history
+// (e.g. the global model of every round). With no history, stability is 1
+// for the final model's top quarter and 0 for the rest.
+func Rank(final Model, history []Model) Ranking {
+	if len(history) == 0 {
+		history = []Model{final}
+	}
+	inTop := map[string]int{}
+	for _, h := range history {
+		r := scoresToRanking(metricScores(h))
+		k := max(1, (len(r)+3)/4)
+		for _, ms := range r[:k] {
+			inTop[ms.Metric]++
+		}
+	}
+	r := scoresToRanking(metricScores(final))
+	for i := range r {
+		r[i].Stability = float64(inTop[r[i].Metric]) / float64(len(history))
+	}
+	return r
+}
+
+func scoresToRanking(s map[string]float64) Ranking {
+	r := make(Ranking, 0, len(s))
+	for m, v := range s {
+		r = append(r, MetricScore{Metric: m, Score: v})
+	}
+	sortScores(r)
+	return r
+}
+
+// Contribution is one metric's share of an incident's predicted risk.
+type Contribution struct {
+	Metric string `json:"metric"`
+	// Score is the mean over the incident window of Σ w_f·x_f over the
+	// metric's features f (x standardized): positive values pushed the
+	// model towards "incident".
+	Score float64 `json:"score"`
+}
+
+// Explanation attributes one incident window to the metrics that moved.
+type Explanation struct {
+	Window        Interval       `json:"window"`
+	Contributions []Contribution `json:"contributions"`
+}
+
+// Ranked returns the metric names, most responsible first.
+func (e Explanation) Ranked() []string {
+	out := make([]string, len(e.Contributions))
+	for i, c := range e.Contributions {
+		out[i] = c.Metric
+	}
+	return out
+}
+
+// ExplainMode chooses how features add up to a metric's contribution.
+type ExplainMode string
+
+// Explanation modes.
+const (
+	// ExplainSigned sums w·x: what pushed the model towards "incident".
+	ExplainSigned ExplainMode = "signed"
+	// ExplainMagnitude sums |w·x|: what moved the model either way, which
+	// also credits metrics whose deviation the model reads as reassuring.
+	ExplainMagnitude ExplainMode = "magnitude"
+)
+
+// Explain attributes rows [w.Start, w.End) of x to the model's metrics.
+func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, error) {
+	if !slices.Equal(m.Features, x.Features) {
+		return Explanation{}, errors.New("explain: model and data have different feature spaces")
+	}
+	if w.Start < 0 || w.End > x.Rows || w.End <= w.Start {
+		return Explanation{}, errors.New("explain: window outside the data or empty")
+	}
+	metricOf := make([]string, len(m.Features))
+	for j, f := range m.Features {
+		metricOf[j], _ = SplitFeatureName(f)
+	}
+	sum := map[string]float64{}
+	for i := w.Start; i < w.End; i++ {
+		row := x.Row(i)
+		for j, v := range row {
+			if !x.Present[j] {
+				continue
+			}
+			c := m.Weights[j] * v
+			if mode == ExplainMagnitude {
+				c = math.Abs(c)
+			}
+			sum[metricOf[j]] += c
+		}
+	}
+	n := float64(w.End - w.Start)
+	e := Explanation{Window: w}
+	for metric, s := range sum {
+		e.Contributions = append(e.Contributions, Contribution{Metric: metric, Score: s / n})
+	}
+	slices.SortFunc(e.Contributions, func(a, b Contribution) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return strings.Compare(a.Metric, b.Metric)
+	})
+	return e, nil
+}
+
+// HitRate is the interpretation score of OmniAnomaly (Su et al., KDD 2019):
+// with G the ground-truth metrics of an anomaly, the share of G found among
+// the first floor(p·|G|) ranked metrics (p = 1 for HitRate@100%, 1.5 for
+// HitRate@150%).
+func HitRate(ranked, truth []string, p float64) float64 {
+	if len(truth) == 0 {
+		return 0
+	}
+	k := min(int(math.Floor(p*float64(len(truth))+1e-9)), len(ranked))
+	hits := 0
+	for _, m := range ranked[:k] {
+		if slices.Contains(truth, m) {
+			hits++
+		}
+	}
+	return float64(hits) / float64(len(truth))
+}
