@@ -127,3 +127,51 @@ func Concat(parts ...*Matrix) (*Matrix, error) {
 	}
 	return out, nil
 }
+
+// ConcatDatasets stacks datasets with identical feature lists (the
+// machines of one site).
+func ConcatDatasets(parts ...*Dataset) (*Dataset, error) {
+	if len(parts) == 0 {
+		return nil, errors.New("concat datasets: no parts")
+	}
+	out := &Dataset{Features: parts[0].Features, Columns: make([][]float64, len(parts[0].Features))}
+	for i, p := range parts {
+		if !slices.Equal(p.Features, out.Features) {
+			return nil, fmt.Errorf("concat datasets: part %d has different features (mismatched feature sets)", i)
+		}
+		for j := range out.Columns {
+			out.Columns[j] = append(out.Columns[j], p.Columns[j]...)
+		}
+		out.Labels = append(out.Labels, p.Labels...)
+		out.Quality = mergeQuality(out.Quality, p.Quality)
+	}
+	return out, nil
+}
+
+func mergeQuality(a, b Quality) Quality {
+	add := func(x, y map[string]int) map[string]int {
+		if len(x)+len(y) == 0 {
+			return nil
+		}
+		out := map[string]int{}
+		for k, v := range x {
+			out[k] += v
+		}
+		for k, v := range y {
+			out[k] += v
+		}
+		return out
+	}
+	union := func(x, y []string) []string {
+		out := slices.Concat(x, y)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return Quality{
+		Missing:       add(a.Missing, b.Missing),
+		NonFinite:     add(a.NonFinite, b.NonFinite),
+		CounterResets: add(a.CounterResets, b.CounterResets),
+		Constant:      union(a.Constant, b.Constant),
+		Dropped:       union(a.Dropped, b.Dropped),
+	}
+}

@@ -58,6 +58,18 @@ type FeatureSpec struct {
 	// BaselineWindow is the number of trailing steps the z-score compares
 	// against (not including the current one).
 	BaselineWindow int
+	// ReferenceRows, when positive, replaces the trailing window by a fixed
+	// reference period, rows [0, ReferenceRows) (e.g. a known-good week):
+	// a long incident then cannot become its own baseline.
+	ReferenceRows int
+	// Smooth averages z-scores over this many trailing steps (0 or 1: no
+	// smoothing): incidents last minutes, single-sample spikes mostly do
+	// not matter.
+	Smooth int
+	// Compress maps z-scores through sign(z)·log(1+|z|), so that a metric
+	// that was flat during its baseline cannot produce a z of 10⁴ that
+	// swamps everything else.
+	Compress bool
 	// SkipEmpty drops metrics without a single finite value (reported in
 	// Quality.Dropped) instead of failing.
 	SkipEmpty bool
@@ -135,7 +147,7 @@ func BuildFeatures(series []MetricSeries, spec FeatureSpec) (*FeatureTable, erro
 			q.Constant = append(q.Constant, s.Name)
 		}
 		for _, t := range spec.Transforms {
-			col, err := transform(base, t, spec.BaselineWindow)
+			col, err := transform(base, t, spec)
 			if err != nil {
 				return nil, fmt.Errorf("build features: metric %s: %w", s.Name, err)
 			}
@@ -224,7 +236,7 @@ func isConstant(v []float64) bool {
 	return true
 }
 
-func transform(v []float64, t Transform, window int) ([]float64, error) {
+func transform(v []float64, t Transform, spec FeatureSpec) ([]float64, error) {
 	out := make([]float64, len(v))
 	switch t {
 	case Level:
@@ -235,11 +247,22 @@ func transform(v []float64, t Transform, window int) ([]float64, error) {
 			out[i] = v[i] - v[i-1] // NaN propagates through gaps
 		}
 	case ZScore, AbsZScore:
-		rollingZ(v, window, out)
-		if t == AbsZScore {
-			for i, z := range out {
-				out[i] = math.Abs(z)
+		if spec.ReferenceRows > 0 {
+			referenceZ(v, spec.ReferenceRows, out)
+		} else {
+			rollingZ(v, spec.BaselineWindow, out)
+		}
+		for i, z := range out {
+			if spec.Compress {
+				z = math.Copysign(math.Log1p(math.Abs(z)), z)
 			}
+			if t == AbsZScore {
+				z = math.Abs(z)
+			}
+			out[i] = z
+		}
+		if spec.Smooth > 1 {
+			out = trailingMean(out, spec.Smooth)
 		}
 	default:
 		return nil, fmt.Errorf("unknown transform %q", t)
@@ -278,6 +301,52 @@ func rollingZ(v []float64, window int, out []float64) {
 		sd := math.Max(math.Sqrt(variance), floor)
 		out[i] = (v[i] - mean) / sd
 	}
+}
+
+// referenceZ writes (v[i] - mean) / sd with the mean and deviation of the
+// finite values of v[:ref].
+func referenceZ(v []float64, ref int, out []float64) {
+	var n, sum, sumSq float64
+	for _, x := range v[:min(ref, len(v))] {
+		if !math.IsNaN(x) {
+			n++
+			sum += x
+			sumSq += x * x
+		}
+	}
+	for i, x := range v {
+		if n < 2 || math.IsNaN(x) {
+			out[i] = math.NaN()
+			continue
+		}
+		mean := sum / n
+		sd := math.Max(math.Sqrt(math.Max(sumSq/n-mean*mean, 0)), 1e-3*math.Max(math.Abs(mean), 1e-3))
+		out[i] = (x - mean) / sd
+	}
+}
+
+// trailingMean averages the finite values of v[i-w+1 .. i].
+func trailingMean(v []float64, w int) []float64 {
+	out := make([]float64, len(v))
+	var n, sum float64
+	for i, x := range v {
+		if !math.IsNaN(x) {
+			n++
+			sum += x
+		}
+		if i >= w {
+			if y := v[i-w]; !math.IsNaN(y) {
+				n--
+				sum -= y
+			}
+		}
+		if n > 0 {
+			out[i] = sum / n
+		} else {
+			out[i] = math.NaN()
+		}
+	}
+	return out
 }
 
 // Interval is a half-open range of rows [Start, End), e.g. an incident.

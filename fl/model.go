@@ -76,6 +76,11 @@ type TrainConfig struct {
 	// ClassWeighted reweights classes to equal total weight, so rare
 	// incidents are not drowned out.
 	ClassWeighted bool `json:"class_weighted"`
+	// NonNegativeDeviation keeps the weights of |z-score| features at or
+	// above zero: a metric straying from its baseline, in either direction,
+	// may only raise the predicted risk. This prior keeps the model from
+	// memorizing which metrics happened to be calm during past incidents.
+	NonNegativeDeviation bool `json:"non_negative_deviation"`
 	// Seed drives the row shuffling.
 	Seed uint64 `json:"seed"`
 }
@@ -143,6 +148,13 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 	for i := range perm {
 		perm[i] = i
 	}
+	nonNeg := make([]bool, d)
+	if cfg.NonNegativeDeviation {
+		for j, f := range x.Features {
+			_, t := SplitFeatureName(f)
+			nonNeg[j] = t == AbsZScore
+		}
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	var loss float64
 	for range cfg.Epochs {
@@ -189,7 +201,11 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 				}
 				g := grad[j]/float64(n) + cfg.L2*m.Weights[j] + cfg.ProxMu*(m.Weights[j]-global.Weights[j])
 				w := m.Weights[j] - cfg.LearningRate*g
-				m.Weights[j] = softThreshold(w, shrink)
+				w = softThreshold(w, shrink)
+				if nonNeg[j] && w < 0 {
+					w = 0
+				}
+				m.Weights[j] = w
 			}
 			m.Intercept -= step*gIntercept + cfg.LearningRate*cfg.ProxMu*(m.Intercept-global.Intercept)
 		}

@@ -118,6 +118,10 @@ const (
 	// ExplainMagnitude sums |w·x|: what moved the model either way, which
 	// also credits metrics whose deviation the model reads as reassuring.
 	ExplainMagnitude ExplainMode = "magnitude"
+	// ExplainDeviation sums |x| over the metric's features the model uses
+	// (non-zero weight): how far the metric strayed, whatever the model's
+	// calibration; the model only decides which transforms count.
+	ExplainDeviation ExplainMode = "deviation"
 )
 
 // Explain attributes rows [w.Start, w.End) of x to the model's metrics.
@@ -129,8 +133,15 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 		return Explanation{}, errors.New("explain: window outside the data or empty")
 	}
 	metricOf := make([]string, len(m.Features))
+	deviation := make([]func(float64) float64, len(m.Features))
 	for j, f := range m.Features {
-		metricOf[j], _ = SplitFeatureName(f)
+		var t Transform
+		metricOf[j], t = SplitFeatureName(f)
+		// A |z| feature below its usual level means calm, not deviation.
+		deviation[j] = math.Abs
+		if t == AbsZScore {
+			deviation[j] = func(v float64) float64 { return v }
+		}
 	}
 	sum := map[string]float64{}
 	for i := w.Start; i < w.End; i++ {
@@ -140,8 +151,14 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 				continue
 			}
 			c := m.Weights[j] * v
-			if mode == ExplainMagnitude {
+			switch mode {
+			case ExplainMagnitude:
 				c = math.Abs(c)
+			case ExplainDeviation:
+				c = 0
+				if m.Weights[j] != 0 {
+					c = deviation[j](v)
+				}
 			}
 			sum[metricOf[j]] += c
 		}
