@@ -175,3 +175,41 @@ func mergeQuality(a, b Quality) Quality {
 		Dropped:       union(a.Dropped, b.Dropped),
 	}
 }
+
+// StackDatasets stacks datasets over the union of their features; a part
+// lacking a feature contributes missing values (NaN, counted in
+// Quality.Missing under the feature's name), which standardization later
+// imputes with the global mean. Use it within one site, e.g. for pods
+// whose exporters publish slightly different metric sets; across sites,
+// absent features are masked instead.
+func StackDatasets(parts ...*Dataset) (*Dataset, error) {
+	if len(parts) == 0 {
+		return nil, errors.New("stack datasets: no parts")
+	}
+	var names []string
+	for _, p := range parts {
+		names = append(names, p.Features...)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	out := &Dataset{Features: names, Columns: make([][]float64, len(names))}
+	for _, p := range parts {
+		n := p.Rows()
+		for j, f := range names {
+			if k, ok := slices.BinarySearch(p.Features, f); ok {
+				out.Columns[j] = append(out.Columns[j], p.Columns[k]...)
+				continue
+			}
+			for range n {
+				out.Columns[j] = append(out.Columns[j], math.NaN())
+			}
+			if out.Quality.Missing == nil {
+				out.Quality.Missing = map[string]int{}
+			}
+			out.Quality.Missing[f] += n
+		}
+		out.Labels = append(out.Labels, p.Labels...)
+		out.Quality = mergeQuality(out.Quality, p.Quality)
+	}
+	return out, nil
+}

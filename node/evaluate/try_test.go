@@ -111,3 +111,22 @@ func TestTryUnsup(t *testing.T) {
 		}
 	}
 }
+
+func TestTryNezha(t *testing.T) {
+	if os.Getenv("TRY") == "" {
+		t.Skip()
+	}
+	start := time.Now()
+	cfg := DefaultNezhaConfig()
+	if os.Getenv("MODE") != "" {
+		cfg.Explain = fl.ExplainMode(os.Getenv("MODE"))
+	}
+	rep, err := EvaluateNezha(context.Background(), "/work/shared/datasets/nezha", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println(time.Since(start), rep.AUCInSample, rep.SiteAUC, rep.Ranking[:5])
+	for _, f := range rep.FaultTypes {
+		fmt.Printf("%s n=%d ind=%d hit3=%.2f %v\n", f.FaultType, f.Incidents, f.IndicatorIncidents, f.IndicatorHitAt3, f.TopMetrics)
+	}
+}
