@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 )
 
@@ -210,6 +211,28 @@ func StackDatasets(parts ...*Dataset) (*Dataset, error) {
 		}
 		out.Labels = append(out.Labels, p.Labels...)
 		out.Quality = mergeQuality(out.Quality, p.Quality)
+	}
+	return out, nil
+}
+
+// PartitionRows deals the rows of d at random into parts datasets of
+// near-equal size (an IID split, the usual control in federated-learning
+// experiments). The partition depends only on seed.
+func PartitionRows(d *Dataset, parts int, seed uint64) ([]*Dataset, error) {
+	if parts < 1 || parts > d.Rows() {
+		return nil, fmt.Errorf("partition: cannot split %d rows into %d parts", d.Rows(), parts)
+	}
+	perm := rand.New(rand.NewPCG(seed, 0xfeed)).Perm(d.Rows())
+	out := make([]*Dataset, parts)
+	for p := range out {
+		out[p] = &Dataset{Features: d.Features, Columns: make([][]float64, len(d.Features)), Quality: d.Quality}
+	}
+	for k, i := range perm {
+		p := out[k%parts]
+		for j, c := range d.Columns {
+			p.Columns[j] = append(p.Columns[j], c[i])
+		}
+		p.Labels = append(p.Labels, d.Labels[i])
 	}
 	return out, nil
 }

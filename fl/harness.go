@@ -9,7 +9,8 @@ import (
 )
 
 // Site is one simulated organization: its training rows and the held-out
-// rows every model is evaluated on.
+// rows every model is evaluated on. A site without Test data takes part in
+// training but is not evaluated (e.g. an attacker in a robustness run).
 type Site struct {
 	Name  string
 	Train *Dataset
@@ -89,7 +90,8 @@ type SimResult struct {
 	Centralized *Evaluation `json:"centralized,omitempty"`
 	// Epsilon is the privacy budget each organization spent (with DP).
 	Epsilon map[string]float64 `json:"epsilon,omitempty"`
-	// Matrices are the standardized held-out rows, for explanations.
+	// TestMatrices are the standardized held-out rows (nil for sites
+	// without test data), for explanations.
 	TestMatrices []*Matrix `json:"-"`
 }
 
@@ -111,23 +113,31 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	names := map[string]bool{}
+	evaluated := 0
 	for _, s := range sites {
 		if s.Name == "" || names[s.Name] {
 			return nil, fmt.Errorf("simulate: site name %q empty or duplicated", s.Name)
 		}
 		names[s.Name] = true
-		if s.Train == nil || s.Test == nil {
-			return nil, fmt.Errorf("simulate: site %s lacks training or test data", s.Name)
-		}
-		if !slices.Equal(s.Train.Features, s.Test.Features) {
-			return nil, fmt.Errorf("simulate: site %s: training and test features differ (mismatched feature sets)", s.Name)
+		if s.Train == nil {
+			return nil, fmt.Errorf("simulate: site %s lacks training data", s.Name)
 		}
 		if err := s.Train.CheckClasses(); err != nil {
 			return nil, fmt.Errorf("simulate: site %s training data: %w", s.Name, err)
 		}
+		if s.Test == nil {
+			continue
+		}
+		evaluated++
+		if !slices.Equal(s.Train.Features, s.Test.Features) {
+			return nil, fmt.Errorf("simulate: site %s: training and test features differ (mismatched feature sets)", s.Name)
+		}
 		if err := s.Test.CheckClasses(); err != nil {
 			return nil, fmt.Errorf("simulate: site %s test data: %w", s.Name, err)
 		}
+	}
+	if evaluated == 0 {
+		return nil, errors.New("simulate: no site has test data")
 	}
 	var acct *Accountant
 	if cfg.DP != nil {
@@ -159,8 +169,10 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 		if train[i], err = std.Apply(s.Train); err != nil {
 			return nil, fmt.Errorf("simulate: site %s: %w", s.Name, err)
 		}
-		if test[i], err = std.Apply(s.Test); err != nil {
-			return nil, fmt.Errorf("simulate: site %s: %w", s.Name, err)
+		if s.Test != nil {
+			if test[i], err = std.Apply(s.Test); err != nil {
+				return nil, fmt.Errorf("simulate: site %s: %w", s.Name, err)
+			}
 		}
 		if p := cfg.Poisoned[s.Name]; p.FlipLabels {
 			train[i] = flipped(train[i])
@@ -237,6 +249,9 @@ func baselines(res *SimResult, sites []Site, train, test []*Matrix, cfg SimConfi
 	tc := cfg.Train
 	tc.Epochs = cfg.Rounds * cfg.Train.Epochs
 	for i, s := range sites {
+		if test[i] == nil {
+			continue
+		}
 		init, _ := NewModel(res.Features)
 		tc.Seed = mixSeed(cfg.Seed, "local/"+s.Name, 0)
 		tr, err := Train(train[i], init, tc)
@@ -271,6 +286,9 @@ func evaluate(m Model, sites []Site, test []*Matrix) (Evaluation, error) {
 	var ev Evaluation
 	var all, labels []float64
 	for i, s := range sites {
+		if test[i] == nil {
+			continue
+		}
 		scores, err := m.Scores(test[i])
 		if err != nil {
 			return Evaluation{}, err

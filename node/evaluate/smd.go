@@ -235,10 +235,12 @@ func EvaluateSMD(ctx context.Context, dir string, cfg SMDConfig) (*SMDReport, er
 	if err != nil {
 		return nil, err
 	}
-	return evaluateMachines(ctx, dir, machines, cfg)
+	return evaluateMachines(ctx, dir, machines, cfg, true, nil)
 }
 
-func evaluateMachines(ctx context.Context, dir string, machines []machineData, cfg SMDConfig) (*SMDReport, error) {
+// evaluateMachines groups machines into sites and runs the simulation;
+// extra sites (attackers) train but are not evaluated.
+func evaluateMachines(ctx context.Context, dir string, machines []machineData, cfg SMDConfig, withBaselines bool, extra []fl.Site) (*SMDReport, error) {
 	siteOf := cfg.SiteOf
 	if siteOf == nil {
 		siteOf = func(m string) string {
@@ -281,12 +283,13 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		}
 		sites = append(sites, fl.Site{Name: name, Train: tr, Test: te})
 	}
+	sites = append(sites, extra...)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	res, err := fl.Simulate(sites, fl.SimConfig{
 		Rounds: cfg.Rounds, Train: cfg.Train, Strategy: cfg.Strategy, Options: cfg.Options,
-		DP: cfg.DP, Poisoned: cfg.Poisoned, Baselines: true, Seed: cfg.Seed,
+		DP: cfg.DP, Poisoned: cfg.Poisoned, Baselines: withBaselines, Seed: cfg.Seed,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("evaluate smd: %w", err)
@@ -306,7 +309,9 @@ func fillReport(rep *SMDReport, res *fl.SimResult) {
 	for _, s := range last.Eval.Sites {
 		rep.AUCFederatedSites = append(rep.AUCFederatedSites, SiteAUC{s.Site, s.AUC})
 	}
-	rep.AUCCentralized = res.Centralized.AUC
+	if res.Centralized != nil {
+		rep.AUCCentralized = res.Centralized.AUC
+	}
 	for _, s := range res.Local {
 		rep.AUCLocal = append(rep.AUCLocal, SiteAUC{s.Site, s.AUC})
 	}
@@ -314,7 +319,7 @@ func fillReport(rep *SMDReport, res *fl.SimResult) {
 	for _, r := range res.Rounds {
 		rep.Bytes += r.Bytes
 		rep.PerRound = append(rep.PerRound, RoundSummary{Round: r.Round, AUC: r.Eval.AUC, F1: r.Eval.F1, Bytes: r.Bytes})
-		if rep.RoundsToParity == 0 && r.Eval.AUC >= 0.99*rep.AUCCentralized {
+		if res.Centralized != nil && rep.RoundsToParity == 0 && r.Eval.AUC >= 0.99*rep.AUCCentralized {
 			rep.RoundsToParity = r.Round
 		}
 	}

@@ -54,7 +54,7 @@ func TestTry(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := time.Since(start)
-	rep, err := evaluateMachines(context.Background(), "", ms, cfg)
+	rep, err := evaluateMachines(context.Background(), "", ms, cfg, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +128,30 @@ func TestTryNezha(t *testing.T) {
 	fmt.Println(time.Since(start), rep.AUCInSample, rep.SiteAUC, rep.Ranking[:5])
 	for _, f := range rep.FaultTypes {
 		fmt.Printf("%s n=%d ind=%d hit3=%.2f %v\n", f.FaultType, f.Incidents, f.IndicatorIncidents, f.IndicatorHitAt3, f.TopMetrics)
+	}
+}
+
+func TestTryPoison(t *testing.T) {
+	if os.Getenv("TRY") == "" {
+		t.Skip()
+	}
+	start := time.Now()
+	cfg := DefaultPoisoningConfig()
+	cfg.SMD.Rounds = envInt("R", 30)
+	if v := os.Getenv("PART"); v != "" {
+		cfg.Partition = v
+	}
+	cfg.SMD.Train.LearningRate = envF("LR", 0.05)
+	cfg.SMD.Train.BatchSize = envInt("B", 64)
+	if v := os.Getenv("STRAT"); v != "" {
+		cfg.Strategies = strings.Split(v, ",")
+	}
+	rep, err := EvaluatePoisoning(context.Background(), "/work/shared/datasets/smd", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println(time.Since(start), rep.Attackers)
+	for _, r := range rep.Results {
+		fmt.Printf("%-13s %-10s clean %.4f poisoned %.4f drop %+.4f\n", r.Strategy, r.Attack, r.AUCClean, r.AUCPoisoned, r.Drop)
 	}
 }
