@@ -77,6 +77,7 @@ func ReadTable(r io.Reader, name string, opt TableOptions) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", name, err)
 	}
+	header = slices.Clone(header) // ReuseRecord would overwrite it
 	cols, err := layout(header, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s:1: %w", name, err)
