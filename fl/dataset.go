@@ -104,6 +104,21 @@ func (st *Standardizer) Apply(d *Dataset) (*Matrix, error) {
 	return m, nil
 }
 
+// ShuffleRows returns a copy of m with its rows in a random order fixed by
+// seed. Training visits contiguous batches, so time-ordered data should be
+// shuffled once before the first epoch.
+func (m *Matrix) ShuffleRows(seed uint64) *Matrix {
+	out := *m
+	out.X = make([]float64, len(m.X))
+	out.Y = make([]float64, len(m.Y))
+	perm := rand.New(rand.NewPCG(seed, 0x5407)).Perm(m.Rows)
+	for i, src := range perm {
+		copy(out.X[i*m.Cols:(i+1)*m.Cols], m.X[src*m.Cols:(src+1)*m.Cols])
+		out.Y[i] = m.Y[src]
+	}
+	return &out
+}
+
 // Row returns the standardized features of sample i.
 func (m *Matrix) Row(i int) []float64 { return m.X[i*m.Cols : (i+1)*m.Cols] }
 

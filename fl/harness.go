@@ -174,6 +174,7 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 				return nil, fmt.Errorf("simulate: site %s: %w", s.Name, err)
 			}
 		}
+		train[i] = train[i].ShuffleRows(mixSeed(cfg.Seed, "shuffle/"+s.Name, 0))
 		if p := cfg.Poisoned[s.Name]; p.FlipLabels {
 			train[i] = flipped(train[i])
 		}

@@ -140,14 +140,8 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 	m := init.Clone()
 	d := x.Cols
 	bs := min(cfg.BatchSize, x.Rows)
-	batch := make([]float64, bs*d)
-	by := make([]float64, bs)
 	z := make([]float64, bs)
 	grad := make([]float64, d)
-	perm := make([]int, x.Rows)
-	for i := range perm {
-		perm[i] = i
-	}
 	nonNeg := make([]bool, d)
 	if cfg.NonNegativeDeviation {
 		for j, f := range x.Features {
@@ -155,43 +149,50 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 			nonNeg[j] = t == AbsZScore
 		}
 	}
+	// Batches are contiguous row ranges visited in a fresh random order
+	// every epoch: no copying, one sequential read of the data per epoch.
+	// Rows should be shuffled once beforehand (Matrix.ShuffleRows) so that
+	// a batch is not one stretch of time.
+	order := make([]int, (x.Rows+bs-1)/bs)
+	for i := range order {
+		order[i] = i
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
 	var loss float64
 	for range cfg.Epochs {
-		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		loss = 0
 		var weightSum float64
-		for lo := 0; lo < x.Rows; lo += bs {
+		for _, b := range order {
+			lo := b * bs
 			n := min(bs, x.Rows-lo)
-			// Gather the batch into a contiguous buffer: a random sample of
-			// rows, read once, then used from cache by both products.
-			for k := range n {
-				r := perm[lo+k]
-				copy(batch[k*d:(k+1)*d], x.X[r*d:(r+1)*d])
-				by[k] = x.Y[r]
-			}
+			batch := x.X[lo*d : (lo+n)*d]
+			by := x.Y[lo : lo+n]
 			for k := range n {
 				z[k] = m.Intercept
 			}
 			gemv(blas.NoTrans, batch, n, d, m.Weights, z[:n], 1)
 			var gIntercept, bw float64
 			for k := range n {
-				p := sigmoid(z[k])
+				// Loss and gradient from one exponential: with e = exp(-|z|),
+				// log(1+exp(∓z)) = log1p(e) + max(0, ∓z).
+				e := math.Exp(-math.Abs(z[k]))
+				p := 1 / (1 + e)
+				if z[k] < 0 {
+					p = e / (1 + e)
+				}
 				w := wNeg
 				if by[k] == 1 {
 					w = wPos
-					loss -= w * logSafe(p)
+					loss += w * (math.Log1p(e) + math.Max(0, -z[k]))
 				} else {
-					loss -= w * logSafe(1-p)
+					loss += w * (math.Log1p(e) + math.Max(0, z[k]))
 				}
 				bw += w
 				z[k] = w * (p - by[k])
 				gIntercept += z[k]
 			}
 			weightSum += bw
-			for j := range grad {
-				grad[j] = 0
-			}
 			gemv(blas.Trans, batch, n, d, z[:n], grad, 0)
 			step := cfg.LearningRate / float64(n)
 			shrink := cfg.LearningRate * cfg.L1
@@ -200,8 +201,7 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 					continue
 				}
 				g := grad[j]/float64(n) + cfg.L2*m.Weights[j] + cfg.ProxMu*(m.Weights[j]-global.Weights[j])
-				w := m.Weights[j] - cfg.LearningRate*g
-				w = softThreshold(w, shrink)
+				w := softThreshold(m.Weights[j]-cfg.LearningRate*g, shrink)
 				if nonNeg[j] && w < 0 {
 					w = 0
 				}
@@ -239,8 +239,6 @@ func sigmoid(z float64) float64 {
 	e := math.Exp(z)
 	return e / (1 + e)
 }
-
-func logSafe(p float64) float64 { return math.Log(math.Max(p, 1e-15)) }
 
 func softThreshold(w, t float64) float64 {
 	switch {
