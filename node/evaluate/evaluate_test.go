@@ -54,7 +54,7 @@ func TestEvaluateSMD(t *testing.T) {
 			t.Errorf("site %s: federated AUC %.4f not above its local-only %.4f", local.Site, fed.AUC, local.AUC)
 		}
 	}
-	if rep.HitRateIncidents == 0 || rep.HitRate150 < 0.6 || rep.HitRate100 > rep.HitRate150 {
+	if rep.HitRateIncidents == 0 || rep.HitRate150 < 0.75 || rep.HitRate100 > rep.HitRate150 {
 		t.Errorf("HitRate@100%% %.3f, @150%% %.3f over %d incidents", rep.HitRate100, rep.HitRate150, rep.HitRateIncidents)
 	}
 	b, err := json.Marshal(rep)
