@@ -110,6 +110,11 @@ func TestAggregateIsOrderIndependent(t *testing.T) {
 				if math.Float64bits(got.Intercept) != math.Float64bits(want.Intercept) {
 					t.Fatal("intercept changed with update order")
 				}
+				d1, err1 := got.Digest()
+				d2, err2 := want.Digest()
+				if err1 != nil || err2 != nil || d1 != d2 {
+					t.Fatalf("model digests %s and %s (%v, %v)", d1, d2, err1, err2)
+				}
 			}
 		})
 	}

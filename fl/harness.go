@@ -71,8 +71,10 @@ type RoundReport struct {
 	Eval  Evaluation `json:"eval"`
 	// Bytes is what the round's gossip would carry: every update sent to
 	// every other organization.
-	Bytes   int64   `json:"bytes"`
-	Ranking Ranking `json:"ranking"`
+	Bytes int64 `json:"bytes"`
+	// ModelDigest names the round's global model (Model.Digest).
+	ModelDigest string  `json:"model_digest"`
+	Ranking     Ranking `json:"ranking"`
 }
 
 // SimResult is the outcome of a simulation.
@@ -222,11 +224,15 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 			return nil, fmt.Errorf("simulate: round %d: %w", r, err)
 		}
 		history = append(history, global)
+		digest, err := global.Digest()
+		if err != nil {
+			return nil, fmt.Errorf("simulate: round %d: %w", r, err)
+		}
 		ev, err := evaluate(global, sites, test)
 		if err != nil {
 			return nil, fmt.Errorf("simulate: round %d: %w", r, err)
 		}
-		res.Rounds = append(res.Rounds, RoundReport{Round: r, Eval: ev, Bytes: bytes, Ranking: Rank(global, history)})
+		res.Rounds = append(res.Rounds, RoundReport{Round: r, Eval: ev, Bytes: bytes, ModelDigest: digest, Ranking: Rank(global, history)})
 	}
 	res.Final = global
 	res.Ranking = Rank(global, history)

@@ -1,12 +1,14 @@
 package fl
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 
+	"github.com/srellama/srellama/nft"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
@@ -248,4 +250,49 @@ func softThreshold(w, t float64) float64 {
 		return w + t
 	}
 	return 0
+}
+
+// modelMagic starts an encoded global model: "SLFM", version 1.
+var modelMagic = [5]byte{'S', 'L', 'F', 'M', 1}
+
+// Encode returns the canonical binary form of the model: magic and
+// version, feature count (u32), names (u16 length + bytes), intercept and
+// weights as little-endian float64. Nodes that aggregated the same updates
+// hold the same bytes.
+func (m Model) Encode() ([]byte, error) {
+	if len(m.Features) == 0 || len(m.Features) > MaxFeatures || !sortedUnique(m.Features) {
+		return nil, errors.New("model: features must be 1..MaxFeatures, sorted and unique")
+	}
+	if len(m.Weights) != len(m.Features) {
+		return nil, fmt.Errorf("model: %d weights for %d features", len(m.Weights), len(m.Features))
+	}
+	b := append([]byte(nil), modelMagic[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.Features)))
+	for _, f := range m.Features {
+		if len(f) > MaxNameLen {
+			return nil, fmt.Errorf("model: feature name of %d bytes", len(f))
+		}
+		b = appendString(b, f)
+	}
+	if !isFinite(m.Intercept) {
+		return nil, errors.New("model: intercept is not finite")
+	}
+	b = appendFloat(b, m.Intercept)
+	for i, w := range m.Weights {
+		if !isFinite(w) {
+			return nil, fmt.Errorf("model: weight of %s is %v", m.Features[i], w)
+		}
+		b = appendFloat(b, w)
+	}
+	return b, nil
+}
+
+// Digest is "sha256:<hex>" of Encode, the name of a global model on the
+// ledger.
+func (m Model) Digest() (string, error) {
+	b, err := m.Encode()
+	if err != nil {
+		return "", err
+	}
+	return nft.DigestBytes(b), nil
 }

@@ -177,3 +177,33 @@ func TestOpenNezhaFixture(t *testing.T) {
 		t.Fatalf("fault on unknown pod: %v", err)
 	}
 }
+
+func TestOpenWide(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fleet.csv.gz")
+	writeFile(t, path, "ts,host,label,cpu\n120,b,0,3\n0,a,0,1\n60,a,1,2\n0,b,1,4\n", true)
+	ctx := context.Background()
+	src, err := OpenWide(ctx, WideFile{Path: path, Options: TableOptions{TimeColumn: "ts", LabelColumn: "label", EntityColumn: "host"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	services, _ := src.Services(ctx)
+	if !slices.Equal(services, []string{"a", "b"}) {
+		t.Fatalf("services %v", services)
+	}
+	got, err := src.Fetch(ctx, []string{"b/cpu"}, source.Range{Start: time.Unix(0, 0), End: time.Unix(120, 0), Step: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{4, math.NaN(), 3}; !slices.EqualFunc(got[0].Values, want, func(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }) {
+		t.Fatalf("b/cpu %v, want %v", got[0].Values, want)
+	}
+	in, _ := src.Incidents(ctx, "a", time.Unix(0, 0), time.Unix(600, 0))
+	if len(in) != 1 || in[0].Start.Unix() != 60 || in[0].End.Unix() != 120 {
+		t.Fatalf("incidents %+v", in)
+	}
+	writeFile(t, path, "ts,cpu\n0,1\n0,2\n", false)
+	if _, err := OpenWide(ctx, WideFile{Path: path, Options: TableOptions{TimeColumn: "ts"}}); err == nil || !strings.Contains(err.Error(), "duplicate timestamp") {
+		t.Fatalf("duplicate timestamps: %v", err)
+	}
+}
