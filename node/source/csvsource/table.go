@@ -97,10 +97,10 @@ func ReadTable(r io.Reader, name string, opt TableOptions) (*Table, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err) // csv errors carry the line
 		}
+		line, _ := cr.FieldPos(0)
 		if len(t.Times) >= maxRows {
 			return nil, fmt.Errorf("%s:%d: more than %d rows", name, line, maxRows)
 		}
