@@ -36,19 +36,24 @@ func benchMatrix(b *testing.B) *Matrix {
 	return m
 }
 
-// BenchmarkTrainEpoch is one epoch of local training over 10⁶ x 64.
+// BenchmarkTrainEpoch is one epoch of local training over 10⁶ x 64, with
+// the default batch size (64) and larger ones.
 func BenchmarkTrainEpoch(b *testing.B) {
 	x := benchMatrix(b)
 	init, _ := NewModel(x.Features)
-	cfg := DefaultTrainConfig()
-	b.SetBytes(int64(len(x.X)) * 8)
-	b.ResetTimer()
-	for range b.N {
-		if _, err := Train(x, init, cfg); err != nil {
-			b.Fatal(err)
-		}
+	for _, bs := range []int{64, 256, 1024} {
+		b.Run(fmt.Sprintf("batch=%d", bs), func(b *testing.B) {
+			cfg := DefaultTrainConfig()
+			cfg.BatchSize = bs
+			b.SetBytes(int64(len(x.X)) * 8)
+			for range b.N {
+				if _, err := Train(x, init, cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
 	}
-	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
 
 // BenchmarkDataPass is the memory-bandwidth reference for the epoch: one
