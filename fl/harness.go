@@ -36,8 +36,9 @@ type SimConfig struct {
 	DP *DPConfig `json:"dp,omitempty"`
 	// Poisoned maps site names to their misbehaviour.
 	Poisoned map[string]Poisoning `json:"poisoned,omitempty"`
-	// Baselines also trains local-only models and one centralized model on
-	// the pooled data, each for Rounds·Train.Epochs epochs.
+	// Baselines also trains a local-only model per site and one
+	// centralized model on the pooled data, each for Train.Epochs more
+	// epochs every round, and evaluates them after every round.
 	Baselines bool   `json:"baselines"`
 	Seed      uint64 `json:"seed"`
 }
@@ -72,6 +73,10 @@ type RoundReport struct {
 	// Bytes is what the round's gossip would carry: every update sent to
 	// every other organization.
 	Bytes int64 `json:"bytes"`
+	// Local and Centralized are the baselines after as many epochs (with
+	// SimConfig.Baselines).
+	Local       []SiteScore `json:"local,omitempty"`
+	Centralized *Evaluation `json:"centralized,omitempty"`
 	// ModelDigest names the round's global model (Model.Digest).
 	ModelDigest string  `json:"model_digest"`
 	Ranking     Ranking `json:"ranking"`
@@ -86,9 +91,11 @@ type SimResult struct {
 	Rounds     []RoundReport `json:"rounds"`
 	Final      Model         `json:"final"`
 	Ranking    Ranking       `json:"ranking"`
-	// Local is each site's local-only model on its own held-out rows.
+	// Local is each site's local-only model on its own held-out rows after
+	// the last round.
 	Local []SiteScore `json:"local,omitempty"`
-	// Centralized is one model trained on the pooled training rows.
+	// Centralized is one model trained on the pooled training rows, after
+	// the last round.
 	Centralized *Evaluation `json:"centralized,omitempty"`
 	// Epsilon is the privacy budget each organization spent (with DP).
 	Epsilon map[string]float64 `json:"epsilon,omitempty"`
@@ -187,6 +194,12 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
+	var bl *baselines
+	if cfg.Baselines {
+		if bl, err = newBaselines(sites, train, test, std.Features, cfg.Seed); err != nil {
+			return nil, fmt.Errorf("simulate: %w", err)
+		}
+	}
 	var history []Model
 	for r := 1; r <= cfg.Rounds; r++ {
 		round := uint32(r)
@@ -232,7 +245,14 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("simulate: round %d: %w", r, err)
 		}
-		res.Rounds = append(res.Rounds, RoundReport{Round: r, Eval: ev, Bytes: bytes, ModelDigest: digest, Ranking: Rank(global, history)})
+		rep := RoundReport{Round: r, Eval: ev, Bytes: bytes, ModelDigest: digest, Ranking: Rank(global, history)}
+		if bl != nil {
+			if err := bl.round(r, cfg, &rep); err != nil {
+				return nil, fmt.Errorf("simulate: round %d: %w", r, err)
+			}
+			res.Local, res.Centralized = rep.Local, rep.Centralized
+		}
+		res.Rounds = append(res.Rounds, rep)
 	}
 	res.Final = global
 	res.Ranking = Rank(global, history)
@@ -242,50 +262,65 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 			res.Epsilon[s.Name] = acct.Epsilon(s.Name)
 		}
 	}
-	if cfg.Baselines {
-		if err := baselines(res, sites, train, test, cfg); err != nil {
-			return nil, fmt.Errorf("simulate: %w", err)
-		}
-	}
 	return res, nil
 }
 
-// baselines trains what federation is compared with: each site alone, and
-// everything pooled, with as many epochs as the federated run used.
-func baselines(res *SimResult, sites []Site, train, test []*Matrix, cfg SimConfig) error {
+// baselines are what federation is compared with: each site alone, and
+// everything pooled, trained round by round with as many epochs as the
+// federated run.
+type baselines struct {
+	sites   []Site
+	train   []*Matrix
+	test    []*Matrix
+	pooled  *Matrix
+	local   []Model
+	central Model
+}
+
+func newBaselines(sites []Site, train, test []*Matrix, features []string, seed uint64) (*baselines, error) {
+	pooled, err := Concat(train...)
+	if err != nil {
+		return nil, err
+	}
+	bl := &baselines{sites: sites, train: train, test: test, pooled: pooled.ShuffleRows(mixSeed(seed, "pooled", 0))}
+	for range sites {
+		m, _ := NewModel(features)
+		bl.local = append(bl.local, m)
+	}
+	bl.central, _ = NewModel(features)
+	return bl, nil
+}
+
+// round trains every baseline for one more round's epochs and evaluates.
+func (bl *baselines) round(r int, cfg SimConfig, rep *RoundReport) error {
 	tc := cfg.Train
-	tc.Epochs = cfg.Rounds * cfg.Train.Epochs
-	for i, s := range sites {
-		if test[i] == nil {
+	for i, s := range bl.sites {
+		if bl.test[i] == nil {
 			continue
 		}
-		init, _ := NewModel(res.Features)
-		tc.Seed = mixSeed(cfg.Seed, "local/"+s.Name, 0)
-		tr, err := Train(train[i], init, tc)
+		tc.Seed = mixSeed(cfg.Seed, "local/"+s.Name, r)
+		tr, err := Train(bl.train[i], bl.local[i], tc)
 		if err != nil {
 			return fmt.Errorf("local model of %s: %w", s.Name, err)
 		}
-		ev, err := evaluate(tr.Model, sites[i:i+1], test[i:i+1])
+		bl.local[i] = tr.Model
+		ev, err := evaluate(tr.Model, bl.sites[i:i+1], bl.test[i:i+1])
 		if err != nil {
 			return err
 		}
-		res.Local = append(res.Local, ev.Sites[0])
+		rep.Local = append(rep.Local, ev.Sites[0])
 	}
-	pooled, err := Concat(train...)
-	if err != nil {
-		return err
-	}
-	init, _ := NewModel(res.Features)
-	tc.Seed = mixSeed(cfg.Seed, "centralized", 0)
-	tr, err := Train(pooled, init, tc)
+	tc.Seed = mixSeed(cfg.Seed, "centralized", r)
+	tr, err := Train(bl.pooled, bl.central, tc)
 	if err != nil {
 		return fmt.Errorf("centralized model: %w", err)
 	}
-	ev, err := evaluate(tr.Model, sites, test)
+	bl.central = tr.Model
+	ev, err := evaluate(tr.Model, bl.sites, bl.test)
 	if err != nil {
 		return err
 	}
-	res.Centralized = &ev
+	rep.Centralized = &ev
 	return nil
 }
 

@@ -37,7 +37,7 @@ func BenchmarkSMDFederatedVsCentralizedVsLocal(b *testing.B) {
 // three-site run.
 func BenchmarkSMDStrategies(b *testing.B) {
 	dir := datasetDir(b, "smd")
-	machines, err := LoadSMD(context.Background(), dir, DefaultSMDConfig().Features, 0, false)
+	machines, err := loadSMD(context.Background(), dir, DefaultSMDConfig().Features, 0, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func BenchmarkSMDPoisoningByMachine(b *testing.B) {
 // interpretation labels.
 func BenchmarkSMDHitRate(b *testing.B) {
 	dir := datasetDir(b, "smd")
-	machines, err := LoadSMD(context.Background(), dir, DefaultSMDConfig().Features, 0, false)
+	machines, err := loadSMD(context.Background(), dir, DefaultSMDConfig().Features, 0, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func BenchmarkSMDHitRate(b *testing.B) {
 // AUC and the ε each organization spent (δ = 1e-5).
 func BenchmarkSMDPrivacy(b *testing.B) {
 	dir := datasetDir(b, "smd")
-	machines, err := LoadSMD(context.Background(), dir, DefaultSMDConfig().Features, 0, false)
+	machines, err := loadSMD(context.Background(), dir, DefaultSMDConfig().Features, 0, false)
 	if err != nil {
 		b.Fatal(err)
 	}

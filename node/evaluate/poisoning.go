@@ -103,7 +103,7 @@ func EvaluatePoisoning(ctx context.Context, dir string, cfg PoisoningConfig) (*P
 	if len(cfg.Attacks) == 0 || len(cfg.Strategies) == 0 {
 		return nil, errors.New("evaluate poisoning: no attacks or no strategies")
 	}
-	machines, err := LoadSMD(ctx, dir, cfg.SMD.Features, cfg.SMD.Horizon, cfg.SMD.TrainFileReference)
+	machines, err := loadSMD(ctx, dir, cfg.SMD.Features, cfg.SMD.Horizon, cfg.SMD.TrainFileReference)
 	if err != nil {
 		return nil, err
 	}

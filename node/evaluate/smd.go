@@ -80,6 +80,9 @@ type RoundSummary struct {
 	AUC   float64 `json:"auc"`
 	F1    float64 `json:"f1"`
 	Bytes int64   `json:"bytes"`
+	// The baselines after as many epochs as the federated model.
+	AUCCentralized float64   `json:"auc_centralized,omitempty"`
+	AUCLocal       []SiteAUC `json:"auc_local,omitempty"`
 }
 
 // SMDReport is the outcome of an SMD-format evaluation. AUCs are over all
@@ -98,7 +101,8 @@ type SMDReport struct {
 	// AUCLocal is each site's local-only model on its own held-out rows.
 	AUCLocal []SiteAUC `json:"auc_local"`
 	// RoundsToParity is the first round whose federated AUC reached 0.99 x
-	// the centralized AUC (0 if none did).
+	// the AUC of the centralized model trained for as many epochs (0 if
+	// none did).
 	RoundsToParity int `json:"rounds_to_parity"`
 
 	HitRate100 float64 `json:"hitrate_100"`
@@ -133,11 +137,11 @@ type interpretation struct {
 	metrics []string
 }
 
-// LoadSMD reads an SMD-format folder and builds each machine's datasets:
+// loadSMD reads an SMD-format folder and builds each machine's datasets:
 // features over the whole series (train file included, so baselines have
 // history), labels from the anomaly column, the first half of the labelled
 // test rows for training and the second half for evaluation.
-func LoadSMD(ctx context.Context, dir string, spec fl.FeatureSpec, horizon int, trainReference bool) ([]machineData, error) {
+func loadSMD(ctx context.Context, dir string, spec fl.FeatureSpec, horizon int, trainReference bool) ([]machineData, error) {
 	src, err := csvsource.OpenSMD(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -234,7 +238,7 @@ func rowOf(r source.Range, t time.Time) int { return int(t.Sub(r.Start) / r.Step
 // local-only and centralized baselines, and HitRate of the per-row
 // explanation against the interpretation labels.
 func EvaluateSMD(ctx context.Context, dir string, cfg SMDConfig) (*SMDReport, error) {
-	machines, err := LoadSMD(ctx, dir, cfg.Features, cfg.Horizon, cfg.TrainFileReference)
+	machines, err := loadSMD(ctx, dir, cfg.Features, cfg.Horizon, cfg.TrainFileReference)
 	if err != nil {
 		return nil, err
 	}
@@ -321,8 +325,15 @@ func fillReport(rep *SMDReport, res *fl.SimResult) {
 	rep.StatsBytes = res.StatsBytes
 	for _, r := range res.Rounds {
 		rep.Bytes += r.Bytes
-		rep.PerRound = append(rep.PerRound, RoundSummary{Round: r.Round, AUC: r.Eval.AUC, F1: r.Eval.F1, Bytes: r.Bytes})
-		if res.Centralized != nil && rep.RoundsToParity == 0 && r.Eval.AUC >= 0.99*rep.AUCCentralized {
+		sum := RoundSummary{Round: r.Round, AUC: r.Eval.AUC, F1: r.Eval.F1, Bytes: r.Bytes}
+		if r.Centralized != nil {
+			sum.AUCCentralized = r.Centralized.AUC
+		}
+		for _, l := range r.Local {
+			sum.AUCLocal = append(sum.AUCLocal, SiteAUC{l.Site, l.AUC})
+		}
+		rep.PerRound = append(rep.PerRound, sum)
+		if r.Centralized != nil && rep.RoundsToParity == 0 && r.Eval.AUC >= 0.99*r.Centralized.AUC {
 			rep.RoundsToParity = r.Round
 		}
 	}
