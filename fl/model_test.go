@@ -120,6 +120,9 @@ func TestExplainAndHitRate(t *testing.T) {
 	if got := e.Ranked(); !slices.Equal(got, []string{"a", "c", "b"}) {
 		t.Fatalf("ranking %v", got)
 	}
+	if len(e.Features) != 3 || e.Features[0].Metric != "a#level" || e.Features[0].Score != 1 {
+		t.Fatalf("feature contributions %+v", e.Features)
+	}
 	tests := []struct {
 		ranked, truth []string
 		p, want       float64
@@ -133,6 +136,33 @@ func TestExplainAndHitRate(t *testing.T) {
 	for _, tt := range tests {
 		if got := HitRate(tt.ranked, tt.truth, tt.p); got != tt.want {
 			t.Errorf("HitRate(%v, %v, %v) = %v, want %v", tt.ranked, tt.truth, tt.p, got, tt.want)
+		}
+	}
+}
+
+// Federated standardization must equal what a central party would compute
+// from the pooled rows.
+func TestFederatedStandardizationMatchesPooled(t *testing.T) {
+	sites := syntheticSites(t, 3)
+	var parts []Stats
+	var pooled []*Dataset
+	for _, s := range sites {
+		parts = append(parts, ComputeStats(s.Train))
+		pooled = append(pooled, s.Train)
+	}
+	merged, err := MergeStats(parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fed, _ := NewStandardizer(merged)
+	all, err := StackDatasets(pooled...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	central, _ := NewStandardizer(ComputeStats(all))
+	for j := range fed.Features {
+		if math.Abs(fed.Mean[j]-central.Mean[j]) > 1e-9*math.Max(1, math.Abs(central.Mean[j])) || math.Abs(fed.Std[j]-central.Std[j]) > 1e-9*central.Std[j] {
+			t.Fatalf("%s: federated mean/sd %v/%v, pooled %v/%v", fed.Features[j], fed.Mean[j], fed.Std[j], central.Mean[j], central.Std[j])
 		}
 	}
 }

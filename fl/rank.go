@@ -95,8 +95,12 @@ type Contribution struct {
 
 // Explanation attributes one incident window to the metrics that moved.
 type Explanation struct {
-	Window        Interval       `json:"window"`
+	Window Interval `json:"window"`
+	// Contributions are per metric, largest first.
 	Contributions []Contribution `json:"contributions"`
+	// Features are the per-feature terms the metric scores add up
+	// (Contribution.Metric holds the feature name), largest first.
+	Features []Contribution `json:"features"`
 }
 
 // Ranked returns the metric names, most responsible first.
@@ -149,6 +153,7 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 		}
 	}
 	sum := map[string]float64{}
+	perFeature := make([]float64, len(m.Features))
 	for i := w.Start; i < w.End; i++ {
 		row := x.Row(i)
 		for j, v := range row {
@@ -166,6 +171,7 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 				}
 			}
 			sum[metricOf[j]] += c
+			perFeature[j] += c
 		}
 	}
 	n := float64(w.End - w.Start)
@@ -173,7 +179,19 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 	for metric, s := range sum {
 		e.Contributions = append(e.Contributions, Contribution{Metric: metric, Score: s / n})
 	}
-	slices.SortFunc(e.Contributions, func(a, b Contribution) int {
+	for j, f := range m.Features {
+		if x.Present[j] {
+			e.Features = append(e.Features, Contribution{Metric: f, Score: perFeature[j] / n})
+		}
+	}
+	sortContributions(e.Contributions)
+	sortContributions(e.Features)
+	return e, nil
+}
+
+// sortContributions orders by decreasing score, ties by name.
+func sortContributions(cs []Contribution) {
+	slices.SortFunc(cs, func(a, b Contribution) int {
 		switch {
 		case a.Score > b.Score:
 			return -1
@@ -182,7 +200,6 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 		}
 		return strings.Compare(a.Metric, b.Metric)
 	})
-	return e, nil
 }
 
 // HitRate is the interpretation score of OmniAnomaly (Su et al., KDD 2019):
