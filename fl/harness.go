@@ -213,7 +213,15 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 			if err != nil {
 				return nil, fmt.Errorf("simulate: round %d, site %s: %w", r, s.Name, err)
 			}
-			u := tr.Model.ToUpdate(s.Name, round, train[i], LocalMetrics{Loss: tr.Loss, Positives: uint64(countPositives(train[i].Y))})
+			lm := LocalMetrics{Loss: tr.Loss, Positives: uint64(countPositives(train[i].Y))}
+			if test[i] != nil {
+				ev, err := evaluate(tr.Model, sites[i:i+1], test[i:i+1])
+				if err != nil {
+					return nil, fmt.Errorf("simulate: round %d, site %s: %w", r, s.Name, err)
+				}
+				lm.AUC, lm.F1 = ev.Sites[0].AUC, ev.Sites[0].F1
+			}
+			u := tr.Model.ToUpdate(s.Name, round, train[i], lm)
 			if p := cfg.Poisoned[s.Name]; p.Scale != 0 {
 				scaleUpdate(&u, global, p.Scale)
 			}

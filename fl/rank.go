@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/srellama/srellama/nft"
 )
 
 // MetricScore is one metric's relevance: Score is the sum of the absolute
@@ -27,6 +29,17 @@ func (r Ranking) Top(k int) []string {
 	var out []string
 	for i := 0; i < k && i < len(r); i++ {
 		out = append(out, r[i].Metric)
+	}
+	return out
+}
+
+// NFTMetrics returns the first k entries in the ledger's form (nft.Metric:
+// name, relevance = score, stability), best first as the chaincode
+// requires.
+func (r Ranking) NFTMetrics(k int) []nft.Metric {
+	out := make([]nft.Metric, 0, min(k, len(r)))
+	for i := 0; i < k && i < len(r); i++ {
+		out = append(out, nft.Metric{Name: r[i].Metric, Relevance: r[i].Score, Stability: r[i].Stability})
 	}
 	return out
 }

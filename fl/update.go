@@ -21,11 +21,14 @@ const (
 // updateMagic starts every encoded update: "SLFU" followed by version 1.
 var updateMagic = [5]byte{'S', 'L', 'F', 'U', 1}
 
-// LocalMetrics are what an organization reports about its own training, for
-// the ledger and the dashboards; they are not used by aggregation.
+// LocalMetrics are what an organization reports about its update, for the
+// ledger (records.LocalMetrics) and the dashboards; aggregation ignores
+// them. AUC and F1 are measured on the organization's own held-out rows
+// (0 when it has none).
 type LocalMetrics struct {
 	Loss      float64 `json:"loss"`
 	AUC       float64 `json:"auc"`
+	F1        float64 `json:"f1"`
 	Positives uint64  `json:"positives"`
 }
 
@@ -72,7 +75,7 @@ func (u *Update) Validate() error {
 	if !isFinite(u.Intercept) {
 		return fmt.Errorf("update from %s: intercept is %v", u.Org, u.Intercept)
 	}
-	if !isFinite(u.Metrics.Loss) || !isFinite(u.Metrics.AUC) {
+	if !isFinite(u.Metrics.Loss) || !isFinite(u.Metrics.AUC) || !isFinite(u.Metrics.F1) {
 		return fmt.Errorf("update from %s: local metrics must be finite", u.Org)
 	}
 	return nil
@@ -81,13 +84,13 @@ func (u *Update) Validate() error {
 // Encode returns the canonical binary form: magic and version, then
 // little-endian fields in a fixed order (round u32, samples u64, org, feature
 // count u32, names, intercept and weights as IEEE-754 float64, loss, AUC,
-// positives). Strings are a u16 length followed by UTF-8 bytes. Equal
+// F1, positives). Strings are a u16 length followed by UTF-8 bytes. Equal
 // updates encode to equal bytes, which is what Digest relies on.
 func (u *Update) Encode() ([]byte, error) {
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	size := len(updateMagic) + 4 + 8 + 2 + len(u.Org) + 4 + 8*(len(u.Weights)+1) + 8*3
+	size := len(updateMagic) + 4 + 8 + 2 + len(u.Org) + 4 + 8*(len(u.Weights)+1) + 8*4
 	for _, f := range u.Features {
 		size += 2 + len(f)
 	}
@@ -106,6 +109,7 @@ func (u *Update) Encode() ([]byte, error) {
 	}
 	b = appendFloat(b, u.Metrics.Loss)
 	b = appendFloat(b, u.Metrics.AUC)
+	b = appendFloat(b, u.Metrics.F1)
 	b = binary.LittleEndian.AppendUint64(b, u.Metrics.Positives)
 	return b, nil
 }
@@ -157,6 +161,7 @@ func DecodeUpdate(b []byte) (*Update, error) {
 		}
 		u.Metrics.Loss = r.f64()
 		u.Metrics.AUC = r.f64()
+		u.Metrics.F1 = r.f64()
 		u.Metrics.Positives = r.u64()
 	}
 	if r.err != nil {

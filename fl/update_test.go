@@ -15,7 +15,7 @@ func sampleUpdate() Update {
 		Features:  []string{"cpu#level", "cpu#zscore", "latency#delta"},
 		Weights:   []float64{0.5, -1.25, 3},
 		Intercept: -2, Samples: 1000,
-		Metrics: LocalMetrics{Loss: 0.3, AUC: 0.9, Positives: 12},
+		Metrics: LocalMetrics{Loss: 0.3, AUC: 0.9, F1: 0.5, Positives: 12},
 	}
 }
 
