@@ -12,28 +12,31 @@ func AUC(scores, labels []float64) (float64, error) {
 	if len(scores) != len(labels) {
 		return 0, errors.New("auc: scores and labels differ in length")
 	}
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
+	type scored struct{ score, label float64 }
+	rows := make([]scored, len(scores))
+	for i := range scores {
+		rows[i] = scored{scores[i], labels[i]}
 	}
-	slices.SortStableFunc(idx, func(a, b int) int {
+	// Tied scores form one group whatever their order, so an unstable sort
+	// gives the same result.
+	slices.SortFunc(rows, func(a, b scored) int {
 		switch {
-		case scores[a] < scores[b]:
+		case a.score < b.score:
 			return -1
-		case scores[a] > scores[b]:
+		case a.score > b.score:
 			return 1
 		}
 		return 0
 	})
 	var pos, neg, rankSum float64
-	for i := 0; i < len(idx); {
+	for i := 0; i < len(rows); {
 		j := i
-		for j < len(idx) && scores[idx[j]] == scores[idx[i]] {
+		for j < len(rows) && rows[j].score == rows[i].score {
 			j++
 		}
 		midRank := float64(i+j+1) / 2 // 1-based average rank of the tie group
 		for k := i; k < j; k++ {
-			if labels[idx[k]] == 1 {
+			if rows[k].label == 1 {
 				pos++
 				rankSum += midRank
 			} else {
