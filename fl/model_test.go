@@ -204,3 +204,29 @@ func TestPrivacy(t *testing.T) {
 		t.Fatal("zero DP config accepted")
 	}
 }
+
+// FedProx's proximal term must keep the local model nearer the global one.
+func TestProximalTermLimitsDrift(t *testing.T) {
+	site := syntheticSite(t, "s", 3, 2000, 4)
+	st, _ := NewStandardizer(ComputeStats(site.Train))
+	x, _ := st.Apply(site.Train)
+	global, _ := NewModel(st.Features)
+	drift := func(mu float64) float64 {
+		cfg := DefaultTrainConfig()
+		cfg.Epochs = 3
+		cfg.ProxMu = mu
+		res, err := Train(x, global, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d float64
+		for j, w := range res.Model.Weights {
+			d += (w - global.Weights[j]) * (w - global.Weights[j])
+		}
+		return math.Sqrt(d)
+	}
+	free, prox := drift(0), drift(1)
+	if !(prox < 0.8*free) {
+		t.Fatalf("drift with μ=1 is %.3f, without %.3f", prox, free)
+	}
+}

@@ -92,6 +92,11 @@ func TestEvaluateSMDBadInput(t *testing.T) {
 	if !errors.Is(err, fl.ErrSingleClass) {
 		t.Errorf("training half without incidents: %v", err)
 	}
+	cfg.SkipSingleClassSites = true
+	if _, err = EvaluateSMD(ctx, dir, cfg); err == nil || !strings.Contains(err.Error(), "every site lacks anomalies") {
+		t.Errorf("skipping the only site: %v", err)
+	}
+	cfg.SkipSingleClassSites = false
 	cfg.Strategy = "average-ish"
 	if _, err := EvaluateSMD(ctx, dir, cfg); err == nil {
 		t.Error("unknown strategy accepted")

@@ -36,6 +36,10 @@ type SMDConfig struct {
 	Poisoned map[string]fl.Poisoning `json:"poisoned,omitempty"`
 	// DP privatizes updates when set.
 	DP *fl.DPConfig `json:"dp,omitempty"`
+	// SkipSingleClassSites leaves out (and reports in Skipped) sites whose
+	// training or evaluation half has no anomaly, instead of failing; useful
+	// on larger folders where some machine groups are always healthy.
+	SkipSingleClassSites bool `json:"skip_single_class_sites"`
 	// SiteOf maps a machine to its site; nil means the SMD machine group
 	// (the X of machine-X-Y).
 	SiteOf func(machine string) string `json:"-"`
@@ -116,6 +120,9 @@ type SMDReport struct {
 	HitRate100Points float64 `json:"hitrate_100_points"`
 	HitRate150Points float64 `json:"hitrate_150_points"`
 	HitRatePoints    int     `json:"hitrate_points"`
+
+	// Skipped lists sites left out for lack of anomalies, with the reason.
+	Skipped map[string]string `json:"skipped,omitempty"`
 
 	StatsBytes int64              `json:"stats_bytes"`
 	Bytes      int64              `json:"bytes"`
@@ -288,7 +295,20 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		if err != nil {
 			return nil, fmt.Errorf("evaluate smd: site %s: %w", name, err)
 		}
+		if err := singleClass(tr, te); err != nil {
+			if !cfg.SkipSingleClassSites {
+				return nil, fmt.Errorf("evaluate smd: site %s: %w", name, err)
+			}
+			if rep.Skipped == nil {
+				rep.Skipped = map[string]string{}
+			}
+			rep.Skipped[name] = err.Error()
+			continue
+		}
 		sites = append(sites, fl.Site{Name: name, Train: tr, Test: te})
+	}
+	if len(sites) == 0 {
+		return nil, errors.New("evaluate smd: every site lacks anomalies")
 	}
 	sites = append(sites, extra...)
 	if err := ctx.Err(); err != nil {
@@ -307,6 +327,16 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 	}
 	slog.DebugContext(ctx, "smd evaluation done", "dir", dir, "auc_federated", rep.AUCFederated, "auc_centralized", rep.AUCCentralized)
 	return rep, nil
+}
+
+func singleClass(train, test *fl.Dataset) error {
+	if err := train.CheckClasses(); err != nil {
+		return fmt.Errorf("training half: %w", err)
+	}
+	if err := test.CheckClasses(); err != nil {
+		return fmt.Errorf("evaluation half: %w", err)
+	}
+	return nil
 }
 
 func fillReport(rep *SMDReport, res *fl.SimResult) {
