@@ -1,0 +1,136 @@
+package evaluate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/srellama/srellama/fl"
+)
+
+// datasetDir finds ../shared/datasets/<name> relative to the repository
+// root (or under $SRELLAMA_DATASETS), skipping the test if it is absent.
+func datasetDir(tb testing.TB, name string) string {
+	tb.Helper()
+	root := os.Getenv("SRELLAMA_DATASETS")
+	if root == "" {
+		root = filepath.Join("..", "..", "..", "shared", "datasets")
+	}
+	dir := filepath.Join(root, name)
+	if _, err := os.Stat(dir); err != nil {
+		tb.Skipf("dataset %s not found at %s (set SRELLAMA_DATASETS): %v", name, dir, err)
+	}
+	return dir
+}
+
+// TestEvaluateSMD checks the targets the default configuration reaches on
+// the six SMD machines (three sites, 30 rounds).
+func TestEvaluateSMD(t *testing.T) {
+	dir := datasetDir(t, "smd")
+	rep, err := EvaluateSMD(context.Background(), dir, DefaultSMDConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("federated %.4f, centralized %.4f, local %v, federated per site %v, parity at round %d, HitRate@100%% %.3f, @150%% %.3f",
+		rep.AUCFederated, rep.AUCCentralized, rep.AUCLocal, rep.AUCFederatedSites, rep.RoundsToParity, rep.HitRate100, rep.HitRate150)
+	if len(rep.Sites) != 3 || rep.Rounds != 30 {
+		t.Fatalf("sites %v, rounds %d", rep.Sites, rep.Rounds)
+	}
+	if rep.AUCFederated < 0.99*rep.AUCCentralized {
+		t.Errorf("federated AUC %.4f below 0.99 x centralized %.4f", rep.AUCFederated, rep.AUCCentralized)
+	}
+	if rep.RoundsToParity < 1 || rep.RoundsToParity > 30 {
+		t.Errorf("federated never reached 0.99 x centralized within 30 rounds")
+	}
+	for i, local := range rep.AUCLocal {
+		fed := rep.AUCFederatedSites[i]
+		if fed.Site != local.Site || fed.AUC <= local.AUC {
+			t.Errorf("site %s: federated AUC %.4f not above its local-only %.4f", local.Site, fed.AUC, local.AUC)
+		}
+	}
+	if rep.HitRateIncidents == 0 || rep.HitRate150 < 0.75 || rep.HitRate100 > rep.HitRate150 {
+		t.Errorf("HitRate@100%% %.3f, @150%% %.3f over %d incidents", rep.HitRate100, rep.HitRate150, rep.HitRateIncidents)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"auc_federated", "auc_centralized", "auc_local", "hitrate_100", "hitrate_150", "rounds"} {
+		if !strings.Contains(string(b), `"`+key+`":`) {
+			t.Errorf("report JSON lacks %q", key)
+		}
+	}
+}
+
+func TestEvaluateSMDBadInput(t *testing.T) {
+	ctx := context.Background()
+	if _, err := EvaluateSMD(ctx, t.TempDir(), DefaultSMDConfig()); err == nil {
+		t.Error("an empty folder was evaluated")
+	}
+	// A machine whose training half holds no anomaly cannot train.
+	dir := t.TempDir()
+	rows := "timestamp,anomaly,m01\n"
+	for i := range 200 {
+		label := "0"
+		if i >= 150 && i < 160 {
+			label = "1"
+		}
+		rows += strings.Join([]string{itoa(60 * i), label, itoa(i % 7)}, ",") + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "machine-1-1.test.csv"), []byte(rows), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultSMDConfig()
+	cfg.Features.BaselineWindow = 10
+	_, err := EvaluateSMD(ctx, dir, cfg)
+	if !errors.Is(err, fl.ErrSingleClass) {
+		t.Errorf("training half without incidents: %v", err)
+	}
+	cfg.SkipSingleClassSites = true
+	if _, err = EvaluateSMD(ctx, dir, cfg); err == nil || !strings.Contains(err.Error(), "every site lacks anomalies") {
+		t.Errorf("skipping the only site: %v", err)
+	}
+	cfg.SkipSingleClassSites = false
+	cfg.Strategy = "average-ish"
+	if _, err := EvaluateSMD(ctx, dir, cfg); err == nil {
+		t.Error("unknown strategy accepted")
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestEvaluateNezha checks that CPU faults are explained by CPU metrics.
+func TestEvaluateNezha(t *testing.T) {
+	dir := datasetDir(t, "nezha")
+	rep, err := EvaluateNezha(context.Background(), dir, DefaultNezhaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sites) != 2 {
+		t.Fatalf("sites %v", rep.Sites)
+	}
+	for _, ft := range rep.FaultTypes {
+		var top []string
+		for _, c := range ft.TopMetrics {
+			top = append(top, c.Metric)
+		}
+		t.Logf("%-14s %2d incidents, indicator hit@3 %.2f of %d: %v", ft.FaultType, ft.Incidents, ft.IndicatorHitAt3, ft.IndicatorIncidents, top)
+		if strings.HasPrefix(ft.FaultType, "cpu_") {
+			if !slices.Contains(top[:2], "CpuUsageRate(%)") && !slices.Contains(top[:2], "CpuUsage(m)") {
+				t.Errorf("%s: top metrics %v do not start with CPU usage", ft.FaultType, top)
+			}
+			if ft.IndicatorIncidents == 0 || ft.IndicatorHitAt3 < 0.75 {
+				t.Errorf("%s: indicator in the top 3 for %.2f of %d incidents", ft.FaultType, ft.IndicatorHitAt3, ft.IndicatorIncidents)
+			}
+		}
+	}
+	if rep.AUCInSample < 0.7 {
+		t.Errorf("in-sample AUC %.3f", rep.AUCInSample)
+	}
+}
