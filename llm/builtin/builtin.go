@@ -132,7 +132,7 @@ func (g Generator) Define(ctx context.Context, in Input, c Candidate) (nft.Defin
 		pct(achieved), len(c.Total), pct(obj))
 	def, err := slo.Build(spec, slo.Draft{
 		Metrics:    c.Metrics,
-		Provenance: in.provenance(),
+		Provenance: in.Provenance(nft.Generator{Kind: nft.GeneratorBuiltin, Name: Name, Version: Version}),
 		Render:     g.Validator.Render,
 	})
 	if err != nil {
@@ -148,7 +148,8 @@ func (in Input) period() string {
 	return in.Period
 }
 
-func (in Input) provenance() nft.Provenance {
+// Provenance is the provenance of a definition generated from in by gen.
+func (in Input) Provenance(gen nft.Generator) nft.Provenance {
 	contributors := slices.Clone(in.Contributors)
 	slices.Sort(contributors)
 	if contributors == nil {
@@ -159,7 +160,7 @@ func (in Input) provenance() nft.Provenance {
 		GlobalModelDigest:   in.GlobalModelDigest,
 		Contributors:        slices.Compact(contributors),
 		GenerationRequestID: in.GenerationRequestID,
-		Generator:           nft.Generator{Kind: nft.GeneratorBuiltin, Name: Name, Version: Version},
+		Generator:           gen,
 		Proposer:            in.Proposer,
 	}
 }

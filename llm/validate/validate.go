@@ -305,3 +305,30 @@ func (v Validator) Finish(ctx context.Context, d nft.Definition) (nft.Definition
 	}
 	return d, nil
 }
+
+// ParseQuery parses one SLI query at the 5m window and requires an instant
+// vector or a scalar. Generators use it to report every bad query of an
+// answer at once, before a definition can be built from it.
+func ParseQuery(q string) error {
+	e, err := parser.ParseExpr(render.Instantiate(q, "5m"))
+	if err != nil {
+		return fmt.Errorf("invalid PromQL %q: %w", q, err)
+	}
+	if t := e.Type(); t != parser.ValueTypeVector && t != parser.ValueTypeScalar {
+		return fmt.Errorf("query %q evaluates to a %s, not an instant vector", q, t)
+	}
+	return nil
+}
+
+// MetricNames returns the metric names a query's selectors use.
+func MetricNames(q string) ([]string, error) {
+	e, err := parser.ParseExpr(render.Instantiate(q, "5m"))
+	if err != nil {
+		return nil, err
+	}
+	return selectorNames(e), nil
+}
+
+// HistogramBase maps a classic histogram's series name (_bucket, _count,
+// _sum) to its family name; other names map to themselves.
+func HistogramBase(name string) string { return histogramBase(name) }
