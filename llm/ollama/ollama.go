@@ -64,8 +64,14 @@ type Config struct {
 	// NumCtx and NumPredict bound the context and the answer; 8192 and
 	// 1024 tokens when zero.
 	NumCtx, NumPredict int
-	// Examples are the few-shot examples; prompt.DefaultExamples when nil.
+	// Examples are the few-shot examples; prompt.DefaultExamples when nil
+	// (an empty slice asks without examples).
 	Examples []prompt.Example
+	// Limits bound the answer's strings in the schema.
+	Limits prompt.Limits
+	// Options are passed to Ollama as they are (e.g. num_thread), after
+	// the generator's own.
+	Options map[string]any
 }
 
 // Generator is the Ollama generator.
@@ -117,7 +123,7 @@ func (g Generator) Generate(ctx context.Context, in builtin.Input) (Result, erro
 		period = "30d"
 	}
 	msgs := prompt.Messages(in, cands, cfg.Examples)
-	format := prompt.Schema(in.Service, period)
+	format := prompt.Schema(in.Service, period, cfg.Limits)
 	promptDigest, err := nft.DigestOf(struct {
 		Model    string           `json:"model"`
 		Messages []prompt.Message `json:"messages"`
@@ -193,7 +199,12 @@ func (g Generator) sample(ctx context.Context, cfg Config, i int, in builtin.Inp
 			"\nAnswer again with a corrected JSON object."})
 	answer, err = g.chat(ctx, cfg, repair, format, cfg.Seed+i+1000)
 	if err != nil {
-		return nft.Definition{}, attempts, err
+		if ctx.Err() != nil {
+			return nft.Definition{}, attempts, err
+		}
+		// The model answered once; a failed repair request leaves that
+		// answer refused rather than the model unavailable.
+		return nft.Definition{}, attempts, fmt.Errorf("%w (repair request failed: %v)", verr, err)
 	}
 	def, verr = g.accept(ctx, in, answer, gen, v)
 	attempts = append(attempts, attempt(i, true, answer, verr))
@@ -334,15 +345,17 @@ func (g Generator) chat(ctx context.Context, cfg Config, msgs []prompt.Message, 
 	if temp == 0 && cfg.Samples > 1 {
 		temp = 0.7
 	}
+	opts := map[string]any{"temperature": temp, "seed": seed, "num_ctx": cfg.NumCtx, "num_predict": cfg.NumPredict}
+	for k, v := range cfg.Options {
+		opts[k] = v
+	}
 	stream := false
 	req := &api.ChatRequest{
 		Model:    cfg.Model,
 		Messages: toAPI(msgs),
 		Stream:   &stream,
 		Format:   format,
-		Options: map[string]any{
-			"temperature": temp, "seed": seed, "num_ctx": cfg.NumCtx, "num_predict": cfg.NumPredict,
-		},
+		Options:  opts,
 	}
 	backoff := cfg.Backoff
 	var lastErr error

@@ -6,6 +6,7 @@
 package prompt
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -41,21 +42,32 @@ Rules:
 - objective is a ratio in (0,1) the service met in its history with margin (it may spend at most half of its error budget on the history); prefer round values such as 0.99, 0.995, 0.999.
 - name is lower-case letters, digits and '-', e.g. "checkout-success".`
 
+// Limits bound the strings of an answer, so even a model that rambles ends
+// it. Zero fields take DefaultLimits' values.
+type Limits struct {
+	Name, Description, Query int
+}
+
+// DefaultLimits fit every query the builtin generator writes.
+var DefaultLimits = Limits{Name: 48, Description: 160, Query: 240}
+
 // Schema returns the JSON schema of the answer for a service and period.
-// Both are pinned by enums; strings are bounded so even a model that
-// rambles ends its answer.
-func Schema(service, period string) json.RawMessage {
+// Both are pinned by enums.
+func Schema(service, period string, lim Limits) json.RawMessage {
+	lim.Name = cmp.Or(lim.Name, DefaultLimits.Name)
+	lim.Description = cmp.Or(lim.Description, DefaultLimits.Description)
+	lim.Query = cmp.Or(lim.Query, DefaultLimits.Query)
 	str := func(max int) map[string]any { return map[string]any{"type": "string", "maxLength": max} }
 	s := map[string]any{
 		"type": "object",
 		"properties": map[string]any{
-			"name":                      map[string]any{"type": "string", "maxLength": 48},
-			"description":               str(160),
+			"name":                      str(lim.Name),
+			"description":               str(lim.Description),
 			"service":                   map[string]any{"type": "string", "enum": []string{service}},
 			"kind":                      map[string]any{"type": "string", "enum": []string{string(nft.KindRatio), string(nft.KindLatency), string(nft.KindAvailability)}},
-			"good_query":                str(240),
-			"total_query":               str(240),
-			"error_ratio_query":         str(240),
+			"good_query":                str(lim.Query),
+			"total_query":               str(lim.Query),
+			"error_ratio_query":         str(lim.Query),
 			"latency_threshold_seconds": map[string]any{"type": "number"},
 			"objective":                 map[string]any{"type": "number"},
 			"period":                    map[string]any{"type": "string", "enum": []string{period}},
