@@ -11,15 +11,12 @@
 package render
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/srellama/srellama/nft"
 )
@@ -171,8 +168,7 @@ type Rule struct {
 	Annotations labelMap `yaml:"annotations,omitempty"`
 }
 
-// labelMap marshals with sorted keys (yaml.v3 sorts map keys), giving
-// byte-stable output.
+// labelMap is written with sorted keys, giving byte-stable output.
 type labelMap map[string]string
 
 // Build returns the rule file of a definition as data.
@@ -211,16 +207,7 @@ func Render(d nft.Definition, opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(f); err != nil {
-		return "", fmt.Errorf("render %s: %w", d.Name, err)
-	}
-	if err := enc.Close(); err != nil {
-		return "", fmt.Errorf("render %s: %w", d.Name, err)
-	}
-	return buf.String(), nil
+	return f.YAML(), nil
 }
 
 // checkRenderable refuses definitions the renderer cannot turn into

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/srellama/srellama/llm/render"
 	"github.com/srellama/srellama/nft"
@@ -158,5 +159,32 @@ func TestRenderRefusesWhatItCannotRender(t *testing.T) {
 				t.Errorf("Render = %q, %v; want an error mentioning %q and no output", out, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestYAMLReadsBackAsWritten checks the hand-written emitter against a YAML
+// parser, with strings that need each quoting style.
+func TestYAMLReadsBackAsWritten(t *testing.T) {
+	tricky := []string{
+		"plain", "5m", "99.9", "true", "null", "a: b", "a #b", "trailing ", "colon:", `q"uote`, `back\slash`,
+		"tab\there", "ünïcode", "{flow}", "- dash", "multi\nline", "  indented\nfirst", "trailing\n", "x\n  y\n",
+		"line with trailing space \nnext", `sum(rate(x{a="b"}[5m])) > (14.4 * 0.001)`,
+	}
+	f := render.File{Groups: []render.Group{{Name: "g", Rules: nil}}}
+	for i, s := range tricky {
+		f.Groups[0].Rules = append(f.Groups[0].Rules, render.Rule{
+			Record: "r" + string(rune('a'+i)), Expr: s, For: s,
+			Labels: map[string]string{"l": s}, Annotations: map[string]string{"a": s},
+		})
+	}
+	var back render.File
+	if err := yaml.Unmarshal([]byte(f.YAML()), &back); err != nil {
+		t.Fatalf("emitted YAML does not parse: %v\n%s", err, f.YAML())
+	}
+	for i, r := range back.Groups[0].Rules {
+		want := tricky[i]
+		if r.Expr != want || r.For != want || r.Labels["l"] != want || r.Annotations["a"] != want {
+			t.Errorf("%q read back as expr %q for %q label %q annotation %q", want, r.Expr, r.For, r.Labels["l"], r.Annotations["a"])
+		}
 	}
 }
