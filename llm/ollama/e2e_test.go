@@ -68,7 +68,11 @@ func TestEndToEndWithRealOllama(t *testing.T) {
 		if a.Error == "" {
 			t.Errorf("the validator accepted a random model's answer: %s", a.Answer)
 		}
-		t.Logf("answer (repair=%v): %s\n  refused: %.300s", a.Repair, a.Answer, a.Error)
+		t.Logf("answer (repair=%v): %q\n  refused: %q", a.Repair, a.Answer, a.Error)
+	}
+	// The random queries are not PromQL: the parser must have said so.
+	if !strings.Contains(res.Attempts[0].Error, "invalid PromQL") {
+		t.Errorf("the refusal does not report the invalid PromQL: %s", res.Attempts[0].Error)
 	}
 	d := res.Definition
 	if err := nft.ValidateDefinition(d); err != nil {

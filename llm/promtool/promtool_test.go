@@ -12,6 +12,7 @@ import (
 	"github.com/srellama/srellama/llm/promtool"
 	"github.com/srellama/srellama/llm/render"
 	"github.com/srellama/srellama/llm/ruletest"
+	"github.com/srellama/srellama/llm/validate"
 	"github.com/srellama/srellama/nft"
 )
 
@@ -29,38 +30,44 @@ func tool(t *testing.T) promtool.Tool {
 	return pt
 }
 
-// definitions are one builtin definition per SLI kind the fixture supports.
-func definitions(t *testing.T) []nft.Definition {
+func definition(t *testing.T) nft.Definition {
 	t.Helper()
+	d, err := builtin.Generator{}.Generate(context.Background(), fixture.AMF())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestGeneratedRulesPassPromtool generates one SLO of each kind with a
+// validator that runs promtool: check rules and the generated unit tests
+// (healthy fires nothing, a fast burn pages, missing data fires SLONoData)
+// must pass and be recorded in the provenance.
+func TestGeneratedRulesPassPromtool(t *testing.T) {
+	pt := tool(t)
 	in := fixture.AMF()
 	cands, err := builtin.Candidates(in, builtin.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []nft.Definition
+	g := builtin.Generator{Validator: validate.Validator{Promtool: pt}}
 	for _, c := range cands {
-		d, err := builtin.Generator{}.Define(context.Background(), in, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
-func TestGeneratedRulesPassPromtool(t *testing.T) {
-	pt := tool(t)
-	for _, d := range definitions(t) {
-		t.Run(string(d.SLI.Kind), func(t *testing.T) {
-			if err := pt.CheckRules(context.Background(), d.Rules.YAML); err != nil {
-				t.Fatal(err)
-			}
-			tests, err := ruletest.Generate(d, render.Options{})
+		t.Run(string(c.Spec.Kind), func(t *testing.T) {
+			d, err := g.Define(context.Background(), in, c)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := pt.TestRules(context.Background(), d.Rules.YAML, tests.YAML); err != nil {
-				t.Fatalf("%v\n%s", err, tests.YAML)
+			recorded := map[string]string{}
+			for _, ch := range d.Provenance.Validation {
+				if ch.Passed {
+					recorded[ch.Name] = ch.Detail
+				}
+			}
+			if _, ok := recorded[validate.CheckPromtool]; !ok {
+				t.Errorf("no passed %s check: %+v", validate.CheckPromtool, d.Provenance.Validation)
+			}
+			if detail := recorded[validate.CheckPromtoolTest]; !strings.Contains(detail, "page-fast") {
+				t.Errorf("no passed %s check with a paging scenario: %+v", validate.CheckPromtoolTest, d.Provenance.Validation)
 			}
 		})
 	}
@@ -71,7 +78,7 @@ func TestGeneratedRulesPassPromtool(t *testing.T) {
 // expect to page.
 func TestPromtoolCatchesBrokenRules(t *testing.T) {
 	pt := tool(t)
-	d := definitions(t)[0]
+	d := definition(t)
 	tests, err := ruletest.Generate(d, render.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -60,13 +60,14 @@ const (
 const NoDataFor = "15m"
 
 // Options tune the parts of the output that are not part of the SLO itself.
+// A token's rules are rendered with zero Options, so that any member can
+// recompute them from the definition alone; a deployment may render its
+// own copy with a runbook URL.
 type Options struct {
 	// RunbookURL, when set, is written as the runbook_url annotation of
 	// every alert; "{{slo}}" in it is replaced with the SLO's ID. Without
 	// it, alerts carry a short written runbook instead.
 	RunbookURL string
-	// GeneratorVersion is written into sloth_slo_info.
-	GeneratorVersion string
 }
 
 // RecordName is the recording rule holding the SLI error ratio over window.
@@ -189,7 +190,7 @@ func Build(d nft.Definition, opts Options) (File, error) {
 			Labels: sloLabels(d, LabelWindow, w),
 		})
 	}
-	meta, err := metadataGroup(d, opts)
+	meta, err := metadataGroup(d)
 	if err != nil {
 		return File{}, err
 	}
@@ -246,7 +247,7 @@ func selector(d nft.Definition) string {
 	return fmt.Sprintf(`{%s=%q, %s=%q, %s=%q}`, LabelID, ID(d), LabelService, d.SLI.Service, LabelSLO, d.Name)
 }
 
-func metadataGroup(d nft.Definition, opts Options) (Group, error) {
+func metadataGroup(d nft.Definition) (Group, error) {
 	period, err := nft.ParseDuration(d.SLO.Period)
 	if err != nil {
 		return Group{}, err
@@ -256,9 +257,11 @@ func metadataGroup(d nft.Definition, opts Options) (Group, error) {
 	sel := selector(d)
 	join := " / on(" + LabelID + ", " + LabelSLO + ", " + LabelService + ") group_left\n" + RecordErrorBudget + sel
 	days := float64(period) / float64(24*time.Hour)
-	version := opts.GeneratorVersion
-	if version == "" {
-		version = "unknown"
+	// The generator that wrote the definition, from its provenance, so the
+	// rules depend on nothing outside the definition.
+	version := "unknown"
+	if g := d.Provenance.Generator; g.Name != "" {
+		version = g.Name + "@" + g.Version
 	}
 	return Group{
 		Name: "sloth-slo-meta-recordings-" + ID(d),

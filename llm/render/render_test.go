@@ -29,8 +29,9 @@ func definition(t testing.TB, period string, sli nft.SLI) nft.Definition {
 	}
 	return nft.Definition{
 		Name: "reginit-success", Description: "AMF initial registrations that succeed.", Version: 1,
-		SLI: sli,
-		SLO: nft.SLO{Objective: 0.999, Period: period, ErrorBudget: nft.ErrorBudget(0.999), AlertPolicy: policy},
+		SLI:        sli,
+		SLO:        nft.SLO{Objective: 0.999, Period: period, ErrorBudget: nft.ErrorBudget(0.999), AlertPolicy: policy},
+		Provenance: nft.Provenance{Generator: nft.Generator{Kind: nft.GeneratorBuiltin, Name: "test", Version: "1"}},
 	}
 }
 
@@ -55,10 +56,10 @@ func TestRenderGolden(t *testing.T) {
 		def    nft.Definition
 		opts   render.Options
 	}{
-		{"ratio-30d.yaml", definition(t, "30d", ratioSLI), render.Options{GeneratorVersion: "test"}},
+		{"ratio-30d.yaml", definition(t, "30d", ratioSLI), render.Options{}},
 		{"error-ratio-7d-runbook.yaml", definition(t, "7d", errorRatioSLI),
-			render.Options{GeneratorVersion: "test", RunbookURL: "https://runbooks.internal/slo/{{slo}}"}},
-		{"ratio-1d.yaml", definition(t, "1d", ratioSLI), render.Options{GeneratorVersion: "test"}},
+			render.Options{RunbookURL: "https://runbooks.internal/slo/{{slo}}"}},
+		{"ratio-1d.yaml", definition(t, "1d", ratioSLI), render.Options{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {

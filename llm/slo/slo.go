@@ -46,7 +46,7 @@ func (s Spec) Check() error {
 	switch s.Kind {
 	case nft.KindRatio, nft.KindAvailability:
 		if s.LatencyThreshold != 0 {
-			errs = append(errs, fmt.Errorf("a %s SLI has no latency threshold, got %v", s.Kind, s.LatencyThreshold))
+			errs = append(errs, fmt.Errorf("an SLI of kind %s has no latency threshold, got %v", s.Kind, s.LatencyThreshold))
 		}
 	case nft.KindLatency:
 		if !(s.LatencyThreshold > 0) || math.IsInf(s.LatencyThreshold, 0) {
