@@ -7,6 +7,8 @@ package prompt
 
 import (
 	"cmp"
+	"maps"
+	"slices"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -154,13 +156,11 @@ func achieved(c builtin.Candidate) string {
 	return fmt.Sprintf("%.4f%%", math.Min(1, g/t)*100)
 }
 
+// sortedMetrics orders metrics by relevance, most relevant first; equal
+// relevance keeps the input order.
 func sortedMetrics(ms []builtin.Metric) []builtin.Metric {
-	out := append([]builtin.Metric(nil), ms...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Relevance > out[j-1].Relevance; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	out := slices.Clone(ms)
+	slices.SortStableFunc(out, func(a, b builtin.Metric) int { return cmp.Compare(b.Relevance, a.Relevance) })
 	return out
 }
 
@@ -168,18 +168,9 @@ func selectorText(sel map[string]string) string {
 	if len(sel) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(sel))
-	for k := range sel {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%q", k, sel[k])
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(sel)) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, sel[k]))
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }
