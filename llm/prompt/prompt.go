@@ -7,11 +7,11 @@ package prompt
 
 import (
 	"cmp"
-	"maps"
-	"slices"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/srellama/srellama/llm/builtin"
