@@ -219,3 +219,40 @@ func incidentReport(inc Incident, policy []nft.AlertWindow, firing [][]bool, opt
 	}
 	return r
 }
+
+// CheckName is the name of the backtest's validation check.
+const CheckName = "backtest"
+
+// Check turns a report into a validation check for a definition's
+// provenance: it passes when no page pair fired more than maxFalsePages
+// times outside the known incidents and every incident was detected; its
+// detail summarizes the replay either way.
+func Check(r Report, maxFalsePages int) nft.ValidationCheck {
+	falsePages, episodes := 0, 0
+	for _, p := range r.Pairs {
+		episodes += p.Episodes
+		if p.Severity == nft.SeverityPage {
+			falsePages += p.FalseEpisodes
+		}
+	}
+	detected, delays := 0, []time.Duration{}
+	for _, inc := range r.Incidents {
+		if inc.Detected {
+			detected++
+			delays = append(delays, inc.Delay)
+		}
+	}
+	slices.Sort(delays)
+	median := time.Duration(0)
+	if len(delays) > 0 {
+		median = delays[len(delays)/2]
+	}
+	detail := fmt.Sprintf("%s..%s: %d firing episodes, %d false pages, %d/%d incidents detected (median delay %s), error ratio %.6g, %.1f%% of a period's budget spent",
+		r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), episodes, falsePages, detected, len(r.Incidents),
+		median, r.ErrorRatio, r.BudgetSpent*100)
+	return nft.ValidationCheck{
+		Name:   CheckName,
+		Passed: falsePages <= maxFalsePages && detected == len(r.Incidents),
+		Detail: detail,
+	}
+}

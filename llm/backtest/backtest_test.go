@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +174,30 @@ func TestRunRefusesBadOptions(t *testing.T) {
 	}
 	if _, err := backtest.NewMemory([]backtest.Series{{Labels: map[string]string{"a": "b"}, Step: time.Minute}}); err == nil {
 		t.Error("series without a name accepted")
+	}
+}
+
+func TestCheckSummarizesTheReplay(t *testing.T) {
+	from := t0.Add(26 * time.Hour)
+	mem, err := backtest.NewMemory(history(2, from, from.Add(time.Hour), 0.05))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := backtest.Options{Start: t0.Add(24 * time.Hour), End: t0.Add(2 * 24 * time.Hour), Step: 5 * time.Minute}
+	unexplained, err := backtest.Run(context.Background(), mem, definition(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := backtest.Check(unexplained, 0); c.Passed || c.Name != backtest.CheckName {
+		t.Errorf("a page with no incident passed: %+v", c)
+	}
+	opts.Incidents = []backtest.Incident{{Name: "burst", Start: from, End: from.Add(time.Hour)}}
+	explained, err := backtest.Run(context.Background(), mem, definition(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := backtest.Check(explained, 0)
+	if !c.Passed || !strings.Contains(c.Detail, "1/1 incidents detected") {
+		t.Errorf("check %+v", c)
 	}
 }
