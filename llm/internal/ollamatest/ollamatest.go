@@ -38,6 +38,16 @@ const InstallHint = "apt-get install -y nlohmann-json3-dev libstb-dev; " +
 type Server struct {
 	Client *api.Client
 	URL    *url.URL
+	bin    string
+	env    []string
+}
+
+// CLI runs the ollama command line against the server, in dir.
+func (s *Server) CLI(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Dir = dir
+	cmd.Env = s.env
+	return cmd.CombinedOutput()
 }
 
 // Bin finds the ollama binary or skips (fails under CI).
@@ -65,7 +75,7 @@ func Start(t testing.TB) *Server {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "serve")
-	cmd.Env = append(os.Environ(),
+	env := append(os.Environ(),
 		"OLLAMA_HOST=127.0.0.1:"+port,
 		"OLLAMA_MODELS="+filepath.Join(dir, "models"),
 		"HOME="+dir,
@@ -73,6 +83,7 @@ func Start(t testing.TB) *Server {
 		"OLLAMA_KEEP_ALIVE=10m",
 		"OLLAMA_NUM_PARALLEL=1",
 	)
+	cmd.Env = env
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -98,7 +109,7 @@ func Start(t testing.TB) *Server {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return &Server{Client: client, URL: u}
+	return &Server{Client: client, URL: u, bin: bin, env: env}
 }
 
 // CreateTinyModel writes the random-weight model, uploads it as a blob and

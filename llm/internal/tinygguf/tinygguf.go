@@ -137,3 +137,47 @@ func (v f32s) WriteTo(w io.Writer) (int64, error) {
 	n, err := w.Write(buf)
 	return int64(n), err
 }
+
+// Rank of the LoRA adapter WriteAdapter writes.
+const Rank = 4
+
+// WriteAdapter writes a LoRA adapter for the model Write writes: random
+// low-rank updates of every attention projection, as a GGUF adapter file
+// (the form Ollama's ADAPTER takes).
+func WriteAdapter(path string, seed uint64) error {
+	kv := ggml.KV{
+		"general.architecture": "llama",
+		"general.type":         "adapter",
+		"general.name":         "srellama-tiny-adapter",
+		"general.file_type":    uint32(0),
+		"general.alignment":    uint32(32),
+		"adapter.type":         "lora",
+		"adapter.lora.alpha":   float32(2 * Rank),
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var ts []*ggml.Tensor
+	for b := range blocks {
+		for _, proj := range []string{"attn_q", "attn_k", "attn_v", "attn_output"} {
+			for _, part := range []struct {
+				suffix string
+				shape  []uint64
+			}{{"lora_a", []uint64{embedding, Rank}}, {"lora_b", []uint64{Rank, embedding}}} {
+				values := make([]float32, part.shape[0]*part.shape[1])
+				for i := range values {
+					values[i] = float32(rng.NormFloat64() * 0.01)
+				}
+				ts = append(ts, &ggml.Tensor{Name: fmt.Sprintf("blk.%d.%s.weight.%s", b, proj, part.suffix),
+					Kind: 0, Shape: part.shape, WriterTo: f32s(values)})
+			}
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("tiny adapter: %w", err)
+	}
+	if err := ggml.WriteGGUF(f, kv, ts); err != nil {
+		f.Close()
+		return fmt.Errorf("tiny adapter: %w", err)
+	}
+	return f.Close()
+}
