@@ -30,9 +30,9 @@ import (
 const BinEnv = "SRELLAMA_OLLAMA_BIN"
 
 // InstallHint says how to get a binary.
-const InstallHint = "apt-get install -y nlohmann-json3-dev libstb-dev; " +
-	"put miniaudio/miniaudio.h on CGO_CPPFLAGS (npm pack llama.rn@0.12.9 ships it under package/cpp/tools/mtmd/); " +
-	"go install github.com/ollama/ollama@v0.17.4; then set " + BinEnv + " or put ollama on PATH"
+const InstallHint = "run llm/scripts/install-ollama.sh \"$HOME/go/bin\" (Debian nlohmann-json3-dev and libstb-dev, " +
+	"miniaudio.h from npm's llama.rn@0.12.9, go install github.com/ollama/ollama@v0.17.4; about 5-11 minutes on 2 cores), " +
+	"then set " + BinEnv + "=$HOME/go/bin/ollama or put ollama on PATH"
 
 // Server is a running Ollama server.
 type Server struct {
