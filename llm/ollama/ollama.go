@@ -142,7 +142,7 @@ func (g Generator) Generate(ctx context.Context, in builtin.Input) (Result, erro
 	answered := 0
 	var lastTransport error
 	for i := range cfg.Samples {
-		def, attempts, err := g.sample(ctx, cfg, i, in, msgs, format, gen, v)
+		def, attempts, err := g.sample(ctx, cfg, i, in, cands, msgs, format, gen, v)
 		res.Attempts = append(res.Attempts, attempts...)
 		switch {
 		case ctx.Err() != nil:
@@ -181,14 +181,14 @@ func (g Generator) Generate(ctx context.Context, in builtin.Input) (Result, erro
 var errTransport = errors.New("request failed")
 
 // sample asks for one answer and, if it is refused, repairs it once.
-func (g Generator) sample(ctx context.Context, cfg Config, i int, in builtin.Input, msgs []prompt.Message,
+func (g Generator) sample(ctx context.Context, cfg Config, i int, in builtin.Input, cands []builtin.Candidate, msgs []prompt.Message,
 	format json.RawMessage, gen nft.Generator, v validate.Validator) (nft.Definition, []Attempt, error) {
 	var attempts []Attempt
 	answer, err := g.chat(ctx, cfg, msgs, format, cfg.Seed+i)
 	if err != nil {
 		return nft.Definition{}, nil, err
 	}
-	def, verr := g.accept(ctx, in, answer, gen, v)
+	def, verr := g.accept(ctx, in, cands, answer, gen, v)
 	attempts = append(attempts, attempt(i, false, answer, verr))
 	if verr == nil {
 		return def, attempts, nil
@@ -206,7 +206,7 @@ func (g Generator) sample(ctx context.Context, cfg Config, i int, in builtin.Inp
 		// answer refused rather than the model unavailable.
 		return nft.Definition{}, attempts, fmt.Errorf("%w (repair request failed: %v)", verr, err)
 	}
-	def, verr = g.accept(ctx, in, answer, gen, v)
+	def, verr = g.accept(ctx, in, cands, answer, gen, v)
 	attempts = append(attempts, attempt(i, true, answer, verr))
 	return def, attempts, verr
 }
@@ -221,7 +221,7 @@ func attempt(i int, repair bool, answer string, err error) Attempt {
 
 // accept turns an answer into a validated definition, or lists everything
 // wrong with it.
-func (g Generator) accept(ctx context.Context, in builtin.Input, answer string, gen nft.Generator, v validate.Validator) (nft.Definition, error) {
+func (g Generator) accept(ctx context.Context, in builtin.Input, cands []builtin.Candidate, answer string, gen nft.Generator, v validate.Validator) (nft.Definition, error) {
 	var spec slo.Spec
 	if err := nft.DecodeStrict([]byte(answer), &spec); err != nil {
 		return nft.Definition{}, fmt.Errorf("answer does not follow the schema: %w", err)
@@ -244,6 +244,9 @@ func (g Generator) accept(ctx context.Context, in builtin.Input, answer string, 
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if err := plausibleObjective(spec, cands); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nft.Definition{}, errors.Join(errs...)
 	}
@@ -252,6 +255,46 @@ func (g Generator) accept(ctx context.Context, in builtin.Input, answer string, 
 		return nft.Definition{}, err
 	}
 	return v.Finish(ctx, def)
+}
+
+// plausibleObjective refuses an objective the service missed in its
+// history, when the answer's SLI is one of the candidates whose history is
+// known: such an SLO would be violated from the day it is minted.
+func plausibleObjective(spec slo.Spec, cands []builtin.Candidate) error {
+	if !(spec.Objective > 0 && spec.Objective < 1) {
+		return nil // reported by Check
+	}
+	for _, c := range cands {
+		if !sameQuery(spec.GoodQuery, c.Spec.GoodQuery) || !sameQuery(spec.TotalQuery, c.Spec.TotalQuery) || spec.ErrorRatioQuery != "" {
+			continue
+		}
+		var good, total float64
+		for i := range c.Total {
+			good += c.Good[i]
+			total += c.Total[i]
+		}
+		if !(total > 0) {
+			return nil
+		}
+		achieved := good / total
+		if 1-achieved > nft.ErrorBudget(spec.Objective)*(1+1e-9) {
+			return fmt.Errorf("objective %v is above the %.4f%% the SLI achieved over %d days: the SLO would be violated from the start",
+				spec.Objective, achieved*100, len(c.Total))
+		}
+		return nil
+	}
+	return nil
+}
+
+// sameQuery compares queries by their parsed form, so spacing does not
+// matter.
+func sameQuery(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, errA := validate.Canonical(a)
+	pb, errB := validate.Canonical(b)
+	return errA == nil && errB == nil && pa == pb
 }
 
 // metricsOf lists the input metrics the spec's queries use, most relevant

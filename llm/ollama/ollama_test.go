@@ -145,6 +145,10 @@ func TestRefusedAnswersFallBackToBuiltin(t *testing.T) {
 			s.GoodQuery = `sum(rate(amf_magic_total[{{.window}}]))`
 		}), "not one of the service's metrics"},
 		{"objective outside (0,1)", answer(t, func(s *slo.Spec) { s.Objective = 99.9 }), "outside (0,1)"},
+		{"objective the history missed", answer(t, func(s *slo.Spec) {
+			s.Objective = 0.99999
+			s.GoodQuery = "sum(rate(fivegs_amffunction_rm_reginitsucc{service=\"amf\"}[ {{.window}} ]))"
+		}), "above the 99.9769% the SLI achieved"},
 		{"unknown period", answer(t, func(s *slo.Spec) { s.Period = "1month" }), "unknown period"},
 		{"query ignores the window", answer(t, func(s *slo.Spec) {
 			s.GoodQuery = `sum(rate(fivegs_amffunction_rm_reginitsucc[5m]))`

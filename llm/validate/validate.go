@@ -332,3 +332,13 @@ func MetricNames(q string) ([]string, error) {
 // HistogramBase maps a classic histogram's series name (_bucket, _count,
 // _sum) to its family name; other names map to themselves.
 func HistogramBase(name string) string { return histogramBase(name) }
+
+// Canonical returns a query's canonical text (parsed and printed at the 5m
+// window), so queries that differ only in spacing compare equal.
+func Canonical(q string) (string, error) {
+	e, err := parser.ParseExpr(render.Instantiate(q, "5m"))
+	if err != nil {
+		return "", err
+	}
+	return e.String(), nil
+}
