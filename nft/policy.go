@@ -45,13 +45,20 @@ func DefaultAlertPolicy(period time.Duration) ([]AlertWindow, error) {
 			// ticket of a short SLO watches the whole period instead.
 			long = period
 		}
+		consumed := w.BudgetConsumed
+		if BurnRate(consumed, period, long) < 1 {
+			// On a short period the workbook's ticket budget would give a
+			// burn rate below 1, which fires while the SLO is on track.
+			// Alert at the sustainable rate instead.
+			consumed = roundDecimals(float64(long)/float64(period), 12)
+		}
 		out = append(out, AlertWindow{
 			Name:           w.Name,
 			Severity:       w.Severity,
 			LongWindow:     FormatDuration(long),
 			ShortWindow:    FormatDuration(w.ShortWindow),
-			BudgetConsumed: w.BudgetConsumed,
-			BurnRate:       BurnRate(w.BudgetConsumed, period, long),
+			BudgetConsumed: consumed,
+			BurnRate:       BurnRate(consumed, period, long),
 		})
 	}
 	return out, nil

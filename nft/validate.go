@@ -310,6 +310,9 @@ func checkAlertPolicy(c *checker, at string, s SLO, period time.Duration) {
 		if math.Abs(w.BurnRate-want) > 1e-9*math.Max(1, want) {
 			c.addf(p+".burn_rate", "must be budget_consumed x period / long_window = %v, got %v", want, w.BurnRate)
 		}
+		if want < 1 {
+			c.addf(p+".burn_rate", "burn rate %v is below 1: the alert would fire while the SLO is on track", want)
+		}
 		if budget := ErrorBudget(s.Objective); budget > 0 && want*budget > 1 {
 			c.addf(p+".burn_rate", "burn rate %v x error budget %v exceeds 1: the alert could never fire", want, budget)
 		}

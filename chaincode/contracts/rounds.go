@@ -1,0 +1,377 @@
+package contracts
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+)
+
+// Rounds governs federated rounds. The round record is written only when a
+// round opens and when it closes; commits and votes are keys of their own,
+// so members committing concurrently never conflict with each other.
+type Rounds struct {
+	contractapi.Contract
+}
+
+// TopSLIsPerRequest is how many top-ranked metrics a generation request
+// created at finalization carries.
+const TopSLIsPerRequest = 5
+
+// Open opens a federated round. The members registered now are the round's
+// electorate; the quorum defaults to their majority.
+func (c *Rounds) Open(ctx contractapi.TransactionContextInterface, specJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireAdmin(); err != nil {
+		return "", err
+	}
+	spec, err := records.ParseRoundSpec(specJSON)
+	if err != nil {
+		return "", err
+	}
+	if found, err := t.exists(keyRound, spec.ID); err != nil {
+		return "", err
+	} else if found {
+		return "", fmt.Errorf("round %q already exists", spec.ID)
+	}
+	commitDeadline, _ := records.ParseTime(spec.CommitDeadline) // parsed above
+	if !commitDeadline.After(t.now) {
+		return "", fmt.Errorf("round %q: commit_deadline %s is not after the transaction time %s", spec.ID, spec.CommitDeadline, t.at)
+	}
+	members, err := t.members()
+	if err != nil {
+		return "", err
+	}
+	if spec.Quorum == 0 {
+		spec.Quorum = majority(len(members))
+	}
+	if spec.Quorum > len(members) || spec.MinParticipants > len(members) {
+		return "", fmt.Errorf("round %q: quorum %d and min_participants %d cannot exceed the %d registered members", spec.ID, spec.Quorum, spec.MinParticipants, len(members))
+	}
+	round := records.Round{
+		RoundSpec: spec, Members: members, OpenedBy: t.actor.MSPID,
+		OpenedAt: t.at, OpenTxID: t.txID, Status: records.RoundOpen,
+	}
+	if err := t.put(round, keyRound, round.ID); err != nil {
+		return "", err
+	}
+	if err := t.emit(records.Event{Kind: records.EventRoundOpened, Round: &round}); err != nil {
+		return "", err
+	}
+	return encode(round)
+}
+
+// CommitUpdate records the digest of the caller's model update, once per
+// member per round, before the commit deadline.
+func (c *Rounds) CommitUpdate(ctx contractapi.TransactionContextInterface, roundID string, commitmentJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMember(); err != nil {
+		return "", err
+	}
+	round, err := t.openRound(roundID)
+	if err != nil {
+		return "", err
+	}
+	if deadline, _ := records.ParseTime(round.CommitDeadline); t.now.After(deadline) {
+		return "", fmt.Errorf("round %q: commit deadline %s has passed (late commit)", roundID, round.CommitDeadline)
+	}
+	commitment, err := records.ParseUpdateCommitment(commitmentJSON)
+	if err != nil {
+		return "", err
+	}
+	if found, err := t.exists(keyUpdate, roundID, t.actor.MSPID); err != nil {
+		return "", err
+	} else if found {
+		return "", fmt.Errorf("round %q: %s has already committed its update", roundID, t.actor.MSPID)
+	}
+	update := records.UpdateCommit{UpdateCommitment: commitment, RoundID: roundID, MSPID: t.actor.MSPID, CommittedAt: t.at, TxID: t.txID}
+	if err := t.put(update, keyUpdate, roundID, t.actor.MSPID); err != nil {
+		return "", err
+	}
+	if err := t.emit(records.Event{Kind: records.EventUpdateCommitted, Round: &round, Update: &update}); err != nil {
+		return "", err
+	}
+	return encode(update)
+}
+
+// SubmitAggregate records the aggregate the caller computed. Aggregation
+// may start once the commit deadline passed or every member committed. When
+// a quorum of members has submitted the same outcome (digest, contributors
+// and ranking), the round finalizes in this transaction and one generation
+// request per ranked service is created.
+func (c *Rounds) SubmitAggregate(ctx contractapi.TransactionContextInterface, roundID string, claimJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMember(); err != nil {
+		return "", err
+	}
+	round, err := t.openRound(roundID)
+	if err != nil {
+		return "", err
+	}
+	if deadline, _ := records.ParseTime(round.Deadline); t.now.After(deadline) {
+		return "", fmt.Errorf("round %q: deadline %s has passed; close the round", roundID, round.Deadline)
+	}
+	claim, err := records.ParseAggregateClaim(claimJSON)
+	if err != nil {
+		return "", err
+	}
+	if err := t.checkClaim(round, claim); err != nil {
+		return "", err
+	}
+	if found, err := t.exists(keyVote, roundID, t.actor.MSPID); err != nil {
+		return "", err
+	} else if found {
+		return "", fmt.Errorf("round %q: %s has already submitted its aggregate", roundID, t.actor.MSPID)
+	}
+	outcome, err := nft.DigestOf(claim)
+	if err != nil {
+		return "", err
+	}
+	vote := records.AggregateVote{AggregateClaim: claim, RoundID: roundID, MSPID: t.actor.MSPID, OutcomeDigest: outcome, SubmittedAt: t.at, TxID: t.txID}
+	if err := t.put(vote, keyVote, roundID, t.actor.MSPID); err != nil {
+		return "", err
+	}
+	agreeing, err := t.countVotes(roundID, outcome)
+	if err != nil {
+		return "", err
+	}
+	agreeing++ // this vote: not yet visible to reads in its own transaction
+	if agreeing < round.Quorum {
+		return t.emitVote(round, vote)
+	}
+	return t.finalize(round, vote)
+}
+
+func (t *txn) emitVote(round records.Round, vote records.AggregateVote) (string, error) {
+	if err := t.emit(records.Event{Kind: records.EventAggregateSubmitted, Round: &round, Vote: &vote}); err != nil {
+		return "", err
+	}
+	return encode(vote)
+}
+
+func (t *txn) finalize(round records.Round, vote records.AggregateVote) (string, error) {
+	round.Status = records.RoundFinalized
+	round.GlobalModelDigest = vote.Digest
+	round.Contributors = vote.Contributors
+	round.Ranking = vote.Ranking
+	round.ClosedAt, round.CloseTxID = t.at, t.txID
+	if err := t.put(round, keyRound, round.ID); err != nil {
+		return "", err
+	}
+	requests := make([]records.GenerationRequest, 0, len(round.Ranking))
+	for _, r := range round.Ranking {
+		top := r.Metrics[:min(len(r.Metrics), TopSLIsPerRequest)]
+		req := records.GenerationRequest{
+			ID:                round.ID + "." + r.Service,
+			Service:           r.Service,
+			RoundID:           round.ID,
+			GlobalModelDigest: round.GlobalModelDigest,
+			Contributors:      round.Contributors,
+			SLIs:              top,
+			Assignee:          assignee(round.ID, r.Service, round.Contributors),
+			RequestedBy:       t.actor.MSPID,
+			RequestedAt:       t.at,
+			Deadline:          records.FormatTime(t.now.Add(records.DefaultRequestTTL)),
+			TxID:              t.txID,
+			Status:            records.RequestOpen,
+		}
+		if err := t.putRequest(req); err != nil {
+			return "", err
+		}
+		requests = append(requests, req)
+	}
+	if err := t.emit(records.Event{Kind: records.EventRoundFinalized, Round: &round, Vote: &vote, Requests: requests}); err != nil {
+		return "", err
+	}
+	return encode(round)
+}
+
+// assignee picks the contributor asked to generate a service's SLO: a hash
+// of round and service, so the work spreads over members and every peer
+// picks the same one.
+func assignee(roundID, service string, contributors []string) string {
+	sum := sha256.Sum256([]byte(roundID + "\x00" + service))
+	return contributors[binary.BigEndian.Uint64(sum[:8])%uint64(len(contributors))]
+}
+
+// checkClaim checks a claim against the round: the contributors are members
+// who committed, enough of them, and aggregation may begin.
+func (t *txn) checkClaim(round records.Round, claim records.AggregateClaim) error {
+	committed, err := t.committedMembers(round.ID)
+	if err != nil {
+		return err
+	}
+	for _, c := range claim.Contributors {
+		if !slices.Contains(committed, c) {
+			return fmt.Errorf("round %q: contributor %s has not committed an update", round.ID, c)
+		}
+	}
+	if len(claim.Contributors) < round.MinParticipants {
+		return fmt.Errorf("round %q: %d contributors, the round needs at least %d", round.ID, len(claim.Contributors), round.MinParticipants)
+	}
+	commitDeadline, _ := records.ParseTime(round.CommitDeadline)
+	if !t.now.After(commitDeadline) && len(committed) < len(round.Members) {
+		return fmt.Errorf("round %q: aggregation starts after the commit deadline %s or once all %d members committed (%d have)", round.ID, round.CommitDeadline, len(round.Members), len(committed))
+	}
+	for _, r := range claim.Ranking {
+		if !slices.Contains(round.Services, r.Service) {
+			return fmt.Errorf("round %q: ranking names service %q, which the round does not cover", round.ID, r.Service)
+		}
+	}
+	return nil
+}
+
+func (t *txn) committedMembers(roundID string) ([]string, error) {
+	var out []string
+	err := t.scan(keyUpdate, []string{roundID}, func(attrs []string, _ []byte) error {
+		if len(attrs) == 2 {
+			out = append(out, attrs[1])
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *txn) countVotes(roundID, outcome string) (int, error) {
+	votes, err := scanJSON[records.AggregateVote](t, keyVote, roundID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, v := range votes {
+		if v.OutcomeDigest == outcome {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Close fails a round whose deadline passed without quorum. Any member may
+// call it; before the deadline it is refused.
+func (c *Rounds) Close(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMember(); err != nil {
+		return "", err
+	}
+	round, err := t.openRound(roundID)
+	if err != nil {
+		return "", err
+	}
+	if deadline, _ := records.ParseTime(round.Deadline); !t.now.After(deadline) {
+		return "", fmt.Errorf("round %q is open until %s", roundID, round.Deadline)
+	}
+	votes, err := scanJSON[records.AggregateVote](t, keyVote, roundID)
+	if err != nil {
+		return "", err
+	}
+	round.Status = records.RoundFailed
+	round.ClosedAt, round.CloseTxID = t.at, t.txID
+	round.FailureReason = fmt.Sprintf("deadline passed without quorum: %d of %d members agreed on one aggregate, quorum is %d", bestAgreement(votes), len(round.Members), round.Quorum)
+	if err := t.put(round, keyRound, round.ID); err != nil {
+		return "", err
+	}
+	if err := t.emit(records.Event{Kind: records.EventRoundFailed, Round: &round}); err != nil {
+		return "", err
+	}
+	return encode(round)
+}
+
+func bestAgreement(votes []records.AggregateVote) int {
+	counts := map[string]int{}
+	best := 0
+	for _, v := range votes {
+		counts[v.OutcomeDigest]++
+		best = max(best, counts[v.OutcomeDigest])
+	}
+	return best
+}
+
+// openRound loads a round and checks that it is open and the caller is one
+// of its members.
+func (t *txn) openRound(roundID string) (records.Round, error) {
+	var round records.Round
+	if err := t.mustGet(&round, "round", keyRound, roundID); err != nil {
+		return records.Round{}, err
+	}
+	if round.Status != records.RoundOpen {
+		return records.Round{}, fmt.Errorf("round %q is %s", roundID, round.Status)
+	}
+	if !slices.Contains(round.Members, t.actor.MSPID) {
+		return records.Round{}, fmt.Errorf("access denied: %s was not a member when round %q opened", t.actor.MSPID, roundID)
+	}
+	return round, nil
+}
+
+// Get returns a round.
+func (c *Rounds) Get(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	var round records.Round
+	if err := t.mustGet(&round, "round", keyRound, roundID); err != nil {
+		return "", err
+	}
+	return encode(round)
+}
+
+// List returns rounds, a page at a time, in ID order.
+func (c *Rounds) List(ctx contractapi.TransactionContextInterface, pageSize string, bookmark string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	page, err := pageOf[records.Round](t, keyRound, nil, pageSize, bookmark)
+	if err != nil {
+		return "", err
+	}
+	return encode(page)
+}
+
+// Updates returns the update commitments of a round, by MSP ID.
+func (c *Rounds) Updates(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	updates, err := scanJSON[records.UpdateCommit](t, keyUpdate, roundID)
+	if err != nil {
+		return "", err
+	}
+	return encode(nonNil(updates))
+}
+
+// Votes returns the aggregate votes of a round, by MSP ID.
+func (c *Rounds) Votes(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	votes, err := scanJSON[records.AggregateVote](t, keyVote, roundID)
+	if err != nil {
+		return "", err
+	}
+	return encode(nonNil(votes))
+}
+
+// GetEvaluateTransactions marks the read-only functions for clients.
+func (c *Rounds) GetEvaluateTransactions() []string {
+	return []string{"Get", "List", "Updates", "Votes"}
+}

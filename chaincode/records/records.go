@@ -1,0 +1,225 @@
+// Package records defines what the SRE-Llama chaincode keeps in world state
+// and what its events carry. It is pure (no Fabric imports) so that the node,
+// the CLI and auditors decode ledger answers with the same types the
+// chaincode wrote them with.
+package records
+
+import "github.com/srellama/srellama/nft"
+
+// Organization is a consortium member, keyed by its MSP ID.
+type Organization struct {
+	MSPID        string `json:"msp_id"`
+	Name         string `json:"name"`
+	RegisteredAt string `json:"registered_at"`
+	UpdatedAt    string `json:"updated_at"`
+}
+
+// Node is one libp2p node of an organization. Nodes admit peers only if
+// their peer ID is registered here for a member.
+type Node struct {
+	MSPID        string   `json:"msp_id"`
+	PeerID       string   `json:"peer_id"`
+	Addrs        []string `json:"addrs"`
+	RegisteredAt string   `json:"registered_at"`
+}
+
+// RoundStatus is the state of a federated round.
+type RoundStatus string
+
+// Round statuses.
+const (
+	RoundOpen      RoundStatus = "open"
+	RoundFinalized RoundStatus = "finalized"
+	RoundFailed    RoundStatus = "failed"
+)
+
+// Aggregation strategies a round may name; fl implements them.
+var Strategies = []string{"fedavg", "fedprox", "median", "trimmed-mean", "multi-krum"}
+
+// RoundSpec is what a member admin submits to open a round.
+type RoundSpec struct {
+	ID               string   `json:"id"`
+	Task             string   `json:"task"`
+	Services         []string `json:"services"`
+	FeatureSetDigest string   `json:"feature_set_digest"`
+	Strategy         string   `json:"strategy"`
+	MinParticipants  int      `json:"min_participants"`
+	// Quorum is the number of members that must submit the same aggregate
+	// for the round to finalize; 0 means a majority of the members
+	// registered when the round opens.
+	Quorum int `json:"quorum,omitempty"`
+	// CommitDeadline ends the commit phase; Deadline ends the round. Both
+	// are RFC 3339 times compared with transaction timestamps.
+	CommitDeadline string `json:"commit_deadline"`
+	Deadline       string `json:"deadline"`
+}
+
+// Round is a federated round as the ledger holds it.
+type Round struct {
+	RoundSpec
+	Members  []string    `json:"members"`
+	OpenedBy string      `json:"opened_by"`
+	OpenedAt string      `json:"opened_at"`
+	OpenTxID string      `json:"open_tx_id"`
+	Status   RoundStatus `json:"status"`
+	// Outcome, once finalized.
+	GlobalModelDigest string           `json:"global_model_digest,omitempty"`
+	Contributors      []string         `json:"contributors,omitempty"`
+	Ranking           []ServiceRanking `json:"ranking,omitempty"`
+	ClosedAt          string           `json:"closed_at,omitempty"`
+	CloseTxID         string           `json:"close_tx_id,omitempty"`
+	FailureReason     string           `json:"failure_reason,omitempty"`
+}
+
+// ServiceRanking is the federated relevance ranking of one service's metrics,
+// best first.
+type ServiceRanking struct {
+	Service string       `json:"service"`
+	Metrics []nft.Metric `json:"metrics"`
+}
+
+// LocalMetrics are the quality figures a member reports for its update,
+// measured on its own held-out data.
+type LocalMetrics struct {
+	AUC  float64 `json:"auc"`
+	F1   float64 `json:"f1"`
+	Loss float64 `json:"loss"`
+}
+
+// UpdateCommitment is what a member submits to commit its model update.
+type UpdateCommitment struct {
+	Digest  string       `json:"digest"`
+	Samples int64        `json:"samples"`
+	Metrics LocalMetrics `json:"metrics"`
+	// Epsilon is the differential-privacy budget this update spent, and
+	// EpsilonTotal the member's running total, recorded for audit.
+	Epsilon      float64 `json:"epsilon"`
+	EpsilonTotal float64 `json:"epsilon_total"`
+}
+
+// UpdateCommit is a member's committed update for a round.
+type UpdateCommit struct {
+	UpdateCommitment
+	RoundID     string `json:"round_id"`
+	MSPID       string `json:"msp_id"`
+	CommittedAt string `json:"committed_at"`
+	TxID        string `json:"tx_id"`
+}
+
+// AggregateClaim is what a member submits after aggregating: the digest it
+// computed, the members whose updates went in, and the ranking it derived.
+type AggregateClaim struct {
+	Digest       string           `json:"digest"`
+	Contributors []string         `json:"contributors"`
+	Ranking      []ServiceRanking `json:"ranking"`
+}
+
+// AggregateVote is a member's recorded claim. OutcomeDigest hashes the whole
+// claim: members agree only if digest, contributors and ranking all match.
+type AggregateVote struct {
+	AggregateClaim
+	RoundID       string `json:"round_id"`
+	MSPID         string `json:"msp_id"`
+	OutcomeDigest string `json:"outcome_digest"`
+	SubmittedAt   string `json:"submitted_at"`
+	TxID          string `json:"tx_id"`
+}
+
+// RequestStatus is the state of a generation request.
+type RequestStatus string
+
+// Generation request statuses.
+const (
+	RequestOpen      RequestStatus = "open"
+	RequestFulfilled RequestStatus = "fulfilled"
+	RequestExpired   RequestStatus = "expired"
+)
+
+// GenerationRequest asks members to generate an SLO for one service from
+// its top-ranked SLIs.
+type GenerationRequest struct {
+	ID                string        `json:"id"`
+	Service           string        `json:"service"`
+	RoundID           string        `json:"round_id,omitempty"`
+	GlobalModelDigest string        `json:"global_model_digest,omitempty"`
+	Contributors      []string      `json:"contributors"`
+	SLIs              []nft.Metric  `json:"slis"`
+	Assignee          string        `json:"assignee"`
+	RequestedBy       string        `json:"requested_by"`
+	RequestedAt       string        `json:"requested_at"`
+	Deadline          string        `json:"deadline"`
+	TxID              string        `json:"tx_id"`
+	Status            RequestStatus `json:"status"`
+	TokenID           string        `json:"token_id,omitempty"`
+}
+
+// RequestSpec is what a member admin submits for an explicit request.
+type RequestSpec struct {
+	Service string       `json:"service"`
+	SLIs    []nft.Metric `json:"slis"`
+	// RoundID optionally ties the request to a finalized round, whose
+	// model digest and contributors the proposals must then carry.
+	RoundID string `json:"round_id,omitempty"`
+	// Assignee is the member asked to generate; empty means the requester.
+	Assignee string `json:"assignee,omitempty"`
+	// TTLSeconds bounds how long proposals may be made and decided; 0 means
+	// DefaultRequestTTL.
+	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+}
+
+// ProposalStatus is the state of a proposal.
+type ProposalStatus string
+
+// Proposal statuses.
+const (
+	ProposalOpen     ProposalStatus = "open"
+	ProposalMinted   ProposalStatus = "minted"
+	ProposalRejected ProposalStatus = "rejected"
+	ProposalExpired  ProposalStatus = "expired"
+)
+
+// Proposal is an s-528 draft put to the members' vote. Its ID is the token
+// ID the definition would mint.
+type Proposal struct {
+	ID         string         `json:"id"`
+	RequestID  string         `json:"request_id"`
+	Definition nft.Definition `json:"definition"`
+	Proposer   string         `json:"proposer"`
+	ProposedAt string         `json:"proposed_at"`
+	TxID       string         `json:"tx_id"`
+	Deadline   string         `json:"deadline"`
+	// Members are the organizations registered when the proposal was made:
+	// the electorate. Quorum approvals mint the token.
+	Members []string       `json:"members"`
+	Quorum  int            `json:"quorum"`
+	Status  ProposalStatus `json:"status"`
+	Reason  string         `json:"reason,omitempty"`
+	TokenID string         `json:"token_id,omitempty"`
+}
+
+// Decision is one member's vote on a proposal. The proposer's own proposal
+// counts as its approval.
+type Decision struct {
+	ProposalID string `json:"proposal_id"`
+	MSPID      string `json:"msp_id"`
+	Approve    bool   `json:"approve"`
+	Reason     string `json:"reason,omitempty"`
+	At         string `json:"at"`
+	TxID       string `json:"tx_id"`
+}
+
+// Transfer records a change of a token's owner.
+type Transfer struct {
+	TokenID string `json:"token_id"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+}
+
+// OperatorApproval records an ERC-721 approval: a single token (TokenID
+// set) or all of an owner's tokens.
+type OperatorApproval struct {
+	Owner    string `json:"owner"`
+	Operator string `json:"operator"`
+	TokenID  string `json:"token_id,omitempty"`
+	Approved bool   `json:"approved"`
+}

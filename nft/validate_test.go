@@ -1,0 +1,184 @@
+package nft_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/nft/nfttest"
+)
+
+func TestValidDefinitionPasses(t *testing.T) {
+	d := nfttest.Definition("amf", "Org1MSP")
+	if err := nft.ValidateDefinition(d); err != nil {
+		t.Fatalf("fixture definition is invalid: %v", err)
+	}
+	round := nfttest.FromRound(d, "round-1", nft.DigestBytes([]byte("model")), "round-1.amf", "Org1MSP", "Org2MSP")
+	if err := nft.ValidateDefinition(round); err != nil {
+		t.Fatalf("fixture round definition is invalid: %v", err)
+	}
+}
+
+// Each case breaks one thing and names the field and the words the error
+// must carry, so a proposer can fix it without reading code.
+func TestValidateDefinitionRefuses(t *testing.T) {
+	tests := []struct {
+		name      string
+		mutate    func(*nft.Definition)
+		field     string
+		mentioned string
+	}{
+		{"objective of 1", func(d *nft.Definition) { d.SLO.Objective = 1 }, "definition.slo.objective", "outside (0,1)"},
+		{"objective of 0", func(d *nft.Definition) { d.SLO.Objective = 0 }, "definition.slo.objective", "outside (0,1)"},
+		{"objective above 1", func(d *nft.Definition) { d.SLO.Objective = 1.5 }, "definition.slo.objective", "outside (0,1)"},
+		{"error budget not derived", func(d *nft.Definition) { d.SLO.ErrorBudget = 0.01 }, "definition.slo.error_budget", "1 - objective"},
+		{"unparseable period", func(d *nft.Definition) { d.SLO.Period = "a month" }, "definition.slo.period", "unparseable period"},
+		{"period too short", func(d *nft.Definition) { d.SLO.Period = "12h" }, "definition.slo.period", "outside 1d..366d"},
+		{"empty PromQL", func(d *nft.Definition) { d.SLI.GoodQuery, d.SLI.TotalQuery = "", "" }, "definition.sli", "empty PromQL"},
+		{"blank good query", func(d *nft.Definition) { d.SLI.GoodQuery = "  " }, "definition.sli.good_query", "empty PromQL"},
+		{"query without window", func(d *nft.Definition) { d.SLI.TotalQuery = "sum(rate(x[5m]))" }, "definition.sli.total_query", "window placeholder"},
+		{"unbalanced query", func(d *nft.Definition) { d.SLI.GoodQuery = "sum(rate(x[{{.window}}])" }, "definition.sli.good_query", "unbalanced"},
+		{"both query forms", func(d *nft.Definition) { d.SLI.ErrorRatioQuery = "x[{{.window}}]" }, "definition.sli", "not both"},
+		{"good equals total", func(d *nft.Definition) { d.SLI.GoodQuery = d.SLI.TotalQuery }, "definition.sli.good_query", "always be 100%"},
+		{"unknown SLI kind", func(d *nft.Definition) { d.SLI.Kind = "vibes" }, "definition.sli.kind", "ratio, latency, availability"},
+		{"latency without threshold", func(d *nft.Definition) { d.SLI.Kind = nft.KindLatency }, "definition.sli.latency_threshold_seconds", "positive threshold"},
+		{"no metrics", func(d *nft.Definition) { d.SLI.Metrics = nil }, "definition.sli.metrics", "at least one metric"},
+		{"bad metric name", func(d *nft.Definition) { d.SLI.Metrics[0].Name = "cpu usage" }, "definition.sli.metrics[0].name", "not a Prometheus metric name"},
+		{"negative relevance", func(d *nft.Definition) { d.SLI.Metrics[1].Relevance = -1 }, "definition.sli.metrics[1].relevance", "non-negative"},
+		{"bad service", func(d *nft.Definition) { d.SLI.Service = "AMF!" }, "definition.sli.service", "service name"},
+		{"rules digest mismatch", func(d *nft.Definition) { d.Rules.YAML += "\n" }, "definition.rules.digest", "digest mismatch"},
+		{"empty rules", func(d *nft.Definition) { d.Rules = nft.Rules{} }, "definition.rules.yaml", "empty"},
+		{"version zero", func(d *nft.Definition) { d.Version = 0 }, "definition.version", "at least 1"},
+		{"revision without predecessor", func(d *nft.Definition) { d.Version = 2 }, "definition.supersedes", "must name the token"},
+		{"first version superseding", func(d *nft.Definition) { d.Supersedes = strings.Repeat("a", 64) }, "definition.supersedes", "version 1 cannot"},
+		{"round without model digest", func(d *nft.Definition) { d.Provenance.RoundID = "r1" }, "definition.provenance", "go together"},
+		{"round without contributors", func(d *nft.Definition) {
+			*d = nfttest.FromRound(*d, "r1", nft.DigestBytes(nil), "r1.amf")
+		}, "definition.provenance.contributors", "must name its contributors"},
+		{"unsorted contributors", func(d *nft.Definition) {
+			*d = nfttest.FromRound(*d, "r1", nft.DigestBytes(nil), "r1.amf", "Org2MSP", "Org1MSP")
+		}, "definition.provenance.contributors", "sorted"},
+		{"failed validation check", func(d *nft.Definition) {
+			d.Provenance.Validation[0] = nft.ValidationCheck{Name: "promql-parse", Passed: false, Detail: "bad"}
+		}, "definition.provenance.validation[0]", "cannot be proposed"},
+		{"no validation", func(d *nft.Definition) { d.Provenance.Validation = nil }, "definition.provenance.validation", "results of its validation"},
+		{"llm without model digest", func(d *nft.Definition) {
+			d.Provenance.Generator = nft.Generator{Kind: nft.GeneratorLLM, Name: "ollama", Version: "1", Model: "llama3", PromptDigest: nft.DigestBytes(nil)}
+		}, "definition.provenance.generator.model_digest", "sha256"},
+		{"unknown generator", func(d *nft.Definition) { d.Provenance.Generator.Kind = "oracle" }, "definition.provenance.generator.kind", "builtin or llm"},
+		{"bad proposer", func(d *nft.Definition) { d.Provenance.Proposer = "" }, "definition.provenance.proposer", "MSP ID"},
+		{"short window not shorter", func(d *nft.Definition) { d.SLO.AlertPolicy[0].ShortWindow = "2h" }, "definition.slo.alert_policy[0].short_window", "shorter than the long window"},
+		{"burn rate not derived", func(d *nft.Definition) { d.SLO.AlertPolicy[0].BurnRate = 10 }, "definition.slo.alert_policy[0].burn_rate", "budget_consumed x period"},
+		{"alert that cannot fire", func(d *nft.Definition) {
+			d.SLO.Objective, d.SLO.ErrorBudget = 0.9, nft.ErrorBudget(0.9)
+		}, "definition.slo.alert_policy[0].burn_rate", "could never fire"},
+		{"no alert policy", func(d *nft.Definition) { d.SLO.AlertPolicy = nil }, "definition.slo.alert_policy", "at least one"},
+		{"duplicate window name", func(d *nft.Definition) { d.SLO.AlertPolicy[1].Name = d.SLO.AlertPolicy[0].Name }, "definition.slo.alert_policy[1].name", "used twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := nfttest.Definition("amf", "Org1MSP")
+			tt.mutate(&d)
+			err := nft.ValidateDefinition(d)
+			var verr *nft.ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("ValidateDefinition accepted it (err = %v)", err)
+			}
+			for _, p := range verr.Problems {
+				if p.Field == tt.field && strings.Contains(p.Message, tt.mentioned) {
+					return
+				}
+			}
+			t.Errorf("no problem at %s mentioning %q; got: %v", tt.field, tt.mentioned, err)
+		})
+	}
+}
+
+func TestValidateTokenChecksSeal(t *testing.T) {
+	tok := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+	if err := nft.ValidateToken(tok); err != nil {
+		t.Fatalf("fixture token invalid: %v", err)
+	}
+	tests := []struct {
+		name      string
+		mutate    func(*nft.Token)
+		mentioned string
+	}{
+		{"content changed after sealing", func(tk *nft.Token) { tk.Definition.Description = "edited" }, "does not match the definition"},
+		{"mint record changed", func(tk *nft.Token) { tk.Mint.MintedAt = "2030-01-01T00:00:00Z" }, "digest mismatch"},
+		{"forged digest", func(tk *nft.Token) { tk.Digest = nft.DigestBytes([]byte("x")) }, "digest mismatch"},
+		{"wrong standard", func(tk *nft.Token) { tk.Standard = "erc-721" }, "must be \"s-528\""},
+		{"superseded without successor", func(tk *nft.Token) { tk.State.Status = nft.StatusSuperseded }, "must name its successor"},
+		{"unknown status", func(tk *nft.Token) { tk.State.Status = "burnt" }, "active, superseded or retired"},
+		{"no approvals", func(tk *nft.Token) { tk.Mint.Approvals = nil }, "at least one approval"},
+		{"unsorted approvals", func(tk *nft.Token) {
+			tk.Mint.Approvals = append(tk.Mint.Approvals, nft.Approval{MSPID: "Org0MSP", TxID: "t", At: "2026-11-22T10:00:00Z"})
+		}, "sorted by MSP ID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tk := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+			tt.mutate(&tk)
+			err := nft.ValidateToken(tk)
+			if err == nil || !strings.Contains(err.Error(), tt.mentioned) {
+				t.Errorf("ValidateToken = %v, want an error mentioning %q", err, tt.mentioned)
+			}
+		})
+	}
+}
+
+func TestStateChangesKeepTheDigest(t *testing.T) {
+	tok := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+	tok.State = nft.State{Owner: "Org2MSP", Status: nft.StatusSuperseded, SupersededBy: strings.Repeat("b", 64)}
+	if err := nft.ValidateToken(tok); err != nil {
+		t.Fatalf("transfers and supersession must not break the content digest: %v", err)
+	}
+}
+
+func TestTokenIDIsDerivedFromTheDefinition(t *testing.T) {
+	a := nfttest.Definition("amf", "Org1MSP")
+	b := nfttest.Definition("amf", "Org1MSP")
+	idA, _ := nft.TokenIDOf(a)
+	idB, _ := nft.TokenIDOf(b)
+	if idA != idB {
+		t.Fatal("equal definitions must get equal IDs")
+	}
+	b.SLO.Objective, b.SLO.ErrorBudget = 0.995, nft.ErrorBudget(0.995)
+	if idC, _ := nft.TokenIDOf(b); idC == idA {
+		t.Fatal("different definitions must get different IDs")
+	}
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	tok := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+	raw, err := nft.Encode(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := nft.DecodeToken(raw)
+	if err != nil {
+		t.Fatalf("DecodeToken(Encode(token)): %v", err)
+	}
+	again, _ := nft.Encode(back)
+	if string(again) != string(raw) {
+		t.Fatal("decode/encode is not a round trip")
+	}
+}
+
+func TestDecodeRefusesUnknownFieldsAndTrailingData(t *testing.T) {
+	tok := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+	raw, _ := nft.Encode(tok)
+	tests := map[string]string{
+		"unknown field":  strings.Replace(string(raw), `{"definition"`, `{"colour":"red","definition"`, 1),
+		"trailing data":  string(raw) + "{}",
+		"not JSON":       "s-528",
+		"empty document": "",
+		"wrong type":     strings.Replace(string(raw), `"version":1`, `"version":"1"`, 1),
+	}
+	for name, in := range tests {
+		if _, err := nft.DecodeToken([]byte(in)); err == nil {
+			t.Errorf("%s: DecodeToken accepted it", name)
+		}
+	}
+}
