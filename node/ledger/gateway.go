@@ -238,9 +238,15 @@ func (c *Checkpoint) Position() (uint64, string) {
 // Close closes the checkpoint file.
 func (c *Checkpoint) Close() error { return c.fc.Close() }
 
-func (c *Checkpoint) snapshot() client.Checkpoint {
+// startOption resumes after the checkpoint; a fresh checkpoint starts at
+// the genesis block (fabric-gateway would otherwise start at the next
+// commit and the node would miss history it has never seen).
+func (c *Checkpoint) startOption() client.ChaincodeEventsOption {
 	b, tx := c.Position()
-	return position{block: b, tx: tx}
+	if b == 0 && tx == "" {
+		return client.WithStartBlock(0)
+	}
+	return client.WithCheckpoint(position{block: b, tx: tx})
 }
 
 type position struct {
@@ -254,7 +260,7 @@ func (p position) TransactionID() string { return p.tx }
 // Events implements Ledger. A broken stream is reopened from the
 // checkpoint; events already handed to the consumer are not repeated.
 func (g *Gateway) Events(ctx context.Context, cp *Checkpoint) (<-chan Event, error) {
-	stream, err := g.network.ChaincodeEvents(ctx, g.cfg.Chaincode, client.WithCheckpoint(cp.snapshot()))
+	stream, err := g.network.ChaincodeEvents(ctx, g.cfg.Chaincode, cp.startOption())
 	if err != nil {
 		return nil, fmt.Errorf("ledger: chaincode events: %w", err)
 	}
@@ -300,7 +306,7 @@ func (g *Gateway) forwardEvents(ctx context.Context, cp *Checkpoint, stream <-ch
 		backoff = min(2*backoff, 5*time.Second)
 		resume = last
 		var err error
-		stream, err = g.network.ChaincodeEvents(ctx, g.cfg.Chaincode, client.WithCheckpoint(cp.snapshot()))
+		stream, err = g.network.ChaincodeEvents(ctx, g.cfg.Chaincode, cp.startOption())
 		if err != nil {
 			g.log.Warn("reopen chaincode event stream", "err", err)
 			closed := make(chan *client.ChaincodeEvent)
