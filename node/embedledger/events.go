@@ -43,7 +43,7 @@ func (l *Ledger) ChaincodeEvents(ctx context.Context, signed *gateway.SignedChai
 		if err := l.waitForBlock(ctx, next); err != nil {
 			return err
 		}
-		b, err := l.block(next)
+		b, err := l.Block(next)
 		if err != nil {
 			return err
 		}
@@ -102,7 +102,15 @@ func (l *Ledger) waitForBlock(ctx context.Context, num uint64) error {
 	}
 }
 
-func (l *Ledger) block(num uint64) (*common.Block, error) {
+// Height returns the number of committed blocks, genesis included.
+func (l *Ledger) Height() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.height
+}
+
+// Block returns committed block num.
+func (l *Ledger) Block(num uint64) (*common.Block, error) {
 	var raw []byte
 	var ok bool
 	_ = l.store.View(func(s *store.Snapshot) error {

@@ -33,7 +33,7 @@ type orgMaterial struct {
 	Peer *devca.Identity
 }
 
-func orgDir(dir, mspID string) string       { return filepath.Join(dir, "orgs", mspID) }
+func orgDir(dir, mspID string) string           { return filepath.Join(dir, "orgs", mspID) }
 func identityDir(dir, mspID, who string) string { return filepath.Join(orgDir(dir, mspID), who) }
 
 // loadOrCreateOrg loads an organization's CA and identities, creating any

@@ -73,4 +73,3 @@ func SaveConfig(path string, c Config) error {
 	}
 	return devca.WriteFileAtomic(path, append(raw, '\n'), 0o644)
 }
-
