@@ -96,8 +96,11 @@ func (l *Ledger) checkEndorsements(tx *fabmsg.Transaction) peer.TxValidationCode
 		if err != nil {
 			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE
 		}
-		if err := id.Verify(fabmsg.EndorsedMessage(tx.ResponsePayload, e.GetEndorser()), e.GetSignature()); err != nil {
-			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE
+		msg := fabmsg.EndorsedMessage(tx.ResponsePayload, e.GetEndorser())
+		if !l.endorsed.signedHere(e.GetSignature(), msg) {
+			if err := id.Verify(msg, e.GetSignature()); err != nil {
+				return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE
+			}
 		}
 		endorsed++
 	}

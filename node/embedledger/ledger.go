@@ -91,6 +91,7 @@ type Ledger struct {
 	orgs     []*orgMaterial
 	peers    map[string]*msp.Signer // MSP ID -> endorsing peer
 	tls      *tlsMaterial
+	endorsed *endorsedCache
 
 	queue   chan *pendingTx
 	closing chan struct{}
@@ -119,6 +120,7 @@ func Open(cfg Config) (*Ledger, error) {
 		cfg: c, log: c.Logger, peers: map[string]*msp.Signer{},
 		queue: make(chan *pendingTx, 4*c.MaxBlockTxs), closing: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[string][]chan commitResult{}, newTip: make(chan struct{}),
+		endorsed: newEndorsedCache(64 * 1024),
 	}
 	for _, id := range c.Orgs {
 		org, err := loadOrCreateOrg(c.Dir, id, now)
@@ -294,10 +296,12 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 	}
 	endorsements := make([]*peer.Endorsement, 0, len(endorsers))
 	for _, s := range endorsers {
-		sig, err := s.Sign(fabmsg.EndorsedMessage(prp, s.Identity.Serialized))
+		msg := fabmsg.EndorsedMessage(prp, s.Identity.Serialized)
+		sig, err := s.Sign(msg)
 		if err != nil {
 			return nil, fmt.Errorf("endorse as %s: %w", s.Identity.MSPID, err)
 		}
+		l.endorsed.add(sig, msg)
 		endorsements = append(endorsements, &peer.Endorsement{Endorser: s.Identity.Serialized, Signature: sig})
 	}
 	return p.Envelope(prp, endorsements)

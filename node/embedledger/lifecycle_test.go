@@ -46,33 +46,44 @@ func members(t testing.TB, l *embedledger.Ledger) []member {
 
 func submitJSON(t testing.TB, l ledger.Ledger, out any, fn string, args ...string) {
 	t.Helper()
+	if err := trySubmitJSON(l, out, fn, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func trySubmitJSON(l ledger.Ledger, out any, fn string, args ...string) error {
 	res, _, err := l.Submit(context.Background(), fn, args...)
 	if err != nil {
-		t.Fatalf("%s: %v", fn, err)
+		return fmt.Errorf("%s: %w", fn, err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(res, out); err != nil {
-			t.Fatalf("%s result %s: %v", fn, res, err)
+			return fmt.Errorf("%s result %s: %w", fn, res, err)
 		}
 	}
+	return nil
 }
 
 // requestAndPropose registers a generation request for service (by the
 // admin of m) and proposes a definition answering it (by m's client).
-func requestAndPropose(t testing.TB, m member, service string) records.Proposal {
-	t.Helper()
+func requestAndPropose(m member, service string) (records.Proposal, error) {
 	def := nfttest.Definition(service, m.msp)
-	spec, _ := json.Marshal(records.RequestSpec{Service: service, SLIs: def.SLI.Metrics})
+	spec, err := json.Marshal(records.RequestSpec{Service: service, SLIs: def.SLI.Metrics})
+	if err != nil {
+		return records.Proposal{}, err
+	}
 	var req records.GenerationRequest
-	submitJSON(t, m.admin, &req, "Generation:Request", string(spec))
+	if err := trySubmitJSON(m.admin, &req, "Generation:Request", string(spec)); err != nil {
+		return records.Proposal{}, err
+	}
 	def.Provenance.GenerationRequestID = req.ID
 	raw, err := nft.Canonical(def)
 	if err != nil {
-		t.Fatal(err)
+		return records.Proposal{}, err
 	}
 	var prop records.Proposal
-	submitJSON(t, m.client, &prop, "Generation:Propose", req.ID, string(raw))
-	return prop
+	err = trySubmitJSON(m.client, &prop, "Generation:Propose", req.ID, string(raw))
+	return prop, err
 }
 
 func TestConsortiumLifecycleThroughTheGateway(t *testing.T) {
@@ -103,7 +114,10 @@ func TestConsortiumLifecycleThroughTheGateway(t *testing.T) {
 	}
 
 	// Org1 requests and proposes; Org2's approval reaches quorum (2 of 3) and mints.
-	prop := requestAndPropose(t, ms[0], "amf")
+	prop, err := requestAndPropose(ms[0], "amf")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if prop.Status != records.ProposalOpen || prop.Quorum != 2 {
 		t.Fatalf("proposal %+v", prop)
 	}
