@@ -21,22 +21,25 @@ import (
 )
 
 // childDirEnv makes the test binary a standalone ledger process serving
-// the directory it names (see TestMain).
-const childDirEnv = "EMBEDLEDGER_TEST_SERVE_DIR"
+// the directory it names (see TestMain), on the address in childAddrEnv.
+const (
+	childDirEnv  = "EMBEDLEDGER_TEST_SERVE_DIR"
+	childAddrEnv = "EMBEDLEDGER_TEST_SERVE_ADDR"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childDirEnv); dir != "" {
-		os.Exit(serveChild(dir))
+		os.Exit(serveChild(dir, os.Getenv(childAddrEnv)))
 	}
 	os.Exit(m.Run())
 }
 
-func serveChild(dir string) int {
+func serveChild(dir, addr string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	err := embedledger.Serve(ctx, embedledger.ServeConfig{
 		Ledger:    embedledger.Config{Dir: dir, Channel: testChannel, Orgs: testOrgs, Chaincodes: map[string]shim.Chaincode{kvName: kvChaincode{}}},
-		Address:   "127.0.0.1:0",
+		Address:   addr,
 		Chaincode: kvName,
 		Ready: func(addr string) {
 			os.WriteFile(filepath.Join(dir, "ready"), []byte(addr), 0o644)
@@ -51,11 +54,11 @@ func serveChild(dir string) int {
 
 // startChild runs the ledger in a separate OS process and waits until it
 // serves.
-func startChild(t *testing.T, dir string) *exec.Cmd {
+func startChild(t *testing.T, dir, addr string) *exec.Cmd {
 	t.Helper()
 	os.Remove(filepath.Join(dir, "ready"))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir)
+	cmd.Env = append(os.Environ(), childDirEnv+"="+dir, childAddrEnv+"="+addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -90,7 +93,28 @@ type committed struct{ key, value, txID string }
 
 func TestKillDuringSubmitLoadLosesNoValidTransaction(t *testing.T) {
 	dir := t.TempDir()
-	child := startChild(t, dir)
+	child := startChild(t, dir, "127.0.0.1:0")
+	addr, err := os.ReadFile(filepath.Join(dir, "ready"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// An event consumer that stays connected across the crash: its stream
+	// breaks, it reconnects from its checkpoint, and must see every event
+	// exactly once.
+	consumer := dialOrg(t, dir, "Org3MSP")
+	defer consumer.Close()
+	cp, err := ledger.OpenCheckpoint(filepath.Join(t.TempDir(), "cp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	defer stopEvents()
+	events, err := consumer.Events(evCtx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var mu sync.Mutex
 	var valid []committed
@@ -137,8 +161,9 @@ func TestKillDuringSubmitLoadLosesNoValidTransaction(t *testing.T) {
 		t.Fatalf("only %d transactions committed before the kill", len(valid))
 	}
 
-	// Restart: every transaction reported VALID is there, with its value.
-	child = startChild(t, dir)
+	// Restart on the same address: every transaction reported VALID is
+	// there, with its value.
+	child = startChild(t, dir, string(addr))
 	gw := dialOrg(t, dir, "Org2MSP")
 	for _, c := range valid {
 		got, err := gw.Evaluate(context.Background(), "get", c.key)
@@ -147,6 +172,33 @@ func TestKillDuringSubmitLoadLosesNoValidTransaction(t *testing.T) {
 		}
 	}
 	gw.Close()
+
+	// The consumer saw each committed put once, the reported ones included.
+	seen := map[string]int{}
+	want := map[string]bool{}
+	for _, c := range valid {
+		want[c.key] = true
+	}
+	timeout := time.After(20 * time.Second)
+	for len(want) > 0 {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			seen[string(ev.Payload)]++
+			delete(want, string(ev.Payload))
+			cp.Done(ev)
+		case <-timeout:
+			t.Fatalf("%d VALID puts never delivered as events", len(want))
+		}
+	}
+	stopEvents()
+	for key, n := range seen {
+		if n != 1 {
+			t.Errorf("event for %s delivered %d times", key, n)
+		}
+	}
 	child.Process.Signal(syscall.SIGTERM)
 	if err := child.Wait(); err != nil {
 		var exit *exec.ExitError
