@@ -59,7 +59,7 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 	p := &pendingTx{raw: raw, tx: tx, code: peer.TxValidationCode_VALID}
 	p.code = l.checkEndorsements(tx)
 	if p.code == peer.TxValidationCode_VALID {
-		if p.sets, err = mvcc.Decode(tx.RWSet); err != nil {
+		if p.sets, err = mvcc.Decode(tx.RWSet); err != nil || mvcc.CheckWrites(p.sets) != nil {
 			p.code = peer.TxValidationCode_BAD_RWSET
 		}
 	}
@@ -68,6 +68,8 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 		return nil
 	case <-l.closing:
 		return fmt.Errorf("%w: ledger is shutting down", ErrUnavailable)
+	case <-l.done:
+		return fmt.Errorf("%w: the committer stopped after a failed commit", ErrUnavailable)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -3,6 +3,7 @@ package embedledger_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,4 +205,41 @@ func readEvents(t *testing.T, ctx context.Context, gw ledger.Ledger, cp *ledger.
 	}
 	t.Fatalf("event stream ended after %v", keys)
 	return nil
+}
+
+func TestContendedIncrementsCommitOnlyNonConflictingOnes(t *testing.T) {
+	l := openLedger(t, t.TempDir(), nil)
+	defer l.Close()
+	ctx := context.Background()
+	const workers, each = 6, 10
+	results := make(chan error, workers*each)
+	for w := range workers {
+		gw := connect(t, l, testOrgs[w%3], "client", kvName)
+		go func() {
+			for range each {
+				_, _, err := gw.Submit(ctx, "incr", "hot")
+				results <- err
+			}
+		}()
+	}
+	succeeded := 0
+	for range workers * each {
+		err := <-results
+		var invalid *ledger.InvalidTxError
+		switch {
+		case err == nil:
+			succeeded++
+		case errors.As(err, &invalid) && invalid.Code == "MVCC_READ_CONFLICT" && invalid.Block > 0:
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	got, err := connect(t, l, "Org1MSP", "client", kvName).Evaluate(ctx, "get", "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != strconv.Itoa(succeeded) {
+		t.Errorf("counter = %s after %d successful increments", got, succeeded)
+	}
+	t.Logf("%d of %d contended increments committed", succeeded, workers*each)
 }

@@ -49,6 +49,23 @@ func Decode(set *rwset.TxReadWriteSet) ([]NsSet, error) {
 	return out, nil
 }
 
+// MaxKeyLen bounds state keys so that every key, with the history suffix,
+// fits the storage engine's key limit.
+const MaxKeyLen = 16 * 1024
+
+// CheckWrites refuses a write set the store could not apply, so that a bad
+// transaction is marked invalid instead of failing its whole block.
+func CheckWrites(sets []NsSet) error {
+	for _, ns := range sets {
+		for _, w := range ns.KV.GetWrites() {
+			if k := w.GetKey(); k == "" || len(k) > MaxKeyLen {
+				return fmt.Errorf("namespace %q: write to a key of %d bytes (1..%d allowed)", ns.Namespace, len(k), MaxKeyLen)
+			}
+		}
+	}
+	return nil
+}
+
 // Validate returns VALID, MVCC_READ_CONFLICT or PHANTOM_READ_CONFLICT.
 func Validate(sets []NsSet, st State) peer.TxValidationCode {
 	for _, ns := range sets {

@@ -20,6 +20,7 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"github.com/srellama/srellama/node/embedledger/mvcc"
 	"github.com/srellama/srellama/node/embedledger/store"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -230,6 +231,9 @@ func validKey(key string) error {
 	}
 	if !utf8.ValidString(key) {
 		return fmt.Errorf("key %x is not valid UTF-8", key)
+	}
+	if len(key) > mvcc.MaxKeyLen {
+		return fmt.Errorf("key of %d bytes is longer than the %d allowed", len(key), mvcc.MaxKeyLen)
 	}
 	return nil
 }

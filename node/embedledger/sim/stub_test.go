@@ -169,6 +169,7 @@ func TestStubRefusesWhatFabricRefusesAndWhatItDoesNotSupport(t *testing.T) {
 	}{
 		{"empty key", stub.PutState("", []byte("v")), "empty string"},
 		{"invalid UTF-8 key", stub.PutState("\xff", []byte("v")), "UTF-8"},
+		{"oversized key", stub.PutState(strings.Repeat("k", 20000), []byte("v")), "longer than"},
 		{"range from the composite namespace", second(stub.GetStateByRange("\x00a", "")), "null character"},
 		{"bad composite attribute", second(stub.CreateCompositeKey("t", []string{"a\x00"})), "U+0000"},
 		{"empty event name", stub.SetEvent("", nil), "event name"},
