@@ -103,6 +103,9 @@ func TestKillDuringSubmitLoadLosesNoValidTransaction(t *testing.T) {
 	// breaks, it reconnects from its checkpoint, and must see every event
 	// exactly once.
 	consumer := dialOrg(t, dir, "Org3MSP")
+	if _, err := ledger.LoadConfig(embedledger.AdminConnectionConfigPath(dir, "Org3MSP")); err != nil {
+		t.Errorf("admin connection configuration: %v", err)
+	}
 	defer consumer.Close()
 	cp, err := ledger.OpenCheckpoint(filepath.Join(t.TempDir(), "cp"))
 	if err != nil {

@@ -99,9 +99,16 @@ type ServeConfig struct {
 }
 
 // ConnectionConfigPath is where Serve writes an organization's node ledger
-// configuration.
+// configuration for its client identity; AdminConnectionConfigPath the one
+// for its admin identity, which the consortium's admin-only transactions
+// (registering the organization, requesting generations, transfers) need.
 func ConnectionConfigPath(dir, mspID string) string {
 	return filepath.Join(orgDir(dir, mspID), "connection.json")
+}
+
+// AdminConnectionConfigPath: see ConnectionConfigPath.
+func AdminConnectionConfigPath(dir, mspID string) string {
+	return filepath.Join(orgDir(dir, mspID), "connection-admin.json")
 }
 
 // Serve runs the ledger as a standalone Fabric Gateway service with TLS on a
@@ -136,9 +143,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
 	gwproto.RegisterGatewayServer(srv, l.GatewayServer(addr))
 	for _, org := range l.cfg.Orgs {
-		if err := ledger.SaveConfig(ConnectionConfigPath(l.cfg.Dir, org), l.ConnectionConfig(org, "client", addr, cfg.Chaincode)); err != nil {
-			lis.Close()
-			return fmt.Errorf("embedded ledger: %w", err)
+		for path, who := range map[string]string{ConnectionConfigPath(l.cfg.Dir, org): "client", AdminConnectionConfigPath(l.cfg.Dir, org): "admin"} {
+			if err := ledger.SaveConfig(path, l.ConnectionConfig(org, who, addr, cfg.Chaincode)); err != nil {
+				lis.Close()
+				return fmt.Errorf("embedded ledger: %w", err)
+			}
 		}
 	}
 	served := make(chan error, 1)
