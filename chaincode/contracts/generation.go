@@ -261,8 +261,12 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 	case !d.Approve:
 		kind = records.EventProposalRejected
 	}
-	if err := t.put(prop, keyProposal, prop.ID); err != nil {
-		return "", err
+	// The proposal record is written when it is new or closes; a plain
+	// vote writes only its own decision key.
+	if len(earlier) == 0 || prop.Status != records.ProposalOpen {
+		if err := t.put(prop, keyProposal, prop.ID); err != nil {
+			return "", err
+		}
 	}
 	if err := t.emit(records.Event{Kind: kind, Proposal: &prop, Decision: &d, Token: minted, Superseded: superseded}); err != nil {
 		return "", err

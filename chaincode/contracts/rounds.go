@@ -215,6 +215,10 @@ func (t *txn) checkClaim(round records.Round, claim records.AggregateClaim) erro
 	if err != nil {
 		return err
 	}
+	commitDeadline, _ := records.ParseTime(round.CommitDeadline)
+	if !t.now.After(commitDeadline) && len(committed) < len(round.Members) {
+		return fmt.Errorf("round %q: aggregation starts after the commit deadline %s or once all %d members committed (%d have)", round.ID, round.CommitDeadline, len(round.Members), len(committed))
+	}
 	for _, c := range claim.Contributors {
 		if !slices.Contains(committed, c) {
 			return fmt.Errorf("round %q: contributor %s has not committed an update", round.ID, c)
@@ -222,10 +226,6 @@ func (t *txn) checkClaim(round records.Round, claim records.AggregateClaim) erro
 	}
 	if len(claim.Contributors) < round.MinParticipants {
 		return fmt.Errorf("round %q: %d contributors, the round needs at least %d", round.ID, len(claim.Contributors), round.MinParticipants)
-	}
-	commitDeadline, _ := records.ParseTime(round.CommitDeadline)
-	if !t.now.After(commitDeadline) && len(committed) < len(round.Members) {
-		return fmt.Errorf("round %q: aggregation starts after the commit deadline %s or once all %d members committed (%d have)", round.ID, round.CommitDeadline, len(round.Members), len(committed))
 	}
 	for _, r := range claim.Ranking {
 		if !slices.Contains(round.Services, r.Service) {

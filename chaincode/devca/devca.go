@@ -61,7 +61,7 @@ type Identity struct {
 }
 
 // New creates a CA for mspID. rnd is the entropy source (crypto/rand.Reader
-// in production; a seeded reader makes test material reproducible).
+// in production, or nil for it).
 func New(mspID string, rnd io.Reader, now time.Time) (*CA, error) {
 	if mspID == "" {
 		return nil, errors.New("devca: empty MSP ID")
@@ -73,8 +73,12 @@ func New(mspID string, rnd io.Reader, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devca: generate CA key: %w", err)
 	}
+	serial, err := newSerial(rnd)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serialFor(mspID, "ca"),
+		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "ca." + mspID, Organization: []string{mspID}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(validity),
@@ -103,8 +107,12 @@ func (ca *CA) Issue(role Role, name string, now time.Time, hosts ...string) (*Id
 	if err != nil {
 		return nil, fmt.Errorf("devca: generate key for %s: %w", name, err)
 	}
+	serial, err := newSerial(ca.rand)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serialFor(ca.MSPID, string(role)+"/"+name),
+		SerialNumber: serial,
 		Subject: pkix.Name{
 			CommonName:         name,
 			Organization:       []string{ca.MSPID},
@@ -275,10 +283,14 @@ func keyID(pub *ecdsa.PublicKey) []byte {
 	return sum[:20]
 }
 
-// serialFor derives a positive serial number from the certificate's names.
-// X.509 asks only for uniqueness per CA, and names are unique per CA here;
-// deriving it keeps seeded test material reproducible.
-func serialFor(mspID, name string) *big.Int {
-	sum := sha256.Sum256([]byte(mspID + "\x00" + name))
-	return new(big.Int).SetBytes(sum[:16])
+// newSerial draws a random positive 127-bit serial number: X.509 asks that
+// serials be unique per CA, and reissuing a name must not repeat one.
+func newSerial(rnd io.Reader) (*big.Int, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(rnd, b); err != nil {
+		return nil, fmt.Errorf("devca: serial number: %w", err)
+	}
+	b[0] &= 0x7f
+	b[0] |= 0x40 // never zero, never negative
+	return new(big.Int).SetBytes(b), nil
 }

@@ -164,3 +164,20 @@ func (l *Ledger) txIDFor(creator []byte) string {
 	h.Write(creator)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// StateDigest hashes the whole world state, so a test can check that a
+// refused transaction changed nothing.
+func (l *Ledger) StateDigest() string {
+	h := sha256.New()
+	for _, k := range l.sortedKeys("", "") {
+		v := l.state[k]
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(k)))
+		h.Write(n[:])
+		h.Write([]byte(k))
+		binary.BigEndian.PutUint64(n[:], uint64(len(v.value)))
+		h.Write(n[:])
+		h.Write(v.value)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,432 @@
+// Package round is the federated round protocol as a pure state machine,
+// in the manner of etcd's raft: the Machine takes inputs (ledger events,
+// messages received from peers, results of its own requests, clock ticks)
+// and returns outputs (messages to publish, ledger transactions to submit,
+// training and fetching to start). It does no I/O and reads no clock; a
+// thin adapter feeds it and carries out what it asks, so the protocol is
+// tested by driving inputs and reading outputs, and every node that sees the
+// same inputs takes the same steps.
+//
+// A round, seen from one member:
+//
+//	opened      -> StartTraining
+//	trained     -> SubmitCommit (digest, samples, local metrics)
+//	committed   -> Publish (the update, to the round's topic)
+//	collecting  -> updates from peers are kept if their digest is the one
+//	               that peer committed on the ledger; missing ones fetched
+//	ready       -> SubmitAggregate, once the commit deadline has passed (or
+//	               every member committed) and every committed update is in,
+//	               or after a grace period with the updates that arrived
+//	closed      -> Finished, when the ledger says finalized or failed
+//
+// Past the round's deadline an open round is closed on the ledger.
+package round
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/srellama/srellama/chaincode/records"
+)
+
+// Phase is where this member is in a round.
+type Phase string
+
+// Phases.
+const (
+	PhaseTraining   Phase = "training"
+	PhaseCommitting Phase = "committing"
+	PhaseCollecting Phase = "collecting"
+	PhaseVoted      Phase = "voted"
+	PhaseClosed     Phase = "closed"
+)
+
+// Update is a model update as it travels: the committing organization, the
+// digest it committed and the encoded payload.
+type Update struct {
+	MSPID   string `json:"msp_id"`
+	Digest  string `json:"digest"`
+	Payload []byte `json:"payload"`
+}
+
+// Config is what the machine needs beyond its inputs. Both functions must
+// be pure and deterministic: every honest member runs them on the same
+// updates and must reach the same digest.
+type Config struct {
+	// Self is this member's MSP ID.
+	Self string
+	// Inspect validates a received payload for a round (dimension, finite
+	// values, size) and returns its digest.
+	Inspect func(round records.Round, payload []byte) (digest string, err error)
+	// Aggregate combines the updates, sorted by MSP ID, into the claim this
+	// member submits: the aggregate's digest, the contributors and the
+	// ranking.
+	Aggregate func(round records.Round, updates []Update) (records.AggregateClaim, error)
+	// Grace is how long after the commit deadline a member waits for
+	// missing updates before aggregating those it has.
+	Grace time.Duration
+	// RetryEvery spaces out retries of failed transactions and fetches.
+	RetryEvery time.Duration
+}
+
+// Machine runs the rounds this member takes part in.
+type Machine struct {
+	cfg    Config
+	now    time.Time
+	rounds map[string]*State
+}
+
+// State is one round as this member sees it. It is exported so the adapter
+// can persist it after every step and restore it after a crash.
+type State struct {
+	Round      records.Round             `json:"round"`
+	Phase      Phase                     `json:"phase"`
+	Own        *Update                   `json:"own,omitempty"`
+	Commitment *records.UpdateCommitment `json:"commitment,omitempty"`
+	Committed  map[string]string         `json:"committed"` // MSP ID -> committed digest
+	Received   map[string]Update         `json:"received"`  // updates matching their commitment
+	Early      map[string]Update         `json:"early"`     // arrived before their commitment was seen
+	Claim      *records.AggregateClaim   `json:"claim,omitempty"`
+	Pending    map[string]pendingTx      `json:"pending"` // transaction kind -> retry state
+	LastFetch  time.Time                 `json:"last_fetch"`
+	Outcome    *records.Round            `json:"outcome,omitempty"`
+}
+
+type pendingTx struct {
+	RetryAt time.Time `json:"retry_at"`
+	Tries   int       `json:"tries"`
+}
+
+// New returns a machine with no rounds.
+func New(cfg Config) (*Machine, error) {
+	switch {
+	case cfg.Self == "":
+		return nil, errors.New("round: Config.Self is empty")
+	case cfg.Inspect == nil || cfg.Aggregate == nil:
+		return nil, errors.New("round: Config.Inspect and Config.Aggregate are required")
+	case cfg.Grace <= 0 || cfg.RetryEvery <= 0:
+		return nil, errors.New("round: Config.Grace and Config.RetryEvery must be positive")
+	}
+	return &Machine{cfg: cfg, rounds: map[string]*State{}}, nil
+}
+
+// Restore replaces the machine's rounds with persisted states.
+func (m *Machine) Restore(states []State) {
+	m.rounds = map[string]*State{}
+	for i := range states {
+		s := states[i]
+		s.ensureMaps()
+		m.rounds[s.Round.ID] = &s
+	}
+}
+
+// States returns copies of the rounds' states, sorted by round ID, for the
+// adapter to persist.
+func (m *Machine) States() []State {
+	ids := make([]string, 0, len(m.rounds))
+	for id := range m.rounds {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]State, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, *m.rounds[id])
+	}
+	return out
+}
+
+// State returns one round's state.
+func (m *Machine) State(roundID string) (State, bool) {
+	s, ok := m.rounds[roundID]
+	if !ok {
+		return State{}, false
+	}
+	return *s, true
+}
+
+// Forget drops a closed round's state once the adapter no longer needs it.
+func (m *Machine) Forget(roundID string) { delete(m.rounds, roundID) }
+
+func (s *State) ensureMaps() {
+	if s.Committed == nil {
+		s.Committed = map[string]string{}
+	}
+	if s.Received == nil {
+		s.Received = map[string]Update{}
+	}
+	if s.Early == nil {
+		s.Early = map[string]Update{}
+	}
+	if s.Pending == nil {
+		s.Pending = map[string]pendingTx{}
+	}
+}
+
+// Step applies one input and returns what the adapter must do.
+func (m *Machine) Step(in Input) []Output {
+	switch in := in.(type) {
+	case Tick:
+		if in.Now.After(m.now) {
+			m.now = in.Now
+		}
+		return m.onTick()
+	case RoundOpened:
+		return m.onOpened(in.Round)
+	case Trained:
+		return m.onTrained(in)
+	case TrainingFailed:
+		return m.withRound(in.RoundID, func(s *State) []Output {
+			return []Output{Log{RoundID: in.RoundID, Message: fmt.Sprintf("local training failed, taking part without an update: %v", in.Err)}}
+		})
+	case UpdateCommitted:
+		return m.onCommitted(in)
+	case UpdateReceived:
+		return m.onReceived(in)
+	case TxDone:
+		return m.onTxDone(in)
+	case RoundClosed:
+		return m.onClosed(in.Round)
+	}
+	return []Output{Log{Message: fmt.Sprintf("round: unknown input %T", in)}}
+}
+
+func (m *Machine) withRound(id string, f func(*State) []Output) []Output {
+	s, ok := m.rounds[id]
+	if !ok || s.Phase == PhaseClosed {
+		return nil
+	}
+	return f(s)
+}
+
+func (m *Machine) onOpened(r records.Round) []Output {
+	if _, seen := m.rounds[r.ID]; seen || !slices.Contains(r.Members, m.cfg.Self) || r.Status != records.RoundOpen {
+		return nil
+	}
+	s := &State{Round: r, Phase: PhaseTraining}
+	s.ensureMaps()
+	m.rounds[r.ID] = s
+	return []Output{StartTraining{Round: r}}
+}
+
+func (m *Machine) onTrained(in Trained) []Output {
+	return m.withRound(in.RoundID, func(s *State) []Output {
+		if s.Phase != PhaseTraining {
+			return nil
+		}
+		digest, err := m.cfg.Inspect(s.Round, in.Payload)
+		if err != nil {
+			return []Output{Log{RoundID: s.Round.ID, Message: fmt.Sprintf("own update is invalid, not committing it: %v", err)}}
+		}
+		c := in.Commitment
+		c.Digest = digest
+		s.Own = &Update{MSPID: m.cfg.Self, Digest: digest, Payload: in.Payload}
+		s.Commitment = &c
+		s.Phase = PhaseCommitting
+		s.Pending[kindCommit] = pendingTx{}
+		return []Output{SubmitCommit{RoundID: s.Round.ID, Commitment: c}}
+	})
+}
+
+func (m *Machine) onCommitted(in UpdateCommitted) []Output {
+	return m.withRound(in.RoundID, func(s *State) []Output {
+		if !slices.Contains(s.Round.Members, in.MSPID) {
+			return nil
+		}
+		s.Committed[in.MSPID] = in.Digest
+		var out []Output
+		if in.MSPID == m.cfg.Self && s.Own != nil && in.Digest == s.Own.Digest {
+			delete(s.Pending, kindCommit)
+			s.Received[m.cfg.Self] = *s.Own
+			if s.Phase == PhaseCommitting {
+				s.Phase = PhaseCollecting
+			}
+			out = append(out, Publish{RoundID: s.Round.ID, Update: *s.Own})
+		}
+		if early, ok := s.Early[in.MSPID]; ok {
+			delete(s.Early, in.MSPID)
+			out = append(out, m.accept(s, early)...)
+		}
+		return append(out, m.maybeAggregate(s)...)
+	})
+}
+
+func (m *Machine) onReceived(in UpdateReceived) []Output {
+	return m.withRound(in.RoundID, func(s *State) []Output {
+		u := in.Update
+		if u.MSPID == m.cfg.Self {
+			return nil
+		}
+		if !slices.Contains(s.Round.Members, u.MSPID) {
+			return []Output{Reject{RoundID: s.Round.ID, From: u.MSPID, Reason: "sender is not a member of the round"}}
+		}
+		if _, have := s.Received[u.MSPID]; have {
+			return nil
+		}
+		if _, known := s.Committed[u.MSPID]; !known {
+			// The ledger event may simply not have reached us yet: hold
+			// one update per member until it does.
+			s.Early[u.MSPID] = u
+			return nil
+		}
+		return append(m.accept(s, u), m.maybeAggregate(s)...)
+	})
+}
+
+// accept keeps an update if it is well-formed and its digest is the one its
+// sender committed; otherwise it reports the sender for scoring.
+func (m *Machine) accept(s *State, u Update) []Output {
+	digest, err := m.cfg.Inspect(s.Round, u.Payload)
+	if err != nil {
+		return []Output{Reject{RoundID: s.Round.ID, From: u.MSPID, Reason: fmt.Sprintf("malformed update: %v", err)}}
+	}
+	if want := s.Committed[u.MSPID]; digest != want {
+		return []Output{Reject{RoundID: s.Round.ID, From: u.MSPID, Reason: fmt.Sprintf("update digest %s is not the committed %s", digest, want)}}
+	}
+	u.Digest = digest
+	s.Received[u.MSPID] = u
+	return nil
+}
+
+// maybeAggregate aggregates when the round allows it and the updates are in.
+func (m *Machine) maybeAggregate(s *State) []Output {
+	// A member whose own update never made it still aggregates the others.
+	if s.Phase == PhaseVoted || s.Phase == PhaseClosed {
+		return nil
+	}
+	if m.now.IsZero() {
+		return nil
+	}
+	commitDeadline, _ := records.ParseTime(s.Round.CommitDeadline)
+	allCommitted := len(s.Committed) == len(s.Round.Members)
+	if !allCommitted && !m.now.After(commitDeadline) {
+		return nil
+	}
+	missing := s.missing()
+	if len(missing) > 0 && m.now.Before(commitDeadline.Add(m.cfg.Grace)) {
+		return m.fetch(s, missing)
+	}
+	updates := s.sortedReceived()
+	if len(updates) < s.Round.MinParticipants {
+		return nil // the round will fail at its deadline
+	}
+	claim, err := m.cfg.Aggregate(s.Round, updates)
+	if err != nil {
+		return []Output{Log{RoundID: s.Round.ID, Message: fmt.Sprintf("aggregation failed: %v", err)}}
+	}
+	s.Claim = &claim
+	s.Phase = PhaseVoted
+	s.Pending[kindAggregate] = pendingTx{}
+	return []Output{SubmitAggregate{RoundID: s.Round.ID, Claim: claim}}
+}
+
+func (m *Machine) fetch(s *State, missing []Wanted) []Output {
+	if !s.LastFetch.IsZero() && m.now.Before(s.LastFetch.Add(m.cfg.RetryEvery)) {
+		return nil
+	}
+	s.LastFetch = m.now
+	return []Output{Fetch{RoundID: s.Round.ID, Want: missing}}
+}
+
+// missing lists committed updates not yet received, by MSP ID.
+func (s *State) missing() []Wanted {
+	var out []Wanted
+	for _, msp := range s.Round.Members {
+		if d, ok := s.Committed[msp]; ok {
+			if _, have := s.Received[msp]; !have {
+				out = append(out, Wanted{MSPID: msp, Digest: d})
+			}
+		}
+	}
+	return out
+}
+
+func (s *State) sortedReceived() []Update {
+	out := make([]Update, 0, len(s.Received))
+	for _, msp := range s.Round.Members {
+		if u, ok := s.Received[msp]; ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Transaction kinds, for TxDone and retries.
+const (
+	// maxTries bounds retries of one transaction: conflicts clear within a
+	// few blocks, and a refusal that persists will not clear at all.
+	maxTries = 5
+
+	kindCommit    = "commit"
+	kindAggregate = "aggregate"
+	kindClose     = "close"
+)
+
+func (m *Machine) onTxDone(in TxDone) []Output {
+	return m.withRound(in.RoundID, func(s *State) []Output {
+		if in.Err == nil {
+			delete(s.Pending, in.Kind)
+			return nil
+		}
+		p := s.Pending[in.Kind]
+		p.Tries++
+		if p.Tries >= maxTries {
+			delete(s.Pending, in.Kind)
+			return []Output{Log{RoundID: s.Round.ID, Message: fmt.Sprintf("%s transaction failed %d times, giving up: %v", in.Kind, p.Tries, in.Err)}}
+		}
+		p.RetryAt = m.now.Add(m.cfg.RetryEvery)
+		s.Pending[in.Kind] = p
+		return []Output{Log{RoundID: s.Round.ID, Message: fmt.Sprintf("%s transaction failed (try %d), retrying: %v", in.Kind, p.Tries, in.Err)}}
+	})
+}
+
+func (m *Machine) onTick() []Output {
+	var out []Output
+	for _, s := range m.States() {
+		st := m.rounds[s.Round.ID]
+		if st.Phase == PhaseClosed {
+			continue
+		}
+		out = append(out, m.retries(st)...)
+		out = append(out, m.maybeAggregate(st)...)
+		if deadline, _ := records.ParseTime(st.Round.Deadline); m.now.After(deadline) {
+			if _, pending := st.Pending[kindClose]; !pending {
+				st.Pending[kindClose] = pendingTx{RetryAt: m.now.Add(m.cfg.RetryEvery)}
+				out = append(out, SubmitClose{RoundID: st.Round.ID})
+			}
+		}
+	}
+	return out
+}
+
+func (m *Machine) retries(s *State) []Output {
+	var out []Output
+	for _, kind := range []string{kindCommit, kindAggregate, kindClose} {
+		p, ok := s.Pending[kind]
+		if !ok || p.Tries == 0 || m.now.Before(p.RetryAt) {
+			continue
+		}
+		p.RetryAt = m.now.Add(m.cfg.RetryEvery)
+		s.Pending[kind] = p
+		switch {
+		case kind == kindCommit && s.Commitment != nil && s.Phase == PhaseCommitting:
+			out = append(out, SubmitCommit{RoundID: s.Round.ID, Commitment: *s.Commitment})
+		case kind == kindAggregate && s.Claim != nil:
+			out = append(out, SubmitAggregate{RoundID: s.Round.ID, Claim: *s.Claim})
+		case kind == kindClose:
+			out = append(out, SubmitClose{RoundID: s.Round.ID})
+		}
+	}
+	return out
+}
+
+func (m *Machine) onClosed(r records.Round) []Output {
+	return m.withRound(r.ID, func(s *State) []Output {
+		s.Phase = PhaseClosed
+		s.Outcome = &r
+		s.Pending = map[string]pendingTx{}
+		agrees := s.Claim != nil && r.Status == records.RoundFinalized && s.Claim.Digest == r.GlobalModelDigest
+		return []Output{Finished{Round: r, AgreesWithUs: agrees}}
+	})
+}
