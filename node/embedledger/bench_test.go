@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ func BenchmarkTokenMint(b *testing.B) {
 	latencies := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	heightBefore := l.Height()
+	cpuBefore := processCPU()
 	b.ResetTimer()
 	start := time.Now()
 	for i, gw := range approvers {
@@ -65,12 +67,12 @@ func BenchmarkTokenMint(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	reportLatencies(b, time.Since(start), latencies, l.Height()-heightBefore)
+	reportLatencies(b, time.Since(start), latencies, l.Height()-heightBefore, processCPU()-cpuBefore)
 }
 
 // reportLatencies reports throughput (tx/s), latency percentiles and the
 // mean block size.
-func reportLatencies(b *testing.B, elapsed time.Duration, latencies [][]time.Duration, blocks uint64) {
+func reportLatencies(b *testing.B, elapsed time.Duration, latencies [][]time.Duration, blocks uint64, cpu time.Duration) {
 	b.StopTimer()
 	all := slices.Concat(latencies...)
 	slices.Sort(all)
@@ -81,6 +83,17 @@ func reportLatencies(b *testing.B, elapsed time.Duration, latencies [][]time.Dur
 	b.ReportMetric(percentileMS(all, 0.50), "p50-ms")
 	b.ReportMetric(percentileMS(all, 0.99), "p99-ms")
 	b.ReportMetric(float64(len(all))/float64(blocks), "tx/block")
+	// CPU time of the whole process (clients, gateway, chaincode, commit)
+	// per transaction: what bounds throughput on a machine with few cores.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/tx")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func percentileMS(sorted []time.Duration, q float64) float64 {
@@ -152,6 +165,7 @@ func BenchmarkKVPut(b *testing.B) {
 	latencies := make([][]time.Duration, clients)
 	var wg sync.WaitGroup
 	heightBefore := l.Height()
+	cpuBefore := processCPU()
 	b.ResetTimer()
 	start := time.Now()
 	for i, gw := range gws {
@@ -169,5 +183,5 @@ func BenchmarkKVPut(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	reportLatencies(b, time.Since(start), latencies, l.Height()-heightBefore)
+	reportLatencies(b, time.Since(start), latencies, l.Height()-heightBefore, processCPU()-cpuBefore)
 }

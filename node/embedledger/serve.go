@@ -17,7 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 )
 
 // classify maps ledger errors to gRPC codes for the gateway service.
@@ -46,14 +48,18 @@ func (l *Ledger) GatewayServer(address string) gwproto.GatewayServer {
 	return gateway.New(l, classify, address)
 }
 
-// DialInProcess serves the gateway over an in-memory connection and returns
-// a client connection to it: the same gRPC API and messages as over the
-// network, without a port. The server stops when ctx ends or the
-// connection is closed.
-func (l *Ledger) DialInProcess(ctx context.Context) (*grpc.ClientConn, error) {
+// DialInProcess returns a connection to this ledger's gateway service for
+// a fabric-gateway client in the same process. Unary calls (Evaluate,
+// Endorse, Submit, CommitStatus) go straight to the service, with the same
+// request and response messages and the same status errors as over the
+// network, minus HTTP/2 and protobuf encoding; the event stream goes
+// through a real gRPC server on an in-memory listener. Close it (or end
+// ctx) to stop that server.
+func (l *Ledger) DialInProcess(ctx context.Context) (*InProcessConn, error) {
 	lis := bufconn.Listen(1 << 20)
+	service := l.GatewayServer("in-process")
 	srv := grpc.NewServer()
-	gwproto.RegisterGatewayServer(srv, l.GatewayServer("in-process"))
+	gwproto.RegisterGatewayServer(srv, service)
 	go srv.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///in-process",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
@@ -62,11 +68,71 @@ func (l *Ledger) DialInProcess(ctx context.Context) (*grpc.ClientConn, error) {
 		srv.Stop()
 		return nil, fmt.Errorf("in-process gateway: %w", err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		<-ctx.Done()
+		conn.Close()
 		srv.Stop()
 	}()
-	return conn, nil
+	return &InProcessConn{service: service, streams: conn, cancel: cancel}, nil
+}
+
+// InProcessConn is a grpc.ClientConnInterface to an in-process gateway.
+type InProcessConn struct {
+	service gwproto.GatewayServer
+	streams *grpc.ClientConn
+	cancel  context.CancelFunc
+}
+
+var _ grpc.ClientConnInterface = (*InProcessConn)(nil)
+
+// Invoke performs a unary call.
+func (c *InProcessConn) Invoke(ctx context.Context, method string, args, reply any, _ ...grpc.CallOption) error {
+	var resp proto.Message
+	var err error
+	switch method {
+	case gwproto.Gateway_Evaluate_FullMethodName:
+		resp, err = call(ctx, args, c.service.Evaluate)
+	case gwproto.Gateway_Endorse_FullMethodName:
+		resp, err = call(ctx, args, c.service.Endorse)
+	case gwproto.Gateway_Submit_FullMethodName:
+		resp, err = call(ctx, args, c.service.Submit)
+	case gwproto.Gateway_CommitStatus_FullMethodName:
+		resp, err = call(ctx, args, c.service.CommitStatus)
+	default:
+		return status.Errorf(codes.Unimplemented, "method %s not implemented", method)
+	}
+	if err != nil {
+		return err
+	}
+	out, ok := reply.(proto.Message)
+	if !ok {
+		return status.Errorf(codes.Internal, "reply %T is not a protobuf message", reply)
+	}
+	proto.Merge(out, resp) // a deep copy: the caller owns its reply
+	return nil
+}
+
+func call[Req proto.Message, Resp proto.Message](ctx context.Context, args any, fn func(context.Context, Req) (Resp, error)) (proto.Message, error) {
+	req, ok := args.(Req)
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "request %T has the wrong type", args)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	return fn(ctx, req)
+}
+
+// NewStream opens a streaming call (chaincode events) over in-memory gRPC.
+func (c *InProcessConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return c.streams.NewStream(ctx, desc, method, opts...)
+}
+
+// Close stops the in-memory server.
+func (c *InProcessConn) Close() error {
+	c.cancel()
+	return nil
 }
 
 // ConnectionConfig returns the node ledger configuration for org's client
