@@ -56,6 +56,10 @@ func Open(path string) (*Store, error) {
 		// commit: fewer pages per fsync, same crash safety.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// Growing the memory map waits for every open read transaction,
+		// i.e. for every running simulation; mapping 1 GiB of address
+		// space up front keeps commits from stalling on that.
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open ledger store %s: %w", path, err)
