@@ -338,3 +338,46 @@ func waitHeight(t *testing.T, l *embedledger.Ledger, h uint64) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestEndorsementByRequestedOrganizations(t *testing.T) {
+	dir := t.TempDir()
+	l := openLedger(t, dir, nil)
+	defer l.Close()
+	id, sign := identityFiles(t, dir, "Org1MSP", "client")
+	c := rawClient(t, l, id, sign)
+
+	p, err := c.NewProposal("put", client.WithArguments("k", "v"), client.WithEndorsingOrganizations("Org2MSP", "Org3MSP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := p.Endorse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tx.Bytes()
+	var prepared gateway.PreparedTransaction
+	proto.Unmarshal(raw, &prepared)
+	var payload common.Payload
+	proto.Unmarshal(prepared.GetEnvelope().GetPayload(), &payload)
+	var ptx peer.Transaction
+	proto.Unmarshal(payload.GetData(), &ptx)
+	var actionPayload peer.ChaincodeActionPayload
+	proto.Unmarshal(ptx.GetActions()[0].GetPayload(), &actionPayload)
+	var orgs []string
+	for _, e := range actionPayload.GetAction().GetEndorsements() {
+		var sid msp.SerializedIdentity
+		proto.Unmarshal(e.GetEndorser(), &sid)
+		orgs = append(orgs, sid.GetMspid())
+	}
+	if len(orgs) != 2 || orgs[0] != "Org2MSP" || orgs[1] != "Org3MSP" {
+		t.Errorf("endorsed by %v, want Org2MSP and Org3MSP", orgs)
+	}
+	if code := commitCode(t, tx); code != peer.TxValidationCode_VALID {
+		t.Errorf("commit: %v", code)
+	}
+
+	p, _ = c.NewProposal("put", client.WithArguments("k", "v"), client.WithEndorsingOrganizations("NobodyMSP"))
+	if _, err := p.Endorse(); status.Code(err) != codes.NotFound {
+		t.Errorf("endorsement by a non-member: %v, want NotFound", err)
+	}
+}
