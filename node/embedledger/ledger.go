@@ -45,9 +45,12 @@ type Config struct {
 	// MaxBlockTxs caps the transactions per block (default 500).
 	MaxBlockTxs int
 	// BatchTimeout is how long the orderer waits for more transactions
-	// after the first one of a block. Zero cuts a block as soon as the
-	// committer is free (group commit): under load blocks fill up by
-	// themselves, when idle a lone transaction is not delayed.
+	// after the first one of a block (default 2ms). Blocks are also cut
+	// whenever the committer is busy, so under load they fill up by
+	// themselves; the short wait trades 2ms of latency for fewer, larger
+	// fsynced commits, which measurably lowers CPU per transaction and tail
+	// latency on a small machine. Negative: cut as soon as the committer is
+	// free.
 	BatchTimeout time.Duration
 	// Logger receives operational logs (default: discard).
 	Logger *slog.Logger
@@ -68,6 +71,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.MaxBlockTxs <= 0 {
 		out.MaxBlockTxs = 500
+	}
+	if out.BatchTimeout == 0 {
+		out.BatchTimeout = 2 * time.Millisecond
 	}
 	if out.Logger == nil {
 		out.Logger = slog.New(slog.DiscardHandler)
