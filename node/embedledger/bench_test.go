@@ -8,12 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/ledger"
 )
 
+// benchClients is the number of concurrent clients, each with its own
+// connection and fabric-gateway client.
+const benchClients = 16
+
+// transports are the two ways a node reaches the embedded ledger.
+var transports = []string{"in-process", "tls-loopback"}
+
 // BenchmarkTokenMint measures s-528 token mints through the Fabric Gateway
-// API with 16 concurrent clients, each its own gRPC connection and
-// fabric-gateway client, and reports throughput and latency percentiles.
+// API with 16 concurrent clients, and reports throughput, latency
+// percentiles, block size and CPU per transaction.
 //
 // The timed operation is the mint transaction itself: the Generation:Approve
 // that brings a proposal to quorum (2 of 3 members), which validates the
@@ -26,40 +34,108 @@ import (
 // chaincode run, response signed), submit (envelope and endorsement
 // signatures verified), and commit status (waits for the block's fsync).
 //
-//	go test -run '^$' -bench TokenMint -benchtime 4000x ./node/embedledger/
+//	go test -run '^$' -bench TokenMint -benchtime 3000x ./node/embedledger/
 func BenchmarkTokenMint(b *testing.B) {
-	const clients = 16
-	l := openConsortium(b, b.TempDir())
-	defer l.Close()
-	ms := members(b, l)
-	for _, m := range ms {
-		submitJSON(b, m.admin, nil, "Consortium:RegisterOrganization", m.msp[:4])
+	for _, transport := range transports {
+		b.Run(transport, func(b *testing.B) {
+			l := openConsortium(b, b.TempDir())
+			defer l.Close()
+			ms := members(b, l)
+			for _, m := range ms {
+				submitJSON(b, m.admin, nil, "Consortium:RegisterOrganization", m.msp[:4])
+			}
+			proposals := prepareProposals(b, ms[0], b.N, benchClients)
+			approvers := benchConnect(b, l, transport, srellamaCC, func(i int) string { return testOrgs[1+i%2] }) // Org2 and Org3
+			runClients(b, l, approvers, proposals, func(ctx context.Context, gw ledger.Ledger, id string) error {
+				_, _, err := gw.Submit(ctx, "Generation:Approve", id)
+				return err
+			})
+		})
 	}
-	proposals := prepareProposals(b, ms[0], b.N, clients)
+}
 
-	approvers := make([]ledger.Ledger, clients)
-	for i := range approvers {
-		approvers[i] = connect(b, l, testOrgs[1+i%2], "client", srellamaCC) // Org2 and Org3
+// BenchmarkKVPut is the ledger's own cost: the same 16-client Submit loop
+// on a chaincode that writes one small key.
+//
+//	go test -run '^$' -bench KVPut -benchtime 5000x ./node/embedledger/
+func BenchmarkKVPut(b *testing.B) {
+	for _, transport := range transports {
+		b.Run(transport, func(b *testing.B) {
+			l := openLedger(b, b.TempDir(), nil)
+			defer l.Close()
+			keys := make([]string, b.N)
+			for i := range keys {
+				keys[i] = serviceName(i)
+			}
+			gws := benchConnect(b, l, transport, kvName, func(i int) string { return testOrgs[i%3] })
+			runClients(b, l, gws, keys, func(ctx context.Context, gw ledger.Ledger, key string) error {
+				_, _, err := gw.Submit(ctx, "put", key, "v")
+				return err
+			})
+		})
 	}
-	work := make(chan string, len(proposals))
-	for _, id := range proposals {
-		work <- id
+}
+
+// benchConnect opens benchClients client connections, in-process or over
+// TLS to the ledger served on a loopback port.
+func benchConnect(b *testing.B, l *embedledger.Ledger, transport, chaincode string, org func(i int) string) []ledger.Ledger {
+	b.Helper()
+	out := make([]ledger.Ledger, benchClients)
+	if transport == "in-process" {
+		for i := range out {
+			out[i] = connect(b, l, org(i), "client", chaincode)
+		}
+		return out
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- l.ServeGateway(ctx, "127.0.0.1:0", chaincode, func(addr string) { ready <- addr }) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		b.Fatal(err)
+	}
+	for i := range out {
+		gw, err := ledger.Dial(l.ConnectionConfig(org(i), "client", addr, chaincode))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = gw
+	}
+	b.Cleanup(func() {
+		for _, gw := range out {
+			gw.Close()
+		}
+		cancel()
+		<-done
+	})
+	return out
+}
+
+// runClients has the clients work through items concurrently, timing each
+// call, and reports the figures.
+func runClients(b *testing.B, l *embedledger.Ledger, clients []ledger.Ledger, items []string, call func(context.Context, ledger.Ledger, string) error) {
+	work := make(chan string, len(items))
+	for _, it := range items {
+		work <- it
 	}
 	close(work)
-	latencies := make([][]time.Duration, clients)
+	latencies := make([][]time.Duration, len(clients))
 	var wg sync.WaitGroup
 	heightBefore := l.Height()
 	cpuBefore := processCPU()
 	b.ResetTimer()
 	start := time.Now()
-	for i, gw := range approvers {
+	for i, gw := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range work {
+			for it := range work {
 				t0 := time.Now()
-				if _, _, err := gw.Submit(context.Background(), "Generation:Approve", id); err != nil {
-					b.Errorf("mint %s: %v", id, err)
+				if err := call(context.Background(), gw, it); err != nil {
+					b.Errorf("%s: %v", it, err)
 					return
 				}
 				latencies[i] = append(latencies[i], time.Since(t0))
@@ -67,15 +143,12 @@ func BenchmarkTokenMint(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	reportLatencies(b, time.Since(start), latencies, l.Height()-heightBefore, processCPU()-cpuBefore)
-}
-
-// reportLatencies reports throughput (tx/s), latency percentiles and the
-// mean block size.
-func reportLatencies(b *testing.B, elapsed time.Duration, latencies [][]time.Duration, blocks uint64, cpu time.Duration) {
+	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu := processCPU() - cpuBefore
 	all := slices.Concat(latencies...)
 	slices.Sort(all)
+	blocks := l.Height() - heightBefore
 	if len(all) == 0 || blocks == 0 {
 		return
 	}
@@ -88,16 +161,16 @@ func reportLatencies(b *testing.B, elapsed time.Duration, latencies [][]time.Dur
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/tx")
 }
 
+func percentileMS(sorted []time.Duration, q float64) float64 {
+	return float64(sorted[int(q*float64(len(sorted)-1))].Microseconds()) / 1000
+}
+
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func percentileMS(sorted []time.Duration, q float64) float64 {
-	return float64(sorted[int(q*float64(len(sorted)-1))].Microseconds()) / 1000
 }
 
 // prepareProposals opens n requests and proposals by m, concurrently.
@@ -143,45 +216,4 @@ func serviceName(i int) string {
 			return string(name)
 		}
 	}
-}
-
-// BenchmarkKVPut is the ledger's own overhead: the same 16-client Submit
-// loop on a chaincode that writes one small key.
-//
-//	go test -run '^$' -bench KVPut -benchtime 4000x ./node/embedledger/
-func BenchmarkKVPut(b *testing.B) {
-	const clients = 16
-	l := openLedger(b, b.TempDir(), nil)
-	defer l.Close()
-	gws := make([]ledger.Ledger, clients)
-	for i := range gws {
-		gws[i] = connect(b, l, testOrgs[i%3], "client", kvName)
-	}
-	work := make(chan int, b.N)
-	for i := range b.N {
-		work <- i
-	}
-	close(work)
-	latencies := make([][]time.Duration, clients)
-	var wg sync.WaitGroup
-	heightBefore := l.Height()
-	cpuBefore := processCPU()
-	b.ResetTimer()
-	start := time.Now()
-	for i, gw := range gws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range work {
-				t0 := time.Now()
-				if _, _, err := gw.Submit(context.Background(), "put", serviceName(n), "v"); err != nil {
-					b.Errorf("put: %v", err)
-					return
-				}
-				latencies[i] = append(latencies[i], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	reportLatencies(b, time.Since(start), latencies, l.Height()-heightBefore, processCPU()-cpuBefore)
 }

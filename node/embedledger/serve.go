@@ -179,29 +179,55 @@ func AdminConnectionConfigPath(dir, mspID string) string {
 
 // Serve runs the ledger as a standalone Fabric Gateway service with TLS on a
 // loopback address, so that several node processes share one ledger. On
-// start it writes one connection configuration per organization (client
-// identity). It returns when ctx ends.
+// start it writes connection configurations for each organization (client
+// and admin identities). It returns when ctx ends.
 func Serve(ctx context.Context, cfg ServeConfig) error {
-	host, _, err := net.SplitHostPort(cfg.Address)
-	if err != nil {
-		return fmt.Errorf("embedded ledger: address %q: %w", cfg.Address, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("embedded ledger: address %q is not a loopback address", cfg.Address)
-	}
 	if _, ok := cfg.Ledger.Chaincodes[cfg.Chaincode]; !ok {
 		return fmt.Errorf("embedded ledger: chaincode %q is not hosted", cfg.Chaincode)
+	}
+	if err := checkLoopback(cfg.Address); err != nil {
+		return err
 	}
 	l, err := Open(cfg.Ledger)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	served := make(chan error, 1)
+	go func() { served <- l.ServeGateway(ctx, cfg.Address, cfg.Chaincode, cfg.Ready) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+		l.beginClose() // ends event streams and commit waits, so the server stops at once
+		return <-served
+	}
+}
+
+func checkLoopback(address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("embedded ledger: address %q: %w", address, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("embedded ledger: address %q is not a loopback address", address)
+	}
+	return nil
+}
+
+// ServeGateway serves this ledger's gateway API with TLS on a loopback
+// address until ctx ends, after writing the organizations' connection
+// configurations (naming chaincode) for the bound address. ready, if set,
+// is called with that address once clients can connect.
+func (l *Ledger) ServeGateway(ctx context.Context, address, chaincode string, ready func(addr string)) error {
+	if err := checkLoopback(address); err != nil {
+		return err
+	}
 	cert, err := tls.X509KeyPair(l.tls.Server.CertPEM, l.tls.Server.KeyPEM)
 	if err != nil {
 		return fmt.Errorf("embedded ledger: TLS key pair: %w", err)
 	}
-	lis, err := net.Listen("tcp", cfg.Address)
+	lis, err := net.Listen("tcp", address)
 	if err != nil {
 		return fmt.Errorf("embedded ledger: %w", err)
 	}
@@ -210,7 +236,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	gwproto.RegisterGatewayServer(srv, l.GatewayServer(addr))
 	for _, org := range l.cfg.Orgs {
 		for path, who := range map[string]string{ConnectionConfigPath(l.cfg.Dir, org): "client", AdminConnectionConfigPath(l.cfg.Dir, org): "admin"} {
-			if err := ledger.SaveConfig(path, l.ConnectionConfig(org, who, addr, cfg.Chaincode)); err != nil {
+			if err := ledger.SaveConfig(path, l.ConnectionConfig(org, who, addr, chaincode)); err != nil {
 				lis.Close()
 				return fmt.Errorf("embedded ledger: %w", err)
 			}
@@ -219,8 +245,8 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	l.log.Info("embedded ledger serving the Fabric Gateway API", "address", addr, "channel", l.cfg.Channel, "orgs", l.cfg.Orgs)
-	if cfg.Ready != nil {
-		cfg.Ready(addr)
+	if ready != nil {
+		ready(addr)
 	}
 	select {
 	case err := <-served:
@@ -229,11 +255,10 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
-	l.beginClose() // ends event streams and commit waits, which hold GracefulStop
 	select {
 	case <-stopped:
-	case <-time.After(5 * time.Second):
-		srv.Stop() // event streams never end by themselves
+	case <-time.After(2 * time.Second):
+		srv.Stop() // event streams of a ledger that stays open never end by themselves
 	}
 	return nil
 }
