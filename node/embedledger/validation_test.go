@@ -381,3 +381,37 @@ func TestEndorsementByRequestedOrganizations(t *testing.T) {
 		t.Errorf("endorsement by a non-member: %v, want NotFound", err)
 	}
 }
+
+func TestCommitStatusAndEventRequestsAreAuthenticated(t *testing.T) {
+	dir := t.TempDir()
+	l := openLedger(t, dir, nil)
+	defer l.Close()
+	id, sign := identityFiles(t, dir, "Org1MSP", "client")
+	creator := mustMarshal(t, &msp.SerializedIdentity{Mspid: id.MspID(), IdBytes: id.Credentials()})
+	ctx := context.Background()
+
+	statusReq := mustMarshal(t, &gateway.CommitStatusRequest{ChannelId: testChannel, TransactionId: "tx", Identity: creator})
+	otherSig, _ := sign(sha256Of([]byte("something else")))
+	if _, err := l.CommitStatus(ctx, &gateway.SignedCommitStatusRequest{Request: statusReq, Signature: otherSig}); !errors.Is(err, embedledger.ErrUnauthorized) {
+		t.Errorf("commit status with a signature over other bytes: %v", err)
+	}
+	eventsReq := mustMarshal(t, &gateway.ChaincodeEventsRequest{ChannelId: testChannel, ChaincodeId: kvName, Identity: creator})
+	err := l.ChaincodeEvents(ctx, &gateway.SignedChaincodeEventsRequest{Request: eventsReq, Signature: otherSig}, func(*gateway.ChaincodeEventsResponse) error { return nil })
+	if !errors.Is(err, embedledger.ErrUnauthorized) {
+		t.Errorf("events with a signature over other bytes: %v", err)
+	}
+	goodSig, _ := sign(sha256Of(eventsReq))
+	wrongChannel := mustMarshal(t, &gateway.ChaincodeEventsRequest{ChannelId: "other", ChaincodeId: kvName, Identity: creator})
+	wrongSig, _ := sign(sha256Of(wrongChannel))
+	err = l.ChaincodeEvents(ctx, &gateway.SignedChaincodeEventsRequest{Request: wrongChannel, Signature: wrongSig}, func(*gateway.ChaincodeEventsResponse) error { return nil })
+	if !errors.Is(err, embedledger.ErrNotFound) {
+		t.Errorf("events on another channel: %v", err)
+	}
+	// A genuine request is served (and ends with its context).
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err = l.ChaincodeEvents(cctx, &gateway.SignedChaincodeEventsRequest{Request: eventsReq, Signature: goodSig}, func(*gateway.ChaincodeEventsResponse) error { return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("genuine events request: %v", err)
+	}
+}
