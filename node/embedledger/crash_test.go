@@ -221,6 +221,9 @@ func TestKillDuringSubmitLoadLosesNoValidTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := embedledger.VerifyState(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
 	s.View(func(snap *store.Snapshot) error {
 		for _, c := range valid {
 			st, ok := snap.TxStatus(c.txID)

@@ -178,4 +178,7 @@ func TestRoundToRetirementThroughTheGateway(t *testing.T) {
 	if _, err := l.VerifyChain(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.VerifyState(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

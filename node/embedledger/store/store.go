@@ -177,6 +177,16 @@ func (it *Iterator) Next() (Entry, bool) {
 	return Entry{Key: string(it.k), Value: slices.Clone(val), Version: ver}, true
 }
 
+// Namespaces returns the namespaces that hold state, sorted.
+func (r reader) Namespaces() []string {
+	var out []string
+	r.tx.Bucket(bucketState).ForEachBucket(func(k []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out
+}
+
 // History returns every committed modification of key, newest first.
 func (r reader) History(ns, key string) ([]*queryresult.KeyModification, error) {
 	b := r.tx.Bucket(bucketHistory).Bucket([]byte(ns))
