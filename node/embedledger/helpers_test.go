@@ -33,17 +33,13 @@ func openLedger(t testing.TB, dir string, chaincodes map[string]shim.Chaincode) 
 func connect(t testing.TB, l *embedledger.Ledger, org, who, chaincode string) *ledger.Gateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	conn, err := l.DialInProcess(ctx)
+	gw, err := l.Connect(ctx, org, who, chaincode)
 	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := ledger.Dial(l.ConnectionConfig(org, who, "in-process", chaincode), ledger.WithConnection(conn))
-	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		gw.Close()
-		conn.Close()
 		cancel()
 	})
 	return gw

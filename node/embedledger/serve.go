@@ -135,8 +135,31 @@ func (c *InProcessConn) Close() error {
 	return nil
 }
 
+// Connect returns the node's ledger client for an organization's identity
+// (who: "client" or "admin") over an in-process connection, for the demo and
+// tests; the connection lives until ctx ends.
+func (l *Ledger) Connect(ctx context.Context, mspID, who, chaincode string) (*ledger.Gateway, error) {
+	if _, ok := l.peers[mspID]; !ok {
+		return nil, fmt.Errorf("embedded ledger: %q is not a member organization", mspID)
+	}
+	if who != "client" && who != "admin" {
+		return nil, fmt.Errorf("embedded ledger: identity %q: want client or admin", who)
+	}
+	conn, err := l.DialInProcess(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := ledger.Dial(l.ConnectionConfig(mspID, who, "in-process", chaincode), ledger.WithConnection(conn))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return gw, nil
+}
+
 // ConnectionConfig returns the node ledger configuration for org's client
-// (or admin) identity, for a gateway at endpoint.
+// (or admin) identity, for a gateway at endpoint (for an in-process
+// connection, any placeholder: the connection is supplied separately).
 func (l *Ledger) ConnectionConfig(mspID, who, endpoint, chaincode string) ledger.Config {
 	return ledger.Config{
 		Endpoint:    endpoint,
