@@ -125,6 +125,7 @@ func runClients(b *testing.B, l *embedledger.Ledger, clients []ledger.Ledger, it
 	latencies := make([][]time.Duration, len(clients))
 	var wg sync.WaitGroup
 	heightBefore := l.Height()
+	statsBefore := l.Stats()
 	cpuBefore := processCPU()
 	b.ResetTimer()
 	start := time.Now()
@@ -159,6 +160,11 @@ func runClients(b *testing.B, l *embedledger.Ledger, clients []ledger.Ledger, it
 	// CPU time of the whole process (clients, gateway, chaincode, commit)
 	// per transaction: what bounds throughput on a machine with few cores.
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/tx")
+	// The committer is serial: its busy share says whether it is the
+	// bottleneck.
+	commit := l.Stats().CommitTime - statsBefore.CommitTime
+	b.ReportMetric(float64(commit.Microseconds())/1000/float64(blocks), "commit-ms/block")
+	b.ReportMetric(100*commit.Seconds()/elapsed.Seconds(), "committer-busy-%")
 }
 
 func percentileMS(sorted []time.Duration, q float64) float64 {

@@ -168,6 +168,7 @@ func (l *Ledger) cut(first *pendingTx) []*pendingTx {
 func (l *Ledger) commitBlock(batch []*pendingTx) error {
 	var num uint64
 	codes := make([]peer.TxValidationCode, len(batch))
+	start := time.Now()
 	err := l.store.Commit(func(u *store.Update) error {
 		height, prevHash := u.Height()
 		num = height
@@ -201,7 +202,7 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", num, err)
 	}
-	l.published(num, batch, codes)
+	l.published(num, batch, codes, time.Since(start))
 	return nil
 }
 
@@ -218,9 +219,12 @@ func appendBlock(u *store.Update, num uint64, prevHash []byte, envs [][]byte, co
 }
 
 // published wakes commit status waiters and event streams.
-func (l *Ledger) published(num uint64, batch []*pendingTx, codes []peer.TxValidationCode) {
+func (l *Ledger) published(num uint64, batch []*pendingTx, codes []peer.TxValidationCode, took time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.stats.Blocks++
+	l.stats.Txs += uint64(len(batch))
+	l.stats.CommitTime += took
 	for i, p := range batch {
 		id := p.tx.TxID()
 		if codes[i] == peer.TxValidationCode_DUPLICATE_TXID {

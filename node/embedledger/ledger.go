@@ -109,6 +109,21 @@ type Ledger struct {
 	height  uint64
 	newTip  chan struct{} // closed and replaced at every commit
 	failure error         // set when a commit failed; the ledger stops
+	stats   Stats
+}
+
+// Stats are the committer's counters.
+type Stats struct {
+	Blocks     uint64        // blocks committed since Open
+	Txs        uint64        // transactions in them, valid or not
+	CommitTime time.Duration // time spent writing them, fsync included
+}
+
+// Stats returns the committer's counters.
+func (l *Ledger) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
 }
 
 // Open opens the ledger in cfg.Dir, creating the organizations' CAs,

@@ -60,6 +60,11 @@ func Open(path string) (*Store, error) {
 		// i.e. for every running simulation; mapping 1 GiB of address
 		// space up front keeps commits from stalling on that.
 		InitialMmapSize: 1 << 30,
+		// 16 KiB pages: a block's writes become fewer, larger page runs,
+		// which the commit's fdatasync flushes markedly faster than 4 KiB
+		// pages (TokenMint throughput ~1.6x on the development VM; 32 and
+		// 64 KiB were no better). Fixed when the database is created.
+		PageSize: 16 * 1024,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open ledger store %s: %w", path, err)
