@@ -72,8 +72,10 @@ func leadingInt(s string) (n int64, digits int) {
 	return n, digits
 }
 
-// FormatDuration prints d in the largest units that divide it, the inverse of
-// ParseDuration for whole milliseconds (e.g. 720h prints as "30d").
+// FormatDuration prints d in days, hours, minutes, seconds and milliseconds,
+// the inverse of ParseDuration for whole milliseconds (720h prints as "30d").
+// It never prints weeks: rule names carry windows and periods, and "28d" is
+// what operators and Sloth dashboards expect, not "4w".
 func FormatDuration(d time.Duration) string {
 	if d <= 0 {
 		return "0s"
@@ -82,17 +84,12 @@ func FormatDuration(d time.Duration) string {
 		name string
 		size time.Duration
 	}{
-		{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour},
+		{"d", 24 * time.Hour}, {"h", time.Hour},
 		{"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond},
 	}
 	out := ""
 	for _, u := range units {
 		if d >= u.size {
-			// Weeks only when the whole duration is whole weeks; "30d"
-			// reads better than "4w2d".
-			if u.name == "w" && d%u.size != 0 {
-				continue
-			}
 			out += fmt.Sprintf("%d%s", d/u.size, u.name)
 			d %= u.size
 		}

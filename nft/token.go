@@ -148,9 +148,11 @@ type Rules struct {
 type Provenance struct {
 	// RoundID and GlobalModelDigest name the federated round whose ranking
 	// the SLI rests on; both are empty for a definition written by hand.
-	RoundID             string            `json:"round_id,omitempty"`
-	GlobalModelDigest   string            `json:"global_model_digest,omitempty"`
-	Contributors        []string          `json:"contributors"`
+	RoundID           string `json:"round_id,omitempty"`
+	GlobalModelDigest string `json:"global_model_digest,omitempty"`
+	// Contributors is omitted when empty, so a nil and an empty list
+	// encode alike and cannot give one definition two token IDs.
+	Contributors        []string          `json:"contributors,omitempty"`
 	GenerationRequestID string            `json:"generation_request_id,omitempty"`
 	Generator           Generator         `json:"generator"`
 	Validation          []ValidationCheck `json:"validation"`

@@ -395,6 +395,12 @@ func checkGenerator(c *checker, at string, g Generator) {
 			if g.FallbackReason == "" {
 				c.addf(at, "a builtin generator names a model only when it took over from one (fallback_reason)")
 			}
+			// The model it took over from is recorded as an LLM would be.
+			for _, d := range []struct{ field, value string }{{"model_digest", g.ModelDigest}, {"prompt_digest", g.PromptDigest}} {
+				if d.value != "" && !IsDigest(d.value) {
+					c.addf(at+"."+d.field, "must be sha256:<64 hex>, got %q", d.value)
+				}
+			}
 		}
 	case GeneratorLLM:
 		if strings.TrimSpace(g.Model) == "" {

@@ -3,6 +3,7 @@ package contracts
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -57,6 +58,9 @@ func (c *Audit) History(ctx contractapi.TransactionContextInterface, tokenID str
 	if len(out) == 0 {
 		return "", fmt.Errorf("token %q not found", tokenID)
 	}
+	// Fabric's history database yields newest first; an audit trail reads
+	// oldest first.
+	slices.Reverse(out)
 	return encode(out)
 }
 

@@ -139,7 +139,7 @@ func TestPaginationAndHistory(t *testing.T) {
 		_, _ = l.Submit(kv{}, id, "put", "h", v)
 	}
 	out, _ = l.Evaluate(kv{}, id, "history", "h")
-	if string(out) != "1,2,3" {
+	if string(out) != "3,2,1" { // newest first, as in Fabric
 		t.Fatalf("history %q", out)
 	}
 }

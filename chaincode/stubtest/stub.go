@@ -3,6 +3,7 @@ package stubtest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -228,9 +229,12 @@ func (s *stub) GetQueryResultWithPagination(string, int32, string) (shim.StateQu
 	return nil, nil, errors.New("rich queries need CouchDB; the chaincode must not use them")
 }
 
+// GetHistoryForKey returns the key's versions newest first, as Fabric's
+// history database does.
 func (s *stub) GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface, error) {
-	mods := s.ledger.history[key]
-	return &historyIter{mods: append([]*queryresult.KeyModification(nil), mods...)}, nil
+	mods := append([]*queryresult.KeyModification(nil), s.ledger.history[key]...)
+	slices.Reverse(mods)
+	return &historyIter{mods: mods}, nil
 }
 
 func (s *stub) GetPrivateData(string, string) ([]byte, error) { return nil, errUnsupported }
