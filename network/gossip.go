@@ -68,6 +68,16 @@ type Gossip struct {
 	handler   atomic.Pointer[Handler]
 	penaltyMu sync.Mutex
 	penalty   map[peer.ID]float64
+	flightMu  sync.Mutex
+	inFlight  map[string]*fetchCall // digest -> fetch under way
+}
+
+// fetchCall is one fetch of a digest that concurrent callers share, so a
+// payload is downloaded once however many parts of the node want it.
+type fetchCall struct {
+	done    chan struct{}
+	payload []byte
+	err     error
 }
 
 type joined struct {
@@ -93,7 +103,7 @@ func NewGossip(ctx context.Context, h host.Host, admission *Admission, cfg Gossi
 	if cfg.InlineLimit <= 0 {
 		cfg.InlineLimit = 64 << 10
 	}
-	g := &Gossip{h: h, admission: admission, cfg: cfg, topics: map[string]*joined{}, penalty: map[peer.ID]float64{}}
+	g := &Gossip{h: h, admission: admission, cfg: cfg, topics: map[string]*joined{}, penalty: map[peer.ID]float64{}, inFlight: map[string]*fetchCall{}}
 	if cfg.Handler != nil {
 		g.SetHandler(cfg.Handler)
 	}
@@ -301,7 +311,7 @@ func (g *Gossip) read(ctx context.Context, sub *pubsub.Subscription) {
 			continue
 		}
 		if !m.Inline() {
-			payload, err := g.fetchFromAny(ctx, m.Digest, pm.GetFrom(), pm.ReceivedFrom)
+			payload, err := g.FetchFromAny(ctx, m.Digest, pm.GetFrom(), pm.ReceivedFrom)
 			if err != nil {
 				g.cfg.Log.Warn("could not fetch announced update", "round", m.RoundID, "org", m.MSPID, "digest", m.Digest, "err", err)
 				continue
@@ -313,14 +323,43 @@ func (g *Gossip) read(ctx context.Context, sub *pubsub.Subscription) {
 	}
 }
 
-func (g *Gossip) fetchFromAny(ctx context.Context, digest string, peers ...peer.ID) ([]byte, error) {
+// FetchFromAny returns the payload with the given digest: from the local
+// store if it is there, else from the first of peers that has it. Concurrent
+// requests for one digest share a single download.
+func (g *Gossip) FetchFromAny(ctx context.Context, digest string, peers ...peer.ID) ([]byte, error) {
+	if payload, ok := g.cfg.Store.Get(digest); ok {
+		return payload, nil
+	}
+	g.flightMu.Lock()
+	if call, ok := g.inFlight[digest]; ok {
+		g.flightMu.Unlock()
+		select {
+		case <-call.done:
+			return call.payload, call.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	call := &fetchCall{done: make(chan struct{})}
+	g.inFlight[digest] = call
+	g.flightMu.Unlock()
+
 	var errs []error
 	for _, p := range peers {
 		payload, err := g.Fetch(ctx, p, digest)
 		if err == nil {
-			return payload, nil
+			g.cfg.Store.Put(digest, payload)
+			call.payload = payload
+			break
 		}
 		errs = append(errs, err)
 	}
-	return nil, errors.Join(errs...)
+	if call.payload == nil {
+		call.err = errors.Join(append(errs, fmt.Errorf("fetch %s: no peer had it", digest))...)
+	}
+	g.flightMu.Lock()
+	delete(g.inFlight, digest)
+	g.flightMu.Unlock()
+	close(call.done)
+	return call.payload, call.err
 }

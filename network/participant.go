@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/srellama/srellama/chaincode/devca"
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/nft"
 )
 
 // Submitter is the part of the node's ledger client a participant uses.
@@ -37,12 +40,17 @@ type ParticipantConfig struct {
 	Admission *Admission
 	Ledger    Submitter
 	Trainer   Trainer
-	// StatePath, if set, is where round states are persisted after every
-	// step, so a restarted node resumes its rounds.
-	StatePath string
+	// StateDir, if set, is where round states are persisted after every
+	// step, so a restarted node resumes its rounds: rounds.json holds the
+	// states without payloads, updates/<digest> each payload once.
+	StateDir string
 	// OnFinished is told when a round closes on the ledger.
 	OnFinished func(round.Finished)
-	Log        *slog.Logger
+	// Nodes reads the ledger's node registry (Consortium:ListNodes); the
+	// participant refreshes the admission list from it when a node is
+	// registered or removed. Optional.
+	Nodes func(ctx context.Context) ([]records.Node, error)
+	Log   *slog.Logger
 	// TickEvery is how often deadlines and retries are checked.
 	TickEvery time.Duration
 	// Now is the clock; the ledger's transaction times are compared with
@@ -80,8 +88,8 @@ func NewParticipant(cfg ParticipantConfig) (*Participant, error) {
 		return nil, err
 	}
 	p := &Participant{cfg: cfg, machine: m}
-	if cfg.StatePath != "" {
-		states, err := loadStates(cfg.StatePath)
+	if cfg.StateDir != "" {
+		states, err := loadStates(cfg.StateDir)
 		if err != nil {
 			return nil, err
 		}
@@ -132,6 +140,9 @@ func (p *Participant) Run(ctx context.Context) {
 // HandleEvent feeds a ledger event to the machine. The node's event loop
 // calls it for every chaincode event, in ledger order.
 func (p *Participant) HandleEvent(ctx context.Context, e records.Event) {
+	if (e.Kind == records.EventNodeRegistered || e.Kind == records.EventNodeRemoved) && p.cfg.Nodes != nil {
+		p.RefreshAdmission(ctx)
+	}
 	if e.Kind == records.EventRoundOpened && e.Round != nil && slices.Contains(e.Round.Members, p.cfg.Machine.Self) {
 		if err := p.cfg.Gossip.Join(ctx, e.Round.ID); err != nil {
 			p.cfg.Log.Error("cannot join round topic", "round", e.Round.ID, "err", err)
@@ -139,6 +150,25 @@ func (p *Participant) HandleEvent(ctx context.Context, e records.Event) {
 	}
 	for _, in := range round.FromEvent(e) {
 		p.step(ctx, in)
+	}
+}
+
+// RefreshAdmission reloads the admitted peers from the ledger's registry
+// and drops connections to peers no longer registered.
+func (p *Participant) RefreshAdmission(ctx context.Context) {
+	if p.cfg.Nodes == nil {
+		return
+	}
+	nodes, err := p.cfg.Nodes(ctx)
+	if err != nil {
+		p.cfg.Log.Error("cannot read the node registry; keeping the current admission list", "err", err)
+		return
+	}
+	p.cfg.Admission.Set(nodes)
+	for _, id := range p.cfg.Gossip.h.Network().Peers() {
+		if _, ok := p.cfg.Admission.OrgOf(id); !ok {
+			_ = p.cfg.Gossip.h.Network().ClosePeer(id)
+		}
 	}
 }
 
@@ -162,6 +192,13 @@ func (p *Participant) Judge(m Message) Verdict {
 	case want != m.Digest:
 		return Reject
 	}
+	// Inline payloads are checked here, before gossip forwards them:
+	// wrong dimensions or non-finite values never travel further.
+	if m.Inline() {
+		if _, err := p.cfg.Machine.Inspect(s.Round, m.Payload); err != nil {
+			return Reject
+		}
+	}
 	return Accept
 }
 
@@ -184,8 +221,8 @@ func (p *Participant) step(ctx context.Context, in round.Input) {
 	// checkpoint after HandleEvent, so the state must already hold what
 	// the event changed. A tick changes nothing unless it produced outputs.
 	_, isTick := in.(round.Tick)
-	if p.cfg.StatePath != "" && (!isTick || len(outs) > 0) {
-		if err := saveStates(p.cfg.StatePath, p.machine.States()); err != nil {
+	if p.cfg.StateDir != "" && (!isTick || len(outs) > 0) {
+		if err := saveStates(p.cfg.StateDir, p.machine.States()); err != nil {
 			p.cfg.Log.Error("cannot persist round state", "err", err)
 		}
 	}
@@ -252,12 +289,11 @@ func (p *Participant) fetch(ctx context.Context, f round.Fetch) {
 	connected := p.cfg.Gossip.h.Network().Peers()
 	for _, w := range f.Want {
 		candidates := append(p.peersOf(w.MSPID), connected...)
-		payload, err := p.cfg.Gossip.fetchFromAny(ctx, w.Digest, candidates...)
+		payload, err := p.cfg.Gossip.FetchFromAny(ctx, w.Digest, candidates...)
 		if err != nil {
 			p.cfg.Log.Info("missing update not fetched yet", "round", f.RoundID, "org", w.MSPID, "err", err)
 			continue
 		}
-		p.cfg.Gossip.cfg.Store.Put(w.Digest, payload)
 		p.step(ctx, round.UpdateReceived{RoundID: f.RoundID, Update: round.Update{MSPID: w.MSPID, Digest: w.Digest, Payload: payload}})
 	}
 }
@@ -291,8 +327,10 @@ func mustJSON(v any) string {
 	return string(raw)
 }
 
-func loadStates(path string) ([]round.State, error) {
-	raw, err := os.ReadFile(path)
+const stateFile = "rounds.json"
+
+func loadStates(dir string) ([]round.State, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -301,15 +339,90 @@ func loadStates(path string) ([]round.State, error) {
 	}
 	var states []round.State
 	if err := json.Unmarshal(raw, &states); err != nil {
-		return nil, fmt.Errorf("round state %s is corrupt: %w", path, err)
+		return nil, fmt.Errorf("round state in %s is corrupt: %w", dir, err)
+	}
+	for i := range states {
+		for msp, u := range states[i].Received {
+			payload, err := os.ReadFile(blobPath(dir, u.Digest))
+			if err != nil {
+				return nil, fmt.Errorf("round %s: update of %s: %w", states[i].Round.ID, msp, err)
+			}
+			if nft.DigestBytes(payload) != u.Digest {
+				return nil, fmt.Errorf("round %s: stored update of %s does not hash to %s", states[i].Round.ID, msp, u.Digest)
+			}
+			u.Payload = payload
+			states[i].Received[msp] = u
+		}
+		if own := states[i].Own; own != nil {
+			if u, ok := states[i].Received[own.MSPID]; ok {
+				own.Payload = u.Payload
+			} else if payload, err := os.ReadFile(blobPath(dir, own.Digest)); err == nil {
+				own.Payload = payload
+			}
+		}
 	}
 	return states, nil
 }
 
-func saveStates(path string, states []round.State) error {
-	raw, err := json.Marshal(states)
+// saveStates writes every payload not yet on disk (once: payloads are
+// immutable and named by digest), then the states without payloads.
+func saveStates(dir string, states []round.State) error {
+	if err := os.MkdirAll(filepath.Join(dir, "updates"), 0o700); err != nil {
+		return fmt.Errorf("round state: %w", err)
+	}
+	slim := make([]round.State, len(states))
+	for i, s := range states {
+		updates := make([]round.Update, 0, len(s.Received)+1)
+		for _, u := range s.Received {
+			updates = append(updates, u)
+		}
+		if s.Own != nil {
+			updates = append(updates, *s.Own)
+		}
+		for _, u := range updates {
+			if err := saveBlob(dir, u); err != nil {
+				return err
+			}
+		}
+		s.Received = stripPayloads(s.Received)
+		s.Early = stripPayloads(s.Early)
+		if s.Own != nil {
+			own := *s.Own
+			own.Payload = nil
+			s.Own = &own
+		}
+		slim[i] = s
+	}
+	raw, err := json.Marshal(slim)
 	if err != nil {
 		return err
 	}
-	return devca.WriteFileAtomic(path, raw, 0o600)
+	return devca.WriteFileAtomic(filepath.Join(dir, stateFile), raw, 0o600)
+}
+
+func saveBlob(dir string, u round.Update) error {
+	path := blobPath(dir, u.Digest)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	return devca.WriteFileAtomic(path, u.Payload, 0o600)
+}
+
+func blobPath(dir, digest string) string {
+	return filepath.Join(dir, "updates", strings.TrimPrefix(digest, nft.DigestPrefix))
+}
+
+// stripPayloads copies a map of updates without their payloads. Early
+// updates are not persisted at all: they were never matched to a
+// commitment and peers will send or serve them again.
+func stripPayloads(in map[string]round.Update) map[string]round.Update {
+	out := make(map[string]round.Update, len(in))
+	for k, u := range in {
+		if u.Digest == "" {
+			continue
+		}
+		u.Payload = nil
+		out[k] = u
+	}
+	return out
 }

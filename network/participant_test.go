@@ -129,7 +129,7 @@ func aggregate(r records.Round, updates []round.Update) (records.AggregateClaim,
 type member struct {
 	msp       string
 	keyPath   string
-	statePath string
+	stateDir  string
 	host      host.Host
 	admission *network.Admission
 	gossip    *network.Gossip
@@ -172,7 +172,7 @@ func newTestConsortium(t testing.TB, n, updateSize int) *testConsortium {
 		if _, err := c.hub.submit(org.Admin, "Consortium:RegisterOrganization", msp); err != nil {
 			t.Fatal(err)
 		}
-		m := &member{msp: msp, keyPath: filepath.Join(dir, msp, "key"), statePath: filepath.Join(dir, msp, "rounds.json")}
+		m := &member{msp: msp, keyPath: filepath.Join(dir, msp, "key"), stateDir: filepath.Join(dir, msp, "rounds")}
 		c.start(m)
 		c.members = append(c.members, m)
 	}
@@ -203,7 +203,15 @@ func (c *testConsortium) start(m *member) {
 		Machine: round.Config{Self: m.msp, Inspect: inspect, Aggregate: aggregate, Grace: time.Second, RetryEvery: 500 * time.Millisecond},
 		Gossip:  m.gossip, Admission: m.admission,
 		Ledger:  submitter{h: c.hub, id: c.hub.orgs[m.msp].Client},
-		Trainer: trainer{msp: m.msp, size: c.size}, StatePath: m.statePath, TickEvery: 200 * time.Millisecond,
+		Trainer: trainer{msp: m.msp, size: c.size}, StateDir: m.stateDir, TickEvery: 200 * time.Millisecond,
+		Nodes: func(context.Context) ([]records.Node, error) {
+			raw, err := c.hub.evaluate("Consortium:ListNodes", "")
+			if err != nil {
+				return nil, err
+			}
+			var nodes []records.Node
+			return nodes, json.Unmarshal(raw, &nodes)
+		},
 		Log: testLog(m.msp),
 		OnFinished: func(f round.Finished) {
 			m.mu.Lock()
@@ -406,5 +414,66 @@ func TestPartitionedOrganization(t *testing.T) {
 		if f, _ := m.result("round-p"); !f.AgreesWithUs {
 			t.Errorf("%s disagrees with the finalized aggregate", m.msp)
 		}
+	}
+}
+
+// A node removed from the ledger's registry is disconnected by the others
+// as soon as they see the event.
+func TestRemovedNodeIsDisconnected(t *testing.T) {
+	c := newTestConsortium(t, 3, 1024)
+	gone := c.members[2]
+	if _, err := c.hub.submit(c.hub.orgs[gone.msp].Admin, "Consortium:RemoveNode", gone.host.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, m := range c.members[:2] {
+		for len(m.host.Network().ConnsToPeer(gone.host.ID())) > 0 || m.admissionHas(gone.host.ID()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still admits the removed node", m.msp)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (m *member) admissionHas(id peer.ID) bool {
+	_, ok := m.admission.OrgOf(id)
+	return ok
+}
+
+// BenchmarkRound measures one federated round end to end (open on the
+// ledger, train, commit, gossip, aggregate, finalize, every member holding
+// the global model) and the bytes each node receives, against the issue's
+// bound of 1.5 x (N-1) x update size.
+func BenchmarkRound(b *testing.B) {
+	const updateSize = 32 << 10
+	for _, n := range []int{3, 10, 30} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			c := newTestConsortium(b, n, updateSize)
+			// One round first, so the gossipsub mesh is built.
+			c.open("warmup", 5*time.Second)
+			c.waitFinished("warmup", c.members)
+			before := make([]metrics.Stats, n)
+			for i, m := range c.members {
+				before[i] = m.bw.GetBandwidthTotals()
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				id := fmt.Sprintf("bench-%d", i)
+				c.open(id, 10*time.Second)
+				c.waitFinished(id, c.members)
+			}
+			b.StopTimer()
+			var in, out float64
+			for i, m := range c.members {
+				after := m.bw.GetBandwidthTotals()
+				in += float64(after.TotalIn - before[i].TotalIn)
+				out += float64(after.TotalOut - before[i].TotalOut)
+			}
+			perNodeIn := in / float64(n) / float64(b.N)
+			b.ReportMetric(perNodeIn, "B-recv/node/round")
+			b.ReportMetric(out/float64(n)/float64(b.N), "B-sent/node/round")
+			b.ReportMetric(perNodeIn/(float64(n-1)*updateSize), "recv/((N-1)*update)")
+		})
 	}
 }

@@ -90,6 +90,7 @@ type State struct {
 	Own        *Update                   `json:"own,omitempty"`
 	Commitment *records.UpdateCommitment `json:"commitment,omitempty"`
 	Committed  map[string]string         `json:"committed"` // MSP ID -> committed digest
+	SeenAt     map[string]time.Time      `json:"seen_at"`   // when each commitment was seen
 	Received   map[string]Update         `json:"received"`  // updates matching their commitment
 	Early      map[string]Update         `json:"early"`     // arrived before their commitment was seen
 	Claim      *records.AggregateClaim   `json:"claim,omitempty"`
@@ -156,6 +157,9 @@ func (m *Machine) Forget(roundID string) { delete(m.rounds, roundID) }
 func (s *State) ensureMaps() {
 	if s.Committed == nil {
 		s.Committed = map[string]string{}
+	}
+	if s.SeenAt == nil {
+		s.SeenAt = map[string]time.Time{}
 	}
 	if s.Received == nil {
 		s.Received = map[string]Update{}
@@ -239,6 +243,9 @@ func (m *Machine) onCommitted(in UpdateCommitted) []Output {
 			return nil
 		}
 		s.Committed[in.MSPID] = in.Digest
+		if _, seen := s.SeenAt[in.MSPID]; !seen {
+			s.SeenAt[in.MSPID] = m.now
+		}
 		var out []Output
 		if in.MSPID == m.cfg.Self && s.Own != nil && in.Digest == s.Own.Digest {
 			delete(s.Pending, kindCommit)
@@ -313,7 +320,7 @@ func (m *Machine) maybeAggregate(s *State) []Output {
 	}
 	missing := s.missing()
 	if len(missing) > 0 && m.now.Before(commitDeadline.Add(m.cfg.Grace)) {
-		return m.fetch(s, missing)
+		return m.fetch(s, m.overdue(s, missing))
 	}
 	updates := s.sortedReceived()
 	if len(updates) < s.Round.MinParticipants {
@@ -335,6 +342,19 @@ func (m *Machine) fetch(s *State, missing []Wanted) []Output {
 	}
 	s.LastFetch = m.now
 	return []Output{Fetch{RoundID: s.Round.ID, Want: missing}}
+}
+
+// overdue keeps the missing updates whose commitment was seen at least
+// RetryEvery ago: gossip normally delivers an update right after its
+// commitment, and fetching it at the same time would download it twice.
+func (m *Machine) overdue(s *State, missing []Wanted) []Wanted {
+	var out []Wanted
+	for _, w := range missing {
+		if seen, ok := s.SeenAt[w.MSPID]; !ok || !m.now.Before(seen.Add(m.cfg.RetryEvery)) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // missing lists committed updates not yet received, by MSP ID.
