@@ -114,63 +114,34 @@ func (c *Consortium) RemoveNode(ctx contractapi.TransactionContextInterface, pee
 
 // GetOrganization returns one member.
 func (c *Consortium) GetOrganization(ctx contractapi.TransactionContextInterface, mspID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var org records.Organization
-	if err := t.mustGet(&org, "organization", keyOrg, mspID); err != nil {
-		return "", err
-	}
-	return encode(org)
+	return query(ctx, func(t *txn) (any, error) { return record[records.Organization](t, "organization", keyOrg, mspID) })
 }
 
 // ListOrganizations returns every member, sorted by MSP ID.
 func (c *Consortium) ListOrganizations(ctx contractapi.TransactionContextInterface) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	orgs, err := scanJSON[records.Organization](t, keyOrg)
-	if err != nil {
-		return "", err
-	}
-	return encode(nonNil(orgs))
+	return query(ctx, func(t *txn) (any, error) { return list[records.Organization](t, keyOrg) })
 }
 
 // ListNodes returns the nodes of one member, or of all members when mspID
 // is empty, sorted by MSP ID and peer ID.
 func (c *Consortium) ListNodes(ctx contractapi.TransactionContextInterface, mspID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var attrs []string
-	if mspID != "" {
-		attrs = []string{mspID}
-	}
-	nodes, err := scanJSON[records.Node](t, keyNode, attrs...)
-	if err != nil {
-		return "", err
-	}
-	return encode(nonNil(nodes))
+	return query(ctx, func(t *txn) (any, error) {
+		if mspID == "" {
+			return list[records.Node](t, keyNode)
+		}
+		return list[records.Node](t, keyNode, mspID)
+	})
 }
 
 // ResolvePeer returns the node registered under a peer ID.
 func (c *Consortium) ResolvePeer(ctx contractapi.TransactionContextInterface, peerID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var owner string
-	if err := t.mustGet(&owner, "peer", keyPeer, peerID); err != nil {
-		return "", err
-	}
-	var node records.Node
-	if err := t.mustGet(&node, "node", keyNode, owner, peerID); err != nil {
-		return "", err
-	}
-	return encode(node)
+	return query(ctx, func(t *txn) (any, error) {
+		owner, err := record[string](t, "peer", keyPeer, peerID)
+		if err != nil {
+			return nil, err
+		}
+		return record[records.Node](t, "node", keyNode, owner, peerID)
+	})
 }
 
 // GetEvaluateTransactions marks the read-only functions for clients.

@@ -349,83 +349,35 @@ func (t *txn) openProposal(id string) (records.Proposal, error) {
 
 // GetRequest returns a generation request.
 func (c *Generation) GetRequest(ctx contractapi.TransactionContextInterface, requestID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var req records.GenerationRequest
-	if err := t.mustGet(&req, "generation request", keyRequest, requestID); err != nil {
-		return "", err
-	}
-	return encode(req)
+	return query(ctx, func(t *txn) (any, error) {
+		return record[records.GenerationRequest](t, "generation request", keyRequest, requestID)
+	})
 }
 
 // RequestsByRound returns the requests a finalized round created.
 func (c *Generation) RequestsByRound(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var out []records.GenerationRequest
-	err = t.scan(keyRoundReq, []string{roundID}, func(attrs []string, _ []byte) error {
-		var req records.GenerationRequest
-		if err := t.mustGet(&req, "generation request", keyRequest, attrs[len(attrs)-1]); err != nil {
-			return err
-		}
-		out = append(out, req)
-		return nil
+	return query(ctx, func(t *txn) (any, error) {
+		return indexed[records.GenerationRequest](t, keyRoundReq, roundID, "generation request", keyRequest)
 	})
-	if err != nil {
-		return "", err
-	}
-	return encode(nonNil(out))
 }
 
 // GetProposal returns a proposal.
 func (c *Generation) GetProposal(ctx contractapi.TransactionContextInterface, proposalID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var prop records.Proposal
-	if err := t.mustGet(&prop, "proposal", keyProposal, proposalID); err != nil {
-		return "", err
-	}
-	return encode(prop)
+	return query(ctx, func(t *txn) (any, error) {
+		return record[records.Proposal](t, "proposal", keyProposal, proposalID)
+	})
 }
 
 // ProposalsByRequest returns the proposals made for a request.
 func (c *Generation) ProposalsByRequest(ctx contractapi.TransactionContextInterface, requestID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var out []records.Proposal
-	err = t.scan(keyReqProposal, []string{requestID}, func(attrs []string, _ []byte) error {
-		var prop records.Proposal
-		if err := t.mustGet(&prop, "proposal", keyProposal, attrs[len(attrs)-1]); err != nil {
-			return err
-		}
-		out = append(out, prop)
-		return nil
+	return query(ctx, func(t *txn) (any, error) {
+		return indexed[records.Proposal](t, keyReqProposal, requestID, "proposal", keyProposal)
 	})
-	if err != nil {
-		return "", err
-	}
-	return encode(nonNil(out))
 }
 
 // Decisions returns the members' decisions on a proposal, by MSP ID.
 func (c *Generation) Decisions(ctx contractapi.TransactionContextInterface, proposalID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	ds, err := scanJSON[records.Decision](t, keyDecision, proposalID)
-	if err != nil {
-		return "", err
-	}
-	return encode(nonNil(ds))
+	return query(ctx, func(t *txn) (any, error) { return list[records.Decision](t, keyDecision, proposalID) })
 }
 
 // GetEvaluateTransactions marks the read-only functions for clients.

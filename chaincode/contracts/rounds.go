@@ -306,8 +306,8 @@ func bestAgreement(votes []records.AggregateVote) int {
 // openRound loads a round and checks that it is open and the caller is one
 // of its members.
 func (t *txn) openRound(roundID string) (records.Round, error) {
-	var round records.Round
-	if err := t.mustGet(&round, "round", keyRound, roundID); err != nil {
+	round, err := record[records.Round](t, "round", keyRound, roundID)
+	if err != nil {
 		return records.Round{}, err
 	}
 	if round.Status != records.RoundOpen {
@@ -321,54 +321,22 @@ func (t *txn) openRound(roundID string) (records.Round, error) {
 
 // Get returns a round.
 func (c *Rounds) Get(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	var round records.Round
-	if err := t.mustGet(&round, "round", keyRound, roundID); err != nil {
-		return "", err
-	}
-	return encode(round)
+	return query(ctx, func(t *txn) (any, error) { return record[records.Round](t, "round", keyRound, roundID) })
 }
 
 // List returns rounds, a page at a time, in ID order.
 func (c *Rounds) List(ctx contractapi.TransactionContextInterface, pageSize string, bookmark string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	page, err := pageOf[records.Round](t, keyRound, nil, pageSize, bookmark)
-	if err != nil {
-		return "", err
-	}
-	return encode(page)
+	return query(ctx, func(t *txn) (any, error) { return pageOf[records.Round](t, keyRound, nil, pageSize, bookmark) })
 }
 
 // Updates returns the update commitments of a round, by MSP ID.
 func (c *Rounds) Updates(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	updates, err := scanJSON[records.UpdateCommit](t, keyUpdate, roundID)
-	if err != nil {
-		return "", err
-	}
-	return encode(nonNil(updates))
+	return query(ctx, func(t *txn) (any, error) { return list[records.UpdateCommit](t, keyUpdate, roundID) })
 }
 
 // Votes returns the aggregate votes of a round, by MSP ID.
 func (c *Rounds) Votes(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	votes, err := scanJSON[records.AggregateVote](t, keyVote, roundID)
-	if err != nil {
-		return "", err
-	}
-	return encode(nonNil(votes))
+	return query(ctx, func(t *txn) (any, error) { return list[records.AggregateVote](t, keyVote, roundID) })
 }
 
 // GetEvaluateTransactions marks the read-only functions for clients.

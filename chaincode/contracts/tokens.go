@@ -97,11 +97,7 @@ func (t *txn) token(id string) (nft.Token, error) {
 	if _, err := records.ParseTokenID(id); err != nil {
 		return nft.Token{}, err
 	}
-	var tok nft.Token
-	if err := t.mustGet(&tok, "token", keyToken, id); err != nil {
-		return nft.Token{}, err
-	}
-	return tok, nil
+	return record[nft.Token](t, "token", keyToken, id)
 }
 
 // ownedToken loads a token and checks the caller is an admin of its owner.
@@ -131,15 +127,7 @@ func (c *Tokens) Symbol(ctx contractapi.TransactionContextInterface) (string, er
 
 // Get returns a token with its full metadata.
 func (c *Tokens) Get(ctx contractapi.TransactionContextInterface, tokenID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	tok, err := t.token(tokenID)
-	if err != nil {
-		return "", err
-	}
-	return encode(tok)
+	return query(ctx, func(t *txn) (any, error) { return t.token(tokenID) })
 }
 
 // OwnerOf returns the MSP ID owning a token.

@@ -305,6 +305,43 @@ func splitKey(k string) (string, []string, error) {
 // majority is the default quorum: more than half of n.
 func majority(n int) int { return n/2 + 1 }
 
+// query runs a read-only function and returns its result as canonical JSON.
+func query(ctx contractapi.TransactionContextInterface, read func(t *txn) (any, error)) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	v, err := read(t)
+	if err != nil {
+		return "", err
+	}
+	return encode(v)
+}
+
+// record reads one record that must exist.
+func record[T any](t *txn, what, objectType string, attrs ...string) (T, error) {
+	var v T
+	err := t.mustGet(&v, what, objectType, attrs...)
+	return v, err
+}
+
+// list returns the records under a partial key; an empty list is [].
+func list[T any](t *txn, objectType string, attrs ...string) ([]T, error) {
+	v, err := scanJSON[T](t, objectType, attrs...)
+	return nonNil(v), err
+}
+
+// indexed follows an index keyed [key, id] to the records it names.
+func indexed[T any](t *txn, index, key, what, objectType string) ([]T, error) {
+	out := []T{}
+	err := t.scan(index, []string{key}, func(attrs []string, _ []byte) error {
+		v, err := record[T](t, what, objectType, attrs[len(attrs)-1])
+		out = append(out, v)
+		return err
+	})
+	return out, err
+}
+
 // encode returns a query result as canonical JSON text.
 func encode(v any) (string, error) {
 	raw, err := nft.Canonical(v)
