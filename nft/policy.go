@@ -64,6 +64,29 @@ func DefaultAlertPolicy(period time.Duration) ([]AlertWindow, error) {
 	return out, nil
 }
 
+// AlertPolicyFor returns the workbook policy for an objective and period,
+// without the window pairs that could never fire: a pair whose threshold,
+// burn rate x error budget, is 1 or more would need more than every event to
+// fail. A 90% objective over 30 days thus keeps the slow page and the
+// tickets but not the 1h page (14.4 x 0.1 > 1).
+func AlertPolicyFor(period time.Duration, objective float64) ([]AlertWindow, error) {
+	all, err := DefaultAlertPolicy(period)
+	if err != nil {
+		return nil, err
+	}
+	budget := ErrorBudget(objective)
+	var out []AlertWindow
+	for _, w := range all {
+		if w.BurnRate*budget < 1 {
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("objective %v over %s leaves no alert that could fire", objective, FormatDuration(period))
+	}
+	return out, nil
+}
+
 // BurnRate is the rate of budget consumption at which `consumed` of the
 // budget is spent within `window`: consumed * period / window.
 func BurnRate(consumed float64, period, window time.Duration) float64 {

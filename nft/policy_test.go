@@ -1,6 +1,7 @@
 package nft_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,35 @@ func TestErrorBudgetIsTheShortDecimal(t *testing.T) {
 		if got := nft.ErrorBudget(objective); got != want {
 			t.Errorf("ErrorBudget(%v) = %v, want %v", objective, got, want)
 		}
+	}
+}
+
+func TestAlertPolicyForDropsPairsThatCannotFire(t *testing.T) {
+	day := 24 * time.Hour
+	tests := []struct {
+		objective float64
+		want      []string
+	}{
+		{0.999, []string{"page-fast", "page-slow", "ticket-fast", "ticket-slow"}},
+		{0.9, []string{"page-slow", "ticket-fast", "ticket-slow"}}, // 14.4 x 0.1 > 1
+		{0.5, []string{"ticket-slow"}},                             // only burn rate 1 fits
+	}
+	for _, tt := range tests {
+		policy, err := nft.AlertPolicyFor(30*day, tt.objective)
+		if err != nil {
+			t.Fatalf("AlertPolicyFor(30d, %v): %v", tt.objective, err)
+		}
+		var got []string
+		for _, w := range policy {
+			got = append(got, w.Name)
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("AlertPolicyFor(30d, %v) = %v, want %v", tt.objective, got, tt.want)
+		}
+	}
+	// Burn rate 1 fits any objective in (0,1); only a degenerate one has
+	// no alert left.
+	if _, err := nft.AlertPolicyFor(30*day, 0); err == nil {
+		t.Error("an objective of 0 leaves no alert that can fire; want an error")
 	}
 }

@@ -104,7 +104,7 @@ func Build(s Spec, d Draft) (nft.Definition, error) {
 		return nft.Definition{}, fmt.Errorf("SLO spec %q: no metrics: an SLI must rest on at least one metric", s.Name)
 	}
 	period, _ := Period(s.Period) // checked above
-	policy, err := nft.DefaultAlertPolicy(period)
+	policy, err := nft.AlertPolicyFor(period, s.Objective)
 	if err != nil {
 		return nft.Definition{}, fmt.Errorf("SLO spec %q: %w", s.Name, err)
 	}
