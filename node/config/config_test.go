@@ -1,0 +1,107 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/srellama/srellama/node/config"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "org1.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func noEnv(string) string { return "" }
+
+const minimal = `
+organization: Org1MSP
+data_dir: data
+ledger:
+  connection: ledger/orgs/Org1MSP/connection.json
+`
+
+func TestMinimalFileRunsOnEmbeddedDefaults(t *testing.T) {
+	path := write(t, minimal)
+	cfg, err := config.Load(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(path)
+	if cfg.Source.Kind != config.SourceSimulator || cfg.Generate.Kind != config.GeneratorBuiltin {
+		t.Errorf("defaults: source %s generator %s", cfg.Source.Kind, cfg.Generate.Kind)
+	}
+	if cfg.DataDir != filepath.Join(dir, "data") || cfg.Rules.Dir != filepath.Join(dir, "data", "rules") {
+		t.Errorf("relative paths not resolved against the file: %s, %s", cfg.DataDir, cfg.Rules.Dir)
+	}
+	if cfg.Ledger.Connection != filepath.Join(dir, "ledger/orgs/Org1MSP/connection.json") {
+		t.Errorf("ledger connection %s", cfg.Ledger.Connection)
+	}
+}
+
+func TestEnvironmentOverridesTheFile(t *testing.T) {
+	env := map[string]string{
+		"SRELLAMA_SOURCE":         "prometheus",
+		"SRELLAMA_PROMETHEUS_URL": "http://127.0.0.1:9090",
+		"SRELLAMA_BOOTSTRAP":      "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWA, /ip4/127.0.0.1/tcp/4002/p2p/12D3KooWB",
+		"SRELLAMA_SIM_SEED":       "42",
+		"SRELLAMA_EPOCHS":         "9",
+	}
+	cfg, err := config.Load(write(t, minimal), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Source.Kind != "prometheus" || cfg.Source.Prometheus.URL != "http://127.0.0.1:9090" ||
+		len(cfg.Network.Bootstrap) != 2 || cfg.Source.Simulator.Seed != 42 || cfg.Learning.Epochs != 9 {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+}
+
+// Every mistake is reported with its path, all at once.
+func TestConfigurationErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		env  map[string]string
+		want []string
+	}{
+		{"unknown field", minimal + "colour: red\n", nil, []string{"field colour not found"}},
+		{"malformed YAML", "organization: [", nil, []string{"yaml"}},
+		{"missing organization and ledger", "data_dir: x\n", nil, []string{"organization:", "ledger.connection: required"}},
+		{"bad source kind", minimal + "source:\n  kind: influx\n", nil, []string{"source.kind: \"influx\""}},
+		{"prometheus without a URL", minimal + "source:\n  kind: prometheus\n", nil, []string{"source.prometheus.url"}},
+		{"both auth methods", minimal + "source:\n  kind: prometheus\n  prometheus:\n    url: http://p:9090\n    bearer_token_file: t\n    username: u\n    password_file: p\n", nil, []string{"not both"}},
+		{"csv without format", minimal + "source:\n  kind: csv\n  csv:\n    dir: d\n", nil, []string{"source.csv.format"}},
+		{"bad history", minimal + "source:\n  history: a week\n", nil, []string{"source.history"}},
+		{"ollama without model", minimal + "generator:\n  kind: ollama\n", nil, []string{"generator.model: required"}},
+		{"epsilon without noise", minimal + "learning:\n  epsilon_budget: 8\n", nil, []string{"learning.noise"}},
+		{"bad listen", minimal + "network:\n  listen: [\"127.0.0.1:4001\"]\n", nil, []string{"not a multiaddr"}},
+		{"bad api address", minimal + "api:\n  listen: localhost\n", nil, []string{"api.listen"}},
+		{"bad env number", minimal, map[string]string{"SRELLAMA_EPOCHS": "many"}, []string{"SRELLAMA_EPOCHS", "not an integer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(write(t, tt.body), func(k string) string { return tt.env[k] })
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"), noEnv); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err = %v", err)
+	}
+}
