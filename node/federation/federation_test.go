@@ -10,8 +10,8 @@ import (
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/network/round"
-	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/federation"
 )
 
 func testRound(strategy string) records.Round {
