@@ -34,8 +34,8 @@ type consortium struct {
 	order  []string // sorted MSP IDs
 	// handling is the order executors get each event in.
 	handling []string
-	log    []records.Event // every event so far, for replays
-	queue  []records.Event
+	log      []records.Event // every event so far, for replays
+	queue    []records.Event
 	// submits counts transactions per organization, to prove replays
 	// repeat nothing.
 	submits map[string]int
