@@ -10,9 +10,9 @@ import (
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/source/sim"
-	"github.com/srellama/srellama/nft"
 )
 
 // trainerFor trains on an organization's simulated 5G core: three days of
