@@ -184,7 +184,7 @@ func printGroupUsage(w io.Writer, path []string, cmds []*command) {
 Examples:
   srellama ledger --dir ./ledger
   srellama round open --connection ./ledger/orgs/Org1MSP/connection-admin.json --id r1 --services amf,smf
-  srellama token show --connection ./ledger/orgs/Org2MSP/connection.json <token-id>
+  srellama token show --connection ./ledger/orgs/Org2MSP/connection.json 4f1c0e...
   srellama audit verify --ledger-dir ./ledger
   srellama slo generate --source simulator --service amf --rules-out amf.rules.yml
   srellama dataset eval ../shared/datasets/smd --output json

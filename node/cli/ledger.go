@@ -58,6 +58,9 @@ serves until interrupted (Ctrl-C or SIGTERM stop it cleanly).`, `
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
+	if *dir == "" {
+		return usagef("ledger: --dir is required")
+	}
 	members := splitList(*orgs)
 	if len(members) == 0 {
 		return usagef("ledger: --orgs names no organization")
@@ -244,7 +247,7 @@ func tokenCommand(ctx context.Context, args []string, env Env, name, description
 		return err
 	}
 	if !nft.IsTokenID(pos[0]) {
-		return usagef("token %s: %q is not a token ID (sha256:<64 hex>)", name, pos[0])
+		return usagef("token %s: %q is not a token ID (64 lowercase hex digits)", name, pos[0])
 	}
 	gw, err := dialLedger(*conn)
 	if err != nil {
@@ -266,8 +269,8 @@ func runTokenShow(ctx context.Context, args []string, env Env) error {
 	return tokenCommand(ctx, args, env, "show", `
 Show one s-528 token as the ledger holds it (Tokens:Get), and whether its
 digest matches its content. --output json prints the token itself.`, `
-  srellama token show --connection ./ledger/orgs/Org2MSP/connection.json sha256:4f1c...
-  SRELLAMA_CONNECTION=connection.json srellama token show sha256:4f1c... --output json`,
+  srellama token show --connection ./ledger/orgs/Org2MSP/connection.json 4f1c0e...
+  SRELLAMA_CONNECTION=connection.json srellama token show 4f1c0e... --output json`,
 		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
 			var tok nft.Token
 			err := evaluateJSON(ctx, l, &tok, "Tokens:Get", id)
@@ -306,7 +309,7 @@ func runTokenHistory(ctx context.Context, args []string, env Env) error {
 	return tokenCommand(ctx, args, env, "history", `
 List every version of a token's record, oldest first (Audit:History): the
 mint, transfers, supersession and retirement, each with its transaction.`, `
-  srellama token history --connection ./ledger/orgs/Org3MSP/connection.json sha256:4f1c...`,
+  srellama token history --connection ./ledger/orgs/Org3MSP/connection.json 4f1c0e...`,
 		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
 			var h []records.HistoryEntry
 			err := evaluateJSON(ctx, l, &h, "Audit:History", id)
@@ -332,8 +335,8 @@ func runTokenProvenance(ctx context.Context, args []string, env Env) error {
 Show how a token came to be (Audit:Provenance): its federated round with the
 committed updates and aggregate votes, the generation request, the proposal,
 each organization's decision, and the earlier versions it supersedes.`, `
-  srellama token provenance --connection ./ledger/orgs/Org1MSP/connection.json sha256:4f1c...
-  srellama token provenance --connection connection.json sha256:4f1c... --output json`,
+  srellama token provenance --connection ./ledger/orgs/Org1MSP/connection.json 4f1c0e...
+  srellama token provenance --connection connection.json 4f1c0e... --output json`,
 		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
 			var p records.Provenance
 			err := evaluateJSON(ctx, l, &p, "Audit:Provenance", id)
