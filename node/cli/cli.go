@@ -1,0 +1,270 @@
+// Package cli is the srellama command-line tool: a tree of subcommands, each
+// a plain function of its arguments, its I/O writers, the environment and a
+// context, so that tests run every command in-process. Parsing uses the
+// standard library's flag package, one FlagSet per subcommand. The main
+// package only turns signals into a cancelled context and returns Run's exit
+// code.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitFail  = 1 // the command ran and failed (or found a failure)
+	ExitUsage = 2 // unknown command or flag, missing or bad argument
+)
+
+// Env is what a command may touch besides its arguments.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment (secrets such as a Prometheus token come
+	// from it rather than from flags, so they stay out of process lists).
+	Getenv func(string) string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// LedgerReady, when set, is called with the address the ledger command
+	// bound, once clients can connect (tests use it with --listen :0).
+	LedgerReady func(addr string)
+}
+
+// OSEnv is the process's environment.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
+}
+
+func (e Env) withDefaults() Env {
+	if e.Stdin == nil {
+		e.Stdin = strings.NewReader("")
+	}
+	if e.Stdout == nil {
+		e.Stdout = io.Discard
+	}
+	if e.Stderr == nil {
+		e.Stderr = io.Discard
+	}
+	if e.Getenv == nil {
+		e.Getenv = func(string) string { return "" }
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	return e
+}
+
+// command is one node of the command tree: a leaf runs, a group dispatches
+// to its subcommands.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, env Env) error
+	subs    []*command
+}
+
+func commands() []*command {
+	return []*command{
+		{name: "ledger", summary: "run the embedded ledger as a TLS Fabric Gateway service on loopback", run: runLedger},
+		{name: "round", summary: "federated rounds on the ledger", subs: []*command{
+			{name: "open", summary: "open a federated round (Rounds:Open)", run: runRoundOpen},
+		}},
+		{name: "token", summary: "read s-528 tokens from the ledger", subs: []*command{
+			{name: "show", summary: "show one token (Tokens:Get)", run: runTokenShow},
+			{name: "history", summary: "every version of a token (Audit:History)", run: runTokenHistory},
+			{name: "provenance", summary: "how a token came to be (Audit:Provenance)", run: runTokenProvenance},
+		}},
+		{name: "audit", summary: "audit the ledger", subs: []*command{
+			{name: "verify", summary: "check the block hash chain, the world state and every token's digest", run: runAuditVerify},
+		}},
+		{name: "slo", summary: "SLO synthesis", subs: []*command{
+			{name: "generate", summary: "generate one service's SLO and Prometheus rules offline from a metric source", run: runSLOGenerate},
+		}},
+		{name: "dataset", summary: "evaluation on public datasets", subs: []*command{
+			{name: "eval", summary: "run the federated evaluation on an SMD-format folder", run: runDatasetEval},
+		}},
+	}
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// failure is an error already reported to the user (a failed audit): exit
+// code 1 without a second message.
+var errReported = errors.New("reported")
+
+// Run runs the command line args (without the program name) and returns the
+// exit code.
+func Run(ctx context.Context, args []string, env Env) int {
+	env = env.withDefaults()
+	err := dispatch(ctx, commands(), nil, args, env)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.Is(err, errReported):
+		return ExitFail
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(env.Stderr, "srellama: %s\n", ue.msg)
+		return ExitUsage
+	}
+	fmt.Fprintf(env.Stderr, "srellama: %v\n", err)
+	return ExitFail
+}
+
+func dispatch(ctx context.Context, cmds []*command, path []string, args []string, env Env) error {
+	if len(args) == 0 || (len(path) == 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help")) {
+		if len(path) == 0 && len(args) > 1 { // srellama help token show
+			return dispatch(ctx, cmds, nil, append(args[1:], "-h"), env)
+		}
+		if len(args) == 0 && len(path) > 0 {
+			printGroupUsage(env.Stderr, path, cmds)
+			return usagef("%s: missing subcommand", strings.Join(path, " "))
+		}
+		printGroupUsage(env.Stdout, path, cmds)
+		return flag.ErrHelp
+	}
+	if len(path) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		printGroupUsage(env.Stdout, path, cmds)
+		return flag.ErrHelp
+	}
+	for _, c := range cmds {
+		if c.name != args[0] {
+			continue
+		}
+		p := append(append([]string(nil), path...), c.name)
+		if c.subs != nil {
+			return dispatch(ctx, c.subs, p, args[1:], env)
+		}
+		return c.run(ctx, args[1:], env)
+	}
+	if len(path) == 0 {
+		return usagef("unknown command %q (see 'srellama help')", args[0])
+	}
+	return usagef("unknown command %q (try 'srellama %s -h')", strings.Join(append(path, args[0]), " "), strings.Join(path, " "))
+}
+
+func printGroupUsage(w io.Writer, path []string, cmds []*command) {
+	name := strings.Join(append([]string{"srellama"}, path...), " ")
+	if len(path) == 0 {
+		fmt.Fprint(w, "srellama: federated SLIs, SLOs and alerts for a consortium, with s-528 tokens on a Fabric ledger.\n\n")
+	}
+	fmt.Fprintf(w, "Usage:\n  %s <command> [flags] [arguments]\n\nCommands:\n", name)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var walk func(prefix string, cs []*command)
+	walk = func(prefix string, cs []*command) {
+		for _, c := range cs {
+			if c.subs != nil {
+				walk(prefix+c.name+" ", c.subs)
+				continue
+			}
+			fmt.Fprintf(tw, "  %s%s\t%s\n", prefix, c.name, c.summary)
+		}
+	}
+	walk("", cmds)
+	tw.Flush()
+	fmt.Fprintf(w, "\nEvery command takes -h for its flags and examples, and --output json for machine-readable output.\n")
+	if len(path) == 0 {
+		fmt.Fprint(w, `
+Examples:
+  srellama ledger --dir ./ledger
+  srellama round open --connection ./ledger/orgs/Org1MSP/connection-admin.json --id r1 --services amf,smf
+  srellama token show --connection ./ledger/orgs/Org2MSP/connection.json 4f1c0e...
+  srellama audit verify --ledger-dir ./ledger
+  srellama slo generate --source simulator --service amf --rules-out amf.rules.yml
+  srellama dataset eval ../shared/datasets/smd --output json
+`)
+	}
+}
+
+// flags is a subcommand's flag set with its usage text and the output
+// format every command takes.
+type flags struct {
+	*flag.FlagSet
+	output                *string
+	nargs                 string // positional arguments, for the usage line
+	env                   Env
+	description, examples string
+}
+
+func newFlags(env Env, name, nargs, description, examples string) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// The flag package's own messages are replaced by parse's: usage on
+	// stdout for -h, the error and a pointer to -h on stderr otherwise.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	f := &flags{FlagSet: fs, nargs: nargs, env: env, description: description, examples: examples}
+	f.output = fs.String("output", "table", "output format: table or json")
+	return f
+}
+
+func (f *flags) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: srellama %s [flags] %s\n\n%s\n\nFlags:\n", f.Name(), f.nargs, strings.TrimSpace(f.description))
+	f.SetOutput(w)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
+	if ex := strings.Trim(f.examples, "\n"); ex != "" {
+		fmt.Fprintf(w, "\nExamples:\n%s\n", ex)
+	}
+}
+
+// parse parses flags wherever they appear among the positional arguments
+// (srellama token show ID --output json), checks the positional count and
+// the output format.
+func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.printUsage(f.env.Stdout)
+				return nil, err
+			}
+			return nil, usagef("%s: %v (see 'srellama %s -h')", f.Name(), err, f.Name())
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) < minArgs || len(pos) > maxArgs {
+		want := fmt.Sprintf("%d", minArgs)
+		if maxArgs != minArgs {
+			want = fmt.Sprintf("%d to %d", minArgs, maxArgs)
+		}
+		return nil, usagef("%s: want %s argument(s) %s, got %d", f.Name(), want, f.nargs, len(pos))
+	}
+	if *f.output != "table" && *f.output != "json" {
+		return nil, usagef("%s: --output must be table or json, got %q", f.Name(), *f.output)
+	}
+	return pos, nil
+}
+
+func (f *flags) json() bool { return *f.output == "json" }
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

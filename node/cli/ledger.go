@@ -1,0 +1,379 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/fl"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/ledger"
+)
+
+// ChaincodeName is the name the embedded ledger hosts the srellama chaincode
+// under, and DefaultChannel its channel.
+const (
+	ChaincodeName  = "srellama"
+	DefaultChannel = "consortium"
+)
+
+// ledgerService describes a running ledger service (the JSON output of the
+// ledger command).
+type ledgerService struct {
+	Address   string       `json:"address"`
+	Channel   string       `json:"channel"`
+	Chaincode string       `json:"chaincode"`
+	Dir       string       `json:"dir"`
+	Orgs      []orgConnect `json:"orgs"`
+}
+
+type orgConnect struct {
+	MSPID           string `json:"msp_id"`
+	Connection      string `json:"connection"`
+	AdminConnection string `json:"admin_connection"`
+}
+
+func runLedger(ctx context.Context, args []string, env Env) error {
+	f := newFlags(env, "ledger", "", `
+Run the embedded ledger as a standalone Fabric Gateway service with TLS on a
+loopback address, hosting the srellama chaincode on one channel. On first start
+it creates each organization's development CA and identities under DIR. It
+writes each organization's connection files (client and admin identity), in
+the format 'round open', 'token' and the node read for a real Fabric peer, and
+serves until interrupted (Ctrl-C or SIGTERM stop it cleanly).`, `
+  srellama ledger --dir ./ledger
+  srellama ledger --dir ./ledger --listen 127.0.0.1:7051 --orgs Org1MSP,Org2MSP,Org3MSP`)
+	dir := f.String("dir", "srellama-ledger", "folder for the ledger's database and crypto material (created if missing)")
+	listen := f.String("listen", "127.0.0.1:7051", "loopback address to serve on (port 0 picks a free port)")
+	orgs := f.String("orgs", "Org1MSP,Org2MSP,Org3MSP", "member organizations' MSP IDs, comma-separated")
+	channel := f.String("channel", DefaultChannel, "channel name")
+	verbose := f.Bool("v", false, "log the ledger's operations on stderr")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usagef("ledger: --dir is required")
+	}
+	members := splitList(*orgs)
+	if len(members) == 0 {
+		return usagef("ledger: --orgs names no organization")
+	}
+	for _, m := range members {
+		if !nft.IsValidMSPID(m) {
+			return usagef("ledger: --orgs: %q is not an MSP ID", m)
+		}
+	}
+	cc, err := contracts.New()
+	if err != nil {
+		return fmt.Errorf("ledger: chaincode: %w", err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(env.Stderr, nil))
+	}
+	ready := func(addr string) {
+		svc := ledgerService{Address: addr, Channel: *channel, Chaincode: ChaincodeName, Dir: *dir}
+		for _, m := range members {
+			svc.Orgs = append(svc.Orgs, orgConnect{m, embedledger.ConnectionConfigPath(*dir, m), embedledger.AdminConnectionConfigPath(*dir, m)})
+		}
+		printLedgerService(env.Stdout, svc, f.json())
+		if env.LedgerReady != nil {
+			env.LedgerReady(addr)
+		}
+	}
+	err = embedledger.Serve(ctx, embedledger.ServeConfig{
+		Ledger: embedledger.Config{
+			Dir: *dir, Channel: *channel, Orgs: members,
+			Chaincodes: map[string]shim.Chaincode{ChaincodeName: cc}, Logger: logger,
+		},
+		Address: *listen, Chaincode: ChaincodeName, Ready: ready,
+	})
+	if err != nil {
+		return err
+	}
+	if !f.json() {
+		fmt.Fprintln(env.Stderr, "ledger stopped")
+	}
+	return nil
+}
+
+func printLedgerService(w io.Writer, svc ledgerService, asJSON bool) {
+	if asJSON {
+		writeJSON(w, svc)
+		return
+	}
+	fmt.Fprintf(w, "embedded ledger serving the Fabric Gateway API on %s (channel %s, chaincode %s)\n\n", svc.Address, svc.Channel, svc.Chaincode)
+	t := newTable(w, "ORGANIZATION", "CLIENT CONNECTION", "ADMIN CONNECTION")
+	for _, o := range svc.Orgs {
+		t.row(o.MSPID, o.Connection, o.AdminConnection)
+	}
+	t.flush()
+	fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
+}
+
+// connectionFlag adds --connection, defaulting to $SRELLAMA_CONNECTION.
+func connectionFlag(f *flags, env Env, what string) *string {
+	return f.String("connection", env.Getenv("SRELLAMA_CONNECTION"), "ledger connection file (JSON, as the ledger command writes for each organization"+what+"; default $SRELLAMA_CONNECTION)")
+}
+
+func dialLedger(path string) (*ledger.Gateway, error) {
+	if path == "" {
+		return nil, usagef("--connection is required (or set SRELLAMA_CONNECTION)")
+	}
+	cfg, err := ledger.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return ledger.Dial(cfg)
+}
+
+// DefaultFeatureSetDigest names the feature set rounds train on when none is
+// given: the digest of fl's default feature specification.
+func DefaultFeatureSetDigest() string {
+	d, err := nft.DigestOf(fl.DefaultFeatureSpec())
+	if err != nil {
+		panic(fmt.Sprintf("digest of the default feature spec: %v", err)) // plain data always encodes
+	}
+	return d
+}
+
+func runRoundOpen(ctx context.Context, args []string, env Env) error {
+	f := newFlags(env, "round open", "", `
+Open a federated round on the ledger (Rounds:Open). It needs an organization
+admin's connection. The members registered now form the round's electorate;
+the quorum defaults to their majority. Members commit their updates within
+the commit window and agree on the aggregate before the deadline.`, `
+  srellama round open --connection ./ledger/orgs/Org1MSP/connection-admin.json --id r1 --services amf,smf
+  srellama round open --connection admin.json --id r2 --services upf --strategy multi-krum --min-participants 3 --commit-window 30m --deadline 1h --output json`)
+	conn := connectionFlag(f, env, ", an admin's")
+	id := f.String("id", "", "round ID (a-z, 0-9, '_', '.', '-'); required")
+	task := f.String("task", "sli-relevance", "learning task")
+	services := f.String("services", "", "services the round learns, comma-separated; required")
+	strategy := f.String("strategy", "fedavg", "aggregation strategy: fedavg, fedprox, median, trimmed-mean or multi-krum")
+	minParticipants := f.Int("min-participants", 2, "fewest members whose updates the aggregate needs")
+	quorum := f.Int("quorum", 0, "members that must submit the same aggregate (0: a majority of the members)")
+	features := f.String("feature-set-digest", DefaultFeatureSetDigest(), "digest of the feature set members train on")
+	commitWindow := f.Duration("commit-window", 10*time.Minute, "how long members have to commit their updates")
+	deadline := f.Duration("deadline", 30*time.Minute, "when the round ends, from now (after the commit window)")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *id == "" || *services == "" {
+		return usagef("round open: --id and --services are required")
+	}
+	if *commitWindow <= 0 || *deadline <= *commitWindow {
+		return usagef("round open: want 0 < --commit-window < --deadline, got %v and %v", *commitWindow, *deadline)
+	}
+	now := env.Now().UTC()
+	spec := records.RoundSpec{
+		ID: *id, Task: *task, Services: splitList(*services), FeatureSetDigest: *features,
+		Strategy: *strategy, MinParticipants: *minParticipants, Quorum: *quorum,
+		CommitDeadline: records.FormatTime(now.Add(*commitWindow)),
+		Deadline:       records.FormatTime(now.Add(*deadline)),
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if _, err := records.ParseRoundSpec(string(raw)); err != nil { // refuse before dialing
+		return usagef("round open: %v", err)
+	}
+	gw, err := dialLedger(*conn)
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	res, _, err := gw.Submit(ctx, "Rounds:Open", string(raw))
+	if err != nil {
+		return fmt.Errorf("round open: %w", err)
+	}
+	var round records.Round
+	if err := json.Unmarshal(res, &round); err != nil {
+		return fmt.Errorf("round open: result %s: %w", res, err)
+	}
+	if f.json() {
+		return writeJSON(env.Stdout, round)
+	}
+	printRound(env.Stdout, round)
+	return nil
+}
+
+func printRound(w io.Writer, r records.Round) {
+	fields(w,
+		"round", r.ID, "status", string(r.Status), "task", r.Task, "services", join(r.Services),
+		"strategy", r.Strategy, "min participants", fmt.Sprint(r.MinParticipants), "quorum", fmt.Sprint(r.Quorum),
+		"members", join(r.Members), "commit deadline", r.CommitDeadline, "deadline", r.Deadline,
+		"opened by", r.OpenedBy, "opened at", r.OpenedAt, "transaction", r.OpenTxID)
+}
+
+func join(items []string) string {
+	out := ""
+	for i, s := range items {
+		if i > 0 {
+			out += ", "
+		}
+		out += s
+	}
+	return out
+}
+
+// evaluateJSON runs a query and decodes its result.
+func evaluateJSON(ctx context.Context, l ledger.Ledger, out any, fn string, args ...string) error {
+	res, err := l.Evaluate(ctx, fn, args...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(res, out); err != nil {
+		return fmt.Errorf("%s: result is not the expected JSON: %w", fn, err)
+	}
+	return nil
+}
+
+// tokenCommand is the shared shape of the token subcommands: one token ID,
+// one query, one renderer.
+func tokenCommand(ctx context.Context, args []string, env Env, name, description, examples string,
+	query func(ctx context.Context, l ledger.Ledger, id string) (any, error), render func(io.Writer, any)) error {
+	f := newFlags(env, "token "+name, "TOKEN-ID", description, examples)
+	conn := connectionFlag(f, env, "")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if !nft.IsTokenID(pos[0]) {
+		return usagef("token %s: %q is not a token ID (64 lowercase hex digits)", name, pos[0])
+	}
+	gw, err := dialLedger(*conn)
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	v, err := query(ctx, gw, pos[0])
+	if err != nil {
+		return fmt.Errorf("token %s: %w", name, err)
+	}
+	if f.json() {
+		return writeJSON(env.Stdout, v)
+	}
+	render(env.Stdout, v)
+	return nil
+}
+
+func runTokenShow(ctx context.Context, args []string, env Env) error {
+	return tokenCommand(ctx, args, env, "show", `
+Show one s-528 token as the ledger holds it (Tokens:Get), and whether its
+digest matches its content. --output json prints the token itself.`, `
+  srellama token show --connection ./ledger/orgs/Org2MSP/connection.json 4f1c0e...
+  SRELLAMA_CONNECTION=connection.json srellama token show 4f1c0e... --output json`,
+		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
+			var tok nft.Token
+			err := evaluateJSON(ctx, l, &tok, "Tokens:Get", id)
+			return tok, err
+		},
+		func(w io.Writer, v any) { printToken(w, v.(nft.Token)) })
+}
+
+func printToken(w io.Writer, t nft.Token) {
+	d := t.Definition
+	digest := "matches the content"
+	if err := nft.ValidateToken(t); err != nil {
+		digest = "INVALID: " + err.Error()
+	}
+	fields(w,
+		"id", t.ID, "name", d.Name, "service", d.SLI.Service, "kind", string(d.SLI.Kind),
+		"objective", formatObjective(d.SLO.Objective), "period", d.SLO.Period,
+		"error budget", formatObjective(d.SLO.ErrorBudget), "owner", t.State.Owner, "status", string(t.State.Status),
+		"superseded by", t.State.SupersededBy, "minted at", t.Mint.MintedAt, "mint tx", t.Mint.TxID,
+		"approvals", approvals(t.Mint.Approvals), "round", d.Provenance.RoundID,
+		"generator", d.Provenance.Generator.Name+" "+d.Provenance.Generator.Version, "proposer", d.Provenance.Proposer,
+		"digest", t.Digest+" ("+digest+")")
+}
+
+func approvals(as []nft.Approval) string {
+	var names []string
+	for _, a := range as {
+		names = append(names, a.MSPID)
+	}
+	return join(names)
+}
+
+func formatObjective(x float64) string { return fmt.Sprintf("%.4g%%", 100*x) }
+
+func runTokenHistory(ctx context.Context, args []string, env Env) error {
+	return tokenCommand(ctx, args, env, "history", `
+List every version of a token's record, oldest first (Audit:History): the
+mint, transfers, supersession and retirement, each with its transaction.`, `
+  srellama token history --connection ./ledger/orgs/Org3MSP/connection.json 4f1c0e...`,
+		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
+			var h []records.HistoryEntry
+			err := evaluateJSON(ctx, l, &h, "Audit:History", id)
+			return h, err
+		},
+		func(w io.Writer, v any) { printHistory(w, v.([]records.HistoryEntry)) })
+}
+
+func printHistory(w io.Writer, h []records.HistoryEntry) {
+	t := newTable(w, "TX", "TIME", "OWNER", "STATUS")
+	for _, e := range h {
+		owner, status := "", "deleted"
+		if e.Token != nil {
+			owner, status = e.Token.State.Owner, string(e.Token.State.Status)
+		}
+		t.row(e.TxID, e.Timestamp, owner, status)
+	}
+	t.flush()
+}
+
+func runTokenProvenance(ctx context.Context, args []string, env Env) error {
+	return tokenCommand(ctx, args, env, "provenance", `
+Show how a token came to be (Audit:Provenance): its federated round with the
+committed updates and aggregate votes, the generation request, the proposal,
+each organization's decision, and the earlier versions it supersedes.`, `
+  srellama token provenance --connection ./ledger/orgs/Org1MSP/connection.json 4f1c0e...
+  srellama token provenance --connection connection.json 4f1c0e... --output json`,
+		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
+			var p records.Provenance
+			err := evaluateJSON(ctx, l, &p, "Audit:Provenance", id)
+			return p, err
+		},
+		func(w io.Writer, v any) { printProvenance(w, v.(records.Provenance)) })
+}
+
+func printProvenance(w io.Writer, p records.Provenance) {
+	d := p.Token.Definition
+	kv := []string{"token", p.Token.ID, "name", d.Name, "service", d.SLI.Service,
+		"generator", d.Provenance.Generator.Name + " " + d.Provenance.Generator.Version,
+		"global model", d.Provenance.GlobalModelDigest, "contributors", join(d.Provenance.Contributors)}
+	if p.Round != nil {
+		kv = append(kv, "round", p.Round.ID+" ("+string(p.Round.Status)+", opened by "+p.Round.OpenedBy+" at "+p.Round.OpenedAt+")",
+			"updates committed", fmt.Sprint(len(p.Updates)), "aggregate votes", fmt.Sprint(len(p.Votes)))
+	} else {
+		kv = append(kv, "round", "")
+	}
+	if p.Request != nil {
+		kv = append(kv, "request", p.Request.ID+" (by "+p.Request.RequestedBy+" at "+p.Request.RequestedAt+")")
+	}
+	if p.Proposal != nil {
+		kv = append(kv, "proposal", p.Proposal.ID+" (by "+p.Proposal.Proposer+" at "+p.Proposal.ProposedAt+", "+string(p.Proposal.Status)+", quorum "+fmt.Sprint(p.Proposal.Quorum)+")")
+	}
+	kv = append(kv, "supersedes", join(p.Lineage))
+	fields(w, kv...)
+	if len(p.Decisions) > 0 {
+		fmt.Fprintln(w)
+		t := newTable(w, "ORGANIZATION", "DECISION", "TIME", "TX", "REASON")
+		for _, dec := range p.Decisions {
+			what := "reject"
+			if dec.Approve {
+				what = "approve"
+			}
+			t.row(dec.MSPID, what, dec.At, dec.TxID, dec.Reason)
+		}
+		t.flush()
+	}
+}
