@@ -275,3 +275,31 @@ func TestExplicitRequest(t *testing.T) {
 		t.Fatalf("token cites round %q", tok.Definition.Provenance.RoundID)
 	}
 }
+
+// Generation requests go to members that have data for the service, as
+// their commitments say.
+func TestRequestsAreAssignedToMembersRunningTheService(t *testing.T) {
+	for _, id := range []string{"round-a", "round-b", "round-c", "round-d"} {
+		w := registered(t)
+		w.submit(w.org1.Admin, "Rounds:Open", mustJSON(t, w.roundSpec(id)))
+		runs := map[string][]string{"Org1MSP": {"amf"}, "Org2MSP": {"amf", "smf"}, "Org3MSP": {"smf"}}
+		for _, org := range w.orgs {
+			c := commitment(org.MSPID)
+			c.Services = runs[org.MSPID]
+			w.submit(org.Client, "Rounds:CommitUpdate", id, mustJSON(t, c))
+		}
+		all := claim("Org1MSP", "Org2MSP", "Org3MSP")
+		w.submit(w.org1.Client, "Rounds:SubmitAggregate", id, mustJSON(t, all))
+		fin := event(t, w.submit(w.org2.Client, "Rounds:SubmitAggregate", id, mustJSON(t, all)), records.EventRoundFinalized)
+		for _, req := range fin.Requests {
+			if !slices.Contains(runs[req.Assignee], req.Service) {
+				t.Fatalf("%s: request for %s assigned to %s, which runs %v", id, req.Service, req.Assignee, runs[req.Assignee])
+			}
+		}
+	}
+	w := registered(t)
+	w.submit(w.org1.Admin, "Rounds:Open", mustJSON(t, w.roundSpec("round-x")))
+	c := commitment("x")
+	c.Services = []string{"upf"}
+	w.refused(w.org1.Client, "does not cover", "Rounds:CommitUpdate", "round-x", mustJSON(t, c))
+}

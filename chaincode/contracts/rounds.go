@@ -90,6 +90,11 @@ func (c *Rounds) CommitUpdate(ctx contractapi.TransactionContextInterface, round
 	if err != nil {
 		return "", err
 	}
+	for _, svc := range commitment.Services {
+		if !slices.Contains(round.Services, svc) {
+			return "", fmt.Errorf("round %q: the commitment names service %q, which the round does not cover", roundID, svc)
+		}
+	}
 	if found, err := t.exists(keyUpdate, roundID, t.actor.MSPID); err != nil {
 		return "", err
 	} else if found {
@@ -172,6 +177,10 @@ func (t *txn) finalize(round records.Round, vote records.AggregateVote) (string,
 	if err := t.put(round, keyRound, round.ID); err != nil {
 		return "", err
 	}
+	updates, err := scanJSON[records.UpdateCommit](t, keyUpdate, round.ID)
+	if err != nil {
+		return "", err
+	}
 	requests := make([]records.GenerationRequest, 0, len(round.Ranking))
 	for _, r := range round.Ranking {
 		top := r.Metrics[:min(len(r.Metrics), TopSLIsPerRequest)]
@@ -182,7 +191,7 @@ func (t *txn) finalize(round records.Round, vote records.AggregateVote) (string,
 			GlobalModelDigest: round.GlobalModelDigest,
 			Contributors:      round.Contributors,
 			SLIs:              top,
-			Assignee:          assignee(round.ID, r.Service, round.Contributors),
+			Assignee:          assignee(round.ID, r.Service, runners(r.Service, round.Contributors, updates)),
 			RequestedBy:       t.actor.MSPID,
 			RequestedAt:       t.at,
 			Deadline:          records.FormatTime(t.now.Add(records.DefaultRequestTTL)),
@@ -198,6 +207,22 @@ func (t *txn) finalize(round records.Round, vote records.AggregateVote) (string,
 		return "", err
 	}
 	return encode(round)
+}
+
+// runners are the contributors whose commitments say they have data for
+// the service (a commitment naming no services has data for all); when
+// none does, every contributor.
+func runners(service string, contributors []string, updates []records.UpdateCommit) []string {
+	var out []string
+	for _, u := range updates {
+		if slices.Contains(contributors, u.MSPID) && (len(u.Services) == 0 || slices.Contains(u.Services, service)) {
+			out = append(out, u.MSPID)
+		}
+	}
+	if len(out) == 0 {
+		return contributors
+	}
+	return out
 }
 
 // assignee picks the contributor asked to generate a service's SLO: a hash

@@ -163,6 +163,11 @@ func ParseUpdateCommitment(raw string) (UpdateCommitment, error) {
 	if !finite(u.Epsilon) || u.Epsilon < 0 || !finite(u.EpsilonTotal) || u.EpsilonTotal < u.Epsilon {
 		return UpdateCommitment{}, fmt.Errorf("update commitment: epsilon (%v) and epsilon_total (%v) must be finite, non-negative, total >= this update", u.Epsilon, u.EpsilonTotal)
 	}
+	if len(u.Services) > 0 {
+		if err := checkServices(u.Services); err != nil {
+			return UpdateCommitment{}, fmt.Errorf("update commitment: %w", err)
+		}
+	}
 	return u, nil
 }
 

@@ -95,6 +95,10 @@ type UpdateCommitment struct {
 	// EpsilonTotal the member's running total, recorded for audit.
 	Epsilon      float64 `json:"epsilon"`
 	EpsilonTotal float64 `json:"epsilon_total"`
+	// Services are the round's services this member has data for (sorted);
+	// generation requests are assigned among the members that have the
+	// service. Empty means all of them.
+	Services []string `json:"services,omitempty"`
 }
 
 // UpdateCommit is a member's committed update for a round.

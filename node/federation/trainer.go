@@ -42,7 +42,7 @@ type Trainer struct {
 
 // Train implements network.Trainer.
 func (tr Trainer) Train(ctx context.Context, r records.Round) ([]byte, records.UpdateCommitment, error) {
-	ds, err := tr.Dataset(ctx, r.Services)
+	ds, services, err := tr.dataset(ctx, r.Services)
 	if err != nil {
 		return nil, records.UpdateCommitment{}, err
 	}
@@ -90,8 +90,9 @@ func (tr Trainer) Train(ctx context.Context, r records.Round) ([]byte, records.U
 	}
 	tr.logger().Info("trained a local model", "round", r.ID, "rows", xTrain.Rows, "features", len(u.Features), "held_out_auc", metrics.AUC)
 	return payload, records.UpdateCommitment{
-		Samples: int64(u.Samples),
-		Metrics: records.LocalMetrics{AUC: metrics.AUC, F1: metrics.F1, Loss: metrics.Loss},
+		Samples:  int64(u.Samples),
+		Metrics:  records.LocalMetrics{AUC: metrics.AUC, F1: metrics.F1, Loss: metrics.Loss},
+		Services: services,
 	}, nil
 }
 
@@ -116,29 +117,37 @@ func score(res fl.TrainResult, x *fl.Matrix) fl.LocalMetrics {
 // Dataset builds the labelled feature table of the services over the
 // history window.
 func (tr Trainer) Dataset(ctx context.Context, services []string) (*fl.Dataset, error) {
+	ds, _, err := tr.dataset(ctx, services)
+	return ds, err
+}
+
+// dataset also returns the services this organization had data for.
+func (tr Trainer) dataset(ctx context.Context, services []string) (*fl.Dataset, []string, error) {
 	if tr.History <= 0 || tr.Step <= 0 || tr.Now == nil {
-		return nil, errors.New("trainer: History, Step and Now are required")
+		return nil, nil, errors.New("trainer: History, Step and Now are required")
 	}
 	end := tr.Now().Truncate(tr.Step)
 	rng := source.Range{Start: end.Add(-tr.History), End: end, Step: tr.Step}
 	have, err := tr.Source.Services(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: listing services: %w", err)
+		return nil, nil, fmt.Errorf("trainer: listing services: %w", err)
 	}
 	var series []fl.MetricSeries
 	var incidents []fl.Interval
+	var ran []string
 	for _, svc := range services {
 		if !slices.Contains(have, svc) {
 			continue // another organization's service
 		}
 		s, err := tr.serviceSeries(ctx, svc, rng)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		series = append(series, s...)
+		ran = append(ran, svc)
 		in, err := tr.Source.Incidents(ctx, svc, rng.Start, rng.End)
 		if err != nil {
-			return nil, fmt.Errorf("trainer: incidents of %s: %w", svc, err)
+			return nil, nil, fmt.Errorf("trainer: incidents of %s: %w", svc, err)
 		}
 		for _, i := range in {
 			lo, hi := rowOf(rng, i.Start), rowOf(rng, i.End)+1
@@ -149,19 +158,21 @@ func (tr Trainer) Dataset(ctx context.Context, services []string) (*fl.Dataset, 
 		}
 	}
 	if len(series) == 0 {
-		return nil, fmt.Errorf("trainer: this organization has none of the services %v", services)
+		return nil, nil, fmt.Errorf("trainer: this organization has none of the services %v", services)
 	}
 	spec := tr.Spec
 	spec.SkipEmpty = true
 	ft, err := fl.BuildFeatures(series, spec)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+		return nil, nil, fmt.Errorf("trainer: %w", err)
 	}
 	labels, err := fl.LabelsFromIntervals(ft.Rows, incidents, tr.Horizon)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return fl.NewDataset(ft, labels, 0, ft.Rows)
+	ds, err := fl.NewDataset(ft, labels, 0, ft.Rows)
+	slices.Sort(ran)
+	return ds, ran, err
 }
 
 // serviceSeries fetches a service's candidate series. Histogram buckets are

@@ -40,6 +40,9 @@ type SLOGenerator struct {
 // Generate implements Generator.
 func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error) {
 	in, err := g.Evidence(ctx, req.Service)
+	if errors.Is(err, source.ErrUnknownService) {
+		return nft.Definition{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
+	}
 	if err != nil {
 		return nft.Definition{}, fmt.Errorf("evidence for %s: %w", req.Service, err)
 	}
@@ -50,7 +53,13 @@ func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationReques
 	if g.LLM != nil {
 		return g.LLM.Generate(ctx, in)
 	}
-	return g.Builtin.Generate(ctx, in)
+	def, err := g.Builtin.Generate(ctx, in)
+	if err != nil {
+		// The builtin generator is deterministic on the evidence: what it
+		// cannot do now it cannot do on a retry either.
+		return nft.Definition{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
+	}
+	return def, nil
 }
 
 // applyRanking gives each evidence metric the federated relevance of the

@@ -86,6 +86,12 @@ type Generator interface {
 	Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error)
 }
 
+// ErrCannotGenerate is wrapped by generators when this organization cannot
+// answer a request at all (it does not run the service, or its data holds
+// no usable metric): the executor then leaves the request to others
+// instead of retrying.
+var ErrCannotGenerate = errors.New("cannot generate")
+
 // Verdict is a reviewer's decision on a proposal.
 type Verdict struct {
 	Approve bool
@@ -151,6 +157,12 @@ func (x Executor) generate(ctx context.Context, req records.GenerationRequest) e
 		return err
 	}
 	def, err := x.Generator.Generate(ctx, req)
+	if errors.Is(err, ErrCannotGenerate) {
+		// Retrying cannot help (this organization lacks the service or
+		// usable metrics); other members can still answer the request.
+		x.logger().Warn("not generating for a request", "request", req.ID, "service", req.Service, "reason", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("generating for request %s: %w", req.ID, err)
 	}

@@ -1,0 +1,402 @@
+// Package daemon is the site node: it wires one organization's metric
+// source, ledger client, libp2p host, federated participant, governed
+// workflow and HTTP API from its configuration, and runs them from the
+// ledger's events with a durable checkpoint.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/fl"
+	"github.com/srellama/srellama/llm/builtin"
+	"github.com/srellama/srellama/network"
+	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/node/api"
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/federation"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/rulesync"
+	"github.com/srellama/srellama/node/source"
+	"github.com/srellama/srellama/node/workflow"
+)
+
+// EvidenceFunc reads a service's evidence from a source over a range (the
+// CLI's cli.Evidence).
+type EvidenceFunc func(ctx context.Context, src source.Source, service string, r source.Range) (builtin.Input, error)
+
+// Parts are what New takes besides the configuration. Anything left nil is
+// built from the configuration; the demo and tests inject in-process parts.
+type Parts struct {
+	Ledger ledger.Ledger
+	// Admin, if set, is an admin identity's client, used to register this
+	// node's peer ID (Ledger may be a client identity).
+	Admin    ledger.Ledger
+	Source   source.Source
+	Evidence EvidenceFunc
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// Node is a running organization node.
+type Node struct {
+	cfg      config.Config
+	parts    Parts
+	log      *slog.Logger
+	host     host.Host
+	adm      *network.Admission
+	gossip   *network.Gossip
+	part     *network.Participant
+	exec     workflow.Executor
+	registry *prometheus.Registry
+	metrics  *nodeMetrics
+
+	mu      sync.Mutex
+	apiAddr string
+	closers []func() error
+}
+
+// New builds a node. It starts the libp2p host (so the peer ID is known)
+// but takes part in nothing until Run.
+func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
+	if parts.Evidence == nil {
+		return nil, errors.New("daemon: an evidence function is required")
+	}
+	if parts.Now == nil {
+		parts.Now = time.Now
+	}
+	if parts.Log == nil {
+		parts.Log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, parts: parts, log: parts.Log.With("org", cfg.Organization), registry: prometheus.NewRegistry()}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: data dir: %w", err)
+	}
+	if n.parts.Ledger == nil {
+		lc, err := ledger.LoadConfig(cfg.Ledger.Connection)
+		if err != nil {
+			return nil, err
+		}
+		gw, err := ledger.Dial(lc)
+		if err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+		n.parts.Ledger = gw
+		n.closers = append(n.closers, gw.Close)
+	}
+	if n.parts.Source == nil {
+		src, err := OpenSource(ctx, cfg, parts.Now())
+		if err != nil {
+			return nil, err
+		}
+		n.parts.Source = src
+	}
+	n.metrics = newMetrics(n.registry)
+	if err := n.buildNetwork(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.buildWorkflow()
+	return n, nil
+}
+
+func (n *Node) buildNetwork(ctx context.Context) error {
+	key, id, err := network.LoadOrCreateKey(filepath.Join(n.cfg.DataDir, "p2p.key"))
+	if err != nil {
+		return err
+	}
+	n.adm = network.NewAdmission(id)
+	bw := metrics.NewBandwidthCounter()
+	n.metrics.watchBandwidth(n.registry, bw)
+	if n.host, err = network.NewHost(network.HostConfig{Key: key, ListenAddrs: n.cfg.Network.Listen, Admission: n.adm, Bandwidth: bw}); err != nil {
+		return err
+	}
+	n.closers = append(n.closers, n.host.Close)
+	n.gossip, err = network.NewGossip(ctx, n.host, n.adm, network.GossipConfig{
+		Consortium: n.cfg.Network.Consortium, InlineLimit: n.cfg.Network.InlineLimit,
+		Store: network.NewStore(256 << 20), Log: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	history, step := config.Duration(n.cfg.Source.History), config.Duration(n.cfg.Source.Step)
+	train := fl.DefaultTrainConfig()
+	train.Epochs = n.cfg.Learning.Epochs
+	n.part, err = network.NewParticipant(network.ParticipantConfig{
+		Machine: round.Config{Self: n.cfg.Organization, Inspect: federation.Inspect,
+			Aggregate: federation.Aggregator{}.Aggregate, Grace: 30 * time.Second, RetryEvery: 5 * time.Second},
+		Gossip: n.gossip, Admission: n.adm, Ledger: n.parts.Ledger,
+		Trainer: federation.Trainer{MSPID: n.cfg.Organization, Source: n.parts.Source, History: history, Step: step,
+			Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Config: train, Horizon: 5, Log: n.log},
+		StateDir:   filepath.Join(n.cfg.DataDir, "rounds"),
+		OnFinished: n.metrics.roundFinished,
+		Nodes:      n.registeredNodes,
+		Log:        n.log,
+		Now:        n.parts.Now,
+	})
+	if err != nil {
+		return err
+	}
+	n.gossip.SetHandler(n.part)
+	return nil
+}
+
+func (n *Node) buildWorkflow() {
+	history, step := config.Duration(n.cfg.Source.History), config.Duration(n.cfg.Source.Step)
+	evidence := func(ctx context.Context, service string) (builtin.Input, error) {
+		// Evidence is counted in whole days; the window ends at midnight.
+		end := n.parts.Now().UTC().Truncate(24 * time.Hour)
+		r := source.Range{Start: end.Add(-history), End: end, Step: step}
+		return n.parts.Evidence(ctx, n.parts.Source, service, r)
+	}
+	n.exec = workflow.Executor{
+		Policy:    workflow.Policy{Self: n.cfg.Organization},
+		Ledger:    n.parts.Ledger,
+		Generator: timedGenerator{workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence}, n.metrics},
+		Reviewer:  workflow.OwnDataReviewer{Evidence: evidence, Log: n.log},
+		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL},
+		Log:       n.log,
+	}
+}
+
+// PeerID is the node's libp2p identity, as registered on the ledger.
+func (n *Node) PeerID() peer.ID { return n.host.ID() }
+
+// APIAddr is the address the HTTP API listens on, once Run started it.
+func (n *Node) APIAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.apiAddr
+}
+
+// Participant exposes the node's round participant (its local phases).
+func (n *Node) Participant() *network.Participant { return n.part }
+
+// Run registers the node, joins the consortium's network, serves the API
+// and handles ledger events until ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.register(ctx); err != nil {
+		return err
+	}
+	n.connectRegistered(ctx)
+	if err := n.part.Resume(ctx); err != nil {
+		return err
+	}
+	go n.part.Run(ctx)
+	stopAPI, err := n.serveAPI()
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	return n.handleEvents(ctx)
+}
+
+// Close releases the node's connections.
+func (n *Node) Close() {
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		_ = n.closers[i]()
+	}
+	n.closers = nil
+}
+
+// register records this node's peer ID and addresses on the ledger unless
+// they are already there.
+func (n *Node) register(ctx context.Context) error {
+	if _, err := n.parts.Ledger.Evaluate(ctx, "Consortium:ResolvePeer", n.host.ID().String()); err == nil {
+		return nil
+	}
+	var addrs []string
+	for _, a := range n.host.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	raw, _ := json.Marshal(addrs)
+	registrar := n.parts.Admin
+	if registrar == nil {
+		registrar = n.parts.Ledger
+	}
+	if _, _, err := registrar.Submit(ctx, "Consortium:RegisterNode", n.host.ID().String(), string(raw)); err != nil {
+		return fmt.Errorf("daemon: registering peer %s (needs an admin identity): %w", n.host.ID(), err)
+	}
+	n.log.Info("registered this node on the ledger", "peer", n.host.ID(), "addrs", addrs)
+	return nil
+}
+
+func (n *Node) registeredNodes(ctx context.Context) ([]records.Node, error) {
+	raw, err := n.parts.Ledger.Evaluate(ctx, "Consortium:ListNodes", "")
+	if err != nil {
+		return nil, err
+	}
+	var nodes []records.Node
+	return nodes, json.Unmarshal(raw, &nodes)
+}
+
+// connectRegistered admits the registered nodes and dials those it is not
+// connected to.
+func (n *Node) connectRegistered(ctx context.Context) {
+	nodes, err := n.registeredNodes(ctx)
+	if err != nil {
+		n.log.Warn("cannot read the node registry", "err", err)
+		return
+	}
+	n.adm.Set(nodes)
+	for _, node := range nodes {
+		n.dial(ctx, node)
+	}
+}
+
+func (n *Node) dial(ctx context.Context, node records.Node) {
+	id, err := peer.Decode(node.PeerID)
+	if err != nil || id == n.host.ID() || len(n.host.Network().ConnsToPeer(id)) > 0 {
+		return
+	}
+	var addrs []ma.Multiaddr
+	for _, a := range node.Addrs {
+		if m, err := ma.NewMultiaddr(a); err == nil {
+			addrs = append(addrs, m)
+		}
+	}
+	n.host.Peerstore().AddAddrs(id, addrs, peerstore.PermanentAddrTTL)
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := n.host.Connect(dctx, peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
+		n.log.Info("peer not reachable yet", "peer", id, "org", node.MSPID, "err", err)
+	}
+}
+
+func (n *Node) serveAPI() (func(), error) {
+	l, err := net.Listen("tcp", n.cfg.API.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: API: %w", err)
+	}
+	n.mu.Lock()
+	n.apiAddr = l.Addr().String()
+	n.mu.Unlock()
+	srv := &http.Server{
+		Handler: (&api.Server{Organization: n.cfg.Organization, Ledger: n.parts.Ledger, Rounds: phases{n.part},
+			Registry: n.registry, Log: n.log}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("API server stopped", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// handleEvents feeds every chaincode event to the round participant and
+// the workflow, in ledger order, and marks it handled only once both are
+// done: a restarted node resumes from the first event not yet handled, and
+// the workflow's idempotence makes a replay harmless.
+func (n *Node) handleEvents(ctx context.Context) error {
+	cp, err := ledger.OpenCheckpoint(filepath.Join(n.cfg.DataDir, "events.checkpoint"))
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	events, err := n.parts.Ledger.Events(ctx, cp)
+	if err != nil {
+		return fmt.Errorf("daemon: ledger events: %w", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("daemon: the ledger event stream ended")
+			}
+			if err := n.handle(ctx, ev); err != nil {
+				return err // ctx ended while retrying
+			}
+			if err := cp.Done(ev); err != nil {
+				return fmt.Errorf("daemon: saving the event checkpoint: %w", err)
+			}
+		}
+	}
+}
+
+// handle processes one event, retrying the workflow with backoff until it
+// succeeds or ctx ends: skipping it would miss an action for good.
+func (n *Node) handle(ctx context.Context, ev ledger.Event) error {
+	var e records.Event
+	if err := json.Unmarshal(ev.Payload, &e); err != nil {
+		n.log.Warn("ignoring an event that is not an SRE-Llama event", "name", ev.Name, "tx", ev.TxID, "err", err)
+		return nil
+	}
+	n.metrics.events.WithLabelValues(string(e.Kind)).Inc()
+	n.part.HandleEvent(ctx, e)
+	if e.Kind == records.EventNodeRegistered && e.Node != nil {
+		n.dial(ctx, *e.Node)
+	}
+	backoff := time.Second
+	for {
+		err := n.exec.Handle(ctx, e)
+		if err == nil {
+			return nil
+		}
+		n.log.Warn("workflow action failed; retrying", "event", e.Kind, "tx", e.TxID, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
+
+type phases struct{ p *network.Participant }
+
+func (ph phases) Phase(id string) (string, bool) {
+	s, ok := ph.p.State(id)
+	return string(s.Phase), ok
+}
+
+// OpenSource builds the metric source the configuration names.
+func OpenSource(ctx context.Context, cfg config.Config, now time.Time) (source.Source, error) {
+	switch cfg.Source.Kind {
+	case config.SourceSimulator:
+		return openSimulator(cfg, now)
+	case config.SourcePrometheus:
+		return openPrometheus(cfg)
+	case config.SourceCSV:
+		return openCSV(ctx, cfg)
+	}
+	return nil, fmt.Errorf("daemon: unknown source kind %q", cfg.Source.Kind)
+}
+
+func readSecret(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("daemon: reading secret: %w", err)
+	}
+	return strings.TrimSpace(string(raw)), nil
+}

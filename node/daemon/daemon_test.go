@@ -1,0 +1,188 @@
+package daemon_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/cli"
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/daemon"
+	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/rulesync"
+)
+
+var orgs = []string{"Org1MSP", "Org2MSP", "Org3MSP"}
+
+type site struct {
+	cfg   config.Config
+	node  *daemon.Node
+	admin *ledger.Gateway
+	done  chan error
+}
+
+func testLog(org string) *slog.Logger {
+	if os.Getenv("SRELLAMA_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("site", org)
+}
+
+// startConsortium opens the embedded ledger with the chaincode, registers
+// the three organizations and starts a node for each on the simulator.
+func startConsortium(t *testing.T, ctx context.Context) (*embedledger.Ledger, []*site) {
+	t.Helper()
+	dir := t.TempDir()
+	cc, err := contracts.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := embedledger.Open(embedledger.Config{Dir: filepath.Join(dir, "ledger"), Channel: "consortium", Orgs: orgs,
+		Chaincodes: map[string]shim.Chaincode{"srellama": cc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var sites []*site
+	for i, org := range orgs {
+		admin, err := l.Connect(ctx, org, "admin", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := l.Connect(ctx, org, "client", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.Close(); client.Close() })
+		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" Telecom"); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config.Default()
+		cfg.Organization = org
+		cfg.DataDir = filepath.Join(dir, org)
+		cfg.Rules.Dir = filepath.Join(dir, org, "rules")
+		cfg.Ledger.Connection = "in-process"
+		cfg.Source.History, cfg.Source.Step = "3d", "5m"
+		cfg.Source.Simulator.Seed = uint64(i + 1)
+		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: cli.Evidence, Log: testLog(org)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &site{cfg: cfg, node: n, admin: admin, done: make(chan error, 1)}
+		go func() { s.done <- n.Run(ctx) }()
+		t.Cleanup(n.Close)
+		sites = append(sites, s)
+	}
+	return l, sites
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestConsortiumFromRoundToInstalledRules: the nodes register themselves,
+// take part in a federated round opened by Org1, and the workflow carries
+// the round's requests to minted tokens whose rules every node installs.
+func TestConsortiumFromRoundToInstalledRules(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, sites := startConsortium(t, ctx)
+	ev := sites[0].admin
+
+	waitFor(t, "every node registered on the ledger", 30*time.Second, func() bool {
+		raw, err := ev.Evaluate(ctx, "Consortium:ListNodes", "")
+		var nodes []records.Node
+		return err == nil && json.Unmarshal(raw, &nodes) == nil && len(nodes) == len(orgs)
+	})
+
+	now := time.Now().UTC()
+	spec, _ := json.Marshal(records.RoundSpec{
+		ID: "round-1", Task: "sli-relevance",
+		Services:         []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"},
+		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: "median", MinParticipants: 2,
+		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
+	})
+	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
+		t.Fatal(err)
+	}
+
+	var round records.Round
+	waitFor(t, "the round to finalize", 2*time.Minute, func() bool {
+		raw, err := ev.Evaluate(ctx, "Rounds:Get", "round-1")
+		return err == nil && json.Unmarshal(raw, &round) == nil && round.Status != records.RoundOpen
+	})
+	if round.Status != records.RoundFinalized || len(round.Contributors) != 3 {
+		t.Fatalf("round %s (%s) with contributors %v", round.Status, round.FailureReason, round.Contributors)
+	}
+
+	var tokens []nft.Token
+	waitFor(t, "tokens minted from the round", 2*time.Minute, func() bool {
+		raw, err := ev.Evaluate(ctx, "Audit:ByRound", "round-1", "", "")
+		var page records.Page[nft.Token]
+		if err != nil || json.Unmarshal(raw, &page) != nil {
+			return false
+		}
+		tokens = page.Items
+		return len(tokens) > 0
+	})
+	for _, tok := range tokens {
+		if err := nft.ValidateToken(tok); err != nil {
+			t.Fatalf("minted token invalid: %v", err)
+		}
+		if !slices.Contains(round.Services, tok.Definition.SLI.Service) {
+			t.Fatalf("token for %s, not a service of the round", tok.Definition.SLI.Service)
+		}
+	}
+	for _, s := range sites {
+		for _, tok := range tokens {
+			path := filepath.Join(s.cfg.Rules.Dir, rulesync.FileName(tok))
+			waitFor(t, fmt.Sprintf("%s to install %s", s.cfg.Organization, tok.Definition.Name), 30*time.Second, func() bool {
+				raw, err := os.ReadFile(path)
+				return err == nil && string(raw) == tok.Definition.Rules.YAML
+			})
+		}
+	}
+
+	// The API answers from the ledger, and the node's metrics count the round.
+	resp, err := http.Get("http://" + sites[1].node.APIAddr() + "/api/v1/tokens/" + tokens[0].ID + "/rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != tokens[0].Definition.Rules.YAML {
+		t.Fatalf("GET rules = %d", resp.StatusCode)
+	}
+	resp, err = http.Get("http://" + sites[2].node.APIAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `srellama_rounds_total{agrees="true",status="finalized"} 1`) {
+		t.Fatalf("metrics do not count the round:\n%s", body)
+	}
+}

@@ -1,0 +1,68 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/workflow"
+)
+
+// nodeMetrics are the node's own Prometheus metrics.
+type nodeMetrics struct {
+	rounds     *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	generation prometheus.Histogram
+}
+
+func newMetrics(reg *prometheus.Registry) *nodeMetrics {
+	m := &nodeMetrics{
+		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "srellama_rounds_total", Help: "Federated rounds this node took part in, by outcome.",
+		}, []string{"status", "agrees"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "srellama_ledger_events_total", Help: "Chaincode events handled, by kind.",
+		}, []string{"kind"}),
+		generation: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "srellama_slo_generation_seconds", Help: "Time to generate and validate one SLO definition.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+	}
+	reg.MustRegister(m.rounds, m.events, m.generation)
+	return m
+}
+
+func (m *nodeMetrics) roundFinished(f round.Finished) {
+	agrees := "false"
+	if f.AgreesWithUs {
+		agrees = "true"
+	}
+	m.rounds.WithLabelValues(string(f.Round.Status), agrees).Inc()
+}
+
+// watchBandwidth exposes the libp2p host's traffic.
+func (m *nodeMetrics) watchBandwidth(reg *prometheus.Registry, bw *metrics.BandwidthCounter) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "srellama_p2p_received_bytes_total", Help: "Bytes received from peers."},
+			func() float64 { return float64(bw.GetBandwidthTotals().TotalIn) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "srellama_p2p_sent_bytes_total", Help: "Bytes sent to peers."},
+			func() float64 { return float64(bw.GetBandwidthTotals().TotalOut) }),
+	)
+}
+
+// timedGenerator records generation latency.
+type timedGenerator struct {
+	workflow.SLOGenerator
+	m *nodeMetrics
+}
+
+func (g timedGenerator) Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error) {
+	start := time.Now()
+	defer func() { g.m.generation.Observe(time.Since(start).Seconds()) }()
+	return g.SLOGenerator.Generate(ctx, req)
+}

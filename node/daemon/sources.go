@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/source"
+	"github.com/srellama/srellama/node/source/csvsource"
+	"github.com/srellama/srellama/node/source/promsource"
+	"github.com/srellama/srellama/node/source/sim"
+)
+
+// openSimulator plans the organization's simulated core over the history
+// the node learns from and a week ahead, so a long-running node keeps
+// producing data.
+func openSimulator(cfg config.Config, now time.Time) (source.Source, error) {
+	history := config.Duration(cfg.Source.History)
+	start := now.UTC().Truncate(24 * time.Hour).Add(-history - 24*time.Hour)
+	plan, err := sim.Plan(cfg.Organization, cfg.Source.Simulator.Seed, start, now.Add(7*24*time.Hour), cfg.Source.Simulator.FaultsPerDay)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: simulator: %w", err)
+	}
+	s, err := sim.New(plan)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: simulator: %w", err)
+	}
+	return s, nil
+}
+
+func openPrometheus(cfg config.Config) (source.Source, error) {
+	p := cfg.Source.Prometheus
+	token, err := readSecret(p.BearerTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	password, err := readSecret(p.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	src, err := promsource.New(promsource.Config{
+		URL: p.URL, BearerToken: token, Username: p.Username, Password: password, OrgID: p.TenantID,
+		ServiceLabel: p.ServiceLabel, IncidentQuery: p.IncidentsQuery, Timeout: config.Duration(p.Timeout),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: prometheus source: %w", err)
+	}
+	return src, nil
+}
+
+func openCSV(ctx context.Context, cfg config.Config) (source.Source, error) {
+	dir := cfg.Source.CSV.Dir
+	switch cfg.Source.CSV.Format {
+	case "smd":
+		return csvsource.OpenSMD(ctx, dir)
+	case "nezha":
+		return csvsource.OpenNezha(ctx, dir, csvsource.NezhaOptions{})
+	case "wide":
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("daemon: CSV source: %w", err)
+		}
+		var files []csvsource.WideFile
+		for _, e := range entries {
+			name := e.Name()
+			stem := strings.TrimSuffix(strings.TrimSuffix(name, ".gz"), ".csv")
+			if e.IsDir() || stem == name {
+				continue
+			}
+			files = append(files, csvsource.WideFile{Path: filepath.Join(dir, name), Service: stem})
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("daemon: CSV source: no .csv or .csv.gz files in %s", dir)
+		}
+		return csvsource.OpenWide(ctx, files...)
+	}
+	return nil, fmt.Errorf("daemon: unknown CSV format %q", cfg.Source.CSV.Format)
+}
