@@ -1,0 +1,322 @@
+// Package demo runs a whole consortium on one machine with embedded parts:
+// the embedded ledger serving the chaincode, three organizations with their
+// own identities, each a node on its own simulated 5G core (different
+// services and fault mixes) with a libp2p host on loopback. It runs a
+// federated round, lets the governed workflow generate, review and mint one
+// SLO per service, audits the ledger, and writes the rules and a report.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/daemon"
+	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/source/sim"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// OutputDir receives the ledger, the nodes' data, the rules and the
+	// report; it is created if missing.
+	OutputDir string
+	Orgs      []string
+	// History and Step are how much simulated data each node learns from.
+	History, Step string
+	Seed          uint64
+	Evidence      daemon.EvidenceFunc
+	// Progress receives one line per stage (os.Stderr in the CLI).
+	Progress io.Writer
+	Log      *slog.Logger
+	// Timeout bounds the whole run.
+	Timeout time.Duration
+}
+
+// Summary is what a demo run produced.
+type Summary struct {
+	OutputDir  string             `json:"output_dir"`
+	Round      records.Round      `json:"round"`
+	Tokens     []nft.Token        `json:"tokens"`
+	Requests   int                `json:"requests"`
+	Rejections []records.Decision `json:"rejections,omitempty"`
+	Blocks     uint64             `json:"blocks"`
+	AuditOK    bool               `json:"audit_ok"`
+	RulesDir   string             `json:"rules_dir"`
+	Report     string             `json:"report"`
+	Elapsed    time.Duration      `json:"elapsed_ns"`
+}
+
+const chaincodeName = "srellama"
+
+// Run runs the demo.
+func Run(ctx context.Context, opt Options) (Summary, error) {
+	began := time.Now()
+	opt = withDefaults(opt)
+	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
+	defer cancel()
+	progress := func(format string, args ...any) { fmt.Fprintf(opt.Progress, "demo: "+format+"\n", args...) }
+
+	l, err := openLedger(opt)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer l.Close()
+	progress("embedded ledger up in %s with organizations %v", filepath.Join(opt.OutputDir, "ledger"), opt.Orgs)
+
+	admin, stop, err := startNodes(ctx, l, opt, progress)
+	defer stop()
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := waitFor(ctx, "every node registered", func() (bool, error) {
+		var nodes []records.Node
+		err := evaluate(ctx, admin, &nodes, "Consortium:ListNodes", "")
+		return len(nodes) == len(opt.Orgs), err
+	}); err != nil {
+		return Summary{}, err
+	}
+	progress("%d nodes registered their libp2p peer IDs on the ledger", len(opt.Orgs))
+
+	round, err := runRound(ctx, admin, progress)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{OutputDir: opt.OutputDir, Round: round, Requests: len(round.Ranking)}
+	if err := collectTokens(ctx, admin, &sum, progress); err != nil {
+		return sum, err
+	}
+	if err := audit(ctx, l, &sum); err != nil {
+		return sum, err
+	}
+	progress("audit: %d blocks hash-chained, state replays, every token matches its digest", sum.Blocks)
+	if err := writeOutputs(opt, &sum); err != nil {
+		return sum, err
+	}
+	sum.Elapsed = time.Since(began)
+	progress("done in %s: rules in %s, report %s", sum.Elapsed.Round(time.Millisecond), sum.RulesDir, sum.Report)
+	return sum, nil
+}
+
+func withDefaults(opt Options) Options {
+	if len(opt.Orgs) == 0 {
+		opt.Orgs = []string{"Org1MSP", "Org2MSP", "Org3MSP"}
+	}
+	if opt.History == "" {
+		opt.History = "3d"
+	}
+	if opt.Step == "" {
+		opt.Step = "5m"
+	}
+	if opt.Progress == nil {
+		opt.Progress = io.Discard
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 5 * time.Minute
+	}
+	return opt
+}
+
+func openLedger(opt Options) (*embedledger.Ledger, error) {
+	if opt.Evidence == nil {
+		return nil, errors.New("demo: an evidence function is required")
+	}
+	cc, err := contracts.New()
+	if err != nil {
+		return nil, err
+	}
+	return embedledger.Open(embedledger.Config{
+		Dir: filepath.Join(opt.OutputDir, "ledger"), Channel: "consortium", Orgs: opt.Orgs,
+		Chaincodes: map[string]shim.Chaincode{chaincodeName: cc}, Logger: opt.Log,
+	})
+}
+
+// startNodes registers each organization and starts its node; it returns
+// Org1's admin client, which the demo acts through.
+func startNodes(ctx context.Context, l *embedledger.Ledger, opt Options, progress func(string, ...any)) (*ledger.Gateway, func(), error) {
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	var first *ledger.Gateway
+	for i, org := range opt.Orgs {
+		admin, err := l.Connect(ctx, org, "admin", chaincodeName)
+		if err != nil {
+			return nil, stop, err
+		}
+		client, err := l.Connect(ctx, org, "client", chaincodeName)
+		if err != nil {
+			admin.Close()
+			return nil, stop, err
+		}
+		stops = append(stops, func() { client.Close(); admin.Close() })
+		if first == nil {
+			first = admin
+		}
+		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" (demo)"); err != nil {
+			return nil, stop, fmt.Errorf("demo: registering %s: %w", org, err)
+		}
+		cfg := nodeConfig(opt, org, i)
+		var log *slog.Logger
+		if opt.Log != nil {
+			log = opt.Log.With("site", org)
+		}
+		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: opt.Evidence, Log: log})
+		if err != nil {
+			return nil, stop, err
+		}
+		nctx, ncancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = n.Run(nctx) }()
+		stops = append(stops, func() { ncancel(); <-done; n.Close() })
+		progress("%s: node started (peer %s, simulator seed %d)", org, n.PeerID(), cfg.Source.Simulator.Seed)
+	}
+	return first, stop, nil
+}
+
+func nodeConfig(opt Options, org string, i int) config.Config {
+	cfg := config.Default()
+	cfg.Organization = org
+	cfg.DataDir = filepath.Join(opt.OutputDir, "nodes", org)
+	cfg.Rules.Dir = filepath.Join(cfg.DataDir, "rules")
+	cfg.Ledger.Connection = "in-process"
+	cfg.Source.History, cfg.Source.Step = opt.History, opt.Step
+	cfg.Source.Simulator.Seed = opt.Seed + uint64(i) + 1
+	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	return cfg
+}
+
+func runRound(ctx context.Context, admin *ledger.Gateway, progress func(string, ...any)) (records.Round, error) {
+	now := time.Now().UTC()
+	services := sim.AllServices()
+	slices.Sort(services)
+	spec, _ := json.Marshal(records.RoundSpec{
+		ID: "demo-round-1", Task: "sli-relevance", Services: services,
+		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: "median", MinParticipants: 2,
+		CommitDeadline: records.FormatTime(now.Add(time.Minute)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
+	})
+	if _, _, err := admin.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
+		return records.Round{}, fmt.Errorf("demo: opening the round: %w", err)
+	}
+	progress("round demo-round-1 opened (median aggregation); nodes train on their own data and exchange only model updates")
+	var r records.Round
+	err := waitFor(ctx, "the round to close", func() (bool, error) {
+		err := evaluate(ctx, admin, &r, "Rounds:Get", "demo-round-1")
+		return err == nil && r.Status != records.RoundOpen, err
+	})
+	if err != nil {
+		return r, err
+	}
+	if r.Status != records.RoundFinalized {
+		return r, fmt.Errorf("demo: the round failed: %s", r.FailureReason)
+	}
+	progress("round finalized: global model %s from %v; %d generation requests", r.GlobalModelDigest[:19], r.Contributors, len(r.Ranking))
+	return r, nil
+}
+
+// collectTokens waits until every request is fulfilled or closed.
+func collectTokens(ctx context.Context, admin *ledger.Gateway, sum *Summary, progress func(string, ...any)) error {
+	err := waitFor(ctx, "the generation requests to settle", func() (bool, error) {
+		var reqs []records.GenerationRequest
+		if err := evaluate(ctx, admin, &reqs, "Generation:RequestsByRound", sum.Round.ID); err != nil {
+			return false, err
+		}
+		for _, r := range reqs {
+			if r.Status == records.RequestOpen {
+				return false, nil
+			}
+		}
+		return len(reqs) == sum.Requests, nil
+	})
+	if err != nil {
+		return err
+	}
+	var page records.Page[nft.Token]
+	if err := evaluate(ctx, admin, &page, "Audit:ByRound", sum.Round.ID, "", ""); err != nil {
+		return err
+	}
+	sum.Tokens = page.Items
+	sort.Slice(sum.Tokens, func(i, j int) bool {
+		return sum.Tokens[i].Definition.SLI.Service < sum.Tokens[j].Definition.SLI.Service
+	})
+	for _, t := range sum.Tokens {
+		var ds []records.Decision
+		if err := evaluate(ctx, admin, &ds, "Generation:Decisions", t.Mint.ProposalID); err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if !d.Approve {
+				sum.Rejections = append(sum.Rejections, d)
+			}
+		}
+	}
+	progress("%d s-528 tokens minted, %d rejections recorded with reasons", len(sum.Tokens), len(sum.Rejections))
+	return nil
+}
+
+func audit(ctx context.Context, l *embedledger.Ledger, sum *Summary) error {
+	blocks, err := l.VerifyChain(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: audit: %w", err)
+	}
+	if err := l.VerifyState(ctx); err != nil {
+		return fmt.Errorf("demo: audit: %w", err)
+	}
+	for _, t := range sum.Tokens {
+		if err := nft.ValidateToken(t); err != nil {
+			return fmt.Errorf("demo: audit: %w", err)
+		}
+	}
+	sum.Blocks, sum.AuditOK = blocks, true
+	return nil
+}
+
+func evaluate(ctx context.Context, l *ledger.Gateway, out any, fn string, args ...string) error {
+	raw, err := l.Evaluate(ctx, fn, args...)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func waitFor(ctx context.Context, what string, cond func() (bool, error)) error {
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: timed out waiting for %s (last error: %v)", what, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}

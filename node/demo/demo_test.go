@@ -1,0 +1,47 @@
+package demo_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srellama/srellama/node/cli"
+	"github.com/srellama/srellama/node/demo"
+	"github.com/srellama/srellama/node/rulesync"
+)
+
+// TestDemo is the one-command demo as an end-to-end test: tokens minted for
+// the round's services, the rule files valid, the audit passing.
+func TestDemo(t *testing.T) {
+	var progress strings.Builder
+	sum, err := demo.Run(context.Background(), demo.Options{
+		OutputDir: t.TempDir(), Evidence: cli.Evidence, Progress: &progress, Timeout: 4 * time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("%v\nprogress:\n%s", err, progress.String())
+	}
+	if len(sum.Tokens) == 0 || !sum.AuditOK || sum.Blocks == 0 {
+		t.Fatalf("summary: %d tokens, audit %v, %d blocks", len(sum.Tokens), sum.AuditOK, sum.Blocks)
+	}
+	report, err := os.ReadFile(sum.Report)
+	if err != nil || !strings.Contains(string(report), "## SLOs") || !strings.Contains(string(report), ".svg") {
+		t.Fatalf("report: %v", err)
+	}
+	promtool, err := exec.LookPath("promtool")
+	for _, tok := range sum.Tokens {
+		path := filepath.Join(sum.RulesDir, rulesync.FileName(tok))
+		if _, statErr := os.Stat(path); statErr != nil {
+			t.Fatalf("rules of %s not written: %v", tok.Definition.Name, statErr)
+		}
+		if err == nil {
+			if out, cerr := exec.Command(promtool, "check", "rules", path).CombinedOutput(); cerr != nil {
+				t.Fatalf("promtool check rules %s: %v\n%s", path, cerr, out)
+			}
+		}
+	}
+	t.Logf("demo: %d tokens in %s\n%s", len(sum.Tokens), sum.Elapsed, progress.String())
+}
