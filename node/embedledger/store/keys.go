@@ -80,8 +80,10 @@ func splitKey(k []byte) (key string, kind byte, ok bool) {
 
 // migrate brings a store to the current format inside the opening
 // transaction, so a crash leaves it wholly old or wholly new. Format 1 (no
-// format key) kept state keys unescaped and history in its own bucket,
-// under uvarint(len(key)) key <block> <tx>.
+// format key) kept state keys unescaped, history in its own bucket under
+// uvarint(len(key)) key <block> <tx>, and blocks as plain values. The
+// migration holds the moved data in memory until it commits, which is fine
+// for the development ledgers that format 1 was used for.
 func migrate(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	if v := meta.Get(keyFormat); v != nil {
@@ -139,6 +141,22 @@ func migrate(tx *bolt.Tx) error {
 		}
 		if err := tx.DeleteBucket(bucketHistory); err != nil {
 			return fmt.Errorf("migrate history: %w", err)
+		}
+	}
+	if old := tx.Bucket(bucketBlocksFormat1); old != nil {
+		blocks := tx.Bucket(bucketBlocks)
+		err := old.ForEach(func(num, raw []byte) error {
+			b, err := blocks.CreateBucket(slices.Clone(num))
+			if err != nil {
+				return err
+			}
+			return b.Put(keyBlock, slices.Clone(raw))
+		})
+		if err != nil {
+			return fmt.Errorf("migrate blocks: %w", err)
+		}
+		if err := tx.DeleteBucket(bucketBlocksFormat1); err != nil {
+			return fmt.Errorf("migrate blocks: %w", err)
 		}
 	}
 	return meta.Put(keyFormat, u64(format))

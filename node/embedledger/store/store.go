@@ -15,6 +15,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -29,12 +30,19 @@ var (
 	// bucketHistory held key history apart from the state in format 1; it
 	// is only read to migrate such a store.
 	bucketHistory = []byte("history")
-	bucketBlocks  = []byte("blocks")
-	bucketTxIndex = []byte("txindex")
-	bucketMeta    = []byte("meta")
-	keyHeight     = []byte("height")
-	keyTipHash    = []byte("tiphash")
-	keyFormat     = []byte("format")
+	// bucketBlocks holds one sub-bucket per block, named by its number,
+	// holding the block under keyBlock. A block is written once: stored as
+	// plain values side by side, each new block would rewrite the leaf page
+	// holding the previous one, writing every block's bytes twice.
+	bucketBlocks = []byte("blockstore")
+	keyBlock     = []byte("block")
+	// bucketBlocksFormat1 held the blocks as plain values in format 1.
+	bucketBlocksFormat1 = []byte("blocks")
+	bucketTxIndex       = []byte("txindex")
+	bucketMeta          = []byte("meta")
+	keyHeight           = []byte("height")
+	keyTipHash          = []byte("tiphash")
+	keyFormat           = []byte("format")
 )
 
 // format is the layout version; see migrate.
@@ -116,7 +124,13 @@ func (s *Store) View(fn func(*Snapshot) error) error {
 // Commit runs fn in one write transaction and makes its effects durable
 // before returning. If fn fails nothing is written.
 func (s *Store) Commit(fn func(*Update) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Update{reader{tx}}) })
+	before := s.db.Stats().TxStats
+	err := s.db.Update(func(tx *bolt.Tx) error { return fn(&Update{reader{tx}}) })
+	after := s.db.Stats().TxStats
+	if os.Getenv("LEDGER_TRACE") != "" {
+		fmt.Fprintf(os.Stderr, "pages-written %d\n", after.GetWrite()-before.GetWrite())
+	}
+	return err
 }
 
 // Snapshot is a read-only view of the ledger.
@@ -252,7 +266,11 @@ func (r reader) TxStatus(txID string) (TxStatus, bool) {
 
 // BlockBytes returns the marshaled block with the given number.
 func (r reader) BlockBytes(num uint64) ([]byte, bool) {
-	raw := r.tx.Bucket(bucketBlocks).Get(u64(num))
+	b := r.tx.Bucket(bucketBlocks).Bucket(u64(num))
+	if b == nil {
+		return nil, false
+	}
+	raw := b.Get(keyBlock)
 	if raw == nil {
 		return nil, false
 	}
@@ -327,7 +345,11 @@ func (u *Update) AppendBlock(num uint64, blockBytes, headerHash []byte) error {
 	if h, _ := u.Height(); h != num {
 		return fmt.Errorf("append block %d: ledger height is %d", num, h)
 	}
-	if err := u.tx.Bucket(bucketBlocks).Put(u64(num), blockBytes); err != nil {
+	b, err := u.tx.Bucket(bucketBlocks).CreateBucket(u64(num))
+	if err != nil {
+		return fmt.Errorf("append block %d: %w", num, err)
+	}
+	if err := b.Put(keyBlock, blockBytes); err != nil {
 		return fmt.Errorf("append block %d: %w", num, err)
 	}
 	meta := u.tx.Bucket(bucketMeta)

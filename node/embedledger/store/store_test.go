@@ -172,6 +172,12 @@ func TestOpenMigratesFormat1(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		blocks := tx.Bucket([]byte("blocks"))
+		for num := range uint64(3) {
+			if err := blocks.Put(u64(num), []byte(fmt.Sprint("block ", num))); err != nil {
+				return err
+			}
+		}
 		for i, k := range keys {
 			h := Height{Block: 1, Tx: uint64(i)}
 			if err := st.Put([]byte(k), encodeVersioned(h, []byte("v-"+k))); err != nil {
@@ -204,8 +210,16 @@ func TestOpenMigratesFormat1(t *testing.T) {
 	}
 	defer s.Close()
 	err = s.View(func(snap *Snapshot) error {
-		if snap.tx.Bucket(bucketHistory) != nil {
-			t.Error("the format-1 history bucket is still there")
+		for _, b := range [][]byte{bucketHistory, bucketBlocksFormat1} {
+			if snap.tx.Bucket(b) != nil {
+				t.Errorf("the format-1 bucket %s is still there", b)
+			}
+		}
+		for num := range uint64(4) {
+			raw, ok := snap.BlockBytes(num)
+			if want := fmt.Sprint("block ", num); (num < 3) != ok || (ok && string(raw) != want) {
+				t.Errorf("BlockBytes(%d) after migration = %q, %v; want %q", num, raw, ok, want)
+			}
 		}
 		var got []string
 		it := snap.Range("cc", "", "")
