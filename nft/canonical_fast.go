@@ -2,8 +2,9 @@ package nft
 
 import (
 	"bytes"
-	"encoding/json"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -83,15 +84,17 @@ func (c *fastCanonicalizer) value(depth int) bool {
 	case b == '-' || (b >= '0' && b <= '9'):
 		return c.number()
 	default:
-		for _, lit := range []string{"true", "false", "null"} {
-			if bytes.HasPrefix(c.in[c.pos:], []byte(lit)) {
-				c.pos += len(lit)
-				c.out = append(c.out, lit...)
-				return true
-			}
-		}
+		return c.literal("true") || c.literal("false") || c.literal("null")
+	}
+}
+
+func (c *fastCanonicalizer) literal(lit string) bool {
+	if !bytes.HasPrefix(c.in[c.pos:], []byte(lit)) {
 		return false
 	}
+	c.pos += len(lit)
+	c.out = append(c.out, lit...)
+	return true
 }
 
 func (c *fastCanonicalizer) array(depth int) bool {
@@ -352,13 +355,75 @@ func (c *fastCanonicalizer) number() bool {
 		c.out = append(c.out, lit...)
 		return true
 	}
-	if !json.Valid(lit) {
+	if !isJSONNumber(lit) {
 		return false
 	}
-	var buf bytes.Buffer
-	if writeNumber(&buf, json.Number(lit)) != nil {
+	f, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return false
 	}
-	c.out = append(c.out, buf.Bytes()...)
+	c.out = appendECMAScriptNumber(c.out, f)
 	return true
+}
+
+// appendECMAScriptNumber formats f as encoding/json does for a float64,
+// which is ECMAScript's Number.prototype.toString (what writeNumber relies
+// on), without going through json.Marshal. -0 prints as 0.
+func appendECMAScriptNumber(dst []byte, f float64) []byte {
+	if f == 0 {
+		return append(dst, '0')
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs < 1e-6 || abs >= 1e21 {
+		format = 'e'
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// 1e-07 -> 1e-7, as ECMAScript writes exponents.
+		b := dst[start:]
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
+}
+
+// isJSONNumber checks the JSON number grammar:
+// -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+func isJSONNumber(b []byte) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
