@@ -31,6 +31,15 @@ func Canonical(v any) ([]byte, error) {
 
 // CanonicalizeJSON rewrites a JSON document into its canonical form.
 func CanonicalizeJSON(raw []byte) ([]byte, error) {
+	if out, ok := canonicalizeFast(raw); ok {
+		return out, nil
+	}
+	return canonicalizeTree(raw)
+}
+
+// canonicalizeTree is the reference canonicalization: decode into a tree,
+// write the tree canonically. canonicalizeFast must match it byte for byte.
+func canonicalizeTree(raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var tree any
