@@ -251,7 +251,7 @@ func printDefinition(w io.Writer, d nft.Definition, withRules bool) {
 	fmt.Fprintln(w)
 	t := newTable(w, "ALERT", "SEVERITY", "LONG WINDOW", "SHORT WINDOW", "BUDGET CONSUMED", "BURN RATE")
 	for _, a := range d.SLO.AlertPolicy {
-		t.row(a.Name, string(a.Severity), a.LongWindow, a.ShortWindow, fmt.Sprintf("%g%%", 100*a.BudgetConsumed), fmt.Sprintf("%.4g", a.BurnRate))
+		t.row(a.Name, string(a.Severity), a.LongWindow, a.ShortWindow, fmt.Sprintf("%.4g%%", 100*a.BudgetConsumed), fmt.Sprintf("%.4g", a.BurnRate))
 	}
 	t.flush()
 	fmt.Fprintln(w)
