@@ -205,8 +205,16 @@ func TestLedgerRoundsTokensAndAudit(t *testing.T) {
 	}
 
 	// The ledger stops cleanly; then the offline audit reads its folder.
-	if r := stop(); r.code != 0 {
-		t.Fatalf("ledger stopped with %d: %s", r.code, r.stderr)
+	served := stop()
+	if served.code != 0 || !strings.Contains(served.stderr, "ledger stopped") {
+		t.Fatalf("ledger stopped with %d: %s", served.code, served.stderr)
+	}
+	for _, org := range orgs {
+		for _, s := range []string{"serving the Fabric Gateway API on 127.0.0.1:", org, embedledger.ConnectionConfigPath(dir, org), embedledger.AdminConnectionConfigPath(dir, org)} {
+			if !strings.Contains(served.stdout, s) {
+				t.Errorf("ledger output lacks %q:\n%s", s, served.stdout)
+			}
+		}
 	}
 	r = run(ctx, t, cli.Env{}, "audit", "verify", "--ledger-dir", dir, "--output", "json")
 	var rep struct {

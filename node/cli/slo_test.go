@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +217,51 @@ func TestEvidenceFromSeries(t *testing.T) {
 	}
 	if _, err := cli.Evidence(context.Background(), src, "svc", source.Range{Start: start, End: start.Add(48 * time.Hour), Step: 7 * time.Hour}); err == nil {
 		t.Error("a step that does not divide a day accepted")
+	}
+}
+
+// fakeOllama answers like an Ollama server with one installed model whose
+// answers are schema-shaped nonsense ("{}").
+func fakeOllama(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var chats atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/tags", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"models":[{"name":"tiny:latest","model":"tiny:latest","digest":"%s"}]}`, strings.Repeat("ab", 32))
+	})
+	mux.HandleFunc("POST /api/chat", func(w http.ResponseWriter, r *http.Request) {
+		chats.Add(1)
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		fmt.Fprintln(w, `{"model":"tiny:latest","message":{"role":"assistant","content":"{}"},"done":true}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, &chats
+}
+
+func TestSLOGenerateWithOllamaFallsBackWhenNoAnswerValidates(t *testing.T) {
+	srv, chats := fakeOllama(t)
+	base := []string{"slo", "generate", "--service", "amf", "--end", "2026-03-09T00:00:00Z", "--generator", "ollama", "--ollama-host", srv.URL}
+	r := run(context.Background(), t, cli.Env{}, append(base, "--model", "tiny", "--output", "json")...)
+	var def nft.Definition
+	if err := json.Unmarshal([]byte(r.stdout), &def); err != nil || r.code != 0 {
+		t.Fatalf("exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	gen := def.Provenance.Generator
+	if gen.Kind != nft.GeneratorBuiltin || gen.Model != "tiny" || gen.FallbackReason == "" || !nft.IsDigest(gen.ModelDigest) {
+		t.Errorf("generator %+v: want the builtin fallback recorded with the model", gen)
+	}
+	if n := chats.Load(); n != 2 {
+		t.Errorf("%d chat requests, want an answer and one repair", n)
+	}
+	checkRules(t, def.Rules.YAML)
+
+	r = run(context.Background(), t, cli.Env{}, append(base, "--model", "tiny")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "fell back to builtin") {
+		t.Errorf("table does not say the builtin generator took over:\n%s", r.stdout)
+	}
+	r = run(context.Background(), t, cli.Env{}, append(base, "--model", "huge")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "not installed") {
+		t.Errorf("missing model: exit %d, %s", r.code, r.stderr)
 	}
 }
