@@ -247,9 +247,9 @@ func (p *Participant) do(ctx context.Context, out round.Output) {
 			p.step(ctx, round.Trained{RoundID: o.Round.ID, Payload: payload, Commitment: c})
 		})
 	case round.SubmitCommit:
-		p.submit(ctx, o.RoundID, "commit", "Rounds:CommitUpdate", o.RoundID, mustJSON(o.Commitment))
+		p.submitJSON(ctx, o.RoundID, "commit", "Rounds:CommitUpdate", o.Commitment)
 	case round.SubmitAggregate:
-		p.submit(ctx, o.RoundID, "aggregate", "Rounds:SubmitAggregate", o.RoundID, mustJSON(o.Claim))
+		p.submitJSON(ctx, o.RoundID, "aggregate", "Rounds:SubmitAggregate", o.Claim)
 	case round.SubmitClose:
 		p.submit(ctx, o.RoundID, "close", "Rounds:Close", o.RoundID)
 	case round.Publish:
@@ -274,6 +274,16 @@ func (p *Participant) do(ctx context.Context, out round.Output) {
 	case round.Log:
 		log.Info(o.Message, "round", o.RoundID)
 	}
+}
+
+// submitJSON submits fn(roundID, v as JSON).
+func (p *Participant) submitJSON(ctx context.Context, roundID, kind, fn string, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		p.step(ctx, round.TxDone{RoundID: roundID, Kind: kind, Err: fmt.Errorf("encoding %s: %w", fn, err)})
+		return
+	}
+	p.submit(ctx, roundID, kind, fn, roundID, string(raw))
 }
 
 func (p *Participant) submit(ctx context.Context, roundID, kind, fn string, args ...string) {
@@ -315,16 +325,6 @@ func (p *Participant) async(f func()) {
 		defer p.wg.Done()
 		f()
 	}()
-}
-
-func mustJSON(v any) string {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		// The machine's outputs are plain records; failing to encode one
-		// is a programming error, reported rather than panicking.
-		return fmt.Sprintf(`{"error":%q}`, err.Error())
-	}
-	return string(raw)
 }
 
 const stateFile = "rounds.json"

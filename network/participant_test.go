@@ -157,10 +157,20 @@ type testConsortium struct {
 	hub     *hub
 	members []*member
 	size    int
+	// The protocol's pure functions and the trainer; the defaults are
+	// deterministic stand-ins, TestRoundWithFederatedLearning plugs fl in.
+	inspect   func(records.Round, []byte) (string, error)
+	aggregate func(records.Round, []round.Update) (records.AggregateClaim, error)
+	trainer   func(msp string) network.Trainer
+	strategy  string
 }
 
-func newTestConsortium(t testing.TB, n, updateSize int) *testConsortium {
-	c := &testConsortium{t: t, hub: newHub(t), size: updateSize}
+func newTestConsortium(t testing.TB, n, updateSize int, opts ...func(*testConsortium)) *testConsortium {
+	c := &testConsortium{t: t, hub: newHub(t), size: updateSize, inspect: inspect, aggregate: aggregate, strategy: "median"}
+	c.trainer = func(msp string) network.Trainer { return trainer{msp: msp, size: c.size} }
+	for _, o := range opts {
+		o(c)
+	}
 	dir := t.TempDir()
 	for i := range n {
 		msp := fmt.Sprintf("Org%02dMSP", i+1)
@@ -200,10 +210,10 @@ func (c *testConsortium) start(m *member) {
 		t.Fatal(err)
 	}
 	m.part, err = network.NewParticipant(network.ParticipantConfig{
-		Machine: round.Config{Self: m.msp, Inspect: inspect, Aggregate: aggregate, Grace: time.Second, RetryEvery: 500 * time.Millisecond},
+		Machine: round.Config{Self: m.msp, Inspect: c.inspect, Aggregate: c.aggregate, Grace: time.Second, RetryEvery: 500 * time.Millisecond},
 		Gossip:  m.gossip, Admission: m.admission,
 		Ledger:  submitter{h: c.hub, id: c.hub.orgs[m.msp].Client},
-		Trainer: trainer{msp: m.msp, size: c.size}, StateDir: m.stateDir, TickEvery: 200 * time.Millisecond,
+		Trainer: c.trainer(m.msp), StateDir: m.stateDir, TickEvery: 200 * time.Millisecond,
 		Nodes: func(context.Context) ([]records.Node, error) {
 			raw, err := c.hub.evaluate("Consortium:ListNodes", "")
 			if err != nil {
@@ -302,8 +312,8 @@ func (c *testConsortium) open(id string, commitWindow time.Duration) {
 	c.t.Helper()
 	now := time.Now().UTC()
 	spec := records.RoundSpec{
-		ID: id, Task: "sli-relevance", Services: []string{"amf"},
-		FeatureSetDigest: nft.DigestBytes([]byte("features")), Strategy: "median", MinParticipants: 2,
+		ID: id, Task: "sli-relevance", Services: []string{"amf", "smf"},
+		FeatureSetDigest: nft.DigestBytes([]byte("features")), Strategy: c.strategy, MinParticipants: 2,
 		CommitDeadline: records.FormatTime(now.Add(commitWindow)),
 		Deadline:       records.FormatTime(now.Add(commitWindow + 5*time.Second)),
 	}

@@ -1,0 +1,213 @@
+// Package api is a node's HTTP API on loopback: health, federated rounds
+// and their state, the relevance ranking, tokens with their rules, audit
+// (history, provenance), and the node's own Prometheus metrics. Everything
+// it shows comes from the ledger through the node's client, so two nodes of
+// a consortium answer the same questions alike.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+)
+
+// Evaluator is the read side of the node's ledger client.
+type Evaluator interface {
+	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+}
+
+// RoundStates reports this node's own view of rounds (the protocol phase);
+// optional.
+type RoundStates interface {
+	Phase(roundID string) (string, bool)
+}
+
+// Server is the node's API.
+type Server struct {
+	Organization string
+	Ledger       Evaluator
+	Rounds       RoundStates
+	Registry     *prometheus.Registry
+	Log          *slog.Logger
+	// Timeout bounds each ledger query.
+	Timeout time.Duration
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.health)
+	mux.HandleFunc("GET /api/v1/rounds", s.rounds)
+	mux.HandleFunc("GET /api/v1/rounds/{id}", s.round)
+	mux.HandleFunc("GET /api/v1/rounds/{id}/ranking", s.ranking)
+	mux.HandleFunc("GET /api/v1/tokens", s.tokens)
+	mux.HandleFunc("GET /api/v1/tokens/{id}", s.query("Tokens:Get"))
+	mux.HandleFunc("GET /api/v1/tokens/{id}/rules", s.rules)
+	mux.HandleFunc("GET /api/v1/tokens/{id}/history", s.query("Audit:History"))
+	mux.HandleFunc("GET /api/v1/tokens/{id}/provenance", s.query("Audit:Provenance"))
+	if s.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+func (s *Server) evaluate(r *http.Request, fn string, args ...string) ([]byte, error) {
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	return s.Ledger.Evaluate(ctx, fn, args...)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	_, err := s.evaluate(r, "Consortium:GetOrganization", s.Organization)
+	body := map[string]string{"status": "ok", "organization": s.Organization, "ledger": "ok"}
+	status := http.StatusOK
+	if err != nil {
+		body["status"], body["ledger"] = "degraded", err.Error()
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, body)
+}
+
+func (s *Server) rounds(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	raw, err := s.evaluate(r, "Rounds:List", q.Get("page_size"), q.Get("bookmark"))
+	s.relay(w, raw, err)
+}
+
+// roundView is a round as the ledger holds it plus this node's phase.
+type roundView struct {
+	records.Round
+	LocalPhase string `json:"local_phase,omitempty"`
+}
+
+func (s *Server) round(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	raw, err := s.evaluate(r, "Rounds:Get", id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	var v roundView
+	if err := json.Unmarshal(raw, &v.Round); err != nil {
+		s.fail(w, fmt.Errorf("decoding round: %w", err))
+		return
+	}
+	if s.Rounds != nil {
+		v.LocalPhase, _ = s.Rounds.Phase(id)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) ranking(w http.ResponseWriter, r *http.Request) {
+	raw, err := s.evaluate(r, "Rounds:Get", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	var round records.Round
+	if err := json.Unmarshal(raw, &round); err != nil {
+		s.fail(w, fmt.Errorf("decoding round: %w", err))
+		return
+	}
+	if round.Status != records.RoundFinalized {
+		writeJSON(w, http.StatusConflict, errorBody(fmt.Sprintf("round %s is %s; its ranking is known once it finalizes", round.ID, round.Status)))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"round": round.ID, "global_model_digest": round.GlobalModelDigest, "ranking": round.Ranking})
+}
+
+// tokens lists tokens by exactly one of service, owner or round.
+func (s *Server) tokens(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var fn, key string
+	n := 0
+	for _, by := range []struct{ param, fn string }{{"service", "Audit:ByService"}, {"owner", "Audit:ByOwner"}, {"round", "Audit:ByRound"}} {
+		if v := q.Get(by.param); v != "" {
+			fn, key = by.fn, v
+			n++
+		}
+	}
+	if n != 1 {
+		writeJSON(w, http.StatusBadRequest, errorBody("give exactly one of service, owner or round"))
+		return
+	}
+	raw, err := s.evaluate(r, fn, key, q.Get("page_size"), q.Get("bookmark"))
+	s.relay(w, raw, err)
+}
+
+func (s *Server) query(fn string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, err := s.evaluate(r, fn, r.PathValue("id"))
+		s.relay(w, raw, err)
+	}
+}
+
+// rules serves a token's Prometheus rule file as YAML, after checking the
+// token against its digest.
+func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
+	raw, err := s.evaluate(r, "Tokens:Get", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	tok, err := nft.DecodeToken(raw)
+	if err != nil {
+		s.fail(w, fmt.Errorf("token from the ledger does not validate: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("X-Rules-Digest", tok.Definition.Rules.Digest)
+	_, _ = w.Write([]byte(tok.Definition.Rules.YAML))
+}
+
+func (s *Server) relay(w http.ResponseWriter, raw []byte, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(raw)
+}
+
+// fail maps ledger errors to HTTP: what the chaincode could not find is
+// 404, what it refused as malformed is 400, anything else is 502 (the
+// ledger, not this API, failed).
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	msg := err.Error()
+	status := http.StatusBadGateway
+	switch {
+	case strings.Contains(msg, "not found"):
+		status = http.StatusNotFound
+	case strings.Contains(msg, "must be"), strings.Contains(msg, "is not a"), strings.Contains(msg, "page size"):
+		status = http.StatusBadRequest
+	case errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
+	}
+	if status == http.StatusBadGateway && s.Log != nil {
+		s.Log.Warn("ledger query failed", "err", err)
+	}
+	writeJSON(w, status, errorBody(msg))
+}
+
+func errorBody(msg string) map[string]string { return map[string]string{"error": msg} }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,227 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/fl"
+	"github.com/srellama/srellama/node/source"
+)
+
+// Trainer turns an organization's metrics into its update for a round:
+// for each of the round's services it has, every candidate series becomes
+// features (named MetricKey(service, metric)), the service's incidents
+// become labels, and a class-weighted logistic regression is trained on the
+// older part of the history and scored on the newer part. Only the model's
+// weights leave the node.
+//
+// Standardization here uses the organization's own statistics; fl supports
+// federated statistics (fl.MergeStats), which need a statistics exchange
+// before the round that the round protocol does not carry yet.
+type Trainer struct {
+	MSPID   string
+	Source  source.Source
+	History time.Duration
+	Step    time.Duration
+	// Now is the clock; the history ends at Now().
+	Now     func() time.Time
+	Spec    fl.FeatureSpec
+	Config  fl.TrainConfig
+	Horizon int // rows ahead an incident counts as "about to happen"
+	// HoldOut is the fraction of the newest rows kept for scoring.
+	HoldOut float64
+	Log     *slog.Logger
+}
+
+// Train implements network.Trainer.
+func (tr Trainer) Train(ctx context.Context, r records.Round) ([]byte, records.UpdateCommitment, error) {
+	ds, err := tr.Dataset(ctx, r.Services)
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	split := int(float64(ds.Rows()) * (1 - tr.holdOut()))
+	train, err := slice(ds, 0, split)
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	test, err := slice(ds, split, ds.Rows())
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	if err := train.CheckClasses(); err != nil {
+		return nil, records.UpdateCommitment{}, fmt.Errorf("round %s: %w", r.ID, err)
+	}
+	st, err := fl.NewStandardizer(fl.ComputeStats(train))
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	xTrain, err := st.Apply(train)
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	xTest, err := st.Apply(test)
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	init, err := fl.NewModel(ds.Features)
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	cfg := tr.Config
+	if r.Strategy == fl.FedProx && cfg.ProxMu == 0 {
+		cfg.ProxMu = 0.01
+	}
+	res, err := fl.Train(xTrain, init, cfg)
+	if err != nil {
+		return nil, records.UpdateCommitment{}, fmt.Errorf("round %s: training: %w", r.ID, err)
+	}
+	metrics := score(res, xTest)
+	u := res.Model.ToUpdate(tr.MSPID, RoundNumber(r.ID), xTrain, metrics)
+	payload, err := u.Encode()
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	tr.logger().Info("trained a local model", "round", r.ID, "rows", xTrain.Rows, "features", len(u.Features), "held_out_auc", metrics.AUC)
+	return payload, records.UpdateCommitment{
+		Samples: int64(u.Samples),
+		Metrics: records.LocalMetrics{AUC: metrics.AUC, F1: metrics.F1, Loss: metrics.Loss},
+	}, nil
+}
+
+// score measures the model on the held-out rows; AUC and F1 are 0 when
+// they hold a single class.
+func score(res fl.TrainResult, x *fl.Matrix) fl.LocalMetrics {
+	m := fl.LocalMetrics{Loss: res.Loss}
+	scores, err := res.Model.Scores(x)
+	if err != nil {
+		return m
+	}
+	if auc, err := fl.AUC(scores, x.Y); err == nil && !math.IsNaN(auc) {
+		m.AUC = auc
+	}
+	m.F1 = fl.F1(scores, x.Y, 0.5)
+	if math.IsNaN(m.Loss) || math.IsInf(m.Loss, 0) {
+		m.Loss = 0
+	}
+	return m
+}
+
+// Dataset builds the labelled feature table of the services over the
+// history window.
+func (tr Trainer) Dataset(ctx context.Context, services []string) (*fl.Dataset, error) {
+	if tr.History <= 0 || tr.Step <= 0 || tr.Now == nil {
+		return nil, errors.New("trainer: History, Step and Now are required")
+	}
+	end := tr.Now().Truncate(tr.Step)
+	rng := source.Range{Start: end.Add(-tr.History), End: end, Step: tr.Step}
+	have, err := tr.Source.Services(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: listing services: %w", err)
+	}
+	var series []fl.MetricSeries
+	var incidents []fl.Interval
+	for _, svc := range services {
+		if !slices.Contains(have, svc) {
+			continue // another organization's service
+		}
+		s, err := tr.serviceSeries(ctx, svc, rng)
+		if err != nil {
+			return nil, err
+		}
+		series = append(series, s...)
+		in, err := tr.Source.Incidents(ctx, svc, rng.Start, rng.End)
+		if err != nil {
+			return nil, fmt.Errorf("trainer: incidents of %s: %w", svc, err)
+		}
+		for _, i := range in {
+			lo, hi := rowOf(rng, i.Start), rowOf(rng, i.End)+1
+			lo, hi = max(lo, 0), min(hi, rng.Points())
+			if hi > lo {
+				incidents = append(incidents, fl.Interval{Start: lo, End: hi})
+			}
+		}
+	}
+	if len(series) == 0 {
+		return nil, fmt.Errorf("trainer: this organization has none of the services %v", services)
+	}
+	spec := tr.Spec
+	spec.SkipEmpty = true
+	ft, err := fl.BuildFeatures(series, spec)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	labels, err := fl.LabelsFromIntervals(ft.Rows, incidents, tr.Horizon)
+	if err != nil {
+		return nil, err
+	}
+	return fl.NewDataset(ft, labels, 0, ft.Rows)
+}
+
+// serviceSeries fetches a service's candidate series. Histogram buckets are
+// left out (their _sum and _count carry the signal without one feature per
+// bucket); a metric with several series keeps each under its selector.
+func (tr Trainer) serviceSeries(ctx context.Context, svc string, rng source.Range) ([]fl.MetricSeries, error) {
+	infos, err := tr.Source.ListSeries(ctx, svc)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: series of %s: %w", svc, err)
+	}
+	perMetric := map[string]int{}
+	var ids []string
+	byID := map[string]source.SeriesInfo{}
+	for _, in := range infos {
+		if strings.HasSuffix(in.Metric, "_bucket") {
+			continue
+		}
+		perMetric[in.Metric]++
+		ids = append(ids, in.ID)
+		byID[in.ID] = in
+	}
+	fetched, err := tr.Source.Fetch(ctx, ids, rng)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: fetching %s: %w", svc, err)
+	}
+	out := make([]fl.MetricSeries, 0, len(fetched))
+	for _, s := range fetched {
+		name := s.Info.Metric
+		if perMetric[name] > 1 {
+			name = s.Info.ID
+		}
+		out = append(out, fl.MetricSeries{Name: MetricKey(svc, name), Counter: byID[s.Info.ID].Type == source.TypeCounter, Values: s.Values})
+	}
+	slices.SortFunc(out, func(a, b fl.MetricSeries) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func rowOf(r source.Range, t time.Time) int { return int(t.Sub(r.Start) / r.Step) }
+
+func (tr Trainer) holdOut() float64 {
+	if tr.HoldOut <= 0 || tr.HoldOut >= 1 {
+		return 0.3
+	}
+	return tr.HoldOut
+}
+
+func slice(d *fl.Dataset, lo, hi int) (*fl.Dataset, error) {
+	if hi <= lo {
+		return nil, fmt.Errorf("trainer: history too short to split (%d rows)", d.Rows())
+	}
+	out := &fl.Dataset{Features: d.Features, Quality: d.Quality, Labels: d.Labels[lo:hi]}
+	for _, c := range d.Columns {
+		out.Columns = append(out.Columns, c[lo:hi])
+	}
+	return out, nil
+}
+
+func (tr Trainer) logger() *slog.Logger {
+	if tr.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return tr.Log
+}

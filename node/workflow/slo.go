@@ -1,0 +1,157 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/llm/builtin"
+	"github.com/srellama/srellama/llm/validate"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/source"
+)
+
+// Evidence reads one service's evidence from the organization's own
+// metrics: candidate metrics with their types and daily history. An
+// organization that does not run the service returns an error wrapping
+// source.ErrUnknownService.
+type Evidence func(ctx context.Context, service string) (builtin.Input, error)
+
+// LLM is an LLM-backed generator (llm/ollama's Generator fits through a
+// small adapter); optional.
+type LLM interface {
+	Generate(ctx context.Context, in builtin.Input) (nft.Definition, error)
+}
+
+// SLOGenerator answers generation requests: the evidence comes from this
+// organization's data, the relevance of each metric from the federated
+// ranking the request carries.
+type SLOGenerator struct {
+	Self     string
+	Period   string
+	Evidence Evidence
+	Builtin  builtin.Generator
+	LLM      LLM
+}
+
+// Generate implements Generator.
+func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error) {
+	in, err := g.Evidence(ctx, req.Service)
+	if err != nil {
+		return nft.Definition{}, fmt.Errorf("evidence for %s: %w", req.Service, err)
+	}
+	in.Proposer, in.Period = g.Self, g.Period
+	in.RoundID, in.GlobalModelDigest, in.GenerationRequestID = req.RoundID, req.GlobalModelDigest, req.ID
+	in.Contributors = req.Contributors
+	applyRanking(&in, req.SLIs)
+	if g.LLM != nil {
+		return g.LLM.Generate(ctx, in)
+	}
+	return g.Builtin.Generate(ctx, in)
+}
+
+// applyRanking gives each evidence metric the federated relevance of the
+// ranked metric it is (a ranked name may carry a label selector), and
+// leaves unranked metrics at zero so the ranked ones are preferred.
+func applyRanking(in *builtin.Input, ranked []nft.Metric) {
+	for i := range in.Metrics {
+		m := &in.Metrics[i]
+		m.Relevance, m.Stability = 0, 0
+		for _, r := range ranked {
+			name, _, _ := strings.Cut(r.Name, "{")
+			if name == m.Name || validate.HistogramBase(name) == m.Name {
+				m.Relevance = max(m.Relevance, r.Relevance)
+				m.Stability = max(m.Stability, r.Stability)
+			}
+		}
+	}
+}
+
+// OwnDataReviewer reviews another member's proposal: its definition must
+// validate here too (PromQL, rule file, rendering), and where this
+// organization runs the service and has the SLI's metrics, the objective
+// must have held over this organization's own history.
+type OwnDataReviewer struct {
+	Evidence  Evidence
+	Validator validate.Validator
+	Options   builtin.Options
+	Log       *slog.Logger
+}
+
+// Review implements Reviewer.
+func (r OwnDataReviewer) Review(ctx context.Context, p records.Proposal) (Verdict, error) {
+	def := p.Definition
+	if rep := r.Validator.Validate(ctx, def); !rep.Passed() {
+		return Verdict{Reason: fmt.Sprintf("the definition does not validate here: %v", rep.Err())}, nil
+	}
+	in, err := r.Evidence(ctx, def.SLI.Service)
+	if errors.Is(err, source.ErrUnknownService) {
+		r.logger().Info("approving on validation alone: this organization does not run the service", "service", def.SLI.Service, "proposal", p.ID)
+		return Verdict{Approve: true}, nil
+	}
+	if err != nil {
+		return Verdict{}, fmt.Errorf("evidence for %s: %w", def.SLI.Service, err)
+	}
+	c, ok := matchingCandidate(in, def.SLI, r.Options)
+	if !ok {
+		r.logger().Info("approving on validation alone: this organization lacks the SLI's metrics", "service", def.SLI.Service, "proposal", p.ID)
+		return Verdict{Approve: true}, nil
+	}
+	achieved, days := achievedLevel(c)
+	if days == 0 {
+		return Verdict{Approve: true}, nil
+	}
+	if 1-achieved > def.SLO.ErrorBudget+1e-12 {
+		return Verdict{Reason: fmt.Sprintf("over %d days our %s achieved %.4f%%, below the proposed objective %.4f%%",
+			days, def.SLI.Service, achieved*100, def.SLO.Objective*100)}, nil
+	}
+	return Verdict{Approve: true}, nil
+}
+
+// matchingCandidate finds, among the SLIs this organization's evidence
+// supports, the one the definition measures (same queries).
+func matchingCandidate(in builtin.Input, sli nft.SLI, opts builtin.Options) (builtin.Candidate, bool) {
+	cands, err := builtin.Candidates(in, opts)
+	if err != nil {
+		return builtin.Candidate{}, false
+	}
+	for _, c := range cands {
+		if sameQuery(c.Spec.GoodQuery, sli.GoodQuery) && sameQuery(c.Spec.TotalQuery, sli.TotalQuery) &&
+			sameQuery(c.Spec.ErrorRatioQuery, sli.ErrorRatioQuery) {
+			return c, true
+		}
+	}
+	return builtin.Candidate{}, false
+}
+
+func sameQuery(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	ca, errA := validate.Canonical(a)
+	cb, errB := validate.Canonical(b)
+	return errA == nil && errB == nil && ca == cb
+}
+
+// achievedLevel is good/total over the candidate's whole history.
+func achievedLevel(c builtin.Candidate) (float64, int) {
+	var good, total float64
+	for i := range c.Total {
+		good += c.Good[i]
+		total += c.Total[i]
+	}
+	if total <= 0 {
+		return 0, 0
+	}
+	return min(1, good/total), len(c.Total)
+}
+
+func (r OwnDataReviewer) logger() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}

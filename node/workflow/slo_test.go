@@ -1,0 +1,101 @@
+package workflow_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/llm/builtin"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/source"
+	"github.com/srellama/srellama/node/workflow"
+)
+
+// evidence is one organization's AMF: registration requests and successes
+// over 14 days, succeeding at the given rate.
+func evidence(successRate float64) workflow.Evidence {
+	return func(_ context.Context, service string) (builtin.Input, error) {
+		if service != "amf" {
+			return builtin.Input{}, fmt.Errorf("%w: %s", source.ErrUnknownService, service)
+		}
+		var req, succ []float64
+		for range 14 {
+			req = append(req, 100000)
+			succ = append(succ, 100000*successRate)
+		}
+		sel := map[string]string{"service": "amf"}
+		return builtin.Input{Service: "amf", Metrics: []builtin.Metric{
+			{Name: "fivegs_amffunction_rm_reginitreq", Type: builtin.Counter, Selector: sel, Daily: req},
+			{Name: "fivegs_amffunction_rm_reginitsucc", Type: builtin.Counter, Selector: sel, Daily: succ},
+		}}, nil
+	}
+}
+
+func request() records.GenerationRequest {
+	return records.GenerationRequest{
+		ID: "round-1.amf", Service: "amf", RoundID: "round-1", GlobalModelDigest: nft.DigestBytes([]byte("m")),
+		Contributors: []string{"Org1MSP", "Org2MSP"}, Status: records.RequestOpen,
+		SLIs: []nft.Metric{{Name: `fivegs_amffunction_rm_reginitreq{service="amf"}`, Relevance: 0.9, Stability: 1}},
+	}
+}
+
+func TestSLOGeneratorAnswersTheRequest(t *testing.T) {
+	g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995)}
+	def, err := g.Generate(context.Background(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nft.ValidateDefinition(def); err != nil {
+		t.Fatal(err)
+	}
+	p := def.Provenance
+	if p.Proposer != "Org1MSP" || p.GenerationRequestID != "round-1.amf" || p.RoundID != "round-1" || len(p.Contributors) != 2 {
+		t.Fatalf("provenance does not answer the request: %+v", p)
+	}
+	carried := false
+	for _, m := range def.SLI.Metrics {
+		carried = carried || (m.Name == "fivegs_amffunction_rm_reginitreq" && m.Relevance == 0.9)
+	}
+	if !carried {
+		t.Fatalf("the federated relevance was not carried: %+v", def.SLI.Metrics)
+	}
+	if _, err := g.Generate(context.Background(), records.GenerationRequest{ID: "x", Service: "upf"}); err == nil {
+		t.Fatal("generated for a service this organization does not run")
+	}
+}
+
+func TestOwnDataReviewer(t *testing.T) {
+	def, err := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995)}.Generate(context.Background(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := def
+	broken.SLI.GoodQuery = `sum(rate(fivegs_amffunction_rm_reginitsucc{service="amf"}[{{.window}}])) by (`
+	tests := []struct {
+		name     string
+		evidence workflow.Evidence
+		def      nft.Definition
+		approve  bool
+		reason   string
+	}{
+		{"our data meets the objective", evidence(0.9999), def, true, ""},
+		{"our data falls short", evidence(0.99), def, false, "below the proposed objective"},
+		{"we do not run the service", runsNothing, def, true, ""},
+		{"the definition does not validate", evidence(0.9999), broken, false, "does not validate here"},
+	}
+	for _, tt := range tests {
+		v, err := workflow.OwnDataReviewer{Evidence: tt.evidence}.Review(context.Background(), records.Proposal{ID: "p", Definition: tt.def})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if v.Approve != tt.approve || !strings.Contains(v.Reason, tt.reason) {
+			t.Errorf("%s: verdict %+v, want approve=%v with reason containing %q", tt.name, v, tt.approve, tt.reason)
+		}
+	}
+}
+
+func runsNothing(_ context.Context, service string) (builtin.Input, error) {
+	return builtin.Input{}, fmt.Errorf("%w: %s", source.ErrUnknownService, service)
+}

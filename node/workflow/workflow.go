@@ -1,0 +1,230 @@
+// Package workflow is the governed part of a node's life, driven by ledger
+// events: when a round finalizes (or a member asks) the organization
+// assigned generates, validates and proposes an SLO; every other member
+// reviews a proposal against its own data and approves or rejects it with a
+// reason; when a token is minted, revised or retired its rules take effect.
+//
+// Decide is a pure function from one event to the actions this
+// organization takes. The Executor carries them out idempotently against
+// the ledger, so a node that replays events after a restart (its event
+// checkpoint trails its actions) neither misses nor repeats an action.
+// Federated rounds themselves are network.Participant's.
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+)
+
+// Action is something this organization does in response to an event.
+type Action interface{ isAction() }
+
+// Generate asks for an SLO definition answering a request, to propose.
+type Generate struct{ Request records.GenerationRequest }
+
+// Review asks for another member's proposal to be checked and decided.
+type Review struct{ Proposal records.Proposal }
+
+// Install makes a token's state take effect: active rules installed,
+// superseded or retired ones removed.
+type Install struct{ Token nft.Token }
+
+func (Generate) isAction() {}
+func (Review) isAction()   {}
+func (Install) isAction()  {}
+
+// Policy says what this organization does beyond its duties.
+type Policy struct {
+	Self string
+	// Volunteer makes the node generate for every request, not only those
+	// assigned to it; the first proposal to reach quorum wins.
+	Volunteer bool
+}
+
+// Decide returns the actions an event calls for.
+func Decide(p Policy, e records.Event) []Action {
+	var out []Action
+	switch e.Kind {
+	case records.EventRoundFinalized, records.EventGenerationRequested:
+		for _, req := range e.Requests {
+			if req.Status == records.RequestOpen && (req.Assignee == p.Self || p.Volunteer) {
+				out = append(out, Generate{Request: req})
+			}
+		}
+	case records.EventProposalSubmitted:
+		if pr := e.Proposal; pr != nil && pr.Proposer != p.Self && pr.Status == records.ProposalOpen && slices.Contains(pr.Members, p.Self) {
+			out = append(out, Review{Proposal: *pr})
+		}
+	case records.EventTokenMinted, records.EventTokenRetired:
+		if e.Superseded != nil {
+			out = append(out, Install{Token: *e.Superseded})
+		}
+		if e.Token != nil {
+			out = append(out, Install{Token: *e.Token})
+		}
+	}
+	return out
+}
+
+// Ledger is what the executor needs from the node's ledger client.
+type Ledger interface {
+	Submit(ctx context.Context, fn string, args ...string) ([]byte, string, error)
+	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+}
+
+// Generator writes and validates a definition answering a request; the
+// definition names this organization as proposer.
+type Generator interface {
+	Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error)
+}
+
+// Verdict is a reviewer's decision on a proposal.
+type Verdict struct {
+	Approve bool
+	// Reason explains a rejection; the ledger records it.
+	Reason string
+}
+
+// Reviewer checks another member's proposal against this organization's
+// own data (validation, backtest).
+type Reviewer interface {
+	Review(ctx context.Context, p records.Proposal) (Verdict, error)
+}
+
+// Installer makes token states take effect.
+type Installer interface {
+	Apply(t nft.Token) (changed bool, err error)
+	Reload(ctx context.Context) error
+}
+
+// Executor carries out actions.
+type Executor struct {
+	Policy    Policy
+	Ledger    Ledger
+	Generator Generator
+	Reviewer  Reviewer
+	Installer Installer
+	Log       *slog.Logger
+}
+
+// Handle runs the actions an event calls for. It returns an error only for
+// failures worth retrying (the caller then keeps its event checkpoint); a
+// refusal by the ledger that the action is already done is success.
+func (x Executor) Handle(ctx context.Context, e records.Event) error {
+	changed := false
+	var errs []error
+	for _, a := range Decide(x.Policy, e) {
+		var err error
+		switch a := a.(type) {
+		case Generate:
+			err = x.generate(ctx, a.Request)
+		case Review:
+			err = x.review(ctx, a.Proposal)
+		case Install:
+			var c bool
+			c, err = x.Installer.Apply(a.Token)
+			changed = changed || c
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if changed {
+		if err := x.Installer.Reload(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (x Executor) generate(ctx context.Context, req records.GenerationRequest) error {
+	proposed, err := x.alreadyProposed(ctx, req.ID)
+	if err != nil || proposed {
+		return err
+	}
+	def, err := x.Generator.Generate(ctx, req)
+	if err != nil {
+		return fmt.Errorf("generating for request %s: %w", req.ID, err)
+	}
+	raw, err := nft.Encode(def)
+	if err != nil {
+		return err
+	}
+	if _, _, err := x.Ledger.Submit(ctx, "Generation:Propose", req.ID, string(raw)); err != nil {
+		if isDone(err) {
+			return nil
+		}
+		return fmt.Errorf("proposing for request %s: %w", req.ID, err)
+	}
+	x.logger().Info("proposed an SLO", "request", req.ID, "service", req.Service, "objective", def.SLO.Objective)
+	return nil
+}
+
+// alreadyProposed reports whether this organization has a proposal for the
+// request on the ledger: a replayed event must not propose twice.
+func (x Executor) alreadyProposed(ctx context.Context, requestID string) (bool, error) {
+	raw, err := x.Ledger.Evaluate(ctx, "Generation:ProposalsByRequest", requestID)
+	if err != nil {
+		return false, fmt.Errorf("reading proposals of %s: %w", requestID, err)
+	}
+	var props []records.Proposal
+	if err := json.Unmarshal(raw, &props); err != nil {
+		return false, fmt.Errorf("reading proposals of %s: %w", requestID, err)
+	}
+	return slices.ContainsFunc(props, func(p records.Proposal) bool { return p.Proposer == x.Policy.Self }), nil
+}
+
+func (x Executor) review(ctx context.Context, p records.Proposal) error {
+	raw, err := x.Ledger.Evaluate(ctx, "Generation:Decisions", p.ID)
+	if err != nil {
+		return fmt.Errorf("reading decisions on %s: %w", p.ID, err)
+	}
+	var decisions []records.Decision
+	if err := json.Unmarshal(raw, &decisions); err != nil {
+		return fmt.Errorf("reading decisions on %s: %w", p.ID, err)
+	}
+	if slices.ContainsFunc(decisions, func(d records.Decision) bool { return d.MSPID == x.Policy.Self }) {
+		return nil
+	}
+	v, err := x.Reviewer.Review(ctx, p)
+	if err != nil {
+		return fmt.Errorf("reviewing proposal %s: %w", p.ID, err)
+	}
+	if v.Approve {
+		_, _, err = x.Ledger.Submit(ctx, "Generation:Approve", p.ID)
+	} else {
+		_, _, err = x.Ledger.Submit(ctx, "Generation:Reject", p.ID, v.Reason)
+	}
+	if err != nil && !isDone(err) {
+		return fmt.Errorf("deciding on proposal %s: %w", p.ID, err)
+	}
+	x.logger().Info("decided on a proposal", "proposal", p.ID, "service", p.Definition.SLI.Service, "approve", v.Approve, "reason", v.Reason)
+	return nil
+}
+
+// isDone recognizes the chaincode's refusals that mean the action has
+// already happened or can no longer happen: retrying would not help.
+func isDone(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"already proposed or minted", "has already decided", "is closed (", "is fulfilled", "is expired"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (x Executor) logger() *slog.Logger {
+	if x.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return x.Log
+}
