@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
@@ -136,12 +137,12 @@ func dialLedger(path string) (*ledger.Gateway, error) {
 
 // DefaultFeatureSetDigest names the feature set rounds train on when none is
 // given: the digest of fl's default feature specification.
-func DefaultFeatureSetDigest() string {
+func DefaultFeatureSetDigest() (string, error) {
 	d, err := nft.DigestOf(fl.DefaultFeatureSpec())
 	if err != nil {
-		panic(fmt.Sprintf("digest of the default feature spec: %v", err)) // plain data always encodes
+		return "", fmt.Errorf("digest of the default feature spec: %w", err)
 	}
-	return d
+	return d, nil
 }
 
 func runRoundOpen(ctx context.Context, args []string, env Env) error {
@@ -152,6 +153,10 @@ the quorum defaults to their majority. Members commit their updates within
 the commit window and agree on the aggregate before the deadline.`, `
   srellama round open --connection ./ledger/orgs/Org1MSP/connection-admin.json --id r1 --services amf,smf
   srellama round open --connection admin.json --id r2 --services upf --strategy multi-krum --min-participants 3 --commit-window 30m --deadline 1h --output json`)
+	defaultFeatures, err := DefaultFeatureSetDigest()
+	if err != nil {
+		return err
+	}
 	conn := connectionFlag(f, env, ", an admin's")
 	id := f.String("id", "", "round ID (a-z, 0-9, '_', '.', '-'); required")
 	task := f.String("task", "sli-relevance", "learning task")
@@ -159,7 +164,7 @@ the commit window and agree on the aggregate before the deadline.`, `
 	strategy := f.String("strategy", "fedavg", "aggregation strategy: fedavg, fedprox, median, trimmed-mean or multi-krum")
 	minParticipants := f.Int("min-participants", 2, "fewest members whose updates the aggregate needs")
 	quorum := f.Int("quorum", 0, "members that must submit the same aggregate (0: a majority of the members)")
-	features := f.String("feature-set-digest", DefaultFeatureSetDigest(), "digest of the feature set members train on")
+	features := f.String("feature-set-digest", defaultFeatures, "digest of the feature set members train on (default: fl's default feature spec)")
 	commitWindow := f.Duration("commit-window", 10*time.Minute, "how long members have to commit their updates")
 	deadline := f.Duration("deadline", 30*time.Minute, "when the round ends, from now (after the commit window)")
 	if _, err := f.parse(args, 0, 0); err != nil {
@@ -213,16 +218,7 @@ func printRound(w io.Writer, r records.Round) {
 		"opened by", r.OpenedBy, "opened at", r.OpenedAt, "transaction", r.OpenTxID)
 }
 
-func join(items []string) string {
-	out := ""
-	for i, s := range items {
-		if i > 0 {
-			out += ", "
-		}
-		out += s
-	}
-	return out
-}
+func join(items []string) string { return strings.Join(items, ", ") }
 
 // evaluateJSON runs a query and decodes its result.
 func evaluateJSON(ctx context.Context, l ledger.Ledger, out any, fn string, args ...string) error {
