@@ -123,11 +123,15 @@ the order the source lists them.
 The output is the SLO summary and the rendered rules (--rules-out writes them
 to a file instead); --output json prints the nft.Definition a node would
 propose for minting. The ollama generator asks a model served by Ollama and
-falls back to the builtin generator (saying why) when no answer validates.`, `
+falls back to the builtin generator (saying why) when no answer validates.
+
+An SLI needs success and request counters, a latency histogram or an up/ready
+gauge. The CSV datasets in ../shared/datasets (SMD, Nezha) hold only other
+gauges, so generation from them is refused, with the reason for each metric.`, `
   srellama slo generate --service amf
   srellama slo generate --source simulator --org Org2MSP --seed 7 --service smf --period 28d --rules-out smf.rules.yml
   SRELLAMA_PROMETHEUS_TOKEN=... srellama slo generate --source prometheus --prometheus-url https://mimir.example.com/prometheus --service amf --history 14d
-  srellama slo generate --source csv --csv-dir ../shared/datasets/nezha/2022-08-22 --csv-format nezha --service frontend
+  srellama slo generate --source csv --csv-dir ./export --csv-format smd --service machine-1-1 --history 3d
   srellama slo generate --service amf --generator ollama --model srellama-slo --output json`)
 	sf := addSourceFlags(f)
 	service := f.String("service", "", "service to generate an SLO for; required")
