@@ -214,7 +214,7 @@ func newFlags(env Env, name, nargs, description, examples string) *flags {
 }
 
 func (f *flags) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: srellama %s [flags] %s\n\n%s\n\nFlags:\n", f.Name(), f.nargs, strings.TrimSpace(f.description))
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace("srellama "+f.Name()+" [flags] "+f.nargs), strings.TrimSpace(f.description))
 	f.SetOutput(w)
 	f.PrintDefaults()
 	f.SetOutput(io.Discard)
