@@ -43,7 +43,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{name: "help of a leaf", args: []string{"help", "token", "show"}, code: 0, stdout: []string{"Usage: srellama token show [flags] TOKEN-ID", "-connection", "Examples:"}},
 		{name: "-h of a leaf", args: []string{"slo", "generate", "-h"}, code: 0, stdout: []string{"Usage: srellama slo generate", "-source", "-generator", "-rules-out", "Examples:"}},
 		{name: "-h of a group", args: []string{"token", "-h"}, code: 0, stdout: []string{"srellama token <command>", "provenance"}},
-		{name: "audit help says what a real peer gets", args: []string{"audit", "verify", "-h"}, code: 0, stdout: []string{"real", "Fabric peer", "not checked"}},
+		{name: "audit help says what a real peer gets", args: []string{"audit", "verify", "-h"}, code: 0, stdout: []string{"real", "Fabric peer", "does not check the block chain"}},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`}},
 		{name: "unknown subcommand", args: []string{"token", "burn"}, code: 2, stderr: []string{`unknown command "token burn"`}},
 		{name: "missing subcommand", args: []string{"round"}, code: 2, stderr: []string{"round: missing subcommand", "open"}},
