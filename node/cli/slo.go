@@ -118,7 +118,7 @@ gauge means, histogram bucket increases), and let a generator choose the SLI,
 suggest an objective the history supports, and render multi-window
 multi-burn-rate Prometheus rules, validated with Prometheus's own parser.
 Without a federated round there is no learned ranking: metrics are ranked in
-the order the source lists them.
+the order the source lists them, after those named by --rank.
 
 The output is the SLO summary and the rendered rules (--rules-out writes them
 to a file instead); --output json prints the nft.Definition a node would
@@ -129,7 +129,8 @@ An SLI needs success and request counters, a latency histogram or an up/ready
 gauge. The CSV datasets in ../shared/datasets (SMD, Nezha) hold only other
 gauges, so generation from them is refused, with the reason for each metric.`, `
   srellama slo generate --service amf
-  srellama slo generate --source simulator --org Org2MSP --seed 7 --service smf --period 28d --rules-out smf.rules.yml
+  srellama slo generate --source simulator --org Org2MSP --seed 7 --service upf --period 28d --rules-out upf.rules.yml
+  srellama slo generate --service amf --rank sbi_server_request_duration_seconds
   SRELLAMA_PROMETHEUS_TOKEN=... srellama slo generate --source prometheus --prometheus-url https://mimir.example.com/prometheus --service amf --history 14d
   srellama slo generate --source csv --csv-dir ./export --csv-format smd --service machine-1-1 --history 3d
   srellama slo generate --service amf --generator ollama --model srellama-slo --output json`)
@@ -144,6 +145,7 @@ gauges, so generation from them is refused, with the reason for each metric.`, `
 	model := f.String("model", "", "ollama: model name")
 	proposer := f.String("proposer", "", "MSP ID recorded as the proposer (default --org)")
 	rulesOut := f.String("rules-out", "", "write the Prometheus rule file here instead of printing it")
+	rank := f.String("rank", "", "metrics to rank first, most relevant first, comma-separated (a histogram by its base name); default: the source's listing order")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -180,6 +182,11 @@ gauges, so generation from them is refused, with the reason for each metric.`, `
 	in, err := Evidence(ctx, src, *service, source.Range{Start: end.Add(-hist), End: end, Step: *step})
 	if err != nil {
 		return fmt.Errorf("slo generate: %w", err)
+	}
+	if names := splitList(*rank); len(names) > 0 {
+		if in, err = RankFirst(in, names); err != nil {
+			return usagef("slo generate: --rank: %v", err)
+		}
 	}
 	in.Period, in.Proposer = *period, *proposer
 	fmt.Fprintf(env.Stderr, "generating with the %s generator from %d metrics\n", *generator, len(in.Metrics))

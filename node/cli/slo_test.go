@@ -83,6 +83,8 @@ func TestSLOGenerateFromTheSimulator(t *testing.T) {
 	}{
 		{"amf-org1", []string{"--service", "amf"}, nft.KindRatio, "30d"},
 		{"amf-org2-28d", []string{"--service", "amf", "--org", "Org2MSP", "--seed", "7", "--period", "28d", "--history", "3d"}, nft.KindRatio, "28d"},
+		{"amf-latency-first", []string{"--service", "amf", "--history", "2d", "--rank", "sbi_server_request_duration_seconds,up"}, nft.KindLatency, "30d"},
+		{"amf-up-first", []string{"--service", "amf", "--history", "2d", "--rank", "up"}, nft.KindAvailability, "30d"},
 	}
 	ctx := context.Background()
 	for _, tt := range tests {
@@ -136,6 +138,7 @@ func TestSLOGenerateRefusals(t *testing.T) {
 		{"SMD machines have no success counter, latency histogram or up gauge", []string{"--source", "csv", "--csv-dir", smd, "--service", "machine-1-1"}, 1, "no usable metric"},
 		{"csv without a folder", []string{"--source", "csv", "--service", "x"}, 2, "needs --csv-dir"},
 		{"csv in an unknown format", []string{"--source", "csv", "--csv-dir", smd, "--csv-format", "parquet", "--service", "x"}, 2, "smd or nezha"},
+		{"ranking a metric the service lacks", []string{"--service", "amf", "--history", "1d", "--end", "2026-03-09T00:00:00Z", "--rank", "nosuch_total"}, 2, `metric "nosuch_total" is not among`},
 		{"prometheus without a URL", []string{"--source", "prometheus", "--service", "amf"}, 2, "needs --prometheus-url"},
 		{"ollama at a host that is no URL", []string{"--generator", "ollama", "--model", "m", "--ollama-host", "::", "--service", "amf", "--end", "2026-03-09T00:00:00Z"}, 2, "is not a URL"},
 	}
@@ -188,7 +191,8 @@ func TestEvidenceFromSeries(t *testing.T) {
 	// Two days at a 12h step: 5 samples, day 1 = deltas 1..2, day 2 = deltas 3..4.
 	src := fakeSource{[]source.Series{
 		series("req_total", svc, source.TypeCounter, 0, 10, 25, 5, 15),                    // reset on day 2: +5 then +10
-		series("up", svc, source.TypeGauge, 1, 1, 0, nan, 1),                              // day 1 mean of 1,1; day 2 of 0,nan -> 0
+		series("up", svc, source.TypeGauge, nan, 1, 1, nan, 1),                            // a gap before the first sample is no data, after it downtime
+		series("load", svc, source.TypeGauge, 2, nan, 4, 6, 1),                            // other gauges: the mean of their samples
 		series("lat_seconds_bucket", le("0.5"), source.TypeHistogram, 0, 8, nan, 20, 30),  // gap bridged: day 1 +8, day 2 +12 +10
 		series("lat_seconds_bucket", le("+Inf"), source.TypeHistogram, 0, 10, 20, 30, 40), //
 		series("lat_seconds_count", svc, source.TypeHistogram, 0, 10, 20, 30, 40),         //
@@ -202,9 +206,10 @@ func TestEvidenceFromSeries(t *testing.T) {
 	// Offline, relevance falls linearly with the listing position.
 	rank := func(i, n int) float64 { return 1 - float64(i)/float64(n) }
 	want := []builtin.Metric{
-		{Name: "req_total", Type: builtin.Counter, Selector: svc, Relevance: 1, Daily: []float64{25, 15}},
-		{Name: "up", Type: builtin.Gauge, Selector: svc, Relevance: rank(1, 3), Daily: []float64{1, 0}},
-		{Name: "lat_seconds", Type: builtin.Histogram, Selector: svc, Relevance: rank(2, 3), Daily: []float64{20, 20},
+		{Name: "req_total", Type: builtin.Counter, Selector: svc, Relevance: rank(0, 4), Daily: []float64{25, 15}},
+		{Name: "up", Type: builtin.Gauge, Selector: svc, Relevance: rank(1, 4), Daily: []float64{1, 0.5}},
+		{Name: "load", Type: builtin.Gauge, Selector: svc, Relevance: rank(2, 4), Daily: []float64{2, 5}},
+		{Name: "lat_seconds", Type: builtin.Histogram, Selector: svc, Relevance: rank(3, 4), Daily: []float64{20, 20},
 			Buckets: []builtin.Bucket{{LE: "0.5", Daily: []float64{8, 22}}, {LE: "+Inf", Daily: []float64{20, 20}}}},
 	}
 	got, _ := json.Marshal(in.Metrics)
