@@ -233,9 +233,8 @@ func evaluateJSON(ctx context.Context, l ledger.Ledger, out any, fn string, args
 }
 
 // tokenCommand is the shared shape of the token subcommands: one token ID,
-// one query, one renderer.
-func tokenCommand(ctx context.Context, args []string, env Env, name, description, examples string,
-	query func(ctx context.Context, l ledger.Ledger, id string) (any, error), render func(io.Writer, any)) error {
+// one query whose JSON result decodes into T, one renderer.
+func tokenCommand[T any](ctx context.Context, args []string, env Env, name, fn, description, examples string, render func(io.Writer, T)) error {
 	f := newFlags(env, "token "+name, "TOKEN-ID", description, examples)
 	conn := connectionFlag(f, env, "")
 	pos, err := f.parse(args, 1, 1)
@@ -250,8 +249,8 @@ func tokenCommand(ctx context.Context, args []string, env Env, name, description
 		return err
 	}
 	defer gw.Close()
-	v, err := query(ctx, gw, pos[0])
-	if err != nil {
+	var v T
+	if err := evaluateJSON(ctx, gw, &v, fn, pos[0]); err != nil {
 		return fmt.Errorf("token %s: %w", name, err)
 	}
 	if f.json() {
@@ -262,17 +261,12 @@ func tokenCommand(ctx context.Context, args []string, env Env, name, description
 }
 
 func runTokenShow(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "show", `
+	return tokenCommand(ctx, args, env, "show", "Tokens:Get", `
 Show one s-528 token as the ledger holds it (Tokens:Get), and whether its
 digest matches its content. --output json prints the token itself.`, `
   srellama token show --connection ./ledger/orgs/Org2MSP/connection.json 4f1c0e...
   SRELLAMA_CONNECTION=connection.json srellama token show 4f1c0e... --output json`,
-		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
-			var tok nft.Token
-			err := evaluateJSON(ctx, l, &tok, "Tokens:Get", id)
-			return tok, err
-		},
-		func(w io.Writer, v any) { printToken(w, v.(nft.Token)) })
+		printToken)
 }
 
 func printToken(w io.Writer, t nft.Token) {
@@ -302,16 +296,11 @@ func approvals(as []nft.Approval) string {
 func formatObjective(x float64) string { return fmt.Sprintf("%.4g%%", 100*x) }
 
 func runTokenHistory(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "history", `
+	return tokenCommand(ctx, args, env, "history", "Audit:History", `
 List every version of a token's record, oldest first (Audit:History): the
 mint, transfers, supersession and retirement, each with its transaction.`, `
   srellama token history --connection ./ledger/orgs/Org3MSP/connection.json 4f1c0e...`,
-		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
-			var h []records.HistoryEntry
-			err := evaluateJSON(ctx, l, &h, "Audit:History", id)
-			return h, err
-		},
-		func(w io.Writer, v any) { printHistory(w, v.([]records.HistoryEntry)) })
+		printHistory)
 }
 
 func printHistory(w io.Writer, h []records.HistoryEntry) {
@@ -327,18 +316,13 @@ func printHistory(w io.Writer, h []records.HistoryEntry) {
 }
 
 func runTokenProvenance(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "provenance", `
+	return tokenCommand(ctx, args, env, "provenance", "Audit:Provenance", `
 Show how a token came to be (Audit:Provenance): its federated round with the
 committed updates and aggregate votes, the generation request, the proposal,
 each organization's decision, and the earlier versions it supersedes.`, `
   srellama token provenance --connection ./ledger/orgs/Org1MSP/connection.json 4f1c0e...
   srellama token provenance --connection connection.json 4f1c0e... --output json`,
-		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
-			var p records.Provenance
-			err := evaluateJSON(ctx, l, &p, "Audit:Provenance", id)
-			return p, err
-		},
-		func(w io.Writer, v any) { printProvenance(w, v.(records.Provenance)) })
+		printProvenance)
 }
 
 func printProvenance(w io.Writer, p records.Provenance) {
