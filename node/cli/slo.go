@@ -12,6 +12,7 @@ import (
 	"github.com/srellama/srellama/chaincode/devca"
 	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/llm/ollama"
+	"github.com/srellama/srellama/llm/promtool"
 	"github.com/srellama/srellama/llm/slo"
 	"github.com/srellama/srellama/llm/validate"
 	"github.com/srellama/srellama/nft"
@@ -145,6 +146,7 @@ gauges, so generation from them is refused, with the reason for each metric.`, `
 	model := f.String("model", "", "ollama: model name")
 	proposer := f.String("proposer", "", "MSP ID recorded as the proposer (default --org)")
 	rulesOut := f.String("rules-out", "", "write the Prometheus rule file here instead of printing it")
+	usePromtool := f.Bool("promtool", false, "also validate with promtool check rules and generated rule unit tests (promtool from $PROMTOOL or PATH)")
 	rank := f.String("rank", "", "metrics to rank first, most relevant first, comma-separated (a histogram by its base name); default: the source's listing order")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
@@ -191,6 +193,15 @@ gauges, so generation from them is refused, with the reason for each metric.`, `
 	in.Period, in.Proposer = *period, *proposer
 	fmt.Fprintf(env.Stderr, "generating with the %s generator from %d metrics\n", *generator, len(in.Metrics))
 	gen := builtin.Generator{Validator: validate.Validator{KnownMetrics: metricNames(in)}}
+	if *usePromtool {
+		tool := promtool.Tool{Path: env.Getenv("PROMTOOL")}
+		if tool.Path == "" {
+			if tool, err = promtool.Find(); err != nil {
+				return fmt.Errorf("slo generate: --promtool: %w", err)
+			}
+		}
+		gen.Validator.Promtool = tool
+	}
 	var def nft.Definition
 	if *generator == "builtin" {
 		def, err = gen.Generate(ctx, in)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -268,5 +269,43 @@ func TestSLOGenerateWithOllamaFallsBackWhenNoAnswerValidates(t *testing.T) {
 	r = run(context.Background(), t, cli.Env{}, append(base, "--model", "huge")...)
 	if r.code != 1 || !strings.Contains(r.stderr, "not installed") {
 		t.Errorf("missing model: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func TestSLOGenerateValidatesWithPromtool(t *testing.T) {
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool is not installed (Debian package prometheus)")
+		}
+		t.Skip("promtool is not installed (apt-get install prometheus)")
+	}
+	env := cli.Env{Getenv: func(k string) string {
+		if k == "PROMTOOL" {
+			return path
+		}
+		return ""
+	}}
+	r := run(context.Background(), t, env, "slo", "generate", "--service", "amf", "--history", "2d", "--end", "2026-03-09T00:00:00Z", "--promtool", "--output", "json")
+	var def nft.Definition
+	if err := json.Unmarshal([]byte(r.stdout), &def); err != nil || r.code != 0 {
+		t.Fatalf("exit %d, %v\n%s", r.code, err, r.stderr)
+	}
+	passed := map[string]bool{}
+	for _, c := range def.Provenance.Validation {
+		passed[c.Name] = c.Passed
+	}
+	if !passed["promtool-check-rules"] || !passed["promtool-test-rules"] {
+		t.Errorf("validation %+v: want both promtool checks passed", def.Provenance.Validation)
+	}
+	env.Getenv = func(k string) string {
+		if k == "PROMTOOL" {
+			return "/nonexistent/promtool"
+		}
+		return ""
+	}
+	r = run(context.Background(), t, env, "slo", "generate", "--service", "amf", "--history", "1d", "--end", "2026-03-09T00:00:00Z", "--promtool")
+	if r.code != 1 || !strings.Contains(r.stderr, "promtool") {
+		t.Errorf("a missing promtool: exit %d, %s", r.code, r.stderr)
 	}
 }
