@@ -81,8 +81,8 @@ With --connection (any organization's connection, embedded ledger or a real
 Fabric peer): lists the members (Consortium:ListOrganizations), pages through
 each one's tokens (Audit:ByOwner) and checks every token's digest the same
 way. The Fabric Gateway API gives no access to blocks, so against a real
-peer the block chain is not checked here: run 'peer channel fetch' and
-'configtxlator' on the peer's side for that.`, `
+peer this command does not check the block chain (peers verify it as they
+commit; 'peer channel fetch' retrieves blocks for an independent check).`, `
   srellama audit verify --ledger-dir ./ledger
   srellama audit verify --connection ./ledger/orgs/Org2MSP/connection.json --output json`)
 	dir := f.String("ledger-dir", "", "embedded ledger folder to audit offline")

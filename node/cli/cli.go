@@ -103,8 +103,8 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// failure is an error already reported to the user (a failed audit): exit
-// code 1 without a second message.
+// errReported is a failure already reported to the user (a failed audit):
+// exit code 1 without a second message.
 var errReported = errors.New("reported")
 
 // Run runs the command line args (without the program name) and returns the
@@ -127,19 +127,26 @@ func Run(ctx context.Context, args []string, env Env) int {
 	return ExitFail
 }
 
-func dispatch(ctx context.Context, cmds []*command, path []string, args []string, env Env) error {
-	if len(args) == 0 || (len(path) == 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help")) {
-		if len(path) == 0 && len(args) > 1 { // srellama help token show
-			return dispatch(ctx, cmds, nil, append(args[1:], "-h"), env)
-		}
-		if len(args) == 0 && len(path) > 0 {
-			printGroupUsage(env.Stderr, path, cmds)
-			return usagef("%s: missing subcommand", strings.Join(path, " "))
-		}
-		printGroupUsage(env.Stdout, path, cmds)
-		return flag.ErrHelp
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
 	}
-	if len(path) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+	return false
+}
+
+// dispatch finds the command args name under path and runs it.
+func dispatch(ctx context.Context, cmds []*command, path []string, args []string, env Env) error {
+	switch {
+	case len(args) == 0:
+		printGroupUsage(env.Stderr, path, cmds)
+		if len(path) == 0 {
+			return usagef("missing command")
+		}
+		return usagef("%s: missing subcommand", strings.Join(path, " "))
+	case len(path) == 0 && args[0] == "help" && len(args) > 1: // srellama help token show
+		return dispatch(ctx, cmds, nil, append(args[1:], "-h"), env)
+	case isHelp(args[0]):
 		printGroupUsage(env.Stdout, path, cmds)
 		return flag.ErrHelp
 	}
@@ -214,7 +221,7 @@ func newFlags(env Env, name, nargs, description, examples string) *flags {
 }
 
 func (f *flags) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: srellama %s [flags] %s\n\n%s\n\nFlags:\n", f.Name(), f.nargs, strings.TrimSpace(f.description))
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace("srellama "+f.Name()+" [flags] "+f.nargs), strings.TrimSpace(f.description))
 	f.SetOutput(w)
 	f.PrintDefaults()
 	f.SetOutput(io.Discard)

@@ -36,14 +36,16 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		stderr     []string
 		notInHelps []string
 	}{
-		{name: "no arguments prints the command list", args: nil, code: 0,
-			stdout:     []string{"Usage:", "ledger", "round open", "token show", "token history", "token provenance", "audit verify", "slo generate", "dataset eval", "Examples:"},
+		{name: "help lists every command", args: []string{"help"}, code: 0,
+			stdout:     []string{"Usage:", "ledger", "round open", "token show", "token history", "token provenance", "audit verify", "slo generate", "dataset eval", "Examples:", "--output json"},
 			notInHelps: []string{"demo", "node "}},
-		{name: "help", args: []string{"help"}, code: 0, stdout: []string{"Commands:", "--output json"}},
+		{name: "no arguments: the command list on stderr", args: nil, code: 2, stderr: []string{"Commands:", "missing command"}},
+		{name: "--help", args: []string{"--help"}, code: 0, stdout: []string{"Commands:"}},
+		{name: "help of an unknown command", args: []string{"help", "frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`}},
 		{name: "help of a leaf", args: []string{"help", "token", "show"}, code: 0, stdout: []string{"Usage: srellama token show [flags] TOKEN-ID", "-connection", "Examples:"}},
 		{name: "-h of a leaf", args: []string{"slo", "generate", "-h"}, code: 0, stdout: []string{"Usage: srellama slo generate", "-source", "-generator", "-rules-out", "Examples:"}},
 		{name: "-h of a group", args: []string{"token", "-h"}, code: 0, stdout: []string{"srellama token <command>", "provenance"}},
-		{name: "audit help says what a real peer gets", args: []string{"audit", "verify", "-h"}, code: 0, stdout: []string{"real", "Fabric peer", "not checked"}},
+		{name: "audit help says what a real peer gets", args: []string{"audit", "verify", "-h"}, code: 0, stdout: []string{"real", "Fabric peer", "does not check the block chain"}},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`}},
 		{name: "unknown subcommand", args: []string{"token", "burn"}, code: 2, stderr: []string{`unknown command "token burn"`}},
 		{name: "missing subcommand", args: []string{"round"}, code: 2, stderr: []string{"round: missing subcommand", "open"}},
@@ -91,5 +93,15 @@ func TestHelpAndUsageErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHelpGolden(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"audit", "verify", "-h"}} {
+		r := run(context.Background(), t, cli.Env{}, args...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		golden(t, "help-"+strings.Join(args, "-"), r.stdout)
 	}
 }

@@ -18,8 +18,8 @@ import (
 // gauge's daily mean, every histogram's daily _count and bucket increases.
 // r should span whole days from its start; a trailing partial day is left
 // out. Offline there is no federated ranking, so metrics are ranked in the
-// order the source lists them (relevance falls linearly from 1) with
-// stability 0; a node fills both from its round instead.
+// order the source lists them (relevance falls linearly from 1; see
+// RankFirst) with stability 0; a node fills both from its round instead.
 func Evidence(ctx context.Context, src source.Source, service string, r source.Range) (builtin.Input, error) {
 	if err := r.Validate(); err != nil {
 		return builtin.Input{}, err
@@ -54,7 +54,7 @@ func Evidence(ctx context.Context, src source.Source, service string, r source.R
 				Selector: info.Labels, Daily: dailyIncrease(s.Values, perDay, days)})
 		case source.TypeGauge:
 			in.Metrics = append(in.Metrics, builtin.Metric{Name: info.Metric, Type: builtin.Gauge, Help: info.Help,
-				Selector: info.Labels, Daily: dailyMean(s.Values, perDay, days)})
+				Selector: info.Labels, Daily: dailyMean(s.Values, perDay, days, isUpIndicator(info.Metric))})
 		case source.TypeHistogram:
 			base, part := histogramPart(info.Metric)
 			if part == "_sum" || part == "" {
@@ -76,9 +76,39 @@ func Evidence(ctx context.Context, src source.Source, service string, r source.R
 			}
 		}
 	}
-	for i := range in.Metrics {
-		in.Metrics[i].Relevance = 1 - float64(i)/float64(len(in.Metrics))
+	rankInOrder(in.Metrics)
+	return in, nil
+}
+
+// rankInOrder gives metrics relevance falling linearly from 1 in their order.
+func rankInOrder(ms []builtin.Metric) {
+	for i := range ms {
+		ms[i].Relevance = 1 - float64(i)/float64(len(ms))
 	}
+}
+
+// RankFirst moves the named metrics (histograms by their base name) to the
+// front, in the order given, and ranks all in the new order: the offline
+// stand-in for a federated ranking. A name the evidence lacks is an error.
+func RankFirst(in builtin.Input, names []string) (builtin.Input, error) {
+	var front []builtin.Metric
+	rest := slices.Clone(in.Metrics)
+	for _, name := range names {
+		n := 0
+		rest = slices.DeleteFunc(rest, func(m builtin.Metric) bool {
+			if m.Name == name {
+				front = append(front, m)
+				n++
+				return true
+			}
+			return false
+		})
+		if n == 0 {
+			return builtin.Input{}, fmt.Errorf("metric %q is not among the service's metrics", name)
+		}
+	}
+	in.Metrics = append(front, rest...)
+	rankInOrder(in.Metrics)
 	return in, nil
 }
 
@@ -124,16 +154,33 @@ func dailyIncrease(values []float64, perDay, days int) []float64 {
 	return out
 }
 
-// dailyMean is each day's mean of a gauge's samples (NaN gaps left out; 0
-// for a day without a sample).
-func dailyMean(values []float64, perDay, days int) []float64 {
+// isUpIndicator tells an up/ready gauge (1 up, 0 down), which can carry an
+// availability SLI.
+func isUpIndicator(metric string) bool {
+	return slices.ContainsFunc(strings.Split(metric, "_"), func(w string) bool {
+		return w == "up" || w == "ready" || w == "available"
+	})
+}
+
+// dailyMean is each day's mean of a gauge's samples; 0 for a day without a
+// sample. Gaps (NaN) are left out, except in an up/ready indicator after its
+// first sample (gapsAreDown): there a missing sample is a target that was
+// not up (the simulator shows a failed pod that way; Prometheus records up
+// as 0), and leaving it out would credit the service with downtime as
+// availability.
+func dailyMean(values []float64, perDay, days int, gapsAreDown bool) []float64 {
 	out := make([]float64, days)
+	seen := false
 	for day := range days {
 		var sum float64
 		var n int
 		for _, v := range values[day*perDay : min(len(values), (day+1)*perDay)] {
-			if !math.IsNaN(v) {
+			switch {
+			case !math.IsNaN(v):
 				sum += v
+				n++
+				seen = true
+			case gapsAreDown && seen:
 				n++
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
@@ -136,12 +137,12 @@ func dialLedger(path string) (*ledger.Gateway, error) {
 
 // DefaultFeatureSetDigest names the feature set rounds train on when none is
 // given: the digest of fl's default feature specification.
-func DefaultFeatureSetDigest() string {
+func DefaultFeatureSetDigest() (string, error) {
 	d, err := nft.DigestOf(fl.DefaultFeatureSpec())
 	if err != nil {
-		panic(fmt.Sprintf("digest of the default feature spec: %v", err)) // plain data always encodes
+		return "", fmt.Errorf("digest of the default feature spec: %w", err)
 	}
-	return d
+	return d, nil
 }
 
 func runRoundOpen(ctx context.Context, args []string, env Env) error {
@@ -152,6 +153,10 @@ the quorum defaults to their majority. Members commit their updates within
 the commit window and agree on the aggregate before the deadline.`, `
   srellama round open --connection ./ledger/orgs/Org1MSP/connection-admin.json --id r1 --services amf,smf
   srellama round open --connection admin.json --id r2 --services upf --strategy multi-krum --min-participants 3 --commit-window 30m --deadline 1h --output json`)
+	defaultFeatures, err := DefaultFeatureSetDigest()
+	if err != nil {
+		return err
+	}
 	conn := connectionFlag(f, env, ", an admin's")
 	id := f.String("id", "", "round ID (a-z, 0-9, '_', '.', '-'); required")
 	task := f.String("task", "sli-relevance", "learning task")
@@ -159,7 +164,7 @@ the commit window and agree on the aggregate before the deadline.`, `
 	strategy := f.String("strategy", "fedavg", "aggregation strategy: fedavg, fedprox, median, trimmed-mean or multi-krum")
 	minParticipants := f.Int("min-participants", 2, "fewest members whose updates the aggregate needs")
 	quorum := f.Int("quorum", 0, "members that must submit the same aggregate (0: a majority of the members)")
-	features := f.String("feature-set-digest", DefaultFeatureSetDigest(), "digest of the feature set members train on")
+	features := f.String("feature-set-digest", defaultFeatures, "digest of the feature set members train on (default: fl's default feature spec)")
 	commitWindow := f.Duration("commit-window", 10*time.Minute, "how long members have to commit their updates")
 	deadline := f.Duration("deadline", 30*time.Minute, "when the round ends, from now (after the commit window)")
 	if _, err := f.parse(args, 0, 0); err != nil {
@@ -213,16 +218,7 @@ func printRound(w io.Writer, r records.Round) {
 		"opened by", r.OpenedBy, "opened at", r.OpenedAt, "transaction", r.OpenTxID)
 }
 
-func join(items []string) string {
-	out := ""
-	for i, s := range items {
-		if i > 0 {
-			out += ", "
-		}
-		out += s
-	}
-	return out
-}
+func join(items []string) string { return strings.Join(items, ", ") }
 
 // evaluateJSON runs a query and decodes its result.
 func evaluateJSON(ctx context.Context, l ledger.Ledger, out any, fn string, args ...string) error {
@@ -237,9 +233,8 @@ func evaluateJSON(ctx context.Context, l ledger.Ledger, out any, fn string, args
 }
 
 // tokenCommand is the shared shape of the token subcommands: one token ID,
-// one query, one renderer.
-func tokenCommand(ctx context.Context, args []string, env Env, name, description, examples string,
-	query func(ctx context.Context, l ledger.Ledger, id string) (any, error), render func(io.Writer, any)) error {
+// one query whose JSON result decodes into T, one renderer.
+func tokenCommand[T any](ctx context.Context, args []string, env Env, name, fn, description, examples string, render func(io.Writer, T)) error {
 	f := newFlags(env, "token "+name, "TOKEN-ID", description, examples)
 	conn := connectionFlag(f, env, "")
 	pos, err := f.parse(args, 1, 1)
@@ -254,8 +249,8 @@ func tokenCommand(ctx context.Context, args []string, env Env, name, description
 		return err
 	}
 	defer gw.Close()
-	v, err := query(ctx, gw, pos[0])
-	if err != nil {
+	var v T
+	if err := evaluateJSON(ctx, gw, &v, fn, pos[0]); err != nil {
 		return fmt.Errorf("token %s: %w", name, err)
 	}
 	if f.json() {
@@ -266,17 +261,12 @@ func tokenCommand(ctx context.Context, args []string, env Env, name, description
 }
 
 func runTokenShow(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "show", `
+	return tokenCommand(ctx, args, env, "show", "Tokens:Get", `
 Show one s-528 token as the ledger holds it (Tokens:Get), and whether its
 digest matches its content. --output json prints the token itself.`, `
   srellama token show --connection ./ledger/orgs/Org2MSP/connection.json 4f1c0e...
   SRELLAMA_CONNECTION=connection.json srellama token show 4f1c0e... --output json`,
-		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
-			var tok nft.Token
-			err := evaluateJSON(ctx, l, &tok, "Tokens:Get", id)
-			return tok, err
-		},
-		func(w io.Writer, v any) { printToken(w, v.(nft.Token)) })
+		printToken)
 }
 
 func printToken(w io.Writer, t nft.Token) {
@@ -306,16 +296,11 @@ func approvals(as []nft.Approval) string {
 func formatObjective(x float64) string { return fmt.Sprintf("%.4g%%", 100*x) }
 
 func runTokenHistory(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "history", `
+	return tokenCommand(ctx, args, env, "history", "Audit:History", `
 List every version of a token's record, oldest first (Audit:History): the
 mint, transfers, supersession and retirement, each with its transaction.`, `
   srellama token history --connection ./ledger/orgs/Org3MSP/connection.json 4f1c0e...`,
-		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
-			var h []records.HistoryEntry
-			err := evaluateJSON(ctx, l, &h, "Audit:History", id)
-			return h, err
-		},
-		func(w io.Writer, v any) { printHistory(w, v.([]records.HistoryEntry)) })
+		printHistory)
 }
 
 func printHistory(w io.Writer, h []records.HistoryEntry) {
@@ -331,18 +316,13 @@ func printHistory(w io.Writer, h []records.HistoryEntry) {
 }
 
 func runTokenProvenance(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "provenance", `
+	return tokenCommand(ctx, args, env, "provenance", "Audit:Provenance", `
 Show how a token came to be (Audit:Provenance): its federated round with the
 committed updates and aggregate votes, the generation request, the proposal,
 each organization's decision, and the earlier versions it supersedes.`, `
   srellama token provenance --connection ./ledger/orgs/Org1MSP/connection.json 4f1c0e...
   srellama token provenance --connection connection.json 4f1c0e... --output json`,
-		func(ctx context.Context, l ledger.Ledger, id string) (any, error) {
-			var p records.Provenance
-			err := evaluateJSON(ctx, l, &p, "Audit:Provenance", id)
-			return p, err
-		},
-		func(w io.Writer, v any) { printProvenance(w, v.(records.Provenance)) })
+		printProvenance)
 }
 
 func printProvenance(w io.Writer, p records.Provenance) {

@@ -22,15 +22,15 @@ var orgs = []string{"Org1MSP", "Org2MSP", "Org3MSP"}
 
 // startLedger runs 'srellama ledger' in-process on a free loopback port and
 // returns its folder and a function that stops it and returns its exit code.
-func startLedger(t *testing.T) (string, func() result) {
+func startLedger(t *testing.T, extra ...string) (string, func() result) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan result, 1)
 	go func() {
-		done <- run(ctx, t, cli.Env{LedgerReady: func(addr string) { ready <- addr }},
-			"ledger", "--dir", dir, "--listen", "127.0.0.1:0", "--orgs", strings.Join(orgs, ","))
+		args := append([]string{"ledger", "--dir", dir, "--listen", "127.0.0.1:0", "--orgs", strings.Join(orgs, ",")}, extra...)
+		done <- run(ctx, t, cli.Env{LedgerReady: func(addr string) { ready <- addr }}, args...)
 	}()
 	select {
 	case <-ready:
@@ -205,8 +205,16 @@ func TestLedgerRoundsTokensAndAudit(t *testing.T) {
 	}
 
 	// The ledger stops cleanly; then the offline audit reads its folder.
-	if r := stop(); r.code != 0 {
-		t.Fatalf("ledger stopped with %d: %s", r.code, r.stderr)
+	served := stop()
+	if served.code != 0 || !strings.Contains(served.stderr, "ledger stopped") {
+		t.Fatalf("ledger stopped with %d: %s", served.code, served.stderr)
+	}
+	for _, org := range orgs {
+		for _, s := range []string{"serving the Fabric Gateway API on 127.0.0.1:", org, embedledger.ConnectionConfigPath(dir, org), embedledger.AdminConnectionConfigPath(dir, org)} {
+			if !strings.Contains(served.stdout, s) {
+				t.Errorf("ledger output lacks %q:\n%s", s, served.stdout)
+			}
+		}
 	}
 	r = run(ctx, t, cli.Env{}, "audit", "verify", "--ledger-dir", dir, "--output", "json")
 	var rep struct {
@@ -266,5 +274,35 @@ func tamper(t *testing.T, dir, id string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLedgerDescribesItselfInJSON(t *testing.T) {
+	dir, stop := startLedger(t, "--orgs", "Org1MSP,Org2MSP", "--channel", "ops", "--output", "json")
+	r := stop()
+	var svc struct {
+		Address   string `json:"address"`
+		Channel   string `json:"channel"`
+		Chaincode string `json:"chaincode"`
+		Orgs      []struct {
+			MSPID           string `json:"msp_id"`
+			Connection      string `json:"connection"`
+			AdminConnection string `json:"admin_connection"`
+		} `json:"orgs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &svc); err != nil || r.code != 0 {
+		t.Fatalf("exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if !strings.HasPrefix(svc.Address, "127.0.0.1:") || svc.Channel != "ops" || svc.Chaincode != cli.ChaincodeName || len(svc.Orgs) != 2 {
+		t.Fatalf("service %+v", svc)
+	}
+	for _, o := range svc.Orgs {
+		cfg, err := ledger.LoadConfig(o.Connection)
+		if err != nil || cfg.MSPID != o.MSPID || cfg.Channel != "ops" || cfg.Endpoint != svc.Address {
+			t.Errorf("%s: connection %+v, %v", o.MSPID, cfg, err)
+		}
+		if o.AdminConnection != embedledger.AdminConnectionConfigPath(dir, o.MSPID) {
+			t.Errorf("%s: admin connection %s", o.MSPID, o.AdminConnection)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/srellama/srellama/chaincode/devca"
 	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/llm/ollama"
+	"github.com/srellama/srellama/llm/promtool"
 	"github.com/srellama/srellama/llm/slo"
 	"github.com/srellama/srellama/llm/validate"
 	"github.com/srellama/srellama/nft"
@@ -118,16 +119,21 @@ gauge means, histogram bucket increases), and let a generator choose the SLI,
 suggest an objective the history supports, and render multi-window
 multi-burn-rate Prometheus rules, validated with Prometheus's own parser.
 Without a federated round there is no learned ranking: metrics are ranked in
-the order the source lists them.
+the order the source lists them, after those named by --rank.
 
 The output is the SLO summary and the rendered rules (--rules-out writes them
 to a file instead); --output json prints the nft.Definition a node would
 propose for minting. The ollama generator asks a model served by Ollama and
-falls back to the builtin generator (saying why) when no answer validates.`, `
+falls back to the builtin generator (saying why) when no answer validates.
+
+An SLI needs success and request counters, a latency histogram or an up/ready
+gauge. The CSV datasets in ../shared/datasets (SMD, Nezha) hold only other
+gauges, so generation from them is refused, with the reason for each metric.`, `
   srellama slo generate --service amf
-  srellama slo generate --source simulator --org Org2MSP --seed 7 --service smf --period 28d --rules-out smf.rules.yml
+  srellama slo generate --source simulator --org Org2MSP --seed 7 --service upf --period 28d --rules-out upf.rules.yml
+  srellama slo generate --service amf --rank sbi_server_request_duration_seconds
   SRELLAMA_PROMETHEUS_TOKEN=... srellama slo generate --source prometheus --prometheus-url https://mimir.example.com/prometheus --service amf --history 14d
-  srellama slo generate --source csv --csv-dir ../shared/datasets/nezha/2022-08-22 --csv-format nezha --service frontend
+  srellama slo generate --source csv --csv-dir ./export --csv-format smd --service machine-1-1 --history 3d
   srellama slo generate --service amf --generator ollama --model srellama-slo --output json`)
 	sf := addSourceFlags(f)
 	service := f.String("service", "", "service to generate an SLO for; required")
@@ -140,6 +146,8 @@ falls back to the builtin generator (saying why) when no answer validates.`, `
 	model := f.String("model", "", "ollama: model name")
 	proposer := f.String("proposer", "", "MSP ID recorded as the proposer (default --org)")
 	rulesOut := f.String("rules-out", "", "write the Prometheus rule file here instead of printing it")
+	usePromtool := f.Bool("promtool", false, "also validate with promtool check rules and generated rule unit tests (promtool from $PROMTOOL or PATH)")
+	rank := f.String("rank", "", "metrics to rank first, most relevant first, comma-separated (a histogram by its base name); default: the source's listing order")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -177,9 +185,23 @@ falls back to the builtin generator (saying why) when no answer validates.`, `
 	if err != nil {
 		return fmt.Errorf("slo generate: %w", err)
 	}
+	if names := splitList(*rank); len(names) > 0 {
+		if in, err = RankFirst(in, names); err != nil {
+			return usagef("slo generate: --rank: %v", err)
+		}
+	}
 	in.Period, in.Proposer = *period, *proposer
 	fmt.Fprintf(env.Stderr, "generating with the %s generator from %d metrics\n", *generator, len(in.Metrics))
 	gen := builtin.Generator{Validator: validate.Validator{KnownMetrics: metricNames(in)}}
+	if *usePromtool {
+		tool := promtool.Tool{Path: env.Getenv("PROMTOOL")}
+		if tool.Path == "" {
+			if tool, err = promtool.Find(); err != nil {
+				return fmt.Errorf("slo generate: --promtool: %w", err)
+			}
+		}
+		gen.Validator.Promtool = tool
+	}
 	var def nft.Definition
 	if *generator == "builtin" {
 		def, err = gen.Generate(ctx, in)
@@ -251,7 +273,7 @@ func printDefinition(w io.Writer, d nft.Definition, withRules bool) {
 	fmt.Fprintln(w)
 	t := newTable(w, "ALERT", "SEVERITY", "LONG WINDOW", "SHORT WINDOW", "BUDGET CONSUMED", "BURN RATE")
 	for _, a := range d.SLO.AlertPolicy {
-		t.row(a.Name, string(a.Severity), a.LongWindow, a.ShortWindow, fmt.Sprintf("%g%%", 100*a.BudgetConsumed), fmt.Sprintf("%.4g", a.BurnRate))
+		t.row(a.Name, string(a.Severity), a.LongWindow, a.ShortWindow, fmt.Sprintf("%.4g%%", 100*a.BudgetConsumed), fmt.Sprintf("%.4g", a.BurnRate))
 	}
 	t.flush()
 	fmt.Fprintln(w)
