@@ -75,6 +75,8 @@ type command struct {
 
 func commands() []*command {
 	return []*command{
+		{name: "demo", summary: "run a three-organization consortium on embedded parts, from metrics to minted, audited SLO tokens", run: runDemo},
+		{name: "node", summary: "run one organization's node from its configuration", run: runNode},
 		{name: "ledger", summary: "run the embedded ledger as a TLS Fabric Gateway service on loopback", run: runLedger},
 		{name: "round", summary: "federated rounds on the ledger", subs: []*command{
 			{name: "open", summary: "open a federated round (Rounds:Open)", run: runRoundOpen},

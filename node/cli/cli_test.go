@@ -37,9 +37,10 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		notInHelps []string
 	}{
 		{name: "help lists every command", args: []string{"help"}, code: 0,
-			stdout:     []string{"Usage:", "ledger", "round open", "token show", "token history", "token provenance", "audit verify", "slo generate", "dataset eval", "Examples:", "--output json"},
-			notInHelps: []string{"demo", "node "}},
+			stdout: []string{"Usage:", "demo", "node ", "ledger", "round open", "token show", "token history", "token provenance", "audit verify", "slo generate", "dataset eval", "Examples:", "--output json"}},
 		{name: "no arguments: the command list on stderr", args: nil, code: 2, stderr: []string{"Commands:", "missing command"}},
+		{name: "node without a configuration", args: []string{"node"}, code: 2, stderr: []string{"--config is required"}},
+		{name: "node with a missing configuration", args: []string{"node", "--config", "/nonexistent/org1.yaml"}, code: 1, stderr: []string{"no such file"}},
 		{name: "--help", args: []string{"--help"}, code: 0, stdout: []string{"Commands:"}},
 		{name: "help of an unknown command", args: []string{"help", "frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`}},
 		{name: "help of a leaf", args: []string{"help", "token", "show"}, code: 0, stdout: []string{"Usage: srellama token show [flags] TOKEN-ID", "-connection", "Examples:"}},

@@ -220,6 +220,16 @@ func (n *Node) Close() {
 // register records this node's peer ID and addresses on the ledger unless
 // they are already there.
 func (n *Node) register(ctx context.Context) error {
+	registrar := n.parts.Admin
+	if registrar == nil {
+		registrar = n.parts.Ledger
+	}
+	if _, err := n.parts.Ledger.Evaluate(ctx, "Consortium:GetOrganization", n.cfg.Organization); err != nil {
+		if _, _, err := registrar.Submit(ctx, "Consortium:RegisterOrganization", n.cfg.Organization); err != nil {
+			return fmt.Errorf("daemon: registering organization %s (needs an admin identity): %w", n.cfg.Organization, err)
+		}
+		n.log.Info("registered the organization on the ledger")
+	}
 	if _, err := n.parts.Ledger.Evaluate(ctx, "Consortium:ResolvePeer", n.host.ID().String()); err == nil {
 		return nil
 	}
@@ -228,10 +238,6 @@ func (n *Node) register(ctx context.Context) error {
 		addrs = append(addrs, a.String())
 	}
 	raw, _ := json.Marshal(addrs)
-	registrar := n.parts.Admin
-	if registrar == nil {
-		registrar = n.parts.Ledger
-	}
 	if _, _, err := registrar.Submit(ctx, "Consortium:RegisterNode", n.host.ID().String(), string(raw)); err != nil {
 		return fmt.Errorf("daemon: registering peer %s (needs an admin identity): %w", n.host.ID(), err)
 	}
