@@ -114,7 +114,10 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.buildWorkflow()
+	if err := n.buildWorkflow(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -159,7 +162,7 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 	return nil
 }
 
-func (n *Node) buildWorkflow() {
+func (n *Node) buildWorkflow() error {
 	history, step := config.Duration(n.cfg.Source.History), config.Duration(n.cfg.Source.Step)
 	evidence := func(ctx context.Context, service string) (builtin.Input, error) {
 		// Evidence is counted in whole days; the window ends at midnight.
@@ -167,14 +170,23 @@ func (n *Node) buildWorkflow() {
 		r := source.Range{Start: end.Add(-history), End: end, Step: step}
 		return n.parts.Evidence(ctx, n.parts.Source, service, r)
 	}
+	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence}
+	if n.cfg.Generate.Kind == config.GeneratorOllama {
+		llm, err := newOllama(n.cfg.Generate, n.log)
+		if err != nil {
+			return err
+		}
+		gen.LLM = llm
+	}
 	n.exec = workflow.Executor{
 		Policy:    workflow.Policy{Self: n.cfg.Organization},
 		Ledger:    n.parts.Ledger,
-		Generator: timedGenerator{workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence}, n.metrics},
+		Generator: timedGenerator{gen, n.metrics},
 		Reviewer:  workflow.OwnDataReviewer{Evidence: evidence, Log: n.log},
 		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL},
 		Log:       n.log,
 	}
+	return nil
 }
 
 // PeerID is the node's libp2p identity, as registered on the ledger.
