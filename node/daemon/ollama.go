@@ -12,8 +12,8 @@ import (
 
 	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/llm/ollama"
-	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/config"
 )
 
 // ollamaLLM adapts llm/ollama's generator to the workflow: the model's
