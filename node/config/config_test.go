@@ -105,3 +105,14 @@ func TestMissingFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The example shipped with the project stays valid.
+func TestExampleConfiguration(t *testing.T) {
+	cfg, err := config.Load("org1.example.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Organization != "Org1MSP" || cfg.Source.Kind != config.SourceSimulator || cfg.API.Listen != "127.0.0.1:8081" {
+		t.Fatalf("example: %+v", cfg)
+	}
+}
