@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -242,12 +243,18 @@ func (n *Node) register(ctx context.Context) error {
 		}
 		n.log.Info("registered the organization on the ledger")
 	}
-	if _, err := n.parts.Ledger.Evaluate(ctx, "Consortium:ResolvePeer", n.host.ID().String()); err == nil {
-		return nil
-	}
 	var addrs []string
 	for _, a := range n.host.Addrs() {
 		addrs = append(addrs, a.String())
+	}
+	slices.Sort(addrs)
+	// A restarted node on new ports updates its addresses; otherwise the
+	// registration stands.
+	if raw, err := n.parts.Ledger.Evaluate(ctx, "Consortium:ResolvePeer", n.host.ID().String()); err == nil {
+		var known records.Node
+		if json.Unmarshal(raw, &known) == nil && slices.Equal(known.Addrs, addrs) {
+			return nil
+		}
 	}
 	raw, _ := json.Marshal(addrs)
 	if _, _, err := registrar.Submit(ctx, "Consortium:RegisterNode", n.host.ID().String(), string(raw)); err != nil {

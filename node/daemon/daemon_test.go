@@ -30,10 +30,32 @@ import (
 var orgs = []string{"Org1MSP", "Org2MSP", "Org3MSP"}
 
 type site struct {
-	cfg   config.Config
-	node  *daemon.Node
-	admin *ledger.Gateway
-	done  chan error
+	cfg    config.Config
+	node   *daemon.Node
+	admin  *ledger.Gateway
+	client *ledger.Gateway
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// start runs the site's node until stop is called.
+func (s *site) start(t *testing.T, ctx context.Context) {
+	t.Helper()
+	n, err := daemon.New(ctx, s.cfg, daemon.Parts{Ledger: s.client, Admin: s.admin, Evidence: cli.Evidence, Log: testLog(s.cfg.Organization)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	s.node, s.stop, s.done = n, cancel, make(chan error, 1)
+	go func() { s.done <- n.Run(nctx) }()
+	t.Cleanup(func() { cancel(); n.Close() })
+}
+
+// kill stops the node and waits for it, as a crash between events would.
+func (s *site) kill() {
+	s.stop()
+	<-s.done
+	s.node.Close()
 }
 
 func testLog(org string) *slog.Logger {
@@ -80,13 +102,8 @@ func startConsortium(t *testing.T, ctx context.Context) (*embedledger.Ledger, []
 		cfg.Source.History, cfg.Source.Step = "3d", "5m"
 		cfg.Source.Simulator.Seed = uint64(i + 1)
 		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: cli.Evidence, Log: testLog(org)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &site{cfg: cfg, node: n, admin: admin, done: make(chan error, 1)}
-		go func() { s.done <- n.Run(ctx) }()
-		t.Cleanup(n.Close)
+		s := &site{cfg: cfg, admin: admin, client: client}
+		s.start(t, ctx)
 		sites = append(sites, s)
 	}
 	return l, sites
@@ -184,5 +201,72 @@ func TestConsortiumFromRoundToInstalledRules(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `srellama_rounds_total{agrees="true",status="finalized"} 1`) {
 		t.Fatalf("metrics do not count the round:\n%s", body)
+	}
+}
+
+// A node stopped right after the round finalizes (before it has acted on
+// the generation requests) and restarted from its data directory resumes
+// from its event checkpoint: the workflow completes and it installs every
+// token's rules, without proposing or deciding twice.
+func TestNodeRestartedMidWorkflow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, sites := startConsortium(t, ctx)
+	ev := sites[0].admin
+	waitFor(t, "every node registered on the ledger", 30*time.Second, func() bool {
+		raw, err := ev.Evaluate(ctx, "Consortium:ListNodes", "")
+		var nodes []records.Node
+		return err == nil && json.Unmarshal(raw, &nodes) == nil && len(nodes) == len(orgs)
+	})
+	now := time.Now().UTC()
+	spec, _ := json.Marshal(records.RoundSpec{
+		ID: "round-r", Task: "sli-relevance", Services: []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"},
+		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: "fedavg", MinParticipants: 2,
+		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
+	})
+	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
+		t.Fatal(err)
+	}
+	victim := sites[2]
+	waitFor(t, "the round to finalize", 2*time.Minute, func() bool {
+		raw, err := ev.Evaluate(ctx, "Rounds:Get", "round-r")
+		var r records.Round
+		return err == nil && json.Unmarshal(raw, &r) == nil && r.Status == records.RoundFinalized
+	})
+	victim.kill()
+	victim.start(t, ctx)
+
+	var reqs []records.GenerationRequest
+	waitFor(t, "every request to settle", 2*time.Minute, func() bool {
+		raw, err := ev.Evaluate(ctx, "Generation:RequestsByRound", "round-r")
+		if err != nil || json.Unmarshal(raw, &reqs) != nil || len(reqs) == 0 {
+			return false
+		}
+		return !slices.ContainsFunc(reqs, func(r records.GenerationRequest) bool { return r.Status == records.RequestOpen })
+	})
+	for _, req := range reqs {
+		raw, _ := ev.Evaluate(ctx, "Generation:ProposalsByRequest", req.ID)
+		var props []records.Proposal
+		_ = json.Unmarshal(raw, &props)
+		per := map[string]int{}
+		for _, p := range props {
+			per[p.Proposer]++
+		}
+		for org, n := range per {
+			if n > 1 {
+				t.Fatalf("%s proposed %d times for %s", org, n, req.ID)
+			}
+		}
+		if req.Status != records.RequestFulfilled {
+			continue
+		}
+		raw, _ = ev.Evaluate(ctx, "Tokens:Get", req.TokenID)
+		var tok nft.Token
+		_ = json.Unmarshal(raw, &tok)
+		path := filepath.Join(victim.cfg.Rules.Dir, rulesync.FileName(tok))
+		waitFor(t, "the restarted node to install "+tok.Definition.Name, 30*time.Second, func() bool {
+			_, err := os.Stat(path)
+			return err == nil
+		})
 	}
 }
