@@ -111,6 +111,10 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 		n.parts.Source = src
 	}
 	n.metrics = newMetrics(n.registry)
+	n.parts.Ledger = timedLedger{n.parts.Ledger, n.metrics}
+	if n.parts.Admin != nil {
+		n.parts.Admin = timedLedger{n.parts.Admin, n.metrics}
+	}
 	if err := n.buildNetwork(ctx); err != nil {
 		n.Close()
 		return nil, err

@@ -199,7 +199,8 @@ func TestConsortiumFromRoundToInstalledRules(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), `srellama_rounds_total{agrees="true",status="finalized"} 1`) {
+	if !strings.Contains(string(body), `srellama_rounds_total{agrees="true",status="finalized"} 1`) ||
+		!strings.Contains(string(body), `srellama_ledger_request_seconds_count{op="submit",outcome="ok"}`) {
 		t.Fatalf("metrics do not count the round:\n%s", body)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/network/round"
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/workflow"
 )
 
@@ -18,6 +19,7 @@ type nodeMetrics struct {
 	rounds     *prometheus.CounterVec
 	events     *prometheus.CounterVec
 	generation prometheus.Histogram
+	ledger     *prometheus.HistogramVec
 }
 
 func newMetrics(reg *prometheus.Registry) *nodeMetrics {
@@ -32,9 +34,40 @@ func newMetrics(reg *prometheus.Registry) *nodeMetrics {
 			Name: "srellama_slo_generation_seconds", Help: "Time to generate and validate one SLO definition.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
+		ledger: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "srellama_ledger_request_seconds", Help: "Ledger calls through the Fabric Gateway: submits wait for the commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
+		}, []string{"op", "outcome"}),
 	}
-	reg.MustRegister(m.rounds, m.events, m.generation)
+	reg.MustRegister(m.rounds, m.events, m.generation, m.ledger)
 	return m
+}
+
+// timedLedger records the latency of every submit and evaluation.
+type timedLedger struct {
+	ledger.Ledger
+	m *nodeMetrics
+}
+
+func (l timedLedger) Submit(ctx context.Context, fn string, args ...string) ([]byte, string, error) {
+	start := time.Now()
+	out, tx, err := l.Ledger.Submit(ctx, fn, args...)
+	l.m.ledger.WithLabelValues("submit", outcome(err)).Observe(time.Since(start).Seconds())
+	return out, tx, err
+}
+
+func (l timedLedger) Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error) {
+	start := time.Now()
+	out, err := l.Ledger.Evaluate(ctx, fn, args...)
+	l.m.ledger.WithLabelValues("evaluate", outcome(err)).Observe(time.Since(start).Seconds())
+	return out, err
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
 }
 
 func (m *nodeMetrics) roundFinished(f round.Finished) {
