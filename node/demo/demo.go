@@ -56,6 +56,7 @@ type Summary struct {
 	Requests   int                `json:"requests"`
 	Rejections []records.Decision `json:"rejections,omitempty"`
 	Blocks     uint64             `json:"blocks"`
+	Backtests  []Backtest         `json:"backtests"`
 	AuditOK    bool               `json:"audit_ok"`
 	RulesDir   string             `json:"rules_dir"`
 	Report     string             `json:"report"`
@@ -105,6 +106,14 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 		return sum, err
 	}
 	progress("audit: %d blocks hash-chained, state replays, every token matches its digest", sum.Blocks)
+	for _, t := range sum.Tokens {
+		bt, err := backtestToken(ctx, opt, t, time.Now())
+		if err != nil {
+			return sum, err
+		}
+		sum.Backtests = append(sum.Backtests, bt)
+	}
+	progress("backtested %d SLOs' alerts over their proposers' history with Prometheus's engine", len(sum.Backtests))
 	if err := writeOutputs(opt, &sum); err != nil {
 		return sum, err
 	}

@@ -24,11 +24,11 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\nprogress:\n%s", err, progress.String())
 	}
-	if len(sum.Tokens) == 0 || !sum.AuditOK || sum.Blocks == 0 {
+	if len(sum.Tokens) == 0 || !sum.AuditOK || sum.Blocks == 0 || len(sum.Backtests) != len(sum.Tokens) {
 		t.Fatalf("summary: %d tokens, audit %v, %d blocks", len(sum.Tokens), sum.AuditOK, sum.Blocks)
 	}
 	report, err := os.ReadFile(sum.Report)
-	if err != nil || !strings.Contains(string(report), "## SLOs") || !strings.Contains(string(report), ".svg") {
+	if err != nil || !strings.Contains(string(report), "## SLOs") || !strings.Contains(string(report), "## Backtests") || !strings.Contains(string(report), "backtest-") {
 		t.Fatalf("report: %v", err)
 	}
 	promtool, err := exec.LookPath("promtool")

@@ -44,6 +44,34 @@ func writeOutputs(opt Options, sum *Summary) error {
 			fmt.Fprintf(&b, "- %s on proposal `%s`: %s\n", d.MSPID, d.ProposalID[:16], d.Reason)
 		}
 	}
+	fmt.Fprintf(&b, "\n## Backtests\n\nEach SLO's alerts replayed with Prometheus's engine over its proposer's history (the first day warms the windows up).\n\n")
+	fmt.Fprintf(&b, "| service | org | alert pair | episodes | false | firing |\n|---|---|---|---|---|---|\n")
+	for _, bt := range sum.Backtests {
+		for _, p := range bt.Report.Pairs {
+			fmt.Fprintf(&b, "| %s | %s | %s (%s) | %d | %d | %.2f%% |\n", bt.Service, bt.Org, p.Name, p.Severity, p.Episodes, p.FalseEpisodes, p.FiringFraction*100)
+		}
+	}
+	b.WriteString("\n")
+	for _, bt := range sum.Backtests {
+		chart := "backtest-" + bt.Service + ".svg"
+		if err := writeFile(filepath.Join(opt.OutputDir, chart), backtestSVG(bt)); err != nil {
+			return err
+		}
+		detected := 0
+		var delays []string
+		for _, in := range bt.Report.Incidents {
+			if in.Detected {
+				detected++
+				delays = append(delays, in.Delay.String())
+			}
+		}
+		detection := fmt.Sprintf("%d of %d known incidents detected", detected, len(bt.Report.Incidents))
+		if len(delays) > 0 {
+			detection += " (delays " + strings.Join(delays, ", ") + ")"
+		}
+		fmt.Fprintf(&b, "### %s\n\n![backtest of %s](%s)\n\n%s; error ratio %.4g, %.1f%% of a period's budget at this rate.\n\n",
+			bt.Service, bt.Service, chart, detection, bt.Report.ErrorRatio, bt.Report.BudgetSpent*100)
+	}
 	fmt.Fprintf(&b, "\n## Federated relevance ranking\n\n")
 	for _, sr := range r.Ranking {
 		chart := "relevance-" + sr.Service + ".svg"
