@@ -187,7 +187,8 @@ func (n *Node) buildWorkflow() error {
 		Policy:    workflow.Policy{Self: n.cfg.Organization},
 		Ledger:    n.parts.Ledger,
 		Generator: timedGenerator{gen, n.metrics},
-		Reviewer:  workflow.OwnDataReviewer{Evidence: evidence, Log: n.log},
+		Reviewer: workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
+			Backtest: workflow.SourceBacktest{Source: n.parts.Source, History: history, Step: step, Now: n.parts.Now}.Run},
 		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL},
 		Log:       n.log,
 	}

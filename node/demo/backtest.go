@@ -7,13 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
-
 	"github.com/srellama/srellama/llm/backtest"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/daemon"
 	"github.com/srellama/srellama/node/source"
+	"github.com/srellama/srellama/node/workflow"
 )
 
 // Backtest is one token's alerts replayed over its proposer's history.
@@ -45,44 +44,11 @@ func backtestToken(ctx context.Context, opt Options, tok nft.Token, now time.Tim
 		return Backtest{}, err
 	}
 	history, step := config.Duration(opt.History), config.Duration(opt.Step)
-	end := now.UTC().Truncate(step)
-	r := source.Range{Start: end.Add(-history), End: end, Step: step}
-	infos, err := src.ListSeries(ctx, d.SLI.Service)
+	replay, err := workflow.SourceBacktest{Source: src, History: history, Step: step, Now: func() time.Time { return now }}.Run(ctx, d)
 	if err != nil {
 		return Backtest{}, err
 	}
-	ids := make([]string, len(infos))
-	for i, in := range infos {
-		ids[i] = in.ID
-	}
-	fetched, err := src.Fetch(ctx, ids, r)
-	if err != nil {
-		return Backtest{}, err
-	}
-	var series []backtest.Series
-	for _, s := range fetched {
-		lset := map[string]string{labels.MetricName: s.Info.Metric}
-		for k, v := range s.Info.Labels {
-			lset[k] = v
-		}
-		series = append(series, backtest.Series{Labels: lset, Start: s.Start, Step: s.Step, Values: s.Values})
-	}
-	mem, err := backtest.NewMemory(series)
-	if err != nil {
-		return Backtest{}, err
-	}
-	incidents, err := src.Incidents(ctx, d.SLI.Service, r.Start, r.End)
-	if err != nil {
-		return Backtest{}, err
-	}
-	var known []backtest.Incident
-	for _, in := range incidents {
-		known = append(known, backtest.Incident{Name: in.Name, Start: in.Start, End: in.End})
-	}
-	rep, err := backtest.Run(ctx, mem, d, backtest.Options{Start: r.Start.Add(24 * time.Hour), End: r.End, Step: step, Incidents: known})
-	if err != nil {
-		return Backtest{}, fmt.Errorf("backtest of %s: %w", d.Name, err)
-	}
+	rep, mem, incidents, r := replay.Report, replay.Memory, replay.Incidents, replay.Range
 	bt := Backtest{Service: d.SLI.Service, Org: org, Report: rep, Incidents: incidents}
 	bt.ErrorRatio, err = mem.RangeQuery(ctx, errorRatioExpr(d.SLI, "1h"), r.Start.Add(time.Hour), r.End, step)
 	if err != nil {

@@ -87,7 +87,13 @@ type OwnDataReviewer struct {
 	Evidence  Evidence
 	Validator validate.Validator
 	Options   builtin.Options
-	Log       *slog.Logger
+	// Backtest, if set, replays the proposal's alerts over this
+	// organization's history; more than MaxFalsePages false pages is a
+	// rejection: the SLO would page this organization's on-call for
+	// nothing.
+	Backtest      func(ctx context.Context, d nft.Definition) (Replay, error)
+	MaxFalsePages int
+	Log           *slog.Logger
 }
 
 // Review implements Reviewer.
@@ -110,12 +116,21 @@ func (r OwnDataReviewer) Review(ctx context.Context, p records.Proposal) (Verdic
 		return Verdict{Approve: true}, nil
 	}
 	achieved, days := achievedLevel(c)
-	if days == 0 {
-		return Verdict{Approve: true}, nil
-	}
-	if 1-achieved > def.SLO.ErrorBudget+1e-12 {
+	if days > 0 && 1-achieved > def.SLO.ErrorBudget+1e-12 {
 		return Verdict{Reason: fmt.Sprintf("over %d days our %s achieved %.4f%%, below the proposed objective %.4f%%",
 			days, def.SLI.Service, achieved*100, def.SLO.Objective*100)}, nil
+	}
+	if r.Backtest != nil {
+		replay, err := r.Backtest(ctx, def)
+		switch {
+		case err != nil:
+			// A replay that cannot run here (the SLI's series are not
+			// in our data) is no reason to block; the other checks stand.
+			r.logger().Warn("could not backtest the proposal on our data", "proposal", p.ID, "err", err)
+		case falsePages(replay.Report) > r.MaxFalsePages:
+			n := falsePages(replay.Report)
+			return Verdict{Reason: fmt.Sprintf("on our history its alerts would have paged %d times outside any incident (at most %d accepted)", n, r.MaxFalsePages)}, nil
+		}
 	}
 	return Verdict{Approve: true}, nil
 }

@@ -2,11 +2,13 @@ package workflow_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/llm/backtest"
 	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/source"
@@ -98,4 +100,46 @@ func TestOwnDataReviewer(t *testing.T) {
 
 func runsNothing(_ context.Context, service string) (builtin.Input, error) {
 	return builtin.Input{}, fmt.Errorf("%w: %s", source.ErrUnknownService, service)
+}
+
+// A proposal whose pages would have fired falsely on the reviewer's own
+// history is rejected with the count; a replay that cannot run here does
+// not block approval.
+func TestReviewerBacktest(t *testing.T) {
+	def, err := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995)}.Generate(context.Background(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noisy := func(context.Context, nft.Definition) (workflow.Replay, error) {
+		return workflow.Replay{Report: backtest.Report{Pairs: []backtest.PairReport{
+			{Name: "page-fast", Severity: nft.SeverityPage, Episodes: 5, FalseEpisodes: 4},
+			{Name: "ticket-slow", Severity: nft.SeverityTicket, Episodes: 9, FalseEpisodes: 9},
+		}}}, nil
+	}
+	quiet := func(context.Context, nft.Definition) (workflow.Replay, error) {
+		return workflow.Replay{Report: backtest.Report{Pairs: []backtest.PairReport{{Name: "page-fast", Severity: nft.SeverityPage, Episodes: 1}}}}, nil
+	}
+	broken := func(context.Context, nft.Definition) (workflow.Replay, error) {
+		return workflow.Replay{}, errors.New("no series")
+	}
+	tests := []struct {
+		name     string
+		backtest func(context.Context, nft.Definition) (workflow.Replay, error)
+		approve  bool
+		reason   string
+	}{
+		{"false pages", noisy, false, "would have paged 4 times outside any incident"},
+		{"quiet", quiet, true, ""},
+		{"replay impossible here", broken, true, ""},
+	}
+	for _, tt := range tests {
+		r := workflow.OwnDataReviewer{Evidence: evidence(0.9999), Backtest: tt.backtest, MaxFalsePages: 2}
+		v, err := r.Review(context.Background(), records.Proposal{ID: "p", Definition: def})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if v.Approve != tt.approve || !strings.Contains(v.Reason, tt.reason) {
+			t.Errorf("%s: %+v", tt.name, v)
+		}
+	}
 }
