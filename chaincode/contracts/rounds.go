@@ -72,14 +72,7 @@ func (c *Rounds) Open(ctx contractapi.TransactionContextInterface, specJSON stri
 // CommitUpdate records the digest of the caller's model update, once per
 // member per round, before the commit deadline.
 func (c *Rounds) CommitUpdate(ctx contractapi.TransactionContextInterface, roundID string, commitmentJSON string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := t.requireMember(); err != nil {
-		return "", err
-	}
-	round, err := t.openRound(roundID)
+	t, round, err := memberInOpenRound(ctx, roundID)
 	if err != nil {
 		return "", err
 	}
@@ -116,14 +109,7 @@ func (c *Rounds) CommitUpdate(ctx contractapi.TransactionContextInterface, round
 // and ranking), the round finalizes in this transaction and one generation
 // request per ranked service is created.
 func (c *Rounds) SubmitAggregate(ctx contractapi.TransactionContextInterface, roundID string, claimJSON string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := t.requireMember(); err != nil {
-		return "", err
-	}
-	round, err := t.openRound(roundID)
+	t, round, err := memberInOpenRound(ctx, roundID)
 	if err != nil {
 		return "", err
 	}
@@ -288,14 +274,7 @@ func (t *txn) countVotes(roundID, outcome string) (int, error) {
 // Close fails a round whose deadline passed without quorum. Any member may
 // call it; before the deadline it is refused.
 func (c *Rounds) Close(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
-	t, err := begin(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := t.requireMember(); err != nil {
-		return "", err
-	}
-	round, err := t.openRound(roundID)
+	t, round, err := memberInOpenRound(ctx, roundID)
 	if err != nil {
 		return "", err
 	}
@@ -326,6 +305,20 @@ func bestAgreement(votes []records.AggregateVote) int {
 		best = max(best, counts[v.OutcomeDigest])
 	}
 	return best
+}
+
+// memberInOpenRound starts a transaction of a member acting in an open
+// round it belongs to.
+func memberInOpenRound(ctx contractapi.TransactionContextInterface, roundID string) (*txn, records.Round, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return nil, records.Round{}, err
+	}
+	if err := t.requireMember(); err != nil {
+		return nil, records.Round{}, err
+	}
+	round, err := t.openRound(roundID)
+	return t, round, err
 }
 
 // openRound loads a round and checks that it is open and the caller is one

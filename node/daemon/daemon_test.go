@@ -109,6 +109,29 @@ func startConsortium(t *testing.T, ctx context.Context) (*embedledger.Ledger, []
 	return l, sites
 }
 
+func waitRegistered(t *testing.T, ctx context.Context, ev *ledger.Gateway) {
+	t.Helper()
+	waitFor(t, "every node registered on the ledger", 30*time.Second, func() bool {
+		raw, err := ev.Evaluate(ctx, "Consortium:ListNodes", "")
+		var nodes []records.Node
+		return err == nil && json.Unmarshal(raw, &nodes) == nil && len(nodes) == len(orgs)
+	})
+}
+
+// openRound opens a round over every simulated service.
+func openRound(t *testing.T, ctx context.Context, ev *ledger.Gateway, id, strategy string) {
+	t.Helper()
+	now := time.Now().UTC()
+	spec, _ := json.Marshal(records.RoundSpec{
+		ID: id, Task: "sli-relevance", Services: []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"},
+		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: strategy, MinParticipants: 2,
+		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
+	})
+	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -129,22 +152,9 @@ func TestConsortiumFromRoundToInstalledRules(t *testing.T) {
 	_, sites := startConsortium(t, ctx)
 	ev := sites[0].admin
 
-	waitFor(t, "every node registered on the ledger", 30*time.Second, func() bool {
-		raw, err := ev.Evaluate(ctx, "Consortium:ListNodes", "")
-		var nodes []records.Node
-		return err == nil && json.Unmarshal(raw, &nodes) == nil && len(nodes) == len(orgs)
-	})
+	waitRegistered(t, ctx, ev)
 
-	now := time.Now().UTC()
-	spec, _ := json.Marshal(records.RoundSpec{
-		ID: "round-1", Task: "sli-relevance",
-		Services:         []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"},
-		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: "median", MinParticipants: 2,
-		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
-	})
-	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
-		t.Fatal(err)
-	}
+	openRound(t, ctx, ev, "round-1", "median")
 
 	var round records.Round
 	waitFor(t, "the round to finalize", 2*time.Minute, func() bool {
@@ -214,20 +224,8 @@ func TestNodeRestartedMidWorkflow(t *testing.T) {
 	defer cancel()
 	_, sites := startConsortium(t, ctx)
 	ev := sites[0].admin
-	waitFor(t, "every node registered on the ledger", 30*time.Second, func() bool {
-		raw, err := ev.Evaluate(ctx, "Consortium:ListNodes", "")
-		var nodes []records.Node
-		return err == nil && json.Unmarshal(raw, &nodes) == nil && len(nodes) == len(orgs)
-	})
-	now := time.Now().UTC()
-	spec, _ := json.Marshal(records.RoundSpec{
-		ID: "round-r", Task: "sli-relevance", Services: []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"},
-		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: "fedavg", MinParticipants: 2,
-		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
-	})
-	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
-		t.Fatal(err)
-	}
+	waitRegistered(t, ctx, ev)
+	openRound(t, ctx, ev, "round-r", "fedavg")
 	victim := sites[2]
 	waitFor(t, "the round to finalize", 2*time.Minute, func() bool {
 		raw, err := ev.Evaluate(ctx, "Rounds:Get", "round-r")
