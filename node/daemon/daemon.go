@@ -362,7 +362,10 @@ func (n *Node) handleEvents(ctx context.Context) error {
 				return errors.New("daemon: the ledger event stream ended")
 			}
 			if err := n.handle(ctx, ev); err != nil {
-				return err // ctx ended while retrying
+				if ctx.Err() != nil {
+					return nil // stopped while retrying; the event stays unhandled
+				}
+				return err
 			}
 			if err := cp.Done(ev); err != nil {
 				return fmt.Errorf("daemon: saving the event checkpoint: %w", err)

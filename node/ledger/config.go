@@ -64,6 +64,24 @@ func SaveConfig(path string, c Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	// LoadConfig resolves file paths against the file's directory; write
+	// them that way, so the pair round-trips from any working directory and
+	// a folder of connection files can be moved as a whole.
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("ledger config: %w", err)
+	}
+	for _, p := range []*string{&c.TLSRootCert, &c.Cert, &c.Key} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("ledger config: %w", err)
+		}
+		if rel, err := filepath.Rel(dir, abs); err == nil {
+			*p = rel
+		} else {
+			*p = abs
+		}
+	}
 	raw, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return fmt.Errorf("ledger config: %w", err)

@@ -9,11 +9,14 @@ import (
 	"github.com/srellama/srellama/node/ledger"
 )
 
+// A configuration holds usable paths; its file holds them relative to the
+// file, so Load(Save(c)) == c from any working directory and the folder can
+// be moved.
 func TestConfigRoundTripResolvesRelativePaths(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "org1", "connection.json")
-	want := ledger.Config{Endpoint: "127.0.0.1:7051", ServerName: "localhost", TLSRootCert: "tls/ca.pem", MSPID: "Org1MSP",
-		Cert: "/abs/cert.pem", Key: "client/key.pem", Channel: "srellama", Chaincode: "srellama"}
+	want := ledger.Config{Endpoint: "127.0.0.1:7051", ServerName: "localhost", TLSRootCert: filepath.Join(dir, "tls", "ca.pem"), MSPID: "Org1MSP",
+		Cert: filepath.Join(dir, "org1", "client", "cert.pem"), Key: filepath.Join(dir, "org1", "client", "key.pem"), Channel: "srellama", Chaincode: "srellama"}
 	if err := ledger.SaveConfig(path, want); err != nil {
 		t.Fatal(err)
 	}
@@ -21,10 +24,22 @@ func TestConfigRoundTripResolvesRelativePaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.TLSRootCert = filepath.Join(dir, "org1", "tls/ca.pem")
-	want.Key = filepath.Join(dir, "org1", "client/key.pem")
 	if got != want {
 		t.Errorf("loaded %+v\nwant   %+v", got, want)
+	}
+	raw, _ := os.ReadFile(path)
+	for _, rel := range []string{`"../tls/ca.pem"`, `"client/cert.pem"`, `"client/key.pem"`} {
+		if !strings.Contains(string(raw), rel) {
+			t.Errorf("the file does not hold %s relative to itself:\n%s", rel, raw)
+		}
+	}
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	got, err = ledger.LoadConfig(filepath.Join(moved, "org1", "connection.json"))
+	if err != nil || got.Cert != filepath.Join(moved, "org1", "client", "cert.pem") {
+		t.Fatalf("after moving the folder: %+v, %v", got, err)
 	}
 }
 
