@@ -175,7 +175,8 @@ func (n *Node) buildWorkflow() error {
 		r := source.Range{Start: end.Add(-history), End: end, Step: step}
 		return n.parts.Evidence(ctx, n.parts.Source, service, r)
 	}
-	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence}
+	replay := workflow.SourceBacktest{Source: n.parts.Source, History: history, Step: step, Now: n.parts.Now}.Run
+	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
 		if err != nil {
@@ -188,7 +189,7 @@ func (n *Node) buildWorkflow() error {
 		Ledger:    n.parts.Ledger,
 		Generator: timedGenerator{gen, n.metrics},
 		Reviewer: workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
-			Backtest: workflow.SourceBacktest{Source: n.parts.Source, History: history, Step: step, Now: n.parts.Now}.Run},
+			Backtest: replay},
 		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL},
 		Log:       n.log,
 	}

@@ -89,3 +89,14 @@ func falsePages(r backtest.Report) int {
 	}
 	return n
 }
+
+// detections counts the known incidents the alerts detected.
+func detections(r backtest.Report) int {
+	n := 0
+	for _, in := range r.Incidents {
+		if in.Detected {
+			n++
+		}
+	}
+	return n
+}

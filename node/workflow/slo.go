@@ -35,6 +35,14 @@ type SLOGenerator struct {
 	Evidence Evidence
 	Builtin  builtin.Generator
 	LLM      LLM
+	// Backtest, if set, makes the builtin generator choose among the SLIs
+	// the evidence supports by replaying each over this organization's
+	// history: the one that detects the most known incidents with the
+	// fewest false pages wins, relevance breaking ties. Without it the
+	// most relevant SLI is taken.
+	Backtest func(ctx context.Context, d nft.Definition) (Replay, error)
+	// Candidates bounds how many SLIs are backtested (default 6).
+	Candidates int
 }
 
 // Generate implements Generator.
@@ -53,13 +61,58 @@ func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationReques
 	if g.LLM != nil {
 		return g.LLM.Generate(ctx, in)
 	}
-	def, err := g.Builtin.Generate(ctx, in)
+	def, err := g.builtin(ctx, in)
 	if err != nil {
 		// The builtin generator is deterministic on the evidence: what it
 		// cannot do now it cannot do on a retry either.
 		return nft.Definition{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
 	}
 	return def, nil
+}
+
+// builtin defines the most relevant SLI or, with a backtest, the one whose
+// alerts best detected this organization's known incidents.
+func (g SLOGenerator) builtin(ctx context.Context, in builtin.Input) (nft.Definition, error) {
+	if g.Backtest == nil {
+		return g.Builtin.Generate(ctx, in)
+	}
+	cands, err := builtin.Candidates(in, g.Builtin.Options)
+	if err != nil {
+		return nft.Definition{}, err
+	}
+	limit := g.Candidates
+	if limit <= 0 {
+		limit = 6
+	}
+	var best nft.Definition
+	bestDetected, bestFalse := -1, 0
+	var lastErr error
+	for _, c := range cands[:min(len(cands), limit)] { // most relevant first: ties keep it
+		def, err := g.Builtin.Define(ctx, in, c)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		replay, err := g.Backtest(ctx, def)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if replay.Report.BudgetSpent > 1 {
+			// The objective would not have held on this history as the
+			// alerts measure it; do not propose it.
+			lastErr = fmt.Errorf("SLI %s would have spent %.0f%% of a period's budget", def.Name, replay.Report.BudgetSpent*100)
+			continue
+		}
+		detected, falsePages := detections(replay.Report), falsePages(replay.Report)
+		if detected > bestDetected || (detected == bestDetected && falsePages < bestFalse) {
+			best, bestDetected, bestFalse = def, detected, falsePages
+		}
+	}
+	if bestDetected < 0 {
+		return nft.Definition{}, fmt.Errorf("no candidate SLI could be defined and backtested: %w", lastErr)
+	}
+	return best, nil
 }
 
 // applyRanking gives each evidence metric the federated relevance of the
@@ -127,6 +180,8 @@ func (r OwnDataReviewer) Review(ctx context.Context, p records.Proposal) (Verdic
 			// A replay that cannot run here (the SLI's series are not
 			// in our data) is no reason to block; the other checks stand.
 			r.logger().Warn("could not backtest the proposal on our data", "proposal", p.ID, "err", err)
+		case replay.Report.BudgetSpent > 1:
+			return Verdict{Reason: fmt.Sprintf("on our history the objective would not have held: %.0f%% of a period's error budget spent", replay.Report.BudgetSpent*100)}, nil
 		case falsePages(replay.Report) > r.MaxFalsePages:
 			n := falsePages(replay.Report)
 			return Verdict{Reason: fmt.Sprintf("on our history its alerts would have paged %d times outside any incident (at most %d accepted)", n, r.MaxFalsePages)}, nil

@@ -129,6 +129,9 @@ func TestReviewerBacktest(t *testing.T) {
 		reason   string
 	}{
 		{"false pages", noisy, false, "would have paged 4 times outside any incident"},
+		{"budget blown", func(context.Context, nft.Definition) (workflow.Replay, error) {
+			return workflow.Replay{Report: backtest.Report{BudgetSpent: 2.3}}, nil
+		}, false, "230% of a period's error budget spent"},
 		{"quiet", quiet, true, ""},
 		{"replay impossible here", broken, true, ""},
 	}
@@ -141,5 +144,39 @@ func TestReviewerBacktest(t *testing.T) {
 		if v.Approve != tt.approve || !strings.Contains(v.Reason, tt.reason) {
 			t.Errorf("%s: %+v", tt.name, v)
 		}
+	}
+}
+
+// With a backtest, the generator proposes the SLI whose alerts detected the
+// most known incidents on its own history, not merely the most relevant.
+func TestGeneratorChoosesTheSLIThatDetects(t *testing.T) {
+	ev := func(_ context.Context, service string) (builtin.Input, error) {
+		in, err := evidence(0.9995)(context.Background(), service)
+		if err != nil {
+			return in, err
+		}
+		var up []float64
+		for range 14 {
+			up = append(up, 0.9999)
+		}
+		in.Metrics = append(in.Metrics, builtin.Metric{Name: "up", Type: builtin.Gauge, Selector: map[string]string{"service": "amf"}, Daily: up})
+		return in, nil
+	}
+	detectsAvailability := func(_ context.Context, d nft.Definition) (workflow.Replay, error) {
+		rep := backtest.Report{Incidents: []backtest.IncidentReport{{Name: "pod-failure", Detected: d.SLI.Kind == nft.KindAvailability}}}
+		return workflow.Replay{Report: rep}, nil
+	}
+	g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: ev}
+	plain, err := g.Generate(context.Background(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Backtest = detectsAvailability
+	chosen, err := g.Generate(context.Background(), request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.SLI.Kind == nft.KindAvailability || chosen.SLI.Kind != nft.KindAvailability {
+		t.Fatalf("without a backtest %s, with one %s; want the detecting availability SLI only with the backtest", plain.SLI.Kind, chosen.SLI.Kind)
 	}
 }
