@@ -177,23 +177,22 @@ func (p *Participant) RefreshAdmission(ctx context.Context) {
 // have not seen yet (it will be fetched), reject the rest.
 func (p *Participant) Judge(m Message) Verdict {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	s, ok := p.machine.State(m.RoundID)
-	if !ok {
-		return Ignore
+	member := ok && slices.Contains(s.Round.Members, m.MSPID)
+	want, committed := "", false
+	if member {
+		want, committed = s.Committed[m.MSPID]
 	}
-	if !slices.Contains(s.Round.Members, m.MSPID) {
-		return Reject
-	}
-	want, committed := s.Committed[m.MSPID]
+	p.mu.Unlock()
 	switch {
-	case !committed:
+	case !ok, member && !committed:
 		return Ignore
-	case want != m.Digest:
+	case !member, want != m.Digest:
 		return Reject
 	}
 	// Inline payloads are checked here, before gossip forwards them:
-	// wrong dimensions or non-finite values never travel further.
+	// wrong dimensions or non-finite values never travel further. The
+	// check runs outside the lock so validation never stalls the machine.
 	if m.Inline() {
 		if _, err := p.cfg.Machine.Inspect(s.Round, m.Payload); err != nil {
 			return Reject

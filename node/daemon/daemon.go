@@ -206,9 +206,6 @@ func (n *Node) APIAddr() string {
 	return n.apiAddr
 }
 
-// Participant exposes the node's round participant (its local phases).
-func (n *Node) Participant() *network.Participant { return n.part }
-
 // Run registers the node, joins the consortium's network, serves the API
 // and handles ledger events until ctx ends.
 func (n *Node) Run(ctx context.Context) error {

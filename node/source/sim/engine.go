@@ -3,7 +3,6 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"time"
 )
 
@@ -377,6 +376,3 @@ func logNormalCDF(x, median, sigma float64) float64 {
 	}
 	return 0.5 * math.Erfc(-(math.Log(x)-math.Log(median))/(sigma*math.Sqrt2))
 }
-
-// services returns the names in the engine's order.
-func (e *engine) services() []string { return slices.Clone(e.cfg.Services) }
