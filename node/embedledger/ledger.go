@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -133,6 +132,9 @@ func Open(cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseBoltLedger(c.Dir); err != nil {
+		return nil, fmt.Errorf("embedded ledger: %w", err)
+	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
@@ -159,7 +161,7 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
 	l.verifier = msp.NewVerifier(roots(l.orgs), c.Now)
-	if l.store, err = store.Open(filepath.Join(c.Dir, dbFile)); err != nil {
+	if l.store, err = store.Open(StorePath(c.Dir)); err != nil {
 		return nil, err
 	}
 	if err := l.ensureGenesis(); err != nil {

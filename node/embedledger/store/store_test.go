@@ -1,23 +1,22 @@
 package store
 
 import (
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
-	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 )
 
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
+	s, err := Open(filepath.Join(t.TempDir(), "ledgerdb"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,121 +147,163 @@ func TestHistoryIsPerKeyNewestFirst(t *testing.T) {
 	}
 }
 
-// TestOpenMigratesFormat1: a store written in the first layout (unescaped
-// state keys, history in its own bucket) opens with the same state, ranges
-// and history.
-func TestOpenMigratesFormat1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{PageSize: 16 * 1024})
-	if err != nil {
-		t.Fatal(err)
+// TestUpdateReadsItsOwnWrites: inside an update, Get and Range see the
+// committed state under the update's own writes and deletions (validation
+// of a block's later transactions depends on its earlier ones), and other
+// namespaces, even ones whose names are prefixes, stay apart.
+func TestUpdateReadsItsOwnWrites(t *testing.T) {
+	s := openTemp(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	live := map[string]map[string]Height{"cc": {}, "c": {}}
+	apply := func(u *Update, block uint64, n int) error {
+		for i := range n {
+			ns := []string{"cc", "c"}[r.IntN(2)]
+			key := trickyKeys[r.IntN(len(trickyKeys))]
+			h := Height{Block: block, Tx: uint64(i)}
+			if r.IntN(3) == 0 {
+				delete(live[ns], key)
+				if err := u.Delete(ns, key); err != nil {
+					return err
+				}
+				continue
+			}
+			live[ns][key] = h
+			if err := u.Put(ns, key, []byte(fmt.Sprint(h)), h); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	keys := []string{"a", "a\x00b", "b", "\x00idx\x00a\x00"}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{"state", "history", "blocks", "txindex", "meta"} {
-			if _, err := tx.CreateBucket([]byte(name)); err != nil {
-				return err
-			}
+	for block := uint64(1); block <= 10; block++ {
+		if err := s.Commit(func(u *Update) error { return apply(u, block, 8) }); err != nil {
+			t.Fatal(err)
 		}
-		st, err := tx.Bucket([]byte("state")).CreateBucket([]byte("cc"))
-		if err != nil {
-			return err
-		}
-		hist, err := tx.Bucket([]byte("history")).CreateBucket([]byte("cc"))
-		if err != nil {
-			return err
-		}
-		blocks := tx.Bucket([]byte("blocks"))
-		for num := range uint64(3) {
-			if err := blocks.Put(u64(num), []byte(fmt.Sprint("block ", num))); err != nil {
-				return err
-			}
-		}
-		for i, k := range keys {
-			h := Height{Block: 1, Tx: uint64(i)}
-			if err := st.Put([]byte(k), encodeVersioned(h, []byte("v-"+k))); err != nil {
-				return err
-			}
-			for block := uint64(1); block <= 2; block++ {
-				hk := binary.AppendUvarint(nil, uint64(len(k)))
-				hk = append(hk, k...)
-				hk = binary.BigEndian.AppendUint64(hk, block)
-				hk = binary.BigEndian.AppendUint64(hk, uint64(i))
-				raw, err := proto.Marshal(&queryresult.KeyModification{TxId: fmt.Sprintf("%d/%s", block, k)})
-				if err != nil {
-					return err
-				}
-				if err := hist.Put(hk, raw); err != nil {
-					return err
+	}
+	bounds := append([]string{""}, trickyKeys...)
+	check := func(rd interface {
+		Range(ns, start, end string) *Iterator
+		Get(ns, key string) ([]byte, Height, bool)
+	}) {
+		t.Helper()
+		for ns, keys := range live {
+			for _, key := range trickyKeys {
+				_, ver, ok := rd.Get(ns, key)
+				want, live := keys[key]
+				if ok != live || ver != want {
+					t.Fatalf("Get(%s, %q) = %v %v, want %v %v", ns, key, ver, ok, want, live)
 				}
 			}
+			for _, start := range bounds {
+				for _, end := range bounds {
+					var want []string
+					for _, k := range slices.Sorted(maps.Keys(keys)) {
+						if k >= start && (end == "" || k < end) {
+							want = append(want, k)
+						}
+					}
+					var got []string
+					it := rd.Range(ns, start, end)
+					for e, ok := it.Next(); ok; e, ok = it.Next() {
+						got = append(got, e.Key)
+						if e.Version != keys[e.Key] {
+							t.Fatalf("Range(%s): %q at %v, want %v", ns, e.Key, e.Version, keys[e.Key])
+						}
+					}
+					if !slices.Equal(got, want) {
+						t.Fatalf("Range(%s, %q, %q) = %q, want %q", ns, start, end, got, want)
+					}
+				}
+			}
+		}
+	}
+	err := s.Commit(func(u *Update) error {
+		for range 5 {
+			if err := apply(u, 11, 6); err != nil {
+				return err
+			}
+			check(u)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatalf("open format-1 store: %v", err)
+	if err := s.View(func(snap *Snapshot) error { check(snap); return nil }); err != nil {
+		t.Fatal(err)
 	}
-	defer s.Close()
-	err = s.View(func(snap *Snapshot) error {
-		for _, b := range [][]byte{bucketHistory, bucketBlocksFormat1} {
-			if snap.tx.Bucket(b) != nil {
-				t.Errorf("the format-1 bucket %s is still there", b)
-			}
-		}
-		for num := range uint64(4) {
-			raw, ok := snap.BlockBytes(num)
-			if want := fmt.Sprint("block ", num); (num < 3) != ok || (ok && string(raw) != want) {
-				t.Errorf("BlockBytes(%d) after migration = %q, %v; want %q", num, raw, ok, want)
-			}
-		}
-		var got []string
-		it := snap.Range("cc", "", "")
-		for e, ok := it.Next(); ok; e, ok = it.Next() {
-			got = append(got, e.Key)
-			if string(e.Value) != "v-"+e.Key {
-				t.Errorf("%q = %q after migration", e.Key, e.Value)
-			}
-		}
-		if want := slices.Sorted(slices.Values(keys)); !slices.Equal(got, want) {
-			t.Errorf("keys after migration = %q, want %q", got, want)
-		}
-		for _, k := range keys {
-			mods, err := snap.History("cc", k)
-			if err != nil {
-				return err
-			}
-			if len(mods) != 2 || mods[0].GetTxId() != "2/"+k || mods[1].GetTxId() != "1/"+k {
-				t.Errorf("History(%q) after migration = %v", k, mods)
-			}
+	if err := s.View(func(snap *Snapshot) error {
+		if got := snap.Namespaces(); !slices.Equal(got, []string{"c", "cc"}) {
+			t.Fatalf("Namespaces() = %q", got)
 		}
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestOpenRefusesUnknownFormat(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	s, err := Open(path)
+// TestFailedUpdateWritesNothing: an update whose function fails leaves the
+// store as it was.
+func TestFailedUpdateWritesNothing(t *testing.T) {
+	s := openTemp(t)
+	err := s.Commit(func(u *Update) error {
+		if err := u.Put("cc", "k", []byte("v"), Height{Block: 1}); err != nil {
+			return err
+		}
+		return u.AppendBlock(0, []byte("block"), []byte("hash"))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyFormat, u64(99)) })
+	boom := errors.New("boom")
+	err = s.Commit(func(u *Update) error {
+		u.Put("cc", "k", []byte("other"), Height{Block: 2})
+		u.Put("cc", "k2", []byte("v2"), Height{Block: 2})
+		u.AppendBlock(1, []byte("block 1"), []byte("hash 1"))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Commit = %v, want boom", err)
+	}
+	s.View(func(snap *Snapshot) error {
+		if v, ver, _ := snap.Get("cc", "k"); string(v) != "v" || ver.Block != 1 {
+			t.Errorf("k = %q at %v after a failed update", v, ver)
+		}
+		if _, _, ok := snap.Get("cc", "k2"); ok {
+			t.Error("k2 exists after a failed update")
+		}
+		if h, tip := snap.Height(); h != 1 || string(tip) != "hash" {
+			t.Errorf("height %d tip %q after a failed update", h, tip)
+		}
+		return nil
+	})
+}
+
+func TestOpenRefusesUnknownFormat(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ledgerdb")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Put(metaKey(keyFormat), u64(99), nil)
 	s.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Open(path); err == nil || !strings.Contains(err.Error(), "format") {
+	if s, err := Open(dir); err == nil || !strings.Contains(err.Error(), "format") {
 		if err == nil {
 			s.Close()
 		}
 		t.Fatalf("Open of a format-99 store: err = %v, want a format error", err)
+	}
+}
+
+func TestOpenExistingRefusesToCreate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "absent")
+	if s, err := OpenExisting(dir); err == nil {
+		s.Close()
+		t.Fatal("OpenExisting created a store")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatal("OpenExisting left a folder behind")
 	}
 }
