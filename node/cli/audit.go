@@ -14,7 +14,6 @@ import (
 	"github.com/srellama/srellama/node/ledger"
 )
 
-
 // tokenKeyPrefix starts the state keys of token records: Fabric composite
 // keys are U+0000, the object type, U+0000, then each attribute followed by
 // U+0000; the chaincode stores tokens under type "srl.token".
