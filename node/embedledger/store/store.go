@@ -16,6 +16,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -47,9 +50,11 @@ type TxStatus struct {
 	Code  peer.TxValidationCode
 }
 
-// Store is the ledger's LevelDB database.
+// Store is the ledger's database: the LevelDB index and state, and the
+// block file.
 type Store struct {
-	db *leveldb.DB
+	db     *leveldb.DB
+	blocks *blockFile
 	// commitMu makes commits one at a time: an Update reads a snapshot plus
 	// its own writes, which is only the state it commits onto while no
 	// other commit lands in between.
@@ -59,7 +64,8 @@ type Store struct {
 	namespaces map[string]bool
 }
 
-// Open opens (creating if needed) the database in directory dir.
+// Open opens (creating if needed) the database in directory dir: the
+// LevelDB database in dir/index and the blocks in dir/blocks.
 func Open(dir string) (*Store, error) {
 	return open(dir, false)
 }
@@ -71,7 +77,12 @@ func OpenExisting(dir string) (*Store, error) {
 }
 
 func open(dir string, readOnly bool) (*Store, error) {
-	db, err := leveldb.OpenFile(dir, &opt.Options{
+	if !readOnly {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open ledger store: %w", err)
+		}
+	}
+	db, err := leveldb.OpenFile(filepath.Join(dir, "index"), &opt.Options{
 		ErrorIfMissing: readOnly,
 		ReadOnly:       readOnly,
 		// Lookups of absent keys (new token IDs, new transaction IDs) are
@@ -94,15 +105,26 @@ func open(dir string, readOnly bool) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
+	var indexedEnd int64
 	err = s.View(func(snap *Snapshot) error {
 		for _, ns := range snap.Namespaces() {
 			s.namespaces[ns] = true
 		}
+		if h, _ := snap.Height(); h > 0 {
+			loc, ok := snap.blockLocation(h - 1)
+			if !ok {
+				return fmt.Errorf("the index has no location for block %d", h-1)
+			}
+			indexedEnd = loc.end()
+		}
 		return nil
 	})
+	if err == nil {
+		s.blocks, err = openBlockFile(filepath.Join(dir, "blocks"), indexedEnd, readOnly)
+	}
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
 	return s, nil
 }
@@ -123,7 +145,13 @@ func (s *Store) checkFormat(readOnly bool) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.blocks != nil {
+		err = errors.Join(err, s.blocks.close())
+	}
+	return err
+}
 
 // Snapshot opens a consistent read view. Close it when done: it pins the
 // tables it reads.
@@ -132,7 +160,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger snapshot: %w", err)
 	}
-	return &Snapshot{reader{view: snapshotView{snap}}}, nil
+	return &Snapshot{reader{view: snapshotView{snap}, blocks: s.blocks}}, nil
 }
 
 // View runs fn on a snapshot that is closed when fn returns.
@@ -154,14 +182,26 @@ func (s *Store) Commit(fn func(*Update) error) error {
 	if err != nil {
 		return fmt.Errorf("open ledger update: %w", err)
 	}
-	u := &Update{reader: reader{view: &overlayView{base: snapshotView{snap}, writes: map[string]overlayValue{}}}, known: s.namespaces}
+	u := &Update{
+		reader: reader{view: &overlayView{base: snapshotView{snap}, writes: map[string]overlayValue{}}, blocks: s.blocks},
+		known:  s.namespaces,
+	}
 	defer u.release()
 	if err := fn(u); err != nil {
 		return err
 	}
-	if err := s.db.Write(u.overlay().batch(), &opt.WriteOptions{Sync: true}); err != nil {
-		return fmt.Errorf("write ledger update: %w", err)
+	end := s.blocks.end
+	if u.block != nil {
+		// The block first: a crash before its index is written leaves an
+		// unindexed tail, which the next open cuts off.
+		if end, err = s.blocks.appendSynced(u.block); err != nil {
+			return errors.Join(err, s.blocks.abandon())
+		}
 	}
+	if err := s.db.Write(u.overlay().batch(), &opt.WriteOptions{Sync: true}); err != nil {
+		return errors.Join(fmt.Errorf("write ledger update: %w", err), s.blocks.abandon())
+	}
+	s.blocks.end = end
 	for _, ns := range u.added {
 		s.namespaces[ns] = true
 	}
@@ -183,13 +223,16 @@ type Update struct {
 	reader
 	known map[string]bool // the store's namespaces before this update
 	added []string        // namespaces this update gives their first state
+	block []byte          // the block this update appends, if any
+	num   uint64          // its number
 }
 
 func (u *Update) overlay() *overlayView { return u.view.(*overlayView) }
 
 type reader struct {
-	view  view
-	iters []iterator.Iterator // released with the view
+	view   view
+	blocks *blockFile
+	iters  []iterator.Iterator // released with the view
 }
 
 func (r *reader) iterate(start, limit []byte) iterator.Iterator {
@@ -316,9 +359,33 @@ func (r *reader) TxStatus(txID string) (TxStatus, bool) {
 	}, true
 }
 
-// BlockBytes returns the marshaled block with the given number.
+// BlockBytes returns the marshaled block with the given number. A block
+// that cannot be read (a damaged block file) is reported missing, which
+// VerifyChain reports.
 func (r *reader) BlockBytes(num uint64) ([]byte, bool) {
-	return r.view.get(blockKey(num))
+	loc, ok := r.blockLocation(num)
+	if !ok {
+		return nil, false
+	}
+	raw, err := r.blocks.read(loc.offset, loc.length)
+	return raw, err == nil
+}
+
+func (r *reader) blockLocation(num uint64) (blockLocation, bool) {
+	raw, ok := r.view.get(blockKey(num))
+	if !ok {
+		return blockLocation{}, false
+	}
+	return decodeLocation(raw)
+}
+
+// BlockBytes returns the marshaled block with the given number, including
+// the one this update appends.
+func (u *Update) BlockBytes(num uint64) ([]byte, bool) {
+	if u.block != nil && num == u.num {
+		return slices.Clone(u.block), true
+	}
+	return u.reader.BlockBytes(num)
 }
 
 // Height returns the number of committed blocks and the hash of the last
@@ -392,8 +459,15 @@ func (u *Update) AppendBlock(num uint64, blockBytes, headerHash []byte) error {
 	if h, _ := u.Height(); h != num {
 		return fmt.Errorf("append block %d: ledger height is %d", num, h)
 	}
+	if u.block != nil {
+		return fmt.Errorf("append block %d: block %d is already appended by this update", num, u.num)
+	}
+	if len(blockBytes) > math.MaxUint32 {
+		return fmt.Errorf("append block %d: %d bytes is more than a block record holds", num, len(blockBytes))
+	}
+	u.block, u.num = blockBytes, num
 	o := u.overlay()
-	o.put(blockKey(num), blockBytes)
+	o.put(blockKey(num), blockLocation{offset: u.blocks.end, length: uint32(len(blockBytes))}.encode())
 	o.put(metaKey(keyHeight), u64(num+1))
 	o.put(metaKey(keyTipHash), slices.Clone(headerHash))
 	return nil
