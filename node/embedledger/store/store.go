@@ -22,7 +22,9 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/syndtr/goleveldb/leveldb"
 	lderrors "github.com/syndtr/goleveldb/leveldb/errors"
@@ -31,6 +33,8 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/srellama/srellama/node/embedledger/fabmsg"
 )
 
 // format is the layout version, kept under the meta key "format".
@@ -91,8 +95,9 @@ func open(dir string, readOnly bool) (*Store, error) {
 		// CPU is what a two-core machine runs out of; disk is plentiful.
 		Compression: opt.NoCompression,
 		// A larger memtable turns into fewer, larger level-0 tables.
-		WriteBuffer:        16 << 20,
-		BlockCacheCapacity: 64 << 20,
+		WriteBuffer:            16 << 20,
+		BlockCacheCapacity:     64 << 20,
+		DisableSeeksCompaction: true,
 	})
 	if err != nil {
 		if lderrors.IsCorrupted(err) {
@@ -330,20 +335,66 @@ func (r *reader) Namespaces() []string {
 	return out
 }
 
-// History returns every committed modification of key, newest first.
+// History returns every committed modification of key, newest first, with
+// the value each wrote read from its block.
 func (r *reader) History(ns, key string) ([]*queryresult.KeyModification, error) {
 	prefix := historyPrefix(ns, key)
 	it := r.iterate(prefix, prefixLimit(prefix))
 	var out []*queryresult.KeyModification
 	for ok := it.First(); ok; ok = it.Next() {
 		var m queryresult.KeyModification
-		if err := proto.Unmarshal(it.Value(), &m); err != nil {
-			return nil, fmt.Errorf("history of %q: corrupt entry: %w", key, err)
+		suffix := it.Key()[len(prefix):]
+		if len(suffix) != 16 || proto.Unmarshal(it.Value(), &m) != nil {
+			return nil, fmt.Errorf("history of %q: corrupt entry", key)
+		}
+		if !m.GetIsDelete() {
+			at := Height{Block: binary.BigEndian.Uint64(suffix[:8]), Tx: binary.BigEndian.Uint64(suffix[8:])}
+			value, err := r.writtenValue(at, ns, key)
+			if err != nil {
+				return nil, fmt.Errorf("history of %q: %w", key, err)
+			}
+			m.Value = value
 		}
 		out = append(out, &m)
 	}
 	slices.Reverse(out)
 	return out, nil
+}
+
+// writtenValue finds the value that the transaction at the given height
+// wrote to key.
+func (r *reader) writtenValue(at Height, ns, key string) ([]byte, error) {
+	raw, ok := r.BlockBytes(at.Block)
+	if !ok {
+		return nil, fmt.Errorf("block %d is missing", at.Block)
+	}
+	var b common.Block
+	if err := proto.Unmarshal(raw, &b); err != nil || at.Tx >= uint64(len(b.GetData().GetData())) {
+		return nil, fmt.Errorf("block %d has no transaction %d", at.Block, at.Tx)
+	}
+	var env common.Envelope
+	if err := proto.Unmarshal(b.GetData().GetData()[at.Tx], &env); err != nil {
+		return nil, fmt.Errorf("block %d transaction %d: %w", at.Block, at.Tx, err)
+	}
+	tx, err := fabmsg.ParseTransaction(&env)
+	if err != nil {
+		return nil, fmt.Errorf("block %d transaction %d: %w", at.Block, at.Tx, err)
+	}
+	for _, set := range tx.RWSet.GetNsRwset() {
+		if set.GetNamespace() != ns {
+			continue
+		}
+		var kv kvrwset.KVRWSet
+		if err := proto.Unmarshal(set.GetRwset(), &kv); err != nil {
+			return nil, fmt.Errorf("block %d transaction %d: %w", at.Block, at.Tx, err)
+		}
+		for _, w := range kv.GetWrites() {
+			if w.GetKey() == key {
+				return w.GetValue(), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("block %d transaction %d did not write %s/%q", at.Block, at.Tx, ns, key)
 }
 
 // TxStatus looks a transaction up in the index.
@@ -424,12 +475,14 @@ func (u *Update) Delete(ns, key string) error {
 	return nil
 }
 
-// AddHistory records a modification of key made at height ver.
+// AddHistory records a modification of key made at height ver. As in
+// Fabric's history database, the entry holds no value: History reads it
+// from the block, which keeps every value out of the index a second time.
 func (u *Update) AddHistory(ns, key string, ver Height, m *queryresult.KeyModification) error {
 	if key == "" {
 		return errors.New("history: empty key")
 	}
-	raw, err := proto.Marshal(m)
+	raw, err := proto.Marshal(&queryresult.KeyModification{TxId: m.GetTxId(), Timestamp: m.GetTimestamp(), IsDelete: m.GetIsDelete()})
 	if err != nil {
 		return fmt.Errorf("history %s/%q: %w", ns, key, err)
 	}

@@ -10,8 +10,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/srellama/srellama/node/embedledger/fabmsg"
 )
 
 func openTemp(t *testing.T) *Store {
@@ -103,41 +111,64 @@ func TestRangeMatchesSortedKeys(t *testing.T) {
 
 // TestHistoryIsPerKeyNewestFirst: a key's history holds its own
 // modifications only, even for keys that are prefixes of others or contain
-// 0x00, newest first, deletes included.
+// 0x00, newest first, deletes included, each with the value its transaction
+// wrote, read back from the block.
 func TestHistoryIsPerKeyNewestFirst(t *testing.T) {
 	s := openTemp(t)
-	want := map[string][]string{}
+	appendBlocks(t, s, "genesis")
+	type mod struct {
+		id, value string
+		deleted   bool
+	}
+	// Ledger keys are UTF-8 (the simulator refuses others), as the write
+	// sets that carry them must be.
+	var keys []string
+	for _, k := range trickyKeys {
+		if utf8.ValidString(k) {
+			keys = append(keys, k)
+		}
+	}
+	want := map[string][]mod{}
 	for block := uint64(1); block <= 5; block++ {
 		err := s.Commit(func(u *Update) error {
-			for i, key := range trickyKeys {
+			var txs [][]byte
+			for i, key := range keys {
 				h := Height{Block: block, Tx: uint64(i)}
 				id := fmt.Sprintf("%q@%d.%d", key, h.Block, h.Tx)
-				want[key] = append([]string{id}, want[key]...)
-				if err := u.Put("cc", key, []byte(id), h); err != nil {
+				deleted := (int(block)+i)%4 == 0
+				m := mod{id: id, deleted: deleted}
+				if !deleted {
+					m.value = "value of " + id
+				}
+				want[key] = append([]mod{m}, want[key]...)
+				txs = append(txs, endorserTx(t, "cc", key, m.value, deleted))
+				if deleted {
+					u.Delete("cc", key)
+				} else if err := u.Put("cc", key, []byte(m.value), h); err != nil {
 					return err
 				}
-				if err := u.AddHistory("cc", key, h, &queryresult.KeyModification{TxId: id}); err != nil {
+				if err := u.AddHistory("cc", key, h, &queryresult.KeyModification{TxId: id, Value: []byte(m.value), IsDelete: deleted}); err != nil {
 					return err
 				}
 			}
-			return nil
+			return u.AppendBlock(block, blockOf(t, block, txs), []byte(fmt.Sprint("hash", block)))
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	err := s.View(func(snap *Snapshot) error {
-		for _, key := range append(trickyKeys, "never-written") {
+		for _, key := range append(keys, "never-written") {
 			mods, err := snap.History("cc", key)
 			if err != nil {
 				return err
 			}
-			var got []string
+			var got []mod
 			for _, m := range mods {
-				got = append(got, m.GetTxId())
+				got = append(got, mod{id: m.GetTxId(), value: string(m.GetValue()), deleted: m.GetIsDelete()})
 			}
 			if !slices.Equal(got, want[key]) {
-				t.Errorf("History(%q) = %q, want %q", key, got, want[key])
+				t.Errorf("History(%q) = %v, want %v", key, got, want[key])
 			}
 		}
 		return nil
@@ -145,6 +176,38 @@ func TestHistoryIsPerKeyNewestFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// endorserTx is a transaction envelope whose read-write set writes one key,
+// shaped as fabmsg.ParseTransaction reads it.
+func endorserTx(t *testing.T, ns, key, value string, deleted bool) []byte {
+	t.Helper()
+	marshal := func(m proto.Message) []byte {
+		raw, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	sh := &common.SignatureHeader{Creator: []byte("creator"), Nonce: []byte(key + value)}
+	shRaw := marshal(sh)
+	ch := &common.ChannelHeader{Type: int32(common.HeaderType_ENDORSER_TRANSACTION), TxId: fabmsg.TxID(sh.Nonce, sh.Creator)}
+	kv := &kvrwset.KVRWSet{Writes: []*kvrwset.KVWrite{{Key: key, Value: []byte(value), IsDelete: deleted}}}
+	set := &rwset.TxReadWriteSet{NsRwset: []*rwset.NsReadWriteSet{{Namespace: ns, Rwset: marshal(kv)}}}
+	prp := &peer.ProposalResponsePayload{Extension: marshal(&peer.ChaincodeAction{Results: marshal(set)})}
+	action := &peer.ChaincodeActionPayload{Action: &peer.ChaincodeEndorsedAction{ProposalResponsePayload: marshal(prp)}}
+	tx := &peer.Transaction{Actions: []*peer.TransactionAction{{Header: shRaw, Payload: marshal(action)}}}
+	payload := &common.Payload{Header: &common.Header{ChannelHeader: marshal(ch), SignatureHeader: shRaw}, Data: marshal(tx)}
+	return marshal(&common.Envelope{Payload: marshal(payload)})
+}
+
+func blockOf(t *testing.T, num uint64, txs [][]byte) []byte {
+	t.Helper()
+	raw, err := proto.Marshal(&common.Block{Header: &common.BlockHeader{Number: num}, Data: &common.BlockData{Data: txs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 // TestUpdateReadsItsOwnWrites: inside an update, Get and Range see the
