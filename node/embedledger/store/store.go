@@ -66,7 +66,11 @@ type Store struct {
 	// namespaces holds the namespaces known to hold state, so that a write
 	// need not look its namespace's marker up; guarded by commitMu.
 	namespaces map[string]bool
+	cache      *stateCache
 }
+
+// stateCacheBytes bounds the state cache.
+const stateCacheBytes = 64 << 20
 
 // Open opens (creating if needed) the database in directory dir: the
 // LevelDB database in dir/index and the blocks in dir/blocks.
@@ -111,11 +115,13 @@ func open(dir string, readOnly bool) (*Store, error) {
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
 	var indexedEnd int64
+	var height uint64
 	err = s.View(func(snap *Snapshot) error {
 		for _, ns := range snap.Namespaces() {
 			s.namespaces[ns] = true
 		}
-		if h, _ := snap.Height(); h > 0 {
+		height, _ = snap.Height()
+		if h := height; h > 0 {
 			loc, ok := snap.blockLocation(h - 1)
 			if !ok {
 				return fmt.Errorf("the index has no location for block %d", h-1)
@@ -131,6 +137,7 @@ func open(dir string, readOnly bool) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
+	s.cache = newStateCache(height, stateCacheBytes)
 	return s, nil
 }
 
@@ -161,11 +168,30 @@ func (s *Store) Close() error {
 // Snapshot opens a consistent read view. Close it when done: it pins the
 // tables it reads.
 func (s *Store) Snapshot() (*Snapshot, error) {
-	snap, err := s.db.GetSnapshot()
+	v, err := s.view()
 	if err != nil {
 		return nil, fmt.Errorf("open ledger snapshot: %w", err)
 	}
-	return &Snapshot{reader{view: snapshotView{snap}, blocks: s.blocks}}, nil
+	return &Snapshot{reader{view: v, blocks: s.blocks}}, nil
+}
+
+// view is a LevelDB snapshot, read through the state cache once the store
+// is open.
+func (s *Store) view() (view, error) {
+	snap, err := s.db.GetSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	base := snapshotView{snap}
+	if s.cache == nil {
+		return base, nil
+	}
+	raw, ok := base.get(metaKey(keyHeight))
+	var height uint64
+	if ok && len(raw) == 8 {
+		height = binary.BigEndian.Uint64(raw)
+	}
+	return cachedView{view: base, cache: s.cache, height: height}, nil
 }
 
 // View runs fn on a snapshot that is closed when fn returns.
@@ -183,12 +209,12 @@ func (s *Store) View(fn func(*Snapshot) error) error {
 func (s *Store) Commit(fn func(*Update) error) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	snap, err := s.db.GetSnapshot()
+	base, err := s.view()
 	if err != nil {
 		return fmt.Errorf("open ledger update: %w", err)
 	}
 	u := &Update{
-		reader: reader{view: &overlayView{base: snapshotView{snap}, writes: map[string]overlayValue{}}, blocks: s.blocks},
+		reader: reader{view: &overlayView{base: base, writes: map[string]overlayValue{}}, blocks: s.blocks},
 		known:  s.namespaces,
 	}
 	defer u.release()
@@ -207,6 +233,13 @@ func (s *Store) Commit(fn func(*Update) error) error {
 		return errors.Join(fmt.Errorf("write ledger update: %w", err), s.blocks.abandon())
 	}
 	s.blocks.end = end
+	if s.cache != nil {
+		if u.block != nil {
+			s.cache.committed(u.stateKeys, u.overlay().writes, u.num+1)
+		} else {
+			s.cache.forget(u.overlay().writes)
+		}
+	}
 	for _, ns := range u.added {
 		s.namespaces[ns] = true
 	}
@@ -230,6 +263,8 @@ type Update struct {
 	added []string        // namespaces this update gives their first state
 	block []byte          // the block this update appends, if any
 	num   uint64          // its number
+	// stateKeys are the state entries written, for the state cache.
+	stateKeys []string
 }
 
 func (u *Update) overlay() *overlayView { return u.view.(*overlayView) }
@@ -456,7 +491,9 @@ func (u *Update) Put(ns, key string, value []byte, ver Height) error {
 		return errors.New("put: empty key")
 	}
 	u.noteNamespace(ns)
-	u.overlay().put(stateKey(ns, key), encodeVersioned(ver, value))
+	k := stateKey(ns, key)
+	u.overlay().put(k, encodeVersioned(ver, value))
+	u.stateKeys = append(u.stateKeys, string(k))
 	return nil
 }
 
@@ -471,7 +508,9 @@ func (u *Update) noteNamespace(ns string) {
 
 // Delete removes key.
 func (u *Update) Delete(ns, key string) error {
-	u.overlay().delete(stateKey(ns, key))
+	k := stateKey(ns, key)
+	u.overlay().delete(k)
+	u.stateKeys = append(u.stateKeys, string(k))
 	return nil
 }
 

@@ -453,3 +453,64 @@ func TestBlockFileCrashRecovery(t *testing.T) {
 		t.Fatalf("Open with a block file one byte short = %v, want it refused", err)
 	}
 }
+
+// TestSnapshotsReadTheirOwnHeightThroughTheCache: the state cache holds the
+// latest values, yet a view keeps reading the state as of the height it was
+// opened at, whatever commits land meanwhile; absence is cached as well, and
+// what a read returns is the caller's to change.
+func TestSnapshotsReadTheirOwnHeightThroughTheCache(t *testing.T) {
+	s := openTemp(t)
+	commit := func(block uint64, writes map[string]string) {
+		t.Helper()
+		err := s.Commit(func(u *Update) error {
+			for k, v := range writes {
+				if v == "" {
+					u.Delete("cc", k)
+				} else if err := u.Put("cc", k, []byte(v), Height{Block: block}); err != nil {
+					return err
+				}
+			}
+			return u.AppendBlock(block, []byte(fmt.Sprint("block ", block)), []byte("hash"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshot := func() *Snapshot {
+		t.Helper()
+		snap, err := s.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { snap.Close() })
+		return snap
+	}
+	expect := func(name string, snap *Snapshot, key, want string) {
+		t.Helper()
+		v, _, ok := snap.Get("cc", key)
+		if got := map[bool]string{true: string(v), false: "<none>"}[ok]; got != want {
+			t.Errorf("%s: %s = %s, want %s", name, key, got, want)
+		}
+	}
+
+	commit(0, map[string]string{"k": "v0"})
+	a := snapshot()
+	expect("at height 1", a, "k", "v0")
+	expect("at height 1", a, "x", "<none>") // absence now cached
+	commit(1, map[string]string{"k": "v1", "j": "new"})
+	b := snapshot()
+	expect("view opened before block 1", a, "k", "v0")
+	expect("view opened before block 1", a, "j", "<none>")
+	expect("view opened after block 1", b, "k", "v1")
+	expect("view opened after block 1", b, "j", "new")
+	commit(2, map[string]string{"k": "", "x": "now"})
+	c := snapshot()
+	expect("view opened after the delete", c, "k", "<none>")
+	expect("view opened before the delete", b, "k", "v1")
+	expect("view opened before x was written", a, "x", "<none>")
+	expect("view opened after x was written", c, "x", "now")
+
+	v, _, _ := c.Get("cc", "x")
+	v[0] = 'N'
+	expect("after the caller changed a returned value", c, "x", "now")
+}

@@ -44,7 +44,7 @@ type overlayValue struct {
 // overlayView is an update in progress: its writes over the snapshot it
 // started from.
 type overlayView struct {
-	base   snapshotView
+	base   view
 	writes map[string]overlayValue
 	sorted []string // keys of writes, sorted; nil when stale
 }
