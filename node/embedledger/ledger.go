@@ -7,8 +7,8 @@
 // Inside, one endorsing peer per organization signs proposal responses; an
 // orderer cuts submitted transactions into hash-chained blocks; a committer
 // validates them in order (endorsement signatures, duplicate IDs, MVCC and
-// phantom reads) and writes each block with its state changes, history and
-// transaction index in one fsynced bbolt transaction.
+// phantom reads) and writes each block to the block file, then its state
+// changes, history and index in one fsynced LevelDB batch.
 package embedledger
 
 import (
