@@ -42,7 +42,15 @@ func OpenStoreForAudit(dir string) (*store.Store, error) {
 	if _, err := os.Stat(StorePath(dir)); err != nil {
 		return nil, fmt.Errorf("%s is not an embedded ledger folder: %w", dir, err)
 	}
-	return store.OpenExisting(StorePath(dir))
+	s, err := store.OpenExisting(StorePath(dir))
+	if err != nil {
+		return nil, err
+	}
+	if n := len(s.Unindexed()); n > 0 {
+		s.Close()
+		return nil, fmt.Errorf("%s: the block file holds %d committed blocks that the index lacks (the ledger stopped in a crash); start the ledger once to apply them, then audit", dir, n)
+	}
+	return s, nil
 }
 
 // refuseBoltLedger stops a ledger folder of an earlier version from being

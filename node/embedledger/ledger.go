@@ -164,6 +164,10 @@ func Open(cfg Config) (*Ledger, error) {
 	if l.store, err = store.Open(StorePath(c.Dir)); err != nil {
 		return nil, err
 	}
+	if err := l.replayUnindexed(); err != nil {
+		l.store.Close()
+		return nil, fmt.Errorf("embedded ledger: %w", err)
+	}
 	if err := l.ensureGenesis(); err != nil {
 		l.store.Close()
 		return nil, err

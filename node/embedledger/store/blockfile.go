@@ -17,15 +17,28 @@ import (
 //
 //	<length uint32> <CRC-32C of the block uint32> <block>
 //
-// and the LevelDB index maps each block number to its record. A block is
-// appended and synced before the batch that indexes it, so after a crash
-// the file holds every indexed block and at most an unindexed tail, which
-// opening cuts off.
+// and the LevelDB index maps each block number to its record.
+//
+// The file is the ledger's durable record, as Fabric's is: a commit syncs
+// its block here, and only then writes the block's state, history and
+// index to LevelDB, without a sync of its own. After a crash the file may
+// hold blocks beyond the index (LevelDB lost its latest unsynced batches,
+// which a power cut can do): they are unindexed and the ledger applies them
+// again when it opens. A torn last record, from a crash during an append,
+// is cut off.
 type blockFile struct {
 	f *os.File
-	// end is the end of the last indexed record: where the next goes.
-	// Guarded by the store's commitMu.
+	// end is the end of the last indexed record. Guarded by the store's
+	// commitMu, as is unindexed.
 	end int64
+	// unindexed are the complete records after end, oldest first.
+	unindexed []record
+}
+
+// record is a block record in the file.
+type record struct {
+	loc   blockLocation
+	block []byte
 }
 
 const recordHeader = 8
@@ -33,7 +46,8 @@ const recordHeader = 8
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // openBlockFile opens the file whose indexed records end at indexedEnd,
-// cutting off an unindexed tail unless readOnly.
+// reading the complete records after it and cutting off a torn one unless
+// readOnly.
 func openBlockFile(path string, indexedEnd int64, readOnly bool) (*blockFile, error) {
 	flag := os.O_RDWR | os.O_CREATE
 	if readOnly {
@@ -48,23 +62,59 @@ func openBlockFile(path string, indexedEnd int64, readOnly bool) (*blockFile, er
 		f.Close()
 		return nil, fmt.Errorf("block file: %w", err)
 	}
-	switch size := info.Size(); {
-	case size < indexedEnd:
+	size := info.Size()
+	if size < indexedEnd {
 		f.Close()
 		return nil, fmt.Errorf("block file %s is %d bytes short of its index: blocks are missing", path, indexedEnd-size)
-	case size > indexedEnd && !readOnly:
-		// A block appended by a commit that did not complete.
-		if err := f.Truncate(indexedEnd); err != nil {
+	}
+	b := &blockFile{f: f, end: indexedEnd}
+	complete := indexedEnd
+	for complete < size {
+		rec, ok := b.readRecord(complete, size)
+		if !ok {
+			break
+		}
+		b.unindexed = append(b.unindexed, rec)
+		complete = rec.loc.end()
+	}
+	if complete < size && !readOnly {
+		// A record torn by a crash during its append: its commit never
+		// returned.
+		if err := f.Truncate(complete); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("block file: cutting an uncommitted tail: %w", err)
+			return nil, fmt.Errorf("block file: cutting a torn record: %w", err)
 		}
 	}
-	return &blockFile{f: f, end: indexedEnd}, nil
+	return b, nil
+}
+
+// readRecord reads a whole record at offset, if one ends by size and its
+// checksum holds.
+func (b *blockFile) readRecord(offset, size int64) (record, bool) {
+	if size-offset < recordHeader {
+		return record{}, false
+	}
+	var hdr [recordHeader]byte
+	if _, err := b.f.ReadAt(hdr[:], offset); err != nil {
+		return record{}, false
+	}
+	loc := blockLocation{offset: offset, length: binary.BigEndian.Uint32(hdr[0:4])}
+	if loc.end() > size {
+		return record{}, false
+	}
+	block, err := b.read(loc.offset, loc.length)
+	if err != nil {
+		return record{}, false
+	}
+	return record{loc: loc, block: block}, true
 }
 
 // appendSynced writes a record at the end and syncs it; the new end takes
 // effect with commit, once the record is indexed.
 func (b *blockFile) appendSynced(block []byte) (pendingEnd int64, err error) {
+	if len(b.unindexed) > 0 {
+		return 0, errors.New("block file: blocks beyond the index must be applied before new ones are appended")
+	}
 	rec := make([]byte, recordHeader, recordHeader+len(block))
 	binary.BigEndian.PutUint32(rec[0:4], uint32(len(block)))
 	binary.BigEndian.PutUint32(rec[4:8], crc32.Checksum(block, castagnoli))

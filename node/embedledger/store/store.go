@@ -1,15 +1,16 @@
-// Package store is the embedded ledger's durable storage on LevelDB, the
-// engine Fabric's peers keep their state, history and block index in: the
-// versioned world state, the key history, the blocks and the transaction
-// index. A block is committed with everything it changes as one LevelDB
-// batch, appended to the write-ahead journal and fsynced before Commit
-// returns; on reopen a torn batch is dropped whole, so a crash leaves either
-// the whole block or none of it.
+// Package store is the embedded ledger's durable storage, laid out as a
+// Fabric peer's: an append-only block file (see blockFile), and LevelDB for
+// the versioned world state, the key history, the block index and the
+// transaction index.
 //
-// A commit writes its batch sequentially to the journal; sorting it into
-// tables happens later, in the background. An earlier version kept the
-// ledger in a bbolt B+tree, which rewrote every page a block touched (about
-// 1.6 MB for a block of ten token mints) and fsynced twice per block.
+// A commit syncs its block to the block file, which makes it durable, then
+// writes everything the block changes as one LevelDB batch without a sync
+// of its own: LevelDB can only fall behind the block file, and the ledger
+// applies the blocks it lacks when it opens. A batch is written
+// sequentially to LevelDB's journal and sorted into tables later, in the
+// background. An earlier version kept the ledger in a bbolt B+tree, which
+// rewrote every page a block touched (about 1.6 MB for a block of ten token
+// mints) and synced twice per block.
 package store
 
 import (
@@ -222,19 +223,34 @@ func (s *Store) Commit(fn func(*Update) error) error {
 		return err
 	}
 	end := s.blocks.end
-	if u.block != nil {
-		// The block first: a crash before its index is written leaves an
-		// unindexed tail, which the next open cuts off.
+	switch {
+	case u.adopted:
+		end = s.blocks.unindexed[0].loc.end()
+	case u.block != nil:
+		// The block first, synced: from here on it is committed. A crash
+		// before LevelDB has its batch is repaired by applying the block
+		// again when the ledger opens.
 		if end, err = s.blocks.appendSynced(u.block); err != nil {
 			return errors.Join(err, s.blocks.abandon())
 		}
 	}
-	if err := s.db.Write(u.overlay().batch(), &opt.WriteOptions{Sync: true}); err != nil {
-		return errors.Join(fmt.Errorf("write ledger update: %w", err), s.blocks.abandon())
+	// With the block synced, LevelDB need not sync: it can only fall
+	// behind the block file, never lose a block.
+	sync := u.block == nil && !u.adopted
+	if err := s.db.Write(u.overlay().batch(), &opt.WriteOptions{Sync: sync}); err != nil {
+		if u.block != nil {
+			// The block is durable and will be applied on the next open;
+			// this ledger cannot go on in memory without it.
+			return fmt.Errorf("write ledger update after block %d was committed to the block file (it is applied again on the next open): %w", u.num, err)
+		}
+		return fmt.Errorf("write ledger update: %w", err)
 	}
 	s.blocks.end = end
+	if u.adopted {
+		s.blocks.unindexed = s.blocks.unindexed[1:]
+	}
 	if s.cache != nil {
-		if u.block != nil {
+		if u.block != nil || u.adopted {
 			s.cache.committed(u.stateKeys, u.overlay().writes, u.num+1)
 		} else {
 			s.cache.forget(u.overlay().writes)
@@ -262,7 +278,10 @@ type Update struct {
 	known map[string]bool // the store's namespaces before this update
 	added []string        // namespaces this update gives their first state
 	block []byte          // the block this update appends, if any
-	num   uint64          // its number
+	num   uint64          // its number, or the number of the block adopted
+	// adopted is set when the update indexes the first unindexed block of
+	// the block file instead of appending one.
+	adopted bool
 	// stateKeys are the state entries written, for the state cache.
 	stateKeys []string
 }
@@ -551,7 +570,7 @@ func (u *Update) AppendBlock(num uint64, blockBytes, headerHash []byte) error {
 	if h, _ := u.Height(); h != num {
 		return fmt.Errorf("append block %d: ledger height is %d", num, h)
 	}
-	if u.block != nil {
+	if u.block != nil || u.adopted {
 		return fmt.Errorf("append block %d: block %d is already appended by this update", num, u.num)
 	}
 	if len(blockBytes) > math.MaxUint32 {
@@ -560,6 +579,48 @@ func (u *Update) AppendBlock(num uint64, blockBytes, headerHash []byte) error {
 	u.block, u.num = blockBytes, num
 	o := u.overlay()
 	o.put(blockKey(num), blockLocation{offset: u.blocks.end, length: uint32(len(blockBytes))}.encode())
+	o.put(metaKey(keyHeight), u64(num+1))
+	o.put(metaKey(keyTipHash), slices.Clone(headerHash))
+	return nil
+}
+
+// UnindexedBlock is a block in the block file that the index lacks.
+type UnindexedBlock struct {
+	Num   uint64
+	Bytes []byte
+}
+
+// Unindexed returns the blocks in the block file beyond the index, oldest
+// first: committed blocks whose state LevelDB lost in a crash. The ledger
+// applies them with AdoptBlock before it commits anything else.
+func (s *Store) Unindexed() []UnindexedBlock {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	var height uint64
+	s.View(func(snap *Snapshot) error { height, _ = snap.Height(); return nil })
+	out := make([]UnindexedBlock, len(s.blocks.unindexed))
+	for i, r := range s.blocks.unindexed {
+		out[i] = UnindexedBlock{Num: height + uint64(i), Bytes: slices.Clone(r.block)}
+	}
+	return out
+}
+
+// AdoptBlock indexes the first unindexed block of the block file as block
+// num (which must be the current height), with headerHash as the new tip;
+// the caller applies the block's writes in the same update.
+func (u *Update) AdoptBlock(num uint64, headerHash []byte) error {
+	if h, _ := u.Height(); h != num {
+		return fmt.Errorf("adopt block %d: ledger height is %d", num, h)
+	}
+	if u.block != nil || u.adopted {
+		return fmt.Errorf("adopt block %d: this update already adds block %d", num, u.num)
+	}
+	if len(u.blocks.unindexed) == 0 {
+		return fmt.Errorf("adopt block %d: the block file holds no unindexed block", num)
+	}
+	u.adopted, u.num = true, num
+	o := u.overlay()
+	o.put(blockKey(num), u.blocks.unindexed[0].loc.encode())
 	o.put(metaKey(keyHeight), u64(num+1))
 	o.put(metaKey(keyTipHash), slices.Clone(headerHash))
 	return nil
