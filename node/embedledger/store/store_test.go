@@ -73,29 +73,8 @@ func TestRangeMatchesSortedKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bounds := append([]string{""}, trickyKeys...)
 	err := s.View(func(snap *Snapshot) error {
-		for _, start := range bounds {
-			for _, end := range bounds {
-				var want []string
-				for _, k := range slices.Sorted(maps.Keys(live)) {
-					if k >= start && (end == "" || k < end) {
-						want = append(want, k)
-					}
-				}
-				var got []string
-				it := snap.Range("cc", start, end)
-				for e, ok := it.Next(); ok; e, ok = it.Next() {
-					got = append(got, e.Key)
-					if e.Version != live[e.Key] || string(e.Value) != fmt.Sprint(live[e.Key]) {
-						t.Errorf("Range entry %q = %+v %q, want version %+v", e.Key, e.Version, e.Value, live[e.Key])
-					}
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("Range(%q, %q) = %q, want %q", start, end, got, want)
-				}
-			}
-		}
+		checkRanges(t, snap, "cc", live)
 		for _, k := range trickyKeys {
 			_, ver, ok := snap.Get("cc", k)
 			if want, live := live[k]; ok != live || ver != want {
@@ -106,6 +85,40 @@ func TestRangeMatchesSortedKeys(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+type rangeReader interface {
+	Range(ns, start, end string) *Iterator
+	Get(ns, key string) ([]byte, Height, bool)
+}
+
+// checkRanges checks every range between tricky keys of namespace ns
+// against the live keys: exactly those keys, in order, with their versions
+// and the values the tests write (the version printed).
+func checkRanges(t *testing.T, rd rangeReader, ns string, live map[string]Height) {
+	t.Helper()
+	bounds := append([]string{""}, trickyKeys...)
+	for _, start := range bounds {
+		for _, end := range bounds {
+			var want []string
+			for _, k := range slices.Sorted(maps.Keys(live)) {
+				if k >= start && (end == "" || k < end) {
+					want = append(want, k)
+				}
+			}
+			var got []string
+			it := rd.Range(ns, start, end)
+			for e, ok := it.Next(); ok; e, ok = it.Next() {
+				got = append(got, e.Key)
+				if e.Version != live[e.Key] || string(e.Value) != fmt.Sprint(live[e.Key]) {
+					t.Fatalf("Range(%s) entry %q = %+v %q, want version %+v", ns, e.Key, e.Version, e.Value, live[e.Key])
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("Range(%s, %q, %q) = %q, want %q", ns, start, end, got, want)
+			}
+		}
 	}
 }
 
@@ -242,11 +255,7 @@ func TestUpdateReadsItsOwnWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bounds := append([]string{""}, trickyKeys...)
-	check := func(rd interface {
-		Range(ns, start, end string) *Iterator
-		Get(ns, key string) ([]byte, Height, bool)
-	}) {
+	check := func(rd rangeReader) {
 		t.Helper()
 		for ns, keys := range live {
 			for _, key := range trickyKeys {
@@ -256,27 +265,7 @@ func TestUpdateReadsItsOwnWrites(t *testing.T) {
 					t.Fatalf("Get(%s, %q) = %v %v, want %v %v", ns, key, ver, ok, want, live)
 				}
 			}
-			for _, start := range bounds {
-				for _, end := range bounds {
-					var want []string
-					for _, k := range slices.Sorted(maps.Keys(keys)) {
-						if k >= start && (end == "" || k < end) {
-							want = append(want, k)
-						}
-					}
-					var got []string
-					it := rd.Range(ns, start, end)
-					for e, ok := it.Next(); ok; e, ok = it.Next() {
-						got = append(got, e.Key)
-						if e.Version != keys[e.Key] {
-							t.Fatalf("Range(%s): %q at %v, want %v", ns, e.Key, e.Version, keys[e.Key])
-						}
-					}
-					if !slices.Equal(got, want) {
-						t.Fatalf("Range(%s, %q, %q) = %q, want %q", ns, start, end, got, want)
-					}
-				}
-			}
+			checkRanges(t, rd, ns, keys)
 		}
 	}
 	err := s.Commit(func(u *Update) error {
