@@ -128,8 +128,17 @@ func (b *blockFile) appendSynced(block []byte) (pendingEnd int64, err error) {
 	return b.end + int64(len(rec)), nil
 }
 
-// abandon cuts off a record whose index was not written.
-func (b *blockFile) abandon() error { return b.f.Truncate(b.end) }
+// abandon cuts off what a failed append may have written, keeping every
+// record before it, indexed or not.
+func (b *blockFile) abandon() error { return b.f.Truncate(b.tail()) }
+
+// tail is the end of the last whole record.
+func (b *blockFile) tail() int64 {
+	if n := len(b.unindexed); n > 0 {
+		return b.unindexed[n-1].loc.end()
+	}
+	return b.end
+}
 
 // read returns the block of the record at offset, checking its checksum.
 func (b *blockFile) read(offset int64, length uint32) ([]byte, error) {

@@ -240,7 +240,8 @@ func (s *Store) Commit(fn func(*Update) error) error {
 	if err := s.db.Write(u.overlay().batch(), &opt.WriteOptions{Sync: sync}); err != nil {
 		if u.block != nil {
 			// The block is durable and will be applied on the next open;
-			// this ledger cannot go on in memory without it.
+			// until then nothing may be appended after it.
+			s.blocks.unindexed = append(s.blocks.unindexed, record{loc: blockLocation{offset: s.blocks.end, length: uint32(len(u.block))}, block: u.block})
 			return fmt.Errorf("write ledger update after block %d was committed to the block file (it is applied again on the next open): %w", u.num, err)
 		}
 		return fmt.Errorf("write ledger update: %w", err)

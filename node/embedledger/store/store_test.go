@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -391,10 +392,9 @@ func readBlocks(t *testing.T, s *Store) []string {
 	return out
 }
 
-// TestBlockFileCrashRecovery: a block appended to the block file by a
-// commit that never indexed it (a crash between the two) is cut off on
-// open, and the next block takes its place; a block file shorter than its
-// index is refused; a damaged record reads as missing.
+// TestBlockFileCrashRecovery: a record torn by a crash during its append
+// is cut off on open, and the next block takes its place; a block file
+// shorter than its index is refused; a damaged record reads as missing.
 func TestBlockFileCrashRecovery(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ledgerdb")
 	s, err := Open(dir)
@@ -502,4 +502,54 @@ func TestSnapshotsReadTheirOwnHeightThroughTheCache(t *testing.T) {
 	v, _, _ := c.Get("cc", "x")
 	v[0] = 'N'
 	expect("after the caller changed a returned value", c, "x", "now")
+}
+
+// TestUnindexedBlocksWaitToBeAdopted: a whole block in the block file that
+// the index lacks (LevelDB lost its batch) is reported by Unindexed, new
+// blocks are refused until it is adopted, and adopting indexes it where it
+// lies.
+func TestUnindexedBlocksWaitToBeAdopted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ledgerdb")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBlocks(t, s, "block zero")
+	s.Close()
+	index := filepath.Join(dir, "index")
+	if out, err := exec.Command("cp", "-a", index, index+".earlier").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBlocks(t, s, "block one")
+	s.Close()
+	os.RemoveAll(index)
+	os.Rename(index+".earlier", index)
+
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	un := s.Unindexed()
+	if len(un) != 1 || un[0].Num != 1 || string(un[0].Bytes) != "block one" {
+		t.Fatalf("Unindexed() = %+v, want block 1", un)
+	}
+	err = s.Commit(func(u *Update) error { return u.AppendBlock(1, []byte("another block one"), nil) })
+	if err == nil || !strings.Contains(err.Error(), "applied") {
+		t.Fatalf("appending before adopting = %v, want it refused", err)
+	}
+	if err := s.Commit(func(u *Update) error { return u.AdoptBlock(1, []byte("hash of block one")) }); err != nil {
+		t.Fatal(err)
+	}
+	appendBlocks(t, s, "block two")
+	if got := readBlocks(t, s); !slices.Equal(got, []string{"block zero", "block one", "block two"}) {
+		t.Fatalf("blocks = %q", got)
+	}
+	if len(s.Unindexed()) != 0 {
+		t.Fatal("a block is still unindexed after adoption")
+	}
 }
