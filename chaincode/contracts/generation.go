@@ -271,7 +271,13 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 		}
 		result = raw
 	}
-	if err := t.emit(records.Event{Kind: kind, Proposal: &prop, Decision: &d, Token: minted, Superseded: superseded}); err != nil {
+	ev := records.Event{Kind: kind, Proposal: &prop, Decision: &d, Token: minted, Superseded: superseded}
+	if minted != nil {
+		// The token carries the definition and its mint record names the
+		// proposal and approvals: the proposal would repeat them.
+		ev.Proposal = nil
+	}
+	if err := t.emit(ev); err != nil {
 		return "", err
 	}
 	if result == nil {

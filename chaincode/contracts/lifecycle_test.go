@@ -1,6 +1,7 @@
 package contracts_test
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -77,8 +78,15 @@ func TestLifecycle(t *testing.T) {
 	res = w.submit(approver.Client, "Generation:Approve", prop.ID)
 	minted := event(t, res, records.EventTokenMinted)
 	tok := *minted.Token
-	if minted.Proposal.Status != records.ProposalMinted || tok.ID != prop.ID {
-		t.Fatalf("mint event: proposal %s, token %s", minted.Proposal.Status, tok.ID)
+	var closed records.Proposal
+	if err := json.Unmarshal(res.Payload, &closed); err != nil {
+		t.Fatal(err)
+	}
+	if closed.Status != records.ProposalMinted || tok.ID != prop.ID || tok.Mint.ProposalID != prop.ID {
+		t.Fatalf("mint: proposal %s, token %s minted from proposal %s", closed.Status, tok.ID, tok.Mint.ProposalID)
+	}
+	if minted.Proposal != nil {
+		t.Fatal("the mint event repeats the proposal, whose definition the token carries")
 	}
 	if err := nft.ValidateToken(tok); err != nil {
 		t.Fatalf("minted token invalid: %v", err)

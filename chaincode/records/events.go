@@ -26,7 +26,10 @@ const (
 	EventProposalApproved EventKind = "ProposalApproved"
 	EventProposalRejected EventKind = "ProposalRejected"
 	EventProposalClosed   EventKind = "ProposalClosed"
-	EventTokenMinted      EventKind = "TokenMinted"
+	// TokenMinted carries the token, whose mint record names its proposal
+	// and approvals, and the decision that reached quorum; not the
+	// proposal, whose definition the token repeats.
+	EventTokenMinted EventKind = "TokenMinted"
 	EventTransfer         EventKind = "Transfer"
 	EventApproval         EventKind = "Approval"
 	EventApprovalForAll   EventKind = "ApprovalForAll"
