@@ -29,11 +29,11 @@ const (
 	// TokenMinted carries the token, whose mint record names its proposal
 	// and approvals, and the decision that reached quorum; not the
 	// proposal, whose definition the token repeats.
-	EventTokenMinted EventKind = "TokenMinted"
-	EventTransfer         EventKind = "Transfer"
-	EventApproval         EventKind = "Approval"
-	EventApprovalForAll   EventKind = "ApprovalForAll"
-	EventTokenRetired     EventKind = "TokenRetired"
+	EventTokenMinted    EventKind = "TokenMinted"
+	EventTransfer       EventKind = "Transfer"
+	EventApproval       EventKind = "Approval"
+	EventApprovalForAll EventKind = "ApprovalForAll"
+	EventTokenRetired   EventKind = "TokenRetired"
 )
 
 // Event is the payload of every chaincode event; the event name equals Kind.
