@@ -125,10 +125,10 @@ stop() {
 		pid=$(cut -d' ' -f1 "$f")
 		kill -TERM "$pid" 2>/dev/null || true
 		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
+			alive "$name" || break
 			sleep 0.1
 		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if alive "$name"; then
 			log "$name (PID $pid) did not stop in 10 s; killing it"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
