@@ -401,7 +401,7 @@ join_peer() {
 		else
 			"$FABRIC_BIN/peer" channel join -b "$NETWORK_DIR/channel/$CHANNEL.block" 2>>"$NETWORK_DIR/logs/cli.log"
 		fi
-		wait_until "peer$i to join channel $CHANNEL" 60 "$FABRIC_BIN/peer" channel getinfo -c "$CHANNEL"
+		wait_until "peer$i to join channel $CHANNEL" 60 timeout 20 "$FABRIC_BIN/peer" channel getinfo -c "$CHANNEL"
 	)
 }
 
@@ -430,22 +430,34 @@ cc_port() { echo $((PORT_BASE + 100 * $1 + $(cc_offset "$2"))); }
 package_cc() {
 	local i=$1 name=$2 dir
 	dir=$NETWORK_DIR/chaincodes/$name/org$i
-	mkdir -p "$dir/src"
-	printf '{"address": "127.0.0.1:%s", "dial_timeout": "10s", "tls_required": false}\n' "$(cc_port "$i" "$name")" >"$dir/src/connection.json"
-	printf '{"type": "ccaas", "label": "%s_1"}\n' "$name" >"$dir/src/metadata.json"
-	tar -C "$dir/src" -czf "$dir/src/code.tar.gz" connection.json
-	tar -C "$dir/src" -czf "$dir/package.tar.gz" metadata.json code.tar.gz
+	if [[ ! -f $dir/package.tar.gz ]]; then
+		mkdir -p "$dir/src"
+		printf '{"address": "127.0.0.1:%s", "dial_timeout": "10s", "tls_required": false}\n' "$(cc_port "$i" "$name")" >"$dir/src/connection.json"
+		printf '{"type": "ccaas", "label": "%s_1"}\n' "$name" >"$dir/src/metadata.json"
+		# The package ID is a hash of the package: no timestamps or owners
+		# in it, so packaging again gives the same ID.
+		reproducible_tgz "$dir/src" "$dir/src/code.tar.gz" connection.json
+		reproducible_tgz "$dir/src" "$dir/package.tar.gz" metadata.json code.tar.gz
+	fi
 	"$FABRIC_BIN/peer" lifecycle chaincode calculatepackageid "$dir/package.tar.gz"
 }
 
+# reproducible_tgz DIR OUT FILES...: a gzipped tar of FILES in DIR whose
+# bytes depend only on their names and contents.
+reproducible_tgz() {
+	local dir=$1 out=$2
+	shift 2
+	tar -C "$dir" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=u+rw,go+r -cf - "$@" | gzip -n >"$out"
+}
+
 committed() {
-	"$FABRIC_BIN/peer" lifecycle chaincode querycommitted -C "$CHANNEL" -n "$1" 2>/dev/null | grep -q "Version: 1, Sequence: 1"
+	timeout 20 "$FABRIC_BIN/peer" lifecycle chaincode querycommitted -C "$CHANNEL" -n "$1" 2>/dev/null | grep -q "Version: 1, Sequence: 1"
 }
 
 # answers NAME: a query on organization I's peer reaches the chaincode
 # server (contract-api's metadata function, which every contract has).
 answers() {
-	"$FABRIC_BIN/peer" chaincode query -C "$CHANNEL" -n "$1" -c '{"function":"org.hyperledger.fabric:GetMetadata","Args":[]}' 2>/dev/null | grep -q contracts
+	timeout 20 "$FABRIC_BIN/peer" chaincode query -C "$CHANNEL" -n "$1" -c '{"function":"org.hyperledger.fabric:GetMetadata","Args":[]}' 2>/dev/null | grep -q contracts
 }
 
 # deploy NAME GO_PACKAGE: builds the chaincode, runs one server per
@@ -467,15 +479,6 @@ deploy() {
 			if ! "$FABRIC_BIN/peer" lifecycle chaincode queryinstalled 2>/dev/null | grep -q "Package ID: ${ids[$i]},"; then
 				"$FABRIC_BIN/peer" lifecycle chaincode install "$NETWORK_DIR/chaincodes/$name/org$i/package.tar.gz" 2>>"$NETWORK_DIR/logs/cli.log"
 			fi
-		)
-		# The ID under both names: contract-api's server mode reads
-		# CORE_CHAINCODE_ID_NAME, explicit shim servers CHAINCODE_ID.
-		local address
-		address=127.0.0.1:$(cc_port "$i" "$name")
-		(
-			export CHAINCODE_SERVER_ADDRESS=$address
-			export CHAINCODE_ID=${ids[$i]} CORE_CHAINCODE_ID_NAME=${ids[$i]}
-			start "$name$i" "$bin"
 		)
 	done
 	local orderer=(-o "127.0.0.1:$(orderer_port)" --tls --cafile "$(orderer_ca)")
@@ -499,13 +502,34 @@ deploy() {
 		fi
 	)
 	for i in "${ORGS[@]}"; do
-		(admin_env "$i" && wait_until "$name committed on peer$i" 60 committed "$name" && wait_until "$name answering on peer$i" 60 answers "$name")
+		(admin_env "$i" && wait_until "$name committed on peer$i" 60 committed "$name")
+		start_cc_server "$i" "$name" "$bin" "${ids[$i]}"
 	done
+	for i in "${ORGS[@]}"; do
+		(admin_env "$i" && wait_until "$name answering on peer$i" 60 answers "$name")
+	done
+}
+
+# start_cc_server I NAME BIN ID: organization I's server for the chaincode.
+# The peer accepts it only as the package its organization approved.
+start_cc_server() {
+	local i=$1 name=$2 bin=$3 id=$4 approved address
+	approved=$(admin_env "$i" && timeout 20 "$FABRIC_BIN/peer" lifecycle chaincode queryapproved -C "$CHANNEL" -n "$name" -O json 2>/dev/null |
+		grep -o '"package_id": *"[^"]*"' | cut -d'"' -f4) || true
+	[[ $approved == "$id" ]] ||
+		die "Org$i approved package '${approved:-?}' for $name, but its package now is $id: the network in $NETWORK_DIR predates this package; run clean, then up"
+	address=127.0.0.1:$(cc_port "$i" "$name")
+	# The ID under both names: contract-api's server mode reads
+	# CORE_CHAINCODE_ID_NAME, explicit shim servers CHAINCODE_ID.
+	(
+		export CHAINCODE_SERVER_ADDRESS=$address CHAINCODE_ID=$id CORE_CHAINCODE_ID_NAME=$id
+		start "$name$i" "$bin"
+	)
 }
 
 check_ready() {
 	local out
-	out=$("$FABRIC_BIN/peer" lifecycle chaincode checkcommitreadiness -C "$CHANNEL" -n "$1" -v 1 --sequence 1 -O json 2>/dev/null) || return 1
+	out=$(timeout 20 "$FABRIC_BIN/peer" lifecycle chaincode checkcommitreadiness -C "$CHANNEL" -n "$1" -v 1 --sequence 1 -O json 2>/dev/null) || return 1
 	! grep -q false <<<"$out"
 }
 
@@ -631,6 +655,10 @@ cmd_status() {
 	[[ -d $NETWORK_DIR/pids ]] || {
 		echo "no network in $NETWORK_DIR"
 		return 1
+	}
+	compgen -G "$NETWORK_DIR/pids/*.pid" >/dev/null || {
+		echo "no process recorded in $NETWORK_DIR/pids (network down)"
+		code=1
 	}
 	for f in "$NETWORK_DIR"/pids/*.pid; do
 		[[ -e $f ]] || continue
