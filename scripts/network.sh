@@ -356,9 +356,10 @@ peer_env() {
 	export CORE_PEER_CHAINCODELISTENADDRESS=127.0.0.1:$(peer_cc_port "$i")
 	export CORE_PEER_GOSSIP_BOOTSTRAP=127.0.0.1:$(peer_port "$i")
 	export CORE_PEER_GOSSIP_EXTERNALENDPOINT=127.0.0.1:$(peer_port "$i")
-	# Fabric's default is 25 s: a peer that first fails to reach another
-	# organization's peer (they start together) would wait that long, and
-	# cross-organization endorsement fails until it reconnects.
+	# Fabric's default is 25 s. The peers join the channel one after
+	# another, so a peer's first contacts with other organizations' anchor
+	# peers can fail; until gossip retries, the gateway does not know those
+	# peers and endorsement across organizations fails.
 	export CORE_PEER_GOSSIP_RECONNECTINTERVAL=5s
 	export CORE_PEER_LOCALMSPID=$(org_msp "$i")
 	export CORE_PEER_MSPCONFIGPATH=$pd/msp
