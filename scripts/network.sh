@@ -89,14 +89,16 @@ user_dir() { echo "$(crypto)/peerOrganizations/$(org_domain "$1")/users/$2@$(org
 pid_file() { echo "$NETWORK_DIR/pids/$1.pid"; }
 
 # alive NAME: the process recorded for NAME runs and is still the program
-# that was started (a reused PID is not ours).
+# that was started (a reused PID is not ours). A program whose file was
+# replaced since (a rebuilt chaincode) shows as "PATH (deleted)".
 alive() {
-	local f pid exe
+	local f pid exe running
 	f=$(pid_file "$1")
 	[[ -f $f ]] || return 1
 	read -r pid exe <"$f"
 	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-	[[ $(readlink "/proc/$pid/exe" 2>/dev/null || true) == "$exe" ]]
+	running=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+	[[ $running == "$exe" || $running == "$exe (deleted)" ]]
 }
 
 # start NAME PROGRAM ARGS...: runs PROGRAM in the background with its
