@@ -118,6 +118,20 @@ start() {
 	log "started $name (PID $!), log $NETWORK_DIR/logs/$name.log"
 }
 
+# require_free NAME PORT...: unless NAME already runs, its ports must be
+# free; a listener there is another network (say, one whose test was killed
+# before its clean-up), and health checks would pass against it.
+require_free() {
+	local name=$1 port
+	shift
+	alive "$name" && return 0
+	for port in "$@"; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			die "port $port, needed by $name, is in use by a process this script did not start in $NETWORK_DIR: stop it or choose another PORT_BASE"
+		fi
+	done
+}
+
 # stop NAME: TERM, then KILL after 10 s, only if the PID is still ours.
 stop() {
 	local name=$1 f pid
@@ -319,6 +333,7 @@ orderer_env() {
 
 start_orderer() {
 	mkdir -p "$NETWORK_DIR/orderer"
+	require_free orderer "$(orderer_port)" "$(orderer_admin_port)" "$(orderer_ops_port)"
 	(orderer_env && start orderer "$FABRIC_BIN/orderer")
 	wait_until "orderer healthz on :$(orderer_ops_port)" 60 healthy "$(orderer_ops_port)"
 }
@@ -379,6 +394,7 @@ peer_env() {
 start_peer() {
 	local i=$1
 	mkdir -p "$NETWORK_DIR/peers/org$i"
+	require_free "peer$i" "$(peer_port "$i")" "$(peer_cc_port "$i")" "$(peer_ops_port "$i")"
 	(peer_env "$i" && start "peer$i" "$FABRIC_BIN/peer" node start)
 }
 
@@ -521,6 +537,7 @@ start_cc_server() {
 		grep -o '"package_id": *"[^"]*"' | cut -d'"' -f4) || true
 	[[ $approved == "$id" ]] ||
 		die "Org$i approved package '${approved:-?}' for $name, but its package now is $id: the network in $NETWORK_DIR predates this package; run clean, then up"
+	require_free "$name$i" "$(cc_port "$i" "$name")"
 	address=127.0.0.1:$(cc_port "$i" "$name")
 	# The ID under both names: contract-api's server mode reads
 	# CORE_CHAINCODE_ID_NAME, explicit shim servers CHAINCODE_ID.
