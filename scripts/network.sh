@@ -355,6 +355,7 @@ join_orderer() {
 	wait_until "orderer to lead channel $CHANNEL" 60 orderer_channel_active "${args[@]}"
 }
 
+# shellcheck disable=SC2317 # called through wait_until
 orderer_channel_active() {
 	local info
 	info=$("$FABRIC_BIN/osnadmin" channel list --channelID "$CHANNEL" "$@" 2>/dev/null) || return 1
@@ -475,6 +476,7 @@ committed() {
 
 # answers NAME: a query on organization I's peer reaches the chaincode
 # server (contract-api's metadata function, which every contract has).
+# shellcheck disable=SC2317 # called through wait_until
 answers() {
 	timeout 20 "$FABRIC_BIN/peer" chaincode query -C "$CHANNEL" -n "$1" -c '{"function":"org.hyperledger.fabric:GetMetadata","Args":[]}' 2>/dev/null | grep -q contracts
 }
@@ -547,6 +549,7 @@ start_cc_server() {
 	)
 }
 
+# shellcheck disable=SC2317 # called through wait_until
 check_ready() {
 	local out
 	out=$(timeout 20 "$FABRIC_BIN/peer" lifecycle chaincode checkcommitreadiness -C "$CHANNEL" -n "$1" -v 1 --sequence 1 -O json 2>/dev/null) || return 1
@@ -612,10 +615,28 @@ write_node_files() {
 
 # ---------------------------------------------------------------- commands
 
+# claim_network_dir marks NETWORK_DIR as this script's (clean deletes only
+# a marked folder) with the settings baked into its genesis block, which a
+# later up must not contradict.
+claim_network_dir() {
+	local marker=$NETWORK_DIR/.srellama-network settings
+	settings="PORT_BASE=$PORT_BASE CHANNEL=$CHANNEL BATCH_TIMEOUT=$BATCH_TIMEOUT"
+	if [[ -f $marker ]]; then
+		[[ $(cat "$marker") == "$settings" ]] ||
+			die "$NETWORK_DIR holds a network made with $(cat "$marker"), not $settings: use those settings, or clean first"
+		return
+	fi
+	if [[ -d $NETWORK_DIR && -n $(ls -A "$NETWORK_DIR") ]]; then
+		die "$NETWORK_DIR is not empty and was not made by this script: choose another NETWORK_DIR"
+	fi
+	mkdir -p "$NETWORK_DIR"
+	echo "$settings" >"$marker"
+}
+
 cmd_up() {
 	require_fabric
+	claim_network_dir
 	mkdir -p "$NETWORK_DIR/config" "$NETWORK_DIR/channel" "$NETWORK_DIR/logs"
-	touch "$NETWORK_DIR/.srellama-network"
 	if [[ ! -d $(crypto) ]]; then
 		write_crypto_config
 		"$FABRIC_BIN/cryptogen" generate --config "$NETWORK_DIR/config/crypto-config.yaml" --output "$(crypto)" >/dev/null
@@ -724,4 +745,4 @@ main() {
 	esac
 }
 
-main "$@"
+main "$@"; exit  # on one line: bash reads no further, so editing the file while it runs is safe
