@@ -232,34 +232,88 @@ func TokenIDOf(d Definition) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// contentOf is what the token digest covers: everything immutable.
-type content struct {
-	Standard   string     `json:"standard"`
-	ID         string     `json:"id"`
-	Definition Definition `json:"definition"`
-	Mint       Mint       `json:"mint"`
+// ContentDigest returns the digest of the token's immutable content: the
+// canonical encoding of {"definition", "id", "mint", "standard"}. State is
+// excluded because transfers, revisions and retirement change it by design.
+func ContentDigest(t Token) (string, error) {
+	def, err := Canonical(t.Definition)
+	if err != nil {
+		return "", err
+	}
+	return contentDigest(t, def)
 }
 
-// ContentDigest returns the digest of the token's immutable content
-// (standard, ID, definition and mint record). State is excluded because
-// transfers, revisions and retirement change it by design.
-func ContentDigest(t Token) (string, error) {
-	return DigestOf(content{Standard: t.Standard, ID: t.ID, Definition: t.Definition, Mint: t.Mint})
+// contentDigest hashes the content object from the definition's canonical
+// encoding, which the caller has at hand: the definition is most of a token,
+// and canonicalizing it once per seal instead of twice is a tenth of a mint.
+// The members are written in their canonical (sorted) order; the test
+// against a canonicalized struct holds this to RFC 8785.
+func contentDigest(t Token, canonicalDef []byte) (string, error) {
+	mint, err := Canonical(t.Mint)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write([]byte(`{"definition":`))
+	h.Write(canonicalDef)
+	h.Write([]byte(`,"id":`))
+	h.Write(canonicalString(t.ID))
+	h.Write([]byte(`,"mint":`))
+	h.Write(mint)
+	h.Write([]byte(`,"standard":`))
+	h.Write(canonicalString(t.Standard))
+	h.Write([]byte(`}`))
+	return DigestPrefix + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func canonicalString(s string) []byte {
+	var buf bytes.Buffer
+	writeString(&buf, s)
+	return buf.Bytes()
+}
+
+// seal derives the token ID and content digest, canonicalizing the
+// definition once.
+func seal(t Token) (id, digest string, err error) {
+	def, err := Canonical(t.Definition)
+	if err != nil {
+		return "", "", err
+	}
+	sum := sha256.Sum256(def)
+	t.ID = hex.EncodeToString(sum[:])
+	digest, err = contentDigest(t, def)
+	if err != nil {
+		return "", "", err
+	}
+	return t.ID, digest, nil
 }
 
 // Seal fills in the token's standard, ID and digest from its content.
 func Seal(t *Token) error {
-	id, err := TokenIDOf(t.Definition)
-	if err != nil {
-		return err
-	}
 	t.Standard = Standard
-	t.ID = id
-	d, err := ContentDigest(*t)
+	id, digest, err := seal(*t)
 	if err != nil {
 		return err
 	}
-	t.Digest = d
+	t.ID, t.Digest = id, digest
+	return nil
+}
+
+// SealValid seals the token after checking everything else ValidateToken
+// checks; the seal it has just computed is not derived a second time. The
+// token is unchanged when it is refused.
+func SealValid(t *Token) error {
+	sealed := *t
+	sealed.Standard = Standard
+	var c checker
+	checkContent(&c, sealed)
+	if err := c.err(); err != nil {
+		return err
+	}
+	if err := Seal(&sealed); err != nil {
+		return err
+	}
+	*t = sealed
 	return nil
 }
 

@@ -3,6 +3,7 @@ package nft_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/srellama/srellama/nft"
@@ -55,4 +56,65 @@ func BenchmarkCanonicalToken(b *testing.B) {
 			}
 		}
 	})
+}
+
+// tokenContent is the specification of what a token's digest covers, as a
+// struct that Canonical sorts itself; ContentDigest composes the same bytes
+// from the definition's canonical encoding without canonicalizing it twice.
+type tokenContent struct {
+	Standard   string         `json:"standard"`
+	ID         string         `json:"id"`
+	Definition nft.Definition `json:"definition"`
+	Mint       nft.Mint       `json:"mint"`
+}
+
+func TestContentDigestIsTheCanonicalContentObject(t *testing.T) {
+	plain := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+	escaped := nfttest.Definition("smf", "Org2MSP")
+	escaped.Description = "quotes \" and \\ and <tags> & \u2028 é \U0001F600"
+	odd := nfttest.Token(escaped)
+	odd.ID = "not a token id: \"quoted\"\n" // the digest covers whatever the token claims
+	odd.Standard = "s-528 \u00e9"
+	for name, tok := range map[string]nft.Token{"plain": plain, "escaped": nfttest.Token(escaped), "odd claims": odd} {
+		want, err := nft.DigestOf(tokenContent{Standard: tok.Standard, ID: tok.ID, Definition: tok.Definition, Mint: tok.Mint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := nft.ContentDigest(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: ContentDigest = %s, canonical content object hashes to %s", name, got, want)
+		}
+	}
+}
+
+func TestSealValidSealsAsSealAndRefusesWhatValidateRefuses(t *testing.T) {
+	tok := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+	tok.ID, tok.Digest = "", ""
+	viaSeal := tok
+	if err := nft.Seal(&viaSeal); err != nil {
+		t.Fatal(err)
+	}
+	viaSealValid := tok
+	if err := nft.SealValid(&viaSealValid); err != nil {
+		t.Fatal(err)
+	}
+	if viaSeal.ID != viaSealValid.ID || viaSeal.Digest != viaSealValid.Digest {
+		t.Fatalf("SealValid sealed %s/%s; Seal sealed %s/%s", viaSealValid.ID, viaSealValid.Digest, viaSeal.ID, viaSeal.Digest)
+	}
+	if err := nft.ValidateToken(viaSealValid); err != nil {
+		t.Fatalf("SealValid produced a token ValidateToken refuses: %v", err)
+	}
+
+	bad := tok
+	bad.Definition.SLO.Objective = 1.5
+	before := bad
+	if err := nft.SealValid(&bad); err == nil || !strings.Contains(err.Error(), "objective") {
+		t.Fatalf("SealValid of an objective of 1.5 = %v; want the objective refused", err)
+	}
+	if bad.ID != before.ID || bad.Digest != before.Digest || bad.Standard != before.Standard {
+		t.Fatal("a refused token was changed")
+	}
 }

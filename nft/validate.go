@@ -84,31 +84,31 @@ func ValidateDefinition(d Definition) error {
 // state, and that its ID and digest match its content.
 func ValidateToken(t Token) error {
 	var c checker
-	if t.Standard != Standard {
-		c.addf("standard", "must be %q, got %q", Standard, t.Standard)
-	}
-	checkDefinition(&c, "definition", t.Definition)
-	checkMint(&c, "mint", t.Mint)
-	checkState(&c, "state", t.State)
+	checkContent(&c, t)
 	if len(c.problems) == 0 {
 		checkSeal(&c, t)
 	}
 	return c.err()
 }
 
+// checkContent checks everything but the seal.
+func checkContent(c *checker, t Token) {
+	if t.Standard != Standard {
+		c.addf("standard", "must be %q, got %q", Standard, t.Standard)
+	}
+	checkDefinition(c, "definition", t.Definition)
+	checkMint(c, "mint", t.Mint)
+	checkState(c, "state", t.State)
+}
+
 func checkSeal(c *checker, t Token) {
-	id, err := TokenIDOf(t.Definition)
+	id, d, err := seal(t)
 	if err != nil {
-		c.addf("id", "cannot derive: %v", err)
+		c.addf("digest", "cannot compute: %v", err)
 		return
 	}
 	if t.ID != id {
 		c.addf("id", "does not match the definition (want %s, got %q)", id, t.ID)
-	}
-	d, err := ContentDigest(t)
-	if err != nil {
-		c.addf("digest", "cannot compute: %v", err)
-		return
 	}
 	if t.Digest != d {
 		c.addf("digest", "digest mismatch: content hashes to %s, token says %q", d, t.Digest)

@@ -263,15 +263,21 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 	}
 	// The proposal record is written when it is new or closes; a plain
 	// vote writes only its own decision key.
+	var result []byte
 	if len(earlier) == 0 || prop.Status != records.ProposalOpen {
-		if err := t.put(prop, keyProposal, prop.ID); err != nil {
+		raw, err := t.write(prop, keyProposal, prop.ID)
+		if err != nil {
 			return "", err
 		}
+		result = raw
 	}
 	if err := t.emit(records.Event{Kind: kind, Proposal: &prop, Decision: &d, Token: minted, Superseded: superseded}); err != nil {
 		return "", err
 	}
-	return encode(prop)
+	if result == nil {
+		return encode(prop)
+	}
+	return string(result), nil
 }
 
 func (t *txn) mintProposal(prop records.Proposal, decisions []records.Decision) (nft.Token, *nft.Token, error) {

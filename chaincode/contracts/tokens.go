@@ -41,10 +41,7 @@ func (t *txn) mint(def nft.Definition, proposalID string, approvals []nft.Approv
 		Mint:       nft.Mint{ProposalID: proposalID, Approvals: approvals, MintedAt: t.at, TxID: t.txID},
 		State:      nft.State{Owner: owner, Status: nft.StatusActive},
 	}
-	if err := nft.Seal(&tok); err != nil {
-		return nft.Token{}, nil, err
-	}
-	if err := nft.ValidateToken(tok); err != nil {
+	if err := nft.SealValid(&tok); err != nil {
 		return nft.Token{}, nil, err
 	}
 	if found, err := t.exists(keyToken, tok.ID); err != nil {

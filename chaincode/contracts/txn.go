@@ -179,18 +179,25 @@ func (t *txn) mustGet(v any, what string, objectType string, attrs ...string) er
 // put stores a record in canonical JSON, so every peer endorses identical
 // bytes.
 func (t *txn) put(v any, objectType string, attrs ...string) error {
+	_, err := t.write(v, objectType, attrs...)
+	return err
+}
+
+// write is put returning the canonical encoding it stored, for a
+// transaction that also returns the record.
+func (t *txn) write(v any, objectType string, attrs ...string) ([]byte, error) {
 	k, err := t.key(objectType, attrs...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := nft.Canonical(v)
 	if err != nil {
-		return fmt.Errorf("encoding %s: %w", objectType, err)
+		return nil, fmt.Errorf("encoding %s: %w", objectType, err)
 	}
 	if err := t.stub.PutState(k, raw); err != nil {
-		return fmt.Errorf("writing %s: %w", objectType, err)
+		return nil, fmt.Errorf("writing %s: %w", objectType, err)
 	}
-	return nil
+	return raw, nil
 }
 
 func (t *txn) putIndex(objectType string, attrs ...string) error {

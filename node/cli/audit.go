@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/srellama/srellama/chaincode/records"
@@ -15,9 +13,6 @@ import (
 	"github.com/srellama/srellama/node/embedledger/store"
 	"github.com/srellama/srellama/node/ledger"
 )
-
-// ledgerDBFile is the embedded ledger's database inside its folder.
-const ledgerDBFile = "ledger.db"
 
 // tokenKeyPrefix starts the state keys of token records: Fabric composite
 // keys are U+0000, the object type, U+0000, then each attribute followed by
@@ -137,12 +132,7 @@ commit; 'peer channel fetch' retrieves blocks for an independent check).`, `
 
 // auditStore checks an embedded ledger's folder offline.
 func auditStore(ctx context.Context, dir, chaincode string, rep *auditReport) error {
-	path := filepath.Join(dir, ledgerDBFile)
-	if _, err := os.Stat(path); err != nil {
-		// store.Open would create an empty database: refuse instead.
-		return fmt.Errorf("audit verify: %s is not an embedded ledger folder: %w", dir, err)
-	}
-	s, err := store.Open(path)
+	s, err := embedledger.OpenStoreForAudit(dir)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w (is 'srellama ledger' still serving it? stop it, or audit with --connection)", err)
 	}

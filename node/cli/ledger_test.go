@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -250,7 +249,7 @@ func TestLedgerRoundsTokensAndAudit(t *testing.T) {
 // tamper rewrites a token's name in the world state, keeping its version.
 func tamper(t *testing.T, dir, id string) {
 	t.Helper()
-	s, err := store.Open(filepath.Join(dir, "ledger.db"))
+	s, err := store.Open(embedledger.StorePath(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

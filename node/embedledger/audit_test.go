@@ -2,7 +2,6 @@ package embedledger_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,7 +34,7 @@ func TestAuditDetectsStateThatTheChainDoesNotExplain(t *testing.T) {
 				t.Fatalf("before tampering: %v", err)
 			}
 			l.Close()
-			s, err := store.Open(filepath.Join(dir, "ledger.db"))
+			s, err := store.Open(embedledger.StorePath(dir))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -164,7 +164,7 @@ func (l *Ledger) cut(first *pendingTx) []*pendingTx {
 }
 
 // commitBlock validates the batch in order and writes the block, its state
-// changes, history and index in one durable bbolt transaction.
+// changes, history and index in one durable store commit.
 func (l *Ledger) commitBlock(batch []*pendingTx) error {
 	var num uint64
 	codes := make([]peer.TxValidationCode, len(batch))

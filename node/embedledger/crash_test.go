@@ -212,7 +212,7 @@ func TestKillDuringSubmitLoadLosesNoValidTransaction(t *testing.T) {
 	}
 
 	// The block chain verifies, and the index agrees.
-	s, err := store.Open(filepath.Join(dir, "ledger.db"))
+	s, err := store.Open(embedledger.StorePath(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,19 +11,56 @@ import (
 
 	"github.com/srellama/srellama/chaincode/devca"
 	"github.com/srellama/srellama/node/embedledger/msp"
+	"github.com/srellama/srellama/node/embedledger/store"
 )
 
 // Layout of the ledger directory:
 //
-//	<dir>/ledger.db                         bbolt database
+//	<dir>/ledgerdb/                         LevelDB: state, history, blocks, index
 //	<dir>/tls/{ca-cert.pem,server-cert.pem,server-key.pem}
 //	<dir>/orgs/<MSPID>/ca/{ca-cert.pem,ca-key.pem}
 //	<dir>/orgs/<MSPID>/{admin,client,peer}/{cert.pem,key.pem}
 //	<dir>/orgs/<MSPID>/connection.json      the node's ledger configuration
 const (
 	tlsMSP = "tlsca"
-	dbFile = "ledger.db"
+	// storeDir holds the ledger's database.
+	storeDir = "ledgerdb"
+	// boltFile held it in versions before LevelDB.
+	boltFile = "ledger.db"
 )
+
+// StorePath is the database folder of the ledger in dir.
+func StorePath(dir string) string { return filepath.Join(dir, storeDir) }
+
+// OpenStoreForAudit opens the database of a stopped ledger in dir,
+// read-only; it refuses a folder that holds no ledger instead of creating
+// one.
+func OpenStoreForAudit(dir string) (*store.Store, error) {
+	if err := refuseBoltLedger(dir); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(StorePath(dir)); err != nil {
+		return nil, fmt.Errorf("%s is not an embedded ledger folder: %w", dir, err)
+	}
+	s, err := store.OpenExisting(StorePath(dir))
+	if err != nil {
+		return nil, err
+	}
+	if n := len(s.Unindexed()); n > 0 {
+		s.Close()
+		return nil, fmt.Errorf("%s: the block file holds %d committed blocks that the index lacks (the ledger stopped in a crash); start the ledger once to apply them, then audit", dir, n)
+	}
+	return s, nil
+}
+
+// refuseBoltLedger stops a ledger folder of an earlier version from being
+// opened as an empty new ledger beside its old database.
+func refuseBoltLedger(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, boltFile)); err == nil {
+		return fmt.Errorf("%s holds a ledger of an earlier version (%s, bbolt); this version keeps the ledger in LevelDB (%s): start it in a new folder", dir, boltFile, storeDir)
+	}
+	return nil
+}
 
 // orgMaterial is one organization's CA and identities.
 type orgMaterial struct {

@@ -7,8 +7,8 @@
 // Inside, one endorsing peer per organization signs proposal responses; an
 // orderer cuts submitted transactions into hash-chained blocks; a committer
 // validates them in order (endorsement signatures, duplicate IDs, MVCC and
-// phantom reads) and writes each block with its state changes, history and
-// transaction index in one fsynced bbolt transaction.
+// phantom reads) and writes each block to the block file, then its state
+// changes, history and index in one fsynced LevelDB batch.
 package embedledger
 
 import (
@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -133,6 +132,9 @@ func Open(cfg Config) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseBoltLedger(c.Dir); err != nil {
+		return nil, fmt.Errorf("embedded ledger: %w", err)
+	}
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
@@ -159,8 +161,12 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
 	l.verifier = msp.NewVerifier(roots(l.orgs), c.Now)
-	if l.store, err = store.Open(filepath.Join(c.Dir, dbFile)); err != nil {
+	if l.store, err = store.Open(StorePath(c.Dir)); err != nil {
 		return nil, err
+	}
+	if err := l.replayUnindexed(); err != nil {
+		l.store.Close()
+		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
 	if err := l.ensureGenesis(); err != nil {
 		l.store.Close()

@@ -3,11 +3,16 @@ package embedledger_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
+	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/ledger"
 )
 
@@ -242,4 +247,24 @@ func TestContendedIncrementsCommitOnlyNonConflictingOnes(t *testing.T) {
 		t.Errorf("counter = %s after %d successful increments", got, succeeded)
 	}
 	t.Logf("%d of %d contended increments committed", succeeded, workers*each)
+}
+
+// TestRefusesALedgerFolderOfAnEarlierVersion: a folder that holds the bbolt
+// database of versions before LevelDB is refused with a clear message, not
+// opened as a new, empty ledger beside the old one; audits refuse it too.
+func TestRefusesALedgerFolderOfAnEarlierVersion(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ledger.db"), []byte("bbolt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := embedledger.Open(embedledger.Config{Dir: dir, Channel: testChannel, Orgs: testOrgs, Chaincodes: map[string]shim.Chaincode{kvName: kvChaincode{}}})
+	if err == nil || !strings.Contains(err.Error(), "earlier version") {
+		t.Fatalf("Open = %v; want the earlier version refused", err)
+	}
+	if _, err := os.Stat(embedledger.StorePath(dir)); err == nil {
+		t.Fatal("a new store was created beside the old ledger")
+	}
+	if _, err := embedledger.OpenStoreForAudit(dir); err == nil || !strings.Contains(err.Error(), "earlier version") {
+		t.Fatalf("OpenStoreForAudit = %v; want the earlier version refused", err)
+	}
 }

@@ -1,52 +1,45 @@
-// Package store is the embedded ledger's durable storage on bbolt: the
-// versioned world state, the key history, the blocks and the transaction
-// index. A block is committed with everything it changes in one bbolt
-// transaction, fsynced before Commit returns, so a crash leaves either the
-// whole block or none of it.
+// Package store is the embedded ledger's durable storage, laid out as a
+// Fabric peer's: an append-only block file (see blockFile), and LevelDB for
+// the versioned world state, the key history, the block index and the
+// transaction index.
 //
-// A key's history entries sit right after its state entry, in the same
-// namespace bucket (see keys.go): a write and its history record then
-// usually dirty the same B+tree page, and the commit, whose cost is the
-// pages it writes, has about half the pages to write for a token mint.
+// A commit syncs its block to the block file, which makes it durable, then
+// writes everything the block changes as one LevelDB batch without a sync
+// of its own: LevelDB can only fall behind the block file, and the ledger
+// applies the blocks it lacks when it opens. A batch is written
+// sequentially to LevelDB's journal and sorted into tables later, in the
+// background. An earlier version kept the ledger in a bbolt B+tree, which
+// rewrote every page a block touched (about 1.6 MB for a block of ten token
+// mints) and synced twice per block.
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"slices"
-	"time"
+	"sync"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	bolt "go.etcd.io/bbolt"
+	"github.com/syndtr/goleveldb/leveldb"
+	lderrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/iterator"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/srellama/srellama/node/embedledger/fabmsg"
 )
 
-var (
-	bucketState = []byte("state")
-	// bucketHistory held key history apart from the state in format 1; it
-	// is only read to migrate such a store.
-	bucketHistory = []byte("history")
-	// bucketBlocks holds one sub-bucket per block, named by its number,
-	// holding the block under keyBlock. A block is written once: stored as
-	// plain values side by side, each new block would rewrite the leaf page
-	// holding the previous one, writing every block's bytes twice.
-	bucketBlocks = []byte("blockstore")
-	keyBlock     = []byte("block")
-	// bucketBlocksFormat1 held the blocks as plain values in format 1.
-	bucketBlocksFormat1 = []byte("blocks")
-	bucketTxIndex       = []byte("txindex")
-	bucketMeta          = []byte("meta")
-	keyHeight           = []byte("height")
-	keyTipHash          = []byte("tiphash")
-	keyFormat           = []byte("format")
-)
-
-// format is the layout version; see migrate.
-const format = 2
+// format is the layout version, kept under the meta key "format".
+const format = 1
 
 // Height is the version of a state entry: the block and the position in the
 // block of the transaction that last wrote it, as in Fabric.
@@ -62,101 +55,267 @@ type TxStatus struct {
 	Code  peer.TxValidationCode
 }
 
-// Store is the ledger's bbolt database.
+// Store is the ledger's database: the LevelDB index and state, and the
+// block file.
 type Store struct {
-	db *bolt.DB
+	db     *leveldb.DB
+	blocks *blockFile
+	// commitMu makes commits one at a time: an Update reads a snapshot plus
+	// its own writes, which is only the state it commits onto while no
+	// other commit lands in between.
+	commitMu sync.Mutex
+	// namespaces holds the namespaces known to hold state, so that a write
+	// need not look its namespace's marker up; guarded by commitMu.
+	namespaces map[string]bool
+	cache      *stateCache
 }
 
-// Open opens (creating if needed) the database at path.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: 5 * time.Second,
-		// The freelist is rebuilt on open instead of written on every
-		// commit: fewer pages per fsync, same crash safety.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-		// Growing the memory map waits for every open read transaction,
-		// i.e. for every running simulation; mapping 1 GiB of address
-		// space up front keeps commits from stalling on that.
-		InitialMmapSize: 1 << 30,
-		// 16 KiB pages: a block's writes become fewer, larger page runs,
-		// which the commit's fdatasync flushes markedly faster than 4 KiB
-		// pages (TokenMint throughput ~1.6x on the development VM; 32 and
-		// 64 KiB were no better). Fixed when the database is created.
-		PageSize: 16 * 1024,
+// stateCacheBytes bounds the state cache.
+const stateCacheBytes = 64 << 20
+
+// Open opens (creating if needed) the database in directory dir: the
+// LevelDB database in dir/index and the blocks in dir/blocks.
+func Open(dir string) (*Store, error) {
+	return open(dir, false)
+}
+
+// OpenExisting opens the database in dir read-only, refusing to create one:
+// for audits of a stopped ledger.
+func OpenExisting(dir string) (*Store, error) {
+	return open(dir, true)
+}
+
+func open(dir string, readOnly bool) (*Store, error) {
+	if !readOnly {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open ledger store: %w", err)
+		}
+	}
+	db, err := leveldb.OpenFile(filepath.Join(dir, "index"), &opt.Options{
+		ErrorIfMissing: readOnly,
+		ReadOnly:       readOnly,
+		// Lookups of absent keys (new token IDs, new transaction IDs) are
+		// answered by the filter without reading a table.
+		Filter: filter.NewBloomFilter(10),
+		// CPU is what a two-core machine runs out of; disk is plentiful.
+		Compression: opt.NoCompression,
+		// A larger memtable turns into fewer, larger level-0 tables.
+		WriteBuffer:            16 << 20,
+		BlockCacheCapacity:     64 << 20,
+		DisableSeeksCompaction: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open ledger store %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketState, bucketBlocks, bucketTxIndex, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+		if lderrors.IsCorrupted(err) {
+			return nil, fmt.Errorf("open ledger store %s: %w (the blocks are the record: rebuild from a backup)", dir, err)
 		}
-		return migrate(tx)
+		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
+	}
+	s := &Store{db: db, namespaces: map[string]bool{}}
+	if err := s.checkFormat(readOnly); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
+	}
+	var indexedEnd int64
+	var height uint64
+	err = s.View(func(snap *Snapshot) error {
+		for _, ns := range snap.Namespaces() {
+			s.namespaces[ns] = true
+		}
+		height, _ = snap.Height()
+		if h := height; h > 0 {
+			loc, ok := snap.blockLocation(h - 1)
+			if !ok {
+				return fmt.Errorf("the index has no location for block %d", h-1)
+			}
+			indexedEnd = loc.end()
+		}
+		return nil
 	})
+	if err == nil {
+		s.blocks, err = openBlockFile(filepath.Join(dir, "blocks"), indexedEnd, readOnly)
+	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("initialize ledger store %s: %w", path, err)
+		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
-	return &Store{db: db}, nil
+	s.cache = newStateCache(height, stateCacheBytes)
+	return s, nil
+}
+
+func (s *Store) checkFormat(readOnly bool) error {
+	v, err := s.db.Get(metaKey(keyFormat), nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound) && !readOnly:
+		return s.db.Put(metaKey(keyFormat), u64(format), &opt.WriteOptions{Sync: true})
+	case errors.Is(err, leveldb.ErrNotFound):
+		return errors.New("not a ledger store (no format marker)")
+	case err != nil:
+		return err
+	case len(v) != 8 || binary.BigEndian.Uint64(v) != format:
+		return fmt.Errorf("ledger store format %x is not supported (this version reads format %d)", v, format)
+	}
+	return nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.blocks != nil {
+		err = errors.Join(err, s.blocks.close())
+	}
+	return err
+}
 
-// Snapshot opens a consistent read view. Close it promptly: a long-lived
-// view holds back bbolt's page reuse.
+// Snapshot opens a consistent read view. Close it when done: it pins the
+// tables it reads.
 func (s *Store) Snapshot() (*Snapshot, error) {
-	tx, err := s.db.Begin(false)
+	v, err := s.view()
 	if err != nil {
 		return nil, fmt.Errorf("open ledger snapshot: %w", err)
 	}
-	return &Snapshot{reader{tx}}, nil
+	return &Snapshot{reader{view: v, blocks: s.blocks}}, nil
+}
+
+// view is a LevelDB snapshot, read through the state cache once the store
+// is open.
+func (s *Store) view() (view, error) {
+	snap, err := s.db.GetSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	base := snapshotView{snap}
+	if s.cache == nil {
+		return base, nil
+	}
+	raw, ok := base.get(metaKey(keyHeight))
+	var height uint64
+	if ok && len(raw) == 8 {
+		height = binary.BigEndian.Uint64(raw)
+	}
+	return cachedView{view: base, cache: s.cache, height: height}, nil
 }
 
 // View runs fn on a snapshot that is closed when fn returns.
 func (s *Store) View(fn func(*Snapshot) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&Snapshot{reader{tx}}) })
+	snap, err := s.Snapshot()
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
+	return fn(snap)
 }
 
 // Commit runs fn in one write transaction and makes its effects durable
 // before returning. If fn fails nothing is written.
 func (s *Store) Commit(fn func(*Update) error) error {
-	before := s.db.Stats().TxStats
-	err := s.db.Update(func(tx *bolt.Tx) error { return fn(&Update{reader{tx}}) })
-	after := s.db.Stats().TxStats
-	if os.Getenv("LEDGER_TRACE") != "" {
-		fmt.Fprintf(os.Stderr, "pages-written %d\n", after.GetWrite()-before.GetWrite())
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	base, err := s.view()
+	if err != nil {
+		return fmt.Errorf("open ledger update: %w", err)
 	}
-	return err
+	u := &Update{
+		reader: reader{view: &overlayView{base: base, writes: map[string]overlayValue{}}, blocks: s.blocks},
+		known:  s.namespaces,
+	}
+	defer u.release()
+	if err := fn(u); err != nil {
+		return err
+	}
+	end := s.blocks.end
+	switch {
+	case u.adopted:
+		end = s.blocks.unindexed[0].loc.end()
+	case u.block != nil:
+		// The block first, synced: from here on it is committed. A crash
+		// before LevelDB has its batch is repaired by applying the block
+		// again when the ledger opens.
+		if end, err = s.blocks.appendSynced(u.block); err != nil {
+			return errors.Join(err, s.blocks.abandon())
+		}
+	}
+	// With the block synced, LevelDB need not sync: it can only fall
+	// behind the block file, never lose a block.
+	sync := u.block == nil && !u.adopted
+	if err := s.db.Write(u.overlay().batch(), &opt.WriteOptions{Sync: sync}); err != nil {
+		if u.block != nil {
+			// The block is durable and will be applied on the next open;
+			// this ledger cannot go on in memory without it.
+			return fmt.Errorf("write ledger update after block %d was committed to the block file (it is applied again on the next open): %w", u.num, err)
+		}
+		return fmt.Errorf("write ledger update: %w", err)
+	}
+	s.blocks.end = end
+	if u.adopted {
+		s.blocks.unindexed = s.blocks.unindexed[1:]
+	}
+	if s.cache != nil {
+		if u.block != nil || u.adopted {
+			s.cache.committed(u.stateKeys, u.overlay().writes, u.num+1)
+		} else {
+			s.cache.forget(u.overlay().writes)
+		}
+	}
+	for _, ns := range u.added {
+		s.namespaces[ns] = true
+	}
+	return nil
 }
 
 // Snapshot is a read-only view of the ledger.
 type Snapshot struct{ reader }
 
-// Close releases the view.
-func (s *Snapshot) Close() error { return s.tx.Rollback() }
+// Close releases the view and any iterator still open on it.
+func (s *Snapshot) Close() error {
+	s.release()
+	return nil
+}
 
 // Update is a view of the ledger that can also write; reads see earlier
 // writes of the same update.
-type Update struct{ reader }
+type Update struct {
+	reader
+	known map[string]bool // the store's namespaces before this update
+	added []string        // namespaces this update gives their first state
+	block []byte          // the block this update appends, if any
+	num   uint64          // its number, or the number of the block adopted
+	// adopted is set when the update indexes the first unindexed block of
+	// the block file instead of appending one.
+	adopted bool
+	// stateKeys are the state entries written, for the state cache.
+	stateKeys []string
+}
 
-type reader struct{ tx *bolt.Tx }
+func (u *Update) overlay() *overlayView { return u.view.(*overlayView) }
+
+type reader struct {
+	view   view
+	blocks *blockFile
+	iters  []iterator.Iterator // released with the view
+}
+
+func (r *reader) iterate(start, limit []byte) iterator.Iterator {
+	it := r.view.iterate(&util.Range{Start: start, Limit: limit})
+	r.iters = append(r.iters, it)
+	return it
+}
+
+func (r *reader) release() {
+	for _, it := range r.iters {
+		it.Release()
+	}
+	r.iters = nil
+	r.view.release()
+}
 
 // Get returns the committed value and version of key in namespace ns.
-func (r reader) Get(ns, key string) (value []byte, ver Height, ok bool) {
-	b := r.tx.Bucket(bucketState).Bucket([]byte(ns))
-	if b == nil {
-		return nil, Height{}, false
-	}
-	raw := b.Get(stateKey(key))
-	if raw == nil {
+func (r *reader) Get(ns, key string) (value []byte, ver Height, ok bool) {
+	raw, ok := r.view.get(stateKey(ns, key))
+	if !ok || len(raw) < 16 {
 		return nil, Height{}, false
 	}
 	ver, value = decodeVersioned(raw)
-	return slices.Clone(value), ver, true
+	return value, ver, true
 }
 
 // Entry is one state entry returned by a range scan.
@@ -168,82 +327,87 @@ type Entry struct {
 
 // Iterator walks a key range in lexical order.
 type Iterator struct {
-	c       *bolt.Cursor
-	end     []byte // encoded bound, nil for none
-	k, v    []byte
+	it      iterator.Iterator
+	ns      string
+	prefix  int // length of the namespace prefix of every bucket key
 	started bool
-	start   []byte // encoded
+	done    bool
 }
 
 // Range returns an iterator over keys in [start, end) of namespace ns; an
-// empty end means no upper bound.
-func (r reader) Range(ns, start, end string) *Iterator {
-	it := &Iterator{start: escapeKey(nil, start)}
+// empty end means no upper bound. It is released with its view, or when it
+// reaches the end.
+func (r *reader) Range(ns, start, end string) *Iterator {
+	prefix := nsPrefix(ns)
+	limit := prefixLimit(prefix)
 	if end != "" {
-		it.end = escapeKey(nil, end)
+		limit = escapeKey(slices.Clone(prefix), end)
 	}
-	if b := r.tx.Bucket(bucketState).Bucket([]byte(ns)); b != nil {
-		it.c = b.Cursor()
-	}
-	return it
+	it := r.iterate(escapeKey(slices.Clone(prefix), start), limit)
+	return &Iterator{it: it, ns: ns, prefix: len(prefix)}
 }
 
 // Next returns the next entry, or false at the end of the range.
 func (it *Iterator) Next() (Entry, bool) {
-	if it.c == nil {
+	if it.done {
 		return Entry{}, false
 	}
+	ok := false
 	if !it.started {
-		it.k, it.v = it.c.Seek(it.start)
-		it.started = true
+		ok, it.started = it.it.First(), true
 	} else {
-		it.k, it.v = it.c.Next()
+		ok = it.it.Next()
 	}
-	for {
-		if it.k == nil || (it.end != nil && bytes.Compare(it.k, it.end) >= 0) {
-			it.c = nil
-			return Entry{}, false
-		}
-		key, kind, ok := splitKey(it.k)
-		if !ok {
-			// Only this package writes the bucket; a key it cannot read
-			// is corruption, which VerifyState reports. Skip it here.
-			it.k, it.v = it.c.Next()
-			continue
-		}
-		if kind == kindState {
-			ver, val := decodeVersioned(it.v)
+	for ok {
+		key, kind, valid := splitKey(it.it.Key()[it.prefix:])
+		switch {
+		case !valid:
+			// Only this package writes these keys; one it cannot read is
+			// corruption, which VerifyState reports. Skip it here.
+			ok = it.it.Next()
+		case kind == kindState:
+			ver, val := decodeVersioned(it.it.Value())
 			return Entry{Key: key, Value: slices.Clone(val), Version: ver}, true
+		default:
+			// History of a key (deleted, or whose state entry was just
+			// returned): jump past all of it.
+			ok = it.it.Seek(append(nsPrefix(it.ns), afterHistory(key)...))
 		}
-		// History of a key (deleted, or whose state entry was just
-		// returned): jump past all of it.
-		it.k, it.v = it.c.Seek(afterHistory(key))
 	}
+	it.done = true
+	it.it.Release()
+	return Entry{}, false
 }
 
 // Namespaces returns the namespaces that hold state, sorted.
-func (r reader) Namespaces() []string {
+func (r *reader) Namespaces() []string {
 	var out []string
-	r.tx.Bucket(bucketState).ForEachBucket(func(k []byte) error {
-		out = append(out, string(k))
-		return nil
-	})
+	it := r.iterate(util.BytesPrefix([]byte{tagNamespace}).Start, util.BytesPrefix([]byte{tagNamespace}).Limit)
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, string(it.Key()[1:]))
+	}
 	return out
 }
 
-// History returns every committed modification of key, newest first.
-func (r reader) History(ns, key string) ([]*queryresult.KeyModification, error) {
-	b := r.tx.Bucket(bucketState).Bucket([]byte(ns))
-	if b == nil {
-		return nil, nil
-	}
-	prefix := historyPrefix(key)
+// History returns every committed modification of key, newest first, with
+// the value each wrote read from its block.
+func (r *reader) History(ns, key string) ([]*queryresult.KeyModification, error) {
+	prefix := historyPrefix(ns, key)
+	it := r.iterate(prefix, prefixLimit(prefix))
 	var out []*queryresult.KeyModification
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for ok := it.First(); ok; ok = it.Next() {
 		var m queryresult.KeyModification
-		if err := proto.Unmarshal(v, &m); err != nil {
-			return nil, fmt.Errorf("history of %q: corrupt entry: %w", key, err)
+		suffix := it.Key()[len(prefix):]
+		if len(suffix) != 16 || proto.Unmarshal(it.Value(), &m) != nil {
+			return nil, fmt.Errorf("history of %q: corrupt entry", key)
+		}
+		if !m.GetIsDelete() {
+			at := Height{Block: binary.BigEndian.Uint64(suffix[:8]), Tx: binary.BigEndian.Uint64(suffix[8:])}
+			value, err := r.writtenValue(at, ns, key)
+			if err != nil {
+				return nil, fmt.Errorf("history of %q: %w", key, err)
+			}
+			m.Value = value
 		}
 		out = append(out, &m)
 	}
@@ -251,10 +415,46 @@ func (r reader) History(ns, key string) ([]*queryresult.KeyModification, error) 
 	return out, nil
 }
 
+// writtenValue finds the value that the transaction at the given height
+// wrote to key.
+func (r *reader) writtenValue(at Height, ns, key string) ([]byte, error) {
+	raw, ok := r.BlockBytes(at.Block)
+	if !ok {
+		return nil, fmt.Errorf("block %d is missing", at.Block)
+	}
+	var b common.Block
+	if err := proto.Unmarshal(raw, &b); err != nil || at.Tx >= uint64(len(b.GetData().GetData())) {
+		return nil, fmt.Errorf("block %d has no transaction %d", at.Block, at.Tx)
+	}
+	var env common.Envelope
+	if err := proto.Unmarshal(b.GetData().GetData()[at.Tx], &env); err != nil {
+		return nil, fmt.Errorf("block %d transaction %d: %w", at.Block, at.Tx, err)
+	}
+	tx, err := fabmsg.ParseTransaction(&env)
+	if err != nil {
+		return nil, fmt.Errorf("block %d transaction %d: %w", at.Block, at.Tx, err)
+	}
+	for _, set := range tx.RWSet.GetNsRwset() {
+		if set.GetNamespace() != ns {
+			continue
+		}
+		var kv kvrwset.KVRWSet
+		if err := proto.Unmarshal(set.GetRwset(), &kv); err != nil {
+			return nil, fmt.Errorf("block %d transaction %d: %w", at.Block, at.Tx, err)
+		}
+		for _, w := range kv.GetWrites() {
+			if w.GetKey() == key {
+				return w.GetValue(), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("block %d transaction %d did not write %s/%q", at.Block, at.Tx, ns, key)
+}
+
 // TxStatus looks a transaction up in the index.
-func (r reader) TxStatus(txID string) (TxStatus, bool) {
-	raw := r.tx.Bucket(bucketTxIndex).Get([]byte(txID))
-	if len(raw) != 20 {
+func (r *reader) TxStatus(txID string) (TxStatus, bool) {
+	raw, ok := r.view.get(txKey(txID))
+	if !ok || len(raw) != 20 {
 		return TxStatus{}, false
 	}
 	return TxStatus{
@@ -264,28 +464,44 @@ func (r reader) TxStatus(txID string) (TxStatus, bool) {
 	}, true
 }
 
-// BlockBytes returns the marshaled block with the given number.
-func (r reader) BlockBytes(num uint64) ([]byte, bool) {
-	b := r.tx.Bucket(bucketBlocks).Bucket(u64(num))
-	if b == nil {
+// BlockBytes returns the marshaled block with the given number. A block
+// that cannot be read (a damaged block file) is reported missing, which
+// VerifyChain reports.
+func (r *reader) BlockBytes(num uint64) ([]byte, bool) {
+	loc, ok := r.blockLocation(num)
+	if !ok {
 		return nil, false
 	}
-	raw := b.Get(keyBlock)
-	if raw == nil {
-		return nil, false
+	raw, err := r.blocks.read(loc.offset, loc.length)
+	return raw, err == nil
+}
+
+func (r *reader) blockLocation(num uint64) (blockLocation, bool) {
+	raw, ok := r.view.get(blockKey(num))
+	if !ok {
+		return blockLocation{}, false
 	}
-	return slices.Clone(raw), true
+	return decodeLocation(raw)
+}
+
+// BlockBytes returns the marshaled block with the given number, including
+// the one this update appends.
+func (u *Update) BlockBytes(num uint64) ([]byte, bool) {
+	if u.block != nil && num == u.num {
+		return slices.Clone(u.block), true
+	}
+	return u.reader.BlockBytes(num)
 }
 
 // Height returns the number of committed blocks and the hash of the last
 // block's header (nil when there is none).
-func (r reader) Height() (uint64, []byte) {
-	meta := r.tx.Bucket(bucketMeta)
-	raw := meta.Get(keyHeight)
-	if raw == nil {
+func (r *reader) Height() (uint64, []byte) {
+	raw, ok := r.view.get(metaKey(keyHeight))
+	if !ok || len(raw) != 8 {
 		return 0, nil
 	}
-	return binary.BigEndian.Uint64(raw), slices.Clone(meta.Get(keyTipHash))
+	tip, _ := r.view.get(metaKey(keyTipHash))
+	return binary.BigEndian.Uint64(raw), tip
 }
 
 // Put writes key at version ver.
@@ -293,50 +509,59 @@ func (u *Update) Put(ns, key string, value []byte, ver Height) error {
 	if key == "" {
 		return errors.New("put: empty key")
 	}
-	b, err := u.tx.Bucket(bucketState).CreateBucketIfNotExists([]byte(ns))
-	if err != nil {
-		return fmt.Errorf("put %s/%q: %w", ns, key, err)
+	u.noteNamespace(ns)
+	k := stateKey(ns, key)
+	u.overlay().put(k, encodeVersioned(ver, value))
+	u.stateKeys = append(u.stateKeys, string(k))
+	return nil
+}
+
+// noteNamespace records that ns holds state, for Namespaces.
+func (u *Update) noteNamespace(ns string) {
+	if u.known[ns] || slices.Contains(u.added, ns) {
+		return
 	}
-	return b.Put(stateKey(key), encodeVersioned(ver, value))
+	u.added = append(u.added, ns)
+	u.overlay().put(namespaceKey(ns), nil)
 }
 
 // Delete removes key.
 func (u *Update) Delete(ns, key string) error {
-	b := u.tx.Bucket(bucketState).Bucket([]byte(ns))
-	if b == nil {
-		return nil
-	}
-	return b.Delete(stateKey(key))
+	k := stateKey(ns, key)
+	u.overlay().delete(k)
+	u.stateKeys = append(u.stateKeys, string(k))
+	return nil
 }
 
-// AddHistory records a modification of key made at height ver.
+// AddHistory records a modification of key made at height ver. As in
+// Fabric's history database, the entry holds no value: History reads it
+// from the block, which keeps every value out of the index a second time.
 func (u *Update) AddHistory(ns, key string, ver Height, m *queryresult.KeyModification) error {
 	if key == "" {
 		return errors.New("history: empty key")
 	}
-	b, err := u.tx.Bucket(bucketState).CreateBucketIfNotExists([]byte(ns))
+	raw, err := proto.Marshal(&queryresult.KeyModification{TxId: m.GetTxId(), Timestamp: m.GetTimestamp(), IsDelete: m.GetIsDelete()})
 	if err != nil {
 		return fmt.Errorf("history %s/%q: %w", ns, key, err)
 	}
-	raw, err := proto.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("history %s/%q: %w", ns, key, err)
-	}
-	return b.Put(historyKey(key, ver), raw)
+	u.noteNamespace(ns)
+	u.overlay().put(historyKey(ns, key, ver), raw)
+	return nil
 }
 
 // IndexTx records a transaction's commit status. An already indexed ID is
 // kept: the first commit of a transaction ID is the one that counts.
 func (u *Update) IndexTx(txID string, st TxStatus) error {
-	b := u.tx.Bucket(bucketTxIndex)
-	if b.Get([]byte(txID)) != nil {
+	k := txKey(txID)
+	if _, ok := u.view.get(k); ok {
 		return nil
 	}
 	raw := make([]byte, 20)
 	binary.BigEndian.PutUint64(raw[0:8], st.Block)
 	binary.BigEndian.PutUint64(raw[8:16], st.Tx)
 	binary.BigEndian.PutUint32(raw[16:20], uint32(int32(st.Code)))
-	return b.Put([]byte(txID), raw)
+	u.overlay().put(k, raw)
+	return nil
 }
 
 // AppendBlock stores block number num (which must be the current height)
@@ -345,18 +570,60 @@ func (u *Update) AppendBlock(num uint64, blockBytes, headerHash []byte) error {
 	if h, _ := u.Height(); h != num {
 		return fmt.Errorf("append block %d: ledger height is %d", num, h)
 	}
-	b, err := u.tx.Bucket(bucketBlocks).CreateBucket(u64(num))
-	if err != nil {
-		return fmt.Errorf("append block %d: %w", num, err)
+	if u.block != nil || u.adopted {
+		return fmt.Errorf("append block %d: block %d is already appended by this update", num, u.num)
 	}
-	if err := b.Put(keyBlock, blockBytes); err != nil {
-		return fmt.Errorf("append block %d: %w", num, err)
+	if len(blockBytes) > math.MaxUint32 {
+		return fmt.Errorf("append block %d: %d bytes is more than a block record holds", num, len(blockBytes))
 	}
-	meta := u.tx.Bucket(bucketMeta)
-	if err := meta.Put(keyHeight, u64(num+1)); err != nil {
-		return err
+	u.block, u.num = blockBytes, num
+	o := u.overlay()
+	o.put(blockKey(num), blockLocation{offset: u.blocks.end, length: uint32(len(blockBytes))}.encode())
+	o.put(metaKey(keyHeight), u64(num+1))
+	o.put(metaKey(keyTipHash), slices.Clone(headerHash))
+	return nil
+}
+
+// UnindexedBlock is a block in the block file that the index lacks.
+type UnindexedBlock struct {
+	Num   uint64
+	Bytes []byte
+}
+
+// Unindexed returns the blocks in the block file beyond the index, oldest
+// first: committed blocks whose state LevelDB lost in a crash. The ledger
+// applies them with AdoptBlock before it commits anything else.
+func (s *Store) Unindexed() []UnindexedBlock {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	var height uint64
+	s.View(func(snap *Snapshot) error { height, _ = snap.Height(); return nil })
+	out := make([]UnindexedBlock, len(s.blocks.unindexed))
+	for i, r := range s.blocks.unindexed {
+		out[i] = UnindexedBlock{Num: height + uint64(i), Bytes: slices.Clone(r.block)}
 	}
-	return meta.Put(keyTipHash, headerHash)
+	return out
+}
+
+// AdoptBlock indexes the first unindexed block of the block file as block
+// num (which must be the current height), with headerHash as the new tip;
+// the caller applies the block's writes in the same update.
+func (u *Update) AdoptBlock(num uint64, headerHash []byte) error {
+	if h, _ := u.Height(); h != num {
+		return fmt.Errorf("adopt block %d: ledger height is %d", num, h)
+	}
+	if u.block != nil || u.adopted {
+		return fmt.Errorf("adopt block %d: this update already adds block %d", num, u.num)
+	}
+	if len(u.blocks.unindexed) == 0 {
+		return fmt.Errorf("adopt block %d: the block file holds no unindexed block", num)
+	}
+	u.adopted, u.num = true, num
+	o := u.overlay()
+	o.put(blockKey(num), u.blocks.unindexed[0].loc.encode())
+	o.put(metaKey(keyHeight), u64(num+1))
+	o.put(metaKey(keyTipHash), slices.Clone(headerHash))
+	return nil
 }
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
@@ -371,3 +638,6 @@ func encodeVersioned(ver Height, value []byte) []byte {
 func decodeVersioned(raw []byte) (Height, []byte) {
 	return Height{Block: binary.BigEndian.Uint64(raw[0:8]), Tx: binary.BigEndian.Uint64(raw[8:16])}, raw[16:]
 }
+
+// prefixLimit is the first key after every key that starts with prefix.
+func prefixLimit(prefix []byte) []byte { return util.BytesPrefix(prefix).Limit }

@@ -1,23 +1,30 @@
 package store
 
 import (
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
-	bolt "go.etcd.io/bbolt"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/srellama/srellama/node/embedledger/fabmsg"
 )
 
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
+	s, err := Open(filepath.Join(t.TempDir(), "ledgerdb"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,29 +73,8 @@ func TestRangeMatchesSortedKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bounds := append([]string{""}, trickyKeys...)
 	err := s.View(func(snap *Snapshot) error {
-		for _, start := range bounds {
-			for _, end := range bounds {
-				var want []string
-				for _, k := range slices.Sorted(maps.Keys(live)) {
-					if k >= start && (end == "" || k < end) {
-						want = append(want, k)
-					}
-				}
-				var got []string
-				it := snap.Range("cc", start, end)
-				for e, ok := it.Next(); ok; e, ok = it.Next() {
-					got = append(got, e.Key)
-					if e.Version != live[e.Key] || string(e.Value) != fmt.Sprint(live[e.Key]) {
-						t.Errorf("Range entry %q = %+v %q, want version %+v", e.Key, e.Version, e.Value, live[e.Key])
-					}
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("Range(%q, %q) = %q, want %q", start, end, got, want)
-				}
-			}
-		}
+		checkRanges(t, snap, "cc", live)
 		for _, k := range trickyKeys {
 			_, ver, ok := snap.Get("cc", k)
 			if want, live := live[k]; ok != live || ver != want {
@@ -102,43 +88,100 @@ func TestRangeMatchesSortedKeys(t *testing.T) {
 	}
 }
 
+type rangeReader interface {
+	Range(ns, start, end string) *Iterator
+	Get(ns, key string) ([]byte, Height, bool)
+}
+
+// checkRanges checks every range between tricky keys of namespace ns
+// against the live keys: exactly those keys, in order, with their versions
+// and the values the tests write (the version printed).
+func checkRanges(t *testing.T, rd rangeReader, ns string, live map[string]Height) {
+	t.Helper()
+	bounds := append([]string{""}, trickyKeys...)
+	for _, start := range bounds {
+		for _, end := range bounds {
+			var want []string
+			for _, k := range slices.Sorted(maps.Keys(live)) {
+				if k >= start && (end == "" || k < end) {
+					want = append(want, k)
+				}
+			}
+			var got []string
+			it := rd.Range(ns, start, end)
+			for e, ok := it.Next(); ok; e, ok = it.Next() {
+				got = append(got, e.Key)
+				if e.Version != live[e.Key] || string(e.Value) != fmt.Sprint(live[e.Key]) {
+					t.Fatalf("Range(%s) entry %q = %+v %q, want version %+v", ns, e.Key, e.Version, e.Value, live[e.Key])
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("Range(%s, %q, %q) = %q, want %q", ns, start, end, got, want)
+			}
+		}
+	}
+}
+
 // TestHistoryIsPerKeyNewestFirst: a key's history holds its own
 // modifications only, even for keys that are prefixes of others or contain
-// 0x00, newest first, deletes included.
+// 0x00, newest first, deletes included, each with the value its transaction
+// wrote, read back from the block.
 func TestHistoryIsPerKeyNewestFirst(t *testing.T) {
 	s := openTemp(t)
-	want := map[string][]string{}
+	appendBlocks(t, s, "genesis")
+	type mod struct {
+		id, value string
+		deleted   bool
+	}
+	// Ledger keys are UTF-8 (the simulator refuses others), as the write
+	// sets that carry them must be.
+	var keys []string
+	for _, k := range trickyKeys {
+		if utf8.ValidString(k) {
+			keys = append(keys, k)
+		}
+	}
+	want := map[string][]mod{}
 	for block := uint64(1); block <= 5; block++ {
 		err := s.Commit(func(u *Update) error {
-			for i, key := range trickyKeys {
+			var txs [][]byte
+			for i, key := range keys {
 				h := Height{Block: block, Tx: uint64(i)}
 				id := fmt.Sprintf("%q@%d.%d", key, h.Block, h.Tx)
-				want[key] = append([]string{id}, want[key]...)
-				if err := u.Put("cc", key, []byte(id), h); err != nil {
+				deleted := (int(block)+i)%4 == 0
+				m := mod{id: id, deleted: deleted}
+				if !deleted {
+					m.value = "value of " + id
+				}
+				want[key] = append([]mod{m}, want[key]...)
+				txs = append(txs, endorserTx(t, "cc", key, m.value, deleted))
+				if deleted {
+					u.Delete("cc", key)
+				} else if err := u.Put("cc", key, []byte(m.value), h); err != nil {
 					return err
 				}
-				if err := u.AddHistory("cc", key, h, &queryresult.KeyModification{TxId: id}); err != nil {
+				if err := u.AddHistory("cc", key, h, &queryresult.KeyModification{TxId: id, Value: []byte(m.value), IsDelete: deleted}); err != nil {
 					return err
 				}
 			}
-			return nil
+			return u.AppendBlock(block, blockOf(t, block, txs), []byte(fmt.Sprint("hash", block)))
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
 	err := s.View(func(snap *Snapshot) error {
-		for _, key := range append(trickyKeys, "never-written") {
+		for _, key := range append(keys, "never-written") {
 			mods, err := snap.History("cc", key)
 			if err != nil {
 				return err
 			}
-			var got []string
+			var got []mod
 			for _, m := range mods {
-				got = append(got, m.GetTxId())
+				got = append(got, mod{id: m.GetTxId(), value: string(m.GetValue()), deleted: m.GetIsDelete()})
 			}
 			if !slices.Equal(got, want[key]) {
-				t.Errorf("History(%q) = %q, want %q", key, got, want[key])
+				t.Errorf("History(%q) = %v, want %v", key, got, want[key])
 			}
 		}
 		return nil
@@ -148,121 +191,315 @@ func TestHistoryIsPerKeyNewestFirst(t *testing.T) {
 	}
 }
 
-// TestOpenMigratesFormat1: a store written in the first layout (unescaped
-// state keys, history in its own bucket) opens with the same state, ranges
-// and history.
-func TestOpenMigratesFormat1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{PageSize: 16 * 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := []string{"a", "a\x00b", "b", "\x00idx\x00a\x00"}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{"state", "history", "blocks", "txindex", "meta"} {
-			if _, err := tx.CreateBucket([]byte(name)); err != nil {
-				return err
-			}
-		}
-		st, err := tx.Bucket([]byte("state")).CreateBucket([]byte("cc"))
+// endorserTx is a transaction envelope whose read-write set writes one key,
+// shaped as fabmsg.ParseTransaction reads it.
+func endorserTx(t *testing.T, ns, key, value string, deleted bool) []byte {
+	t.Helper()
+	marshal := func(m proto.Message) []byte {
+		raw, err := proto.Marshal(m)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		hist, err := tx.Bucket([]byte("history")).CreateBucket([]byte("cc"))
-		if err != nil {
-			return err
-		}
-		blocks := tx.Bucket([]byte("blocks"))
-		for num := range uint64(3) {
-			if err := blocks.Put(u64(num), []byte(fmt.Sprint("block ", num))); err != nil {
-				return err
-			}
-		}
-		for i, k := range keys {
-			h := Height{Block: 1, Tx: uint64(i)}
-			if err := st.Put([]byte(k), encodeVersioned(h, []byte("v-"+k))); err != nil {
-				return err
-			}
-			for block := uint64(1); block <= 2; block++ {
-				hk := binary.AppendUvarint(nil, uint64(len(k)))
-				hk = append(hk, k...)
-				hk = binary.BigEndian.AppendUint64(hk, block)
-				hk = binary.BigEndian.AppendUint64(hk, uint64(i))
-				raw, err := proto.Marshal(&queryresult.KeyModification{TxId: fmt.Sprintf("%d/%s", block, k)})
-				if err != nil {
-					return err
-				}
-				if err := hist.Put(hk, raw); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		return raw
 	}
-	db.Close()
+	sh := &common.SignatureHeader{Creator: []byte("creator"), Nonce: []byte(key + value)}
+	shRaw := marshal(sh)
+	ch := &common.ChannelHeader{Type: int32(common.HeaderType_ENDORSER_TRANSACTION), TxId: fabmsg.TxID(sh.Nonce, sh.Creator)}
+	kv := &kvrwset.KVRWSet{Writes: []*kvrwset.KVWrite{{Key: key, Value: []byte(value), IsDelete: deleted}}}
+	set := &rwset.TxReadWriteSet{NsRwset: []*rwset.NsReadWriteSet{{Namespace: ns, Rwset: marshal(kv)}}}
+	prp := &peer.ProposalResponsePayload{Extension: marshal(&peer.ChaincodeAction{Results: marshal(set)})}
+	action := &peer.ChaincodeActionPayload{Action: &peer.ChaincodeEndorsedAction{ProposalResponsePayload: marshal(prp)}}
+	tx := &peer.Transaction{Actions: []*peer.TransactionAction{{Header: shRaw, Payload: marshal(action)}}}
+	payload := &common.Payload{Header: &common.Header{ChannelHeader: marshal(ch), SignatureHeader: shRaw}, Data: marshal(tx)}
+	return marshal(&common.Envelope{Payload: marshal(payload)})
+}
 
-	s, err := Open(path)
+func blockOf(t *testing.T, num uint64, txs [][]byte) []byte {
+	t.Helper()
+	raw, err := proto.Marshal(&common.Block{Header: &common.BlockHeader{Number: num}, Data: &common.BlockData{Data: txs}})
 	if err != nil {
-		t.Fatalf("open format-1 store: %v", err)
+		t.Fatal(err)
 	}
-	defer s.Close()
-	err = s.View(func(snap *Snapshot) error {
-		for _, b := range [][]byte{bucketHistory, bucketBlocksFormat1} {
-			if snap.tx.Bucket(b) != nil {
-				t.Errorf("the format-1 bucket %s is still there", b)
+	return raw
+}
+
+// TestUpdateReadsItsOwnWrites: inside an update, Get and Range see the
+// committed state under the update's own writes and deletions (validation
+// of a block's later transactions depends on its earlier ones), and other
+// namespaces, even ones whose names are prefixes, stay apart.
+func TestUpdateReadsItsOwnWrites(t *testing.T) {
+	s := openTemp(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	live := map[string]map[string]Height{"cc": {}, "c": {}}
+	apply := func(u *Update, block uint64, n int) error {
+		for i := range n {
+			ns := []string{"cc", "c"}[r.IntN(2)]
+			key := trickyKeys[r.IntN(len(trickyKeys))]
+			h := Height{Block: block, Tx: uint64(i)}
+			if r.IntN(3) == 0 {
+				delete(live[ns], key)
+				if err := u.Delete(ns, key); err != nil {
+					return err
+				}
+				continue
 			}
-		}
-		for num := range uint64(4) {
-			raw, ok := snap.BlockBytes(num)
-			if want := fmt.Sprint("block ", num); (num < 3) != ok || (ok && string(raw) != want) {
-				t.Errorf("BlockBytes(%d) after migration = %q, %v; want %q", num, raw, ok, want)
-			}
-		}
-		var got []string
-		it := snap.Range("cc", "", "")
-		for e, ok := it.Next(); ok; e, ok = it.Next() {
-			got = append(got, e.Key)
-			if string(e.Value) != "v-"+e.Key {
-				t.Errorf("%q = %q after migration", e.Key, e.Value)
-			}
-		}
-		if want := slices.Sorted(slices.Values(keys)); !slices.Equal(got, want) {
-			t.Errorf("keys after migration = %q, want %q", got, want)
-		}
-		for _, k := range keys {
-			mods, err := snap.History("cc", k)
-			if err != nil {
+			live[ns][key] = h
+			if err := u.Put(ns, key, []byte(fmt.Sprint(h)), h); err != nil {
 				return err
 			}
-			if len(mods) != 2 || mods[0].GetTxId() != "2/"+k || mods[1].GetTxId() != "1/"+k {
-				t.Errorf("History(%q) after migration = %v", k, mods)
+		}
+		return nil
+	}
+	for block := uint64(1); block <= 10; block++ {
+		if err := s.Commit(func(u *Update) error { return apply(u, block, 8) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(rd rangeReader) {
+		t.Helper()
+		for ns, keys := range live {
+			for _, key := range trickyKeys {
+				_, ver, ok := rd.Get(ns, key)
+				want, live := keys[key]
+				if ok != live || ver != want {
+					t.Fatalf("Get(%s, %q) = %v %v, want %v %v", ns, key, ver, ok, want, live)
+				}
 			}
+			checkRanges(t, rd, ns, keys)
+		}
+	}
+	err := s.Commit(func(u *Update) error {
+		for range 5 {
+			if err := apply(u, 11, 6); err != nil {
+				return err
+			}
+			check(u)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.View(func(snap *Snapshot) error { check(snap); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(func(snap *Snapshot) error {
+		if got := snap.Namespaces(); !slices.Equal(got, []string{"c", "cc"}) {
+			t.Fatalf("Namespaces() = %q", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFailedUpdateWritesNothing: an update whose function fails leaves the
+// store as it was.
+func TestFailedUpdateWritesNothing(t *testing.T) {
+	s := openTemp(t)
+	err := s.Commit(func(u *Update) error {
+		if err := u.Put("cc", "k", []byte("v"), Height{Block: 1}); err != nil {
+			return err
+		}
+		return u.AppendBlock(0, []byte("block"), []byte("hash"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = s.Commit(func(u *Update) error {
+		u.Put("cc", "k", []byte("other"), Height{Block: 2})
+		u.Put("cc", "k2", []byte("v2"), Height{Block: 2})
+		u.AppendBlock(1, []byte("block 1"), []byte("hash 1"))
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Commit = %v, want boom", err)
+	}
+	s.View(func(snap *Snapshot) error {
+		if v, ver, _ := snap.Get("cc", "k"); string(v) != "v" || ver.Block != 1 {
+			t.Errorf("k = %q at %v after a failed update", v, ver)
+		}
+		if _, _, ok := snap.Get("cc", "k2"); ok {
+			t.Error("k2 exists after a failed update")
+		}
+		if h, tip := snap.Height(); h != 1 || string(tip) != "hash" {
+			t.Errorf("height %d tip %q after a failed update", h, tip)
+		}
+		return nil
+	})
 }
 
 func TestOpenRefusesUnknownFormat(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	s, err := Open(path)
+	dir := filepath.Join(t.TempDir(), "ledgerdb")
+	s, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyFormat, u64(99)) })
+	err = s.db.Put(metaKey(keyFormat), u64(99), nil)
 	s.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Open(path); err == nil || !strings.Contains(err.Error(), "format") {
+	if s, err := Open(dir); err == nil || !strings.Contains(err.Error(), "format") {
 		if err == nil {
 			s.Close()
 		}
 		t.Fatalf("Open of a format-99 store: err = %v, want a format error", err)
 	}
+}
+
+func TestOpenExistingRefusesToCreate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "absent")
+	if s, err := OpenExisting(dir); err == nil {
+		s.Close()
+		t.Fatal("OpenExisting created a store")
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatal("OpenExisting left a folder behind")
+	}
+}
+
+func appendBlocks(t *testing.T, s *Store, blocks ...string) {
+	t.Helper()
+	for _, b := range blocks {
+		err := s.Commit(func(u *Update) error {
+			h, _ := u.Height()
+			return u.AppendBlock(h, []byte(b), []byte("hash of "+b))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readBlocks(t *testing.T, s *Store) []string {
+	t.Helper()
+	var out []string
+	s.View(func(snap *Snapshot) error {
+		h, _ := snap.Height()
+		for n := range h {
+			raw, ok := snap.BlockBytes(n)
+			if !ok {
+				out = append(out, "<missing>")
+				continue
+			}
+			out = append(out, string(raw))
+		}
+		return nil
+	})
+	return out
+}
+
+// TestBlockFileCrashRecovery: a block appended to the block file by a
+// commit that never indexed it (a crash between the two) is cut off on
+// open, and the next block takes its place; a block file shorter than its
+// index is refused; a damaged record reads as missing.
+func TestBlockFileCrashRecovery(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ledgerdb")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBlocks(t, s, "block zero", "block one")
+	s.Close()
+	blocks := filepath.Join(dir, "blocks")
+	info, _ := os.Stat(blocks)
+	f, _ := os.OpenFile(blocks, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("\x00\x00\x00\x20torn record of a block never indexed"))
+	f.Close()
+
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(blocks); after.Size() != info.Size() {
+		t.Fatalf("block file is %d bytes after open, want the indexed %d", after.Size(), info.Size())
+	}
+	appendBlocks(t, s, "block two")
+	if got := readBlocks(t, s); !slices.Equal(got, []string{"block zero", "block one", "block two"}) {
+		t.Fatalf("blocks after recovery = %q", got)
+	}
+	s.Close()
+
+	raw, _ := os.ReadFile(blocks)
+	raw[recordHeader] ^= 0xFF // the first block's first byte
+	os.WriteFile(blocks, raw, 0o600)
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readBlocks(t, s); !slices.Equal(got, []string{"<missing>", "block one", "block two"}) {
+		t.Fatalf("blocks with the first damaged = %q", got)
+	}
+	s.Close()
+
+	os.WriteFile(blocks, raw[:len(raw)-1], 0o600)
+	if s, err := Open(dir); err == nil || !strings.Contains(err.Error(), "short") {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open with a block file one byte short = %v, want it refused", err)
+	}
+}
+
+// TestSnapshotsReadTheirOwnHeightThroughTheCache: the state cache holds the
+// latest values, yet a view keeps reading the state as of the height it was
+// opened at, whatever commits land meanwhile; absence is cached as well, and
+// what a read returns is the caller's to change.
+func TestSnapshotsReadTheirOwnHeightThroughTheCache(t *testing.T) {
+	s := openTemp(t)
+	commit := func(block uint64, writes map[string]string) {
+		t.Helper()
+		err := s.Commit(func(u *Update) error {
+			for k, v := range writes {
+				if v == "" {
+					u.Delete("cc", k)
+				} else if err := u.Put("cc", k, []byte(v), Height{Block: block}); err != nil {
+					return err
+				}
+			}
+			return u.AppendBlock(block, []byte(fmt.Sprint("block ", block)), []byte("hash"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshot := func() *Snapshot {
+		t.Helper()
+		snap, err := s.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { snap.Close() })
+		return snap
+	}
+	expect := func(name string, snap *Snapshot, key, want string) {
+		t.Helper()
+		v, _, ok := snap.Get("cc", key)
+		if got := map[bool]string{true: string(v), false: "<none>"}[ok]; got != want {
+			t.Errorf("%s: %s = %s, want %s", name, key, got, want)
+		}
+	}
+
+	commit(0, map[string]string{"k": "v0"})
+	a := snapshot()
+	expect("at height 1", a, "k", "v0")
+	expect("at height 1", a, "x", "<none>") // absence now cached
+	commit(1, map[string]string{"k": "v1", "j": "new"})
+	b := snapshot()
+	expect("view opened before block 1", a, "k", "v0")
+	expect("view opened before block 1", a, "j", "<none>")
+	expect("view opened after block 1", b, "k", "v1")
+	expect("view opened after block 1", b, "j", "new")
+	commit(2, map[string]string{"k": "", "x": "now"})
+	c := snapshot()
+	expect("view opened after the delete", c, "k", "<none>")
+	expect("view opened before the delete", b, "k", "v1")
+	expect("view opened before x was written", a, "x", "<none>")
+	expect("view opened after x was written", c, "x", "now")
+
+	v, _, _ := c.Get("cc", "x")
+	v[0] = 'N'
+	expect("after the caller changed a returned value", c, "x", "now")
 }
