@@ -62,17 +62,17 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 			n.dumpLogs(t)
 		}
 	})
-	nodesRunning := func() bool {
+	// A node that exits early fails the test at once, with its log.
+	requireNodesRunning := func() {
 		for _, p := range nodes {
 			if done, err := p.exited(); done {
 				t.Fatalf("node exited early (%v); log %s:\n%s", err, p.log, tail(p.log, 3000))
 			}
 		}
-		return true
 	}
 
 	waitFor(t, "every node registered on the ledger", time.Minute, func() bool {
-		nodesRunning()
+		requireNodesRunning()
 		var nodes []records.Node
 		return evaluate(ctx, observer, &nodes, "Consortium:ListNodes", "") == nil && len(nodes) == len(orgs)
 	})
@@ -83,7 +83,7 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 
 	var round records.Round
 	waitFor(t, "the round to finalize", 3*time.Minute, func() bool {
-		nodesRunning()
+		requireNodesRunning()
 		return evaluate(ctx, observer, &round, "Rounds:Get", "r1") == nil && round.Status != records.RoundOpen
 	})
 	if round.Status != records.RoundFinalized || len(round.Contributors) != len(orgs) {
@@ -92,7 +92,7 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 
 	var tokens []nft.Token
 	waitFor(t, "tokens minted from the round", 3*time.Minute, func() bool {
-		nodesRunning()
+		requireNodesRunning()
 		var page records.Page[nft.Token]
 		if evaluate(ctx, observer, &page, "Audit:ByRound", "r1", "", "") != nil {
 			return false
