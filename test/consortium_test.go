@@ -1,0 +1,206 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/rulesync"
+)
+
+// e2ePortBase keeps the test's network clear of one an operator runs on
+// the script's default ports.
+const e2ePortBase = 27500
+
+// TestFabricConsortiumEndToEnd runs the consortium on a real Fabric network:
+// scripts/network.sh brings up three organizations' peers with the
+// chaincode; each organization's admin registers it; three 'srellama node'
+// processes, each with the configuration the script wrote for its
+// organization, register themselves and take part in a federated round
+// opened with 'srellama round open'; the round's generation requests are
+// proposed, approved by a quorum of organizations and minted as tokens,
+// whose rules every node installs; the tokens are audited through another
+// organization's peer; the network goes down and leaves no process behind.
+func TestFabricConsortiumEndToEnd(t *testing.T) {
+	began := time.Now()
+	n := startNetwork(t, e2ePortBase)
+	ctx := context.Background()
+	work := t.TempDir()
+	srellama := buildSrellama(t, n.repo, work)
+
+	for i, org := range orgs {
+		admin := n.dial(t, org, true, "")
+		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", fmt.Sprintf("Org%d Telecom", i+1)); err != nil {
+			t.Fatalf("%s registers itself: %v", org, err)
+		}
+	}
+	// Org3's client sees the ledger through its own peer.
+	observer := n.dial(t, "Org3MSP", false, "")
+
+	nodes := make([]*process, len(orgs))
+	for i := range orgs {
+		// A shorter history than the script's 7 days keeps training quick.
+		env := append(os.Environ(), "SRELLAMA_HISTORY=3d", "SRELLAMA_STEP=5m")
+		cfg := filepath.Join(n.dir, "orgs", fmt.Sprintf("org%d.yaml", i+1))
+		nodes[i] = startProcess(t, filepath.Join(work, fmt.Sprintf("node%d.log", i+1)), env, srellama, "node", "--config", cfg)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range nodes {
+				t.Logf("--- %s\n%s", filepath.Base(p.log), tail(p.log, 3000))
+			}
+			n.dumpLogs(t)
+		}
+	})
+	// A node that exits early fails the test at once, with its log.
+	requireNodesRunning := func() {
+		for _, p := range nodes {
+			if done, err := p.exited(); done {
+				t.Fatalf("node exited early (%v); log %s:\n%s", err, p.log, tail(p.log, 3000))
+			}
+		}
+	}
+
+	waitFor(t, "every node registered on the ledger", time.Minute, func() bool {
+		requireNodesRunning()
+		var nodes []records.Node
+		return evaluate(ctx, observer, &nodes, "Consortium:ListNodes", "") == nil && len(nodes) == len(orgs)
+	})
+
+	runCLI(t, srellama, "round", "open", "--connection", n.connection("Org1MSP", true), "--id", "r1",
+		"--services", "amf,smf", "--strategy", "median", "--min-participants", "2",
+		"--commit-window", "45s", "--deadline", "3m")
+
+	var round records.Round
+	waitFor(t, "the round to finalize", 3*time.Minute, func() bool {
+		requireNodesRunning()
+		return evaluate(ctx, observer, &round, "Rounds:Get", "r1") == nil && round.Status != records.RoundOpen
+	})
+	if round.Status != records.RoundFinalized || len(round.Contributors) != len(orgs) {
+		t.Fatalf("round %s (%s) with contributors %v", round.Status, round.FailureReason, round.Contributors)
+	}
+
+	var tokens []nft.Token
+	waitFor(t, "tokens minted from the round", 3*time.Minute, func() bool {
+		requireNodesRunning()
+		var page records.Page[nft.Token]
+		if evaluate(ctx, observer, &page, "Audit:ByRound", "r1", "", "") != nil {
+			return false
+		}
+		tokens = page.Items
+		return len(tokens) == len(round.Services)
+	})
+	for _, tok := range tokens {
+		if err := nft.ValidateToken(tok); err != nil {
+			t.Fatalf("minted token invalid: %v", err)
+		}
+		if !slices.Contains(round.Services, tok.Definition.SLI.Service) {
+			t.Fatalf("token for %s, not a service of the round", tok.Definition.SLI.Service)
+		}
+		approvers := map[string]bool{}
+		for _, a := range tok.Mint.Approvals {
+			approvers[a.MSPID] = true
+		}
+		if len(approvers) < 2 {
+			t.Fatalf("token %s minted with approvals from %v: a quorum is two organizations", tok.ID, tok.Mint.Approvals)
+		}
+	}
+
+	// Every node installs every token's rules.
+	for i, org := range orgs {
+		dir := filepath.Join(n.dir, "orgs", org, "node", "rules")
+		for _, tok := range tokens {
+			path := filepath.Join(dir, rulesync.FileName(tok))
+			waitFor(t, fmt.Sprintf("node %d to install %s", i+1, tok.Definition.Name), time.Minute, func() bool {
+				raw, err := os.ReadFile(path)
+				return err == nil && string(raw) == tok.Definition.Rules.YAML
+			})
+		}
+	}
+
+	// The audit and a token read through a peer of an organization that
+	// did not propose it.
+	other := otherThan(tokens[0].Definition.Provenance.Proposer)
+	var audit struct {
+		OK     bool `json:"ok"`
+		Tokens struct {
+			Checked int    `json:"checked"`
+			Source  string `json:"source"`
+		} `json:"tokens"`
+	}
+	decode(t, runCLI(t, srellama, "audit", "verify", "--connection", n.connection(other, false), "--output", "json"), &audit)
+	if !audit.OK || audit.Tokens.Checked != len(tokens) || audit.Tokens.Source != "gateway" {
+		t.Fatalf("audit through %s's peer: %+v", other, audit)
+	}
+	var shown nft.Token
+	decode(t, runCLI(t, srellama, "token", "show", "--connection", n.connection(other, false), "--output", "json", tokens[0].ID), &shown)
+	if shown.ID != tokens[0].ID || shown.Digest != tokens[0].Digest || nft.ValidateToken(shown) != nil {
+		t.Fatalf("token read through %s's peer differs: %+v", other, shown)
+	}
+
+	for _, p := range nodes {
+		p.stop()
+	}
+	pids := n.pids(t)
+	if len(pids) != 7 { // orderer, three peers, three chaincode servers
+		t.Fatalf("the script recorded %d processes, want 7: %v", len(pids), pids)
+	}
+	downStart := time.Now()
+	if err := n.script("down"); err != nil {
+		t.Fatal(err)
+	}
+	for name, pid := range pids {
+		if alive(pid) {
+			t.Errorf("%s (PID %d) still runs after down", name, pid)
+		}
+	}
+	t.Logf("%d tokens minted and audited; down took %s; whole test %s", len(tokens),
+		time.Since(downStart).Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+}
+
+func otherThan(msp string) string {
+	for _, org := range orgs {
+		if org != msp {
+			return org
+		}
+	}
+	return ""
+}
+
+func evaluate(ctx context.Context, l ledger.Ledger, into any, fn string, args ...string) error {
+	raw, err := l.Evaluate(ctx, fn, args...)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, into)
+}
+
+// runCLI runs the command-line tool and returns its standard output.
+func runCLI(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("srellama %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return out
+}
+
+func decode(t *testing.T, raw []byte, into any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, into); err != nil {
+		t.Fatalf("decoding %s: %v", raw, err)
+	}
+}
