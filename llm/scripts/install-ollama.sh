@@ -40,6 +40,6 @@ if [ ! -f "$include/miniaudio/miniaudio.h" ]; then
 fi
 
 mkdir -p "$gobin"
-CGO_ENABLED=1 CGO_CPPFLAGS="-I$include" GOBIN="$gobin" GOFLAGS= \
+CGO_ENABLED=1 CGO_CPPFLAGS="-I$include" GOBIN="$gobin" GOFLAGS='' \
 	go install "github.com/ollama/ollama@$version"
 echo "built $gobin/ollama"
