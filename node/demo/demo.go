@@ -37,7 +37,9 @@ type Options struct {
 	// report; it is created if missing.
 	OutputDir string
 	Orgs      []string
-	// History and Step are how much simulated data each node learns from.
+	// History and Step are how much simulated data each node learns from
+	// (default 3d at 1m: the fastest alert pair's 5m window needs several
+	// samples, or its rate is empty and the pair can never fire).
 	History, Step string
 	Seed          uint64
 	Evidence      daemon.EvidenceFunc
@@ -130,7 +132,7 @@ func withDefaults(opt Options) Options {
 		opt.History = "3d"
 	}
 	if opt.Step == "" {
-		opt.Step = "5m"
+		opt.Step = "1m"
 	}
 	if opt.Progress == nil {
 		opt.Progress = io.Discard

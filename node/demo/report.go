@@ -3,10 +3,13 @@ package demo
 import (
 	"fmt"
 	"html"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/llm/validate"
 	"github.com/srellama/srellama/node/rulesync"
 )
 
@@ -57,20 +60,8 @@ func writeOutputs(opt Options, sum *Summary) error {
 		if err := writeFile(filepath.Join(opt.OutputDir, chart), backtestSVG(bt)); err != nil {
 			return err
 		}
-		detected := 0
-		var delays []string
-		for _, in := range bt.Report.Incidents {
-			if in.Detected {
-				detected++
-				delays = append(delays, in.Delay.String())
-			}
-		}
-		detection := fmt.Sprintf("%d of %d known incidents detected", detected, len(bt.Report.Incidents))
-		if len(delays) > 0 {
-			detection += " (delays " + strings.Join(delays, ", ") + ")"
-		}
 		fmt.Fprintf(&b, "### %s\n\n![backtest of %s](%s)\n\n%s; error ratio %.4g, %.1f%% of a period's budget at this rate.\n\n",
-			bt.Service, bt.Service, chart, detection, bt.Report.ErrorRatio, bt.Report.BudgetSpent*100)
+			bt.Service, bt.Service, chart, detectionSummary(bt), bt.Report.ErrorRatio, bt.Report.BudgetSpent*100)
 	}
 	fmt.Fprintf(&b, "\n## Federated relevance ranking\n\n")
 	for _, sr := range r.Ranking {
@@ -120,4 +111,48 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// detectionSummary says how many of the service's known incidents the SLO
+// paged or ticketed for, counting apart those whose ground truth moved none
+// of the metrics the SLI reads (traffic a service absorbed, a leak before
+// its restart): an SLO is not meant to fire for them.
+func detectionSummary(bt Backtest) string {
+	queried, err := validate.QueriedMetrics(bt.SLI)
+	if err != nil {
+		queried = nil // every incident then counts as one the SLI could see
+	}
+	var seen, seenDetected, unseen, unseenDetected int
+	var delays []string
+	kinds := map[string]int{}
+	for i, in := range bt.Report.Incidents {
+		visible := i >= len(bt.Incidents) || len(bt.Incidents[i].Metrics) == 0 || len(queried) == 0 ||
+			slices.ContainsFunc(bt.Incidents[i].Metrics, func(m string) bool { return slices.Contains(queried, m) })
+		switch {
+		case visible:
+			seen++
+			if in.Detected {
+				seenDetected++
+				delays = append(delays, in.Delay.String())
+			}
+		default:
+			unseen++
+			kinds[in.Name]++
+			if in.Detected {
+				unseenDetected++
+			}
+		}
+	}
+	out := fmt.Sprintf("%d of %d known incidents that moved the SLI's metrics detected", seenDetected, seen)
+	if len(delays) > 0 {
+		out += " (delays " + strings.Join(delays, ", ") + ")"
+	}
+	if unseen > 0 {
+		var names []string
+		for _, k := range slices.Sorted(maps.Keys(kinds)) {
+			names = append(names, fmt.Sprintf("%s ×%d", k, kinds[k]))
+		}
+		out += fmt.Sprintf("; %d more moved only other metrics (%s), %d of them alerted on", unseen, strings.Join(names, ", "), unseenDetected)
+	}
+	return out
 }
