@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/nft/nfttest"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/loadgen"
 )
 
 // benchPortBase keeps the benchmark's network clear of the test's.
@@ -163,53 +163,30 @@ func connectClients(b *testing.B, n *network, chaincode string, org func(i int) 
 	return out
 }
 
-// runClients has the clients work through items concurrently, timing each
-// call, and reports the figures.
+// runClients has the clients work through items in a closed loop and
+// reports the figures.
 func runClients(b *testing.B, n *network, chain ledger.Ledger, clients []ledger.Ledger, items []string, call func(context.Context, ledger.Ledger, string) error) {
-	work := make(chan string, len(items))
-	for _, it := range items {
-		work <- it
-	}
-	close(work)
-	latencies := make([][]time.Duration, len(clients))
 	heightBefore := height(b, chain)
 	cpuBefore := networkCPU(b, n)
-	var wg sync.WaitGroup
 	b.ResetTimer()
-	start := time.Now()
-	for i, gw := range clients {
-		wg.Go(func() {
-			for it := range work {
-				t0 := time.Now()
-				if err := call(context.Background(), gw, it); err != nil {
-					b.Errorf("%s: %v", it, err)
-					return
-				}
-				latencies[i] = append(latencies[i], time.Since(t0))
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	r, err := loadgen.ClosedLoop(context.Background(), clients, items, call)
 	b.StopTimer()
+	if err != nil {
+		b.Error(err)
+	}
 	cpu := networkCPU(b, n) - cpuBefore
-	all := slices.Concat(latencies...)
-	slices.Sort(all)
 	blocks := height(b, chain) - heightBefore
-	if len(all) == 0 || blocks == 0 {
+	if len(r.Latencies) == 0 || blocks == 0 {
 		return
 	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "tx/s")
-	b.ReportMetric(percentileMS(all, 0.50), "p50-ms")
-	b.ReportMetric(percentileMS(all, 0.99), "p99-ms")
-	b.ReportMetric(float64(len(all))/float64(blocks), "tx/block")
+	txs := float64(len(r.Latencies))
+	b.ReportMetric(r.PerSecond(), "tx/s")
+	b.ReportMetric(r.PercentileMS(0.50), "p50-ms")
+	b.ReportMetric(r.PercentileMS(0.99), "p99-ms")
+	b.ReportMetric(txs/float64(blocks), "tx/block")
 	// CPU time of every process on the network (orderer, peers, chaincode
 	// servers, and this one with the clients) per transaction.
-	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/tx")
-}
-
-func percentileMS(sorted []time.Duration, q float64) float64 {
-	return float64(sorted[int(q*float64(len(sorted)-1))].Microseconds()) / 1000
+	b.ReportMetric(float64(cpu.Microseconds())/1000/txs, "cpu-ms/tx")
 }
 
 // height is the channel's block count, from the peer's query system

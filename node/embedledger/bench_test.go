@@ -2,7 +2,6 @@ package embedledger_test
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/loadgen"
 )
 
 // benchClients is the number of concurrent clients, each with its own
@@ -114,61 +114,36 @@ func benchConnect(b *testing.B, l *embedledger.Ledger, transport, chaincode stri
 	return out
 }
 
-// runClients has the clients work through items concurrently, timing each
-// call, and reports the figures.
+// runClients has the clients work through items in a closed loop and
+// reports the figures.
 func runClients(b *testing.B, l *embedledger.Ledger, clients []ledger.Ledger, items []string, call func(context.Context, ledger.Ledger, string) error) {
-	work := make(chan string, len(items))
-	for _, it := range items {
-		work <- it
-	}
-	close(work)
-	latencies := make([][]time.Duration, len(clients))
-	var wg sync.WaitGroup
 	heightBefore := l.Height()
 	statsBefore := l.Stats()
 	cpuBefore := processCPU()
 	b.ResetTimer()
-	start := time.Now()
-	for i, gw := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range work {
-				t0 := time.Now()
-				if err := call(context.Background(), gw, it); err != nil {
-					b.Errorf("%s: %v", it, err)
-					return
-				}
-				latencies[i] = append(latencies[i], time.Since(t0))
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	r, err := loadgen.ClosedLoop(context.Background(), clients, items, call)
 	b.StopTimer()
+	if err != nil {
+		b.Error(err)
+	}
 	cpu := processCPU() - cpuBefore
-	all := slices.Concat(latencies...)
-	slices.Sort(all)
 	blocks := l.Height() - heightBefore
-	if len(all) == 0 || blocks == 0 {
+	if len(r.Latencies) == 0 || blocks == 0 {
 		return
 	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "tx/s")
-	b.ReportMetric(percentileMS(all, 0.50), "p50-ms")
-	b.ReportMetric(percentileMS(all, 0.99), "p99-ms")
-	b.ReportMetric(float64(len(all))/float64(blocks), "tx/block")
+	n := float64(len(r.Latencies))
+	b.ReportMetric(r.PerSecond(), "tx/s")
+	b.ReportMetric(r.PercentileMS(0.50), "p50-ms")
+	b.ReportMetric(r.PercentileMS(0.99), "p99-ms")
+	b.ReportMetric(n/float64(blocks), "tx/block")
 	// CPU time of the whole process (clients, gateway, chaincode, commit)
 	// per transaction: what bounds throughput on a machine with few cores.
-	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/tx")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/n, "cpu-ms/tx")
 	// The committer is serial: its busy share says whether it is the
 	// bottleneck.
 	commit := l.Stats().CommitTime - statsBefore.CommitTime
 	b.ReportMetric(float64(commit.Microseconds())/1000/float64(blocks), "commit-ms/block")
-	b.ReportMetric(100*commit.Seconds()/elapsed.Seconds(), "committer-busy-%")
-}
-
-func percentileMS(sorted []time.Duration, q float64) float64 {
-	return float64(sorted[int(q*float64(len(sorted)-1))].Microseconds()) / 1000
+	b.ReportMetric(100*commit.Seconds()/r.Elapsed.Seconds(), "committer-busy-%")
 }
 
 func processCPU() time.Duration {

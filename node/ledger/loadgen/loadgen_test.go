@@ -1,0 +1,64 @@
+package loadgen_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/srellama/srellama/node/ledger/loadgen"
+)
+
+// TestClosedLoop: every item is called once, never more calls in flight
+// than clients, latencies sorted and counted; a failing client stops and
+// its error comes back while the others finish the work.
+func TestClosedLoop(t *testing.T) {
+	var inFlight, most, calls atomic.Int32
+	clients := []int{0, 1, 2}
+	items := make([]string, 30)
+	for i := range items {
+		items[i] = string(rune('a' + i))
+	}
+	r, err := loadgen.ClosedLoop(context.Background(), clients, items, func(_ context.Context, c int, _ string) error {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		calls.Add(1)
+		time.Sleep(time.Millisecond)
+		if c == 1 {
+			return errors.New("refused")
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "client 1") || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("err = %v, want client 1's refusal", err)
+	}
+	if most.Load() > int32(len(clients)) {
+		t.Fatalf("%d calls in flight with %d clients", most.Load(), len(clients))
+	}
+	if int(calls.Load()) != len(items) || len(r.Latencies) != len(items)-1 {
+		t.Fatalf("%d calls, %d latencies, for %d items and one failure", calls.Load(), len(r.Latencies), len(items))
+	}
+	for i := 1; i < len(r.Latencies); i++ {
+		if r.Latencies[i] < r.Latencies[i-1] {
+			t.Fatal("latencies are not sorted")
+		}
+	}
+	if r.PercentileMS(0) < 1 || r.PercentileMS(1) < r.PercentileMS(0.5) || r.PerSecond() <= 0 {
+		t.Fatalf("p0 %v p50 %v p100 %v, %v/s", r.PercentileMS(0), r.PercentileMS(0.5), r.PercentileMS(1), r.PerSecond())
+	}
+}
+
+func TestEmptyResult(t *testing.T) {
+	var r loadgen.Result
+	if r.PercentileMS(0.99) != 0 || r.PerSecond() != 0 {
+		t.Fatal("an empty result reports figures")
+	}
+}
