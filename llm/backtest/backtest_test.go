@@ -91,6 +91,15 @@ func TestOutageIsPagedWithTheExpectedDelay(t *testing.T) {
 	if math.Abs(rep.BudgetSpent-wantSpent) > 0.05*wantSpent {
 		t.Errorf("budget spent %v, want %v", rep.BudgetSpent, wantSpent)
 	}
+	// The incident: 10% errors for 30 minutes of a 30-day period at a 0.1%
+	// budget burned 0.1 x 30 / 43,200 / 0.001 = 6.9% of the budget; the
+	// page pairs page on 14.4 x 1h / 30d = 2%.
+	if want := 0.1 * 30 / 43200 / 0.001; math.Abs(inc.BudgetBurned-want) > 0.05*want {
+		t.Errorf("incident burned %v of the budget, want %v", inc.BudgetBurned, want)
+	}
+	if want := 14.4 / 720; math.Abs(rep.PageBurn-want) > 1e-9 {
+		t.Errorf("page burn %v, want %v", rep.PageBurn, want)
+	}
 }
 
 func TestHealthyHistoryFiresNothing(t *testing.T) {

@@ -235,16 +235,6 @@ func (v Validator) checkMetrics(s nft.SLI, exprs []parser.Expr) error {
 	return errors.Join(errs...)
 }
 
-// QueriedMetrics returns the names of the metrics an SLI's queries select,
-// in the order they first appear: what the SLI can see move.
-func QueriedMetrics(sli nft.SLI) ([]string, error) {
-	e, err := parser.ParseExpr(render.ErrorRatioExpr(sli, "5m"))
-	if err != nil {
-		return nil, fmt.Errorf("SLI of %s: %w", sli.Service, err)
-	}
-	return selectorNames(e), nil
-}
-
 func selectorNames(e parser.Expr) []string {
 	var names []string
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {

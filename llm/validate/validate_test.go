@@ -3,7 +3,6 @@ package validate_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 
@@ -145,39 +144,5 @@ func TestFinishFillsProvenance(t *testing.T) {
 	}
 	if len(out.Provenance.Validation) == 0 || nft.ValidateDefinition(out) != nil {
 		t.Errorf("finished definition: %+v, %v", out.Provenance.Validation, nft.ValidateDefinition(out))
-	}
-}
-
-func TestQueriedMetrics(t *testing.T) {
-	tests := []struct {
-		name string
-		sli  nft.SLI
-		want []string
-	}{
-		{"good over total", nft.SLI{Service: "amf",
-			GoodQuery:  "sum(rate(fivegs_amffunction_rm_reginitsucc[{{.window}}]))",
-			TotalQuery: "sum(rate(fivegs_amffunction_rm_reginitreq[{{.window}}]))"},
-			[]string{"fivegs_amffunction_rm_reginitsucc", "fivegs_amffunction_rm_reginitreq"}},
-		{"latency, a histogram's bucket and count, named by __name__ too", nft.SLI{Service: "smf",
-			GoodQuery:  `sum(rate(sbi_server_request_duration_seconds_bucket{le="0.1"}[{{.window}}]))`,
-			TotalQuery: `sum(rate({__name__="sbi_server_request_duration_seconds_count"}[{{.window}}]))`},
-			[]string{"sbi_server_request_duration_seconds_bucket", "sbi_server_request_duration_seconds_count"}},
-		{"an error ratio query", nft.SLI{Service: "upf",
-			ErrorRatioQuery: "1 - avg_over_time(up[{{.window}}])"},
-			[]string{"up"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := validate.QueriedMetrics(tt.sli)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Fatalf("QueriedMetrics = %q, want %q", got, tt.want)
-			}
-		})
-	}
-	if _, err := validate.QueriedMetrics(nft.SLI{Service: "x", ErrorRatioQuery: "rate(up[{{.window}}"}); err == nil {
-		t.Fatal("an unparsable query gave no error")
 	}
 }

@@ -25,7 +25,6 @@ type Backtest struct {
 	ErrorRatio []backtest.Point  `json:"-"`
 	Threshold  float64           `json:"-"`
 	Incidents  []source.Incident `json:"-"`
-	SLI        nft.SLI           `json:"-"`
 }
 
 // backtestToken evaluates a token's alerts with Prometheus's engine over
@@ -50,7 +49,7 @@ func backtestToken(ctx context.Context, opt Options, tok nft.Token, now time.Tim
 		return Backtest{}, err
 	}
 	rep, mem, incidents, r := replay.Report, replay.Memory, replay.Incidents, replay.Range
-	bt := Backtest{Service: d.SLI.Service, Org: org, Report: rep, Incidents: incidents, SLI: d.SLI}
+	bt := Backtest{Service: d.SLI.Service, Org: org, Report: rep, Incidents: incidents}
 	bt.ErrorRatio, err = mem.RangeQuery(ctx, errorRatioExpr(d.SLI, "1h"), r.Start.Add(time.Hour), r.End, step)
 	if err != nil {
 		return Backtest{}, err

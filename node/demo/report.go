@@ -3,13 +3,11 @@ package demo
 import (
 	"fmt"
 	"html"
-	"maps"
+	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/srellama/srellama/chaincode/records"
-	"github.com/srellama/srellama/llm/validate"
 	"github.com/srellama/srellama/node/rulesync"
 )
 
@@ -113,46 +111,43 @@ func truncate(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-// detectionSummary says how many of the service's known incidents the SLO
-// paged or ticketed for, counting apart those whose ground truth moved none
-// of the metrics the SLI reads (traffic a service absorbed, a leak before
-// its restart): an SLO is not meant to fire for them.
+// detectionSummary says how the SLO's alerts met the service's known
+// incidents, counting apart those that burned less of the error budget than
+// the page pairs page on: multi-window burn-rate alerts let short or mild
+// incidents pass by design, and an SLO is not wrong to stay silent for a
+// two-minute blip or a traffic surge the service absorbed.
 func detectionSummary(bt Backtest) string {
-	queried, err := validate.QueriedMetrics(bt.SLI)
-	if err != nil {
-		queried = nil // every incident then counts as one the SLI could see
-	}
-	var seen, seenDetected, unseen, unseenDetected int
+	var major, majorDetected, minor, minorDetected int
 	var delays []string
-	kinds := map[string]int{}
-	for i, in := range bt.Report.Incidents {
-		visible := i >= len(bt.Incidents) || len(bt.Incidents[i].Metrics) == 0 || len(queried) == 0 ||
-			slices.ContainsFunc(bt.Incidents[i].Metrics, func(m string) bool { return slices.Contains(queried, m) })
-		switch {
-		case visible:
-			seen++
+	most := 0.0
+	for _, in := range bt.Report.Incidents {
+		if in.BudgetBurned >= bt.Report.PageBurn { // NaN (no data) is minor
+			major++
 			if in.Detected {
-				seenDetected++
+				majorDetected++
 				delays = append(delays, in.Delay.String())
 			}
-		default:
-			unseen++
-			kinds[in.Name]++
-			if in.Detected {
-				unseenDetected++
-			}
+			continue
+		}
+		minor++
+		if in.Detected {
+			minorDetected++
+		}
+		if !math.IsNaN(in.BudgetBurned) {
+			most = math.Max(most, in.BudgetBurned)
 		}
 	}
-	out := fmt.Sprintf("%d of %d known incidents that moved the SLI's metrics detected", seenDetected, seen)
+	threshold := fmt.Sprintf("%.1f%% of the budget (what the page pairs page on)", bt.Report.PageBurn*100)
+	if major == 0 {
+		return fmt.Sprintf("None of the %d known incidents burned %s: at most %.2f%%; %d of them alerted on",
+			minor, threshold, most*100, minorDetected)
+	}
+	out := fmt.Sprintf("%d of the %d known incidents that burned at least %s detected", majorDetected, major, threshold)
 	if len(delays) > 0 {
 		out += " (delays " + strings.Join(delays, ", ") + ")"
 	}
-	if unseen > 0 {
-		var names []string
-		for _, k := range slices.Sorted(maps.Keys(kinds)) {
-			names = append(names, fmt.Sprintf("%s ×%d", k, kinds[k]))
-		}
-		out += fmt.Sprintf("; %d more moved only other metrics (%s), %d of them alerted on", unseen, strings.Join(names, ", "), unseenDetected)
+	if minor > 0 {
+		out += fmt.Sprintf("; %d more burned less (at most %.2f%%), %d of them alerted on", minor, most*100, minorDetected)
 	}
 	return out
 }
