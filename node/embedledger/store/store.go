@@ -106,7 +106,7 @@ func open(dir string, readOnly bool) (*Store, error) {
 	})
 	if err != nil {
 		if lderrors.IsCorrupted(err) {
-			return nil, fmt.Errorf("open ledger store %s: %w (the blocks are the record: rebuild from a backup)", dir, err)
+			return nil, fmt.Errorf("open ledger store %s: %w (the block file is the ledger's record: move %s aside and open the ledger again to rebuild the index from the blocks)", dir, err, filepath.Join(dir, "index"))
 		}
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
@@ -122,10 +122,10 @@ func open(dir string, readOnly bool) (*Store, error) {
 			s.namespaces[ns] = true
 		}
 		height, _ = snap.Height()
-		if h := height; h > 0 {
-			loc, ok := snap.blockLocation(h - 1)
+		if height > 0 {
+			loc, ok := snap.blockLocation(height - 1)
 			if !ok {
-				return fmt.Errorf("the index has no location for block %d", h-1)
+				return fmt.Errorf("the index has no location for block %d", height-1)
 			}
 			indexedEnd = loc.end()
 		}
