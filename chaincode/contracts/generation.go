@@ -130,7 +130,7 @@ func (c *Generation) Propose(ctx contractapi.TransactionContextInterface, reques
 		if found, err := t.exists(objectType, id); err != nil {
 			return "", err
 		} else if found {
-			return "", fmt.Errorf("definition %s was already proposed or minted", id)
+			return "", records.Settled(fmt.Errorf("definition %s was already proposed or minted", id))
 		}
 	}
 	if def.Supersedes != "" {
@@ -206,7 +206,7 @@ func decideCall(ctx contractapi.TransactionContextInterface, proposalID string, 
 	if found, err := t.exists(keyDecision, proposalID, t.actor.MSPID); err != nil {
 		return "", err
 	} else if found {
-		return "", fmt.Errorf("%s has already decided on proposal %s", t.actor.MSPID, proposalID)
+		return "", records.Settled(fmt.Errorf("%s has already decided on proposal %s", t.actor.MSPID, proposalID))
 	}
 	req, err := t.openRequest(prop.RequestID)
 	if err != nil {
@@ -340,10 +340,10 @@ func (t *txn) openRequest(id string) (records.GenerationRequest, error) {
 		return records.GenerationRequest{}, err
 	}
 	if req.Status != records.RequestOpen {
-		return records.GenerationRequest{}, fmt.Errorf("generation request %q is %s", id, req.Status)
+		return records.GenerationRequest{}, records.Settled(fmt.Errorf("generation request %q is %s", id, req.Status))
 	}
 	if deadline, _ := records.ParseTime(req.Deadline); t.now.After(deadline) {
-		return records.GenerationRequest{}, fmt.Errorf("generation request %q expired at %s", id, req.Deadline)
+		return records.GenerationRequest{}, records.Settled(fmt.Errorf("generation request %q expired at %s", id, req.Deadline))
 	}
 	return req, nil
 }
@@ -354,7 +354,7 @@ func (t *txn) openProposal(id string) (records.Proposal, error) {
 		return records.Proposal{}, err
 	}
 	if prop.Status != records.ProposalOpen {
-		return records.Proposal{}, fmt.Errorf("proposal %s is closed (%s)", id, prop.Status)
+		return records.Proposal{}, records.Settled(fmt.Errorf("proposal %s is closed (%s)", id, prop.Status))
 	}
 	return prop, nil
 }

@@ -112,7 +112,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("BalanceOf = %s", got)
 	}
 	// The request is fulfilled: no second mint for it.
-	w.refused(w.org3.Client, "is closed (minted)", "Generation:Approve", prop.ID)
+	w.refused(w.org3.Client, records.SettledPrefix+"proposal "+prop.ID+" is closed (minted)", "Generation:Approve", prop.ID)
 
 	// Transfer through an approved operator.
 	other := w.org3
@@ -209,12 +209,14 @@ func TestRejections(t *testing.T) {
 	if e.Proposal.Status != records.ProposalOpen || e.Decision.Reason == "" {
 		t.Fatalf("one rejection of three: proposal %s", e.Proposal.Status)
 	}
+	// A member decides once; a second decision is settled, not retried.
+	w.refused(w.org2.Client, records.SettledPrefix+"Org2MSP has already decided", "Generation:Approve", prop.ID)
 	res = w.submit(w.org3.Client, "Generation:Reject", prop.ID, "same: backtest fires 41 pages a week")
 	e = event(t, res, records.EventProposalRejected)
 	if e.Proposal.Status != records.ProposalRejected {
 		t.Fatalf("two rejections of three: proposal %s, want rejected", e.Proposal.Status)
 	}
-	w.refused(w.org2.Client, "is closed (rejected)", "Generation:Approve", prop.ID)
+	w.refused(w.org2.Client, records.SettledPrefix+"proposal "+prop.ID+" is closed (rejected)", "Generation:Approve", prop.ID)
 	decisions := decode[[]records.Decision](t, w.evaluate(w.org1.Client, "Generation:Decisions", prop.ID))
 	if len(decisions) != 3 || decisions[0].MSPID != "Org1MSP" || !decisions[0].Approve || decisions[1].Approve {
 		t.Fatalf("decisions = %+v", decisions)
@@ -277,7 +279,7 @@ func TestExplicitRequest(t *testing.T) {
 	w.refused(w.org2.Client, "names proposer \"Org3MSP\" but the caller is Org2MSP", "Generation:Propose", req.ID, mustJSON(t, def))
 	res = w.submit(w.org3.Client, "Generation:Propose", req.ID, mustJSON(t, def))
 	prop := event(t, res, records.EventProposalSubmitted).Proposal
-	w.refused(w.org3.Client, "already proposed or minted", "Generation:Propose", req.ID, mustJSON(t, def))
+	w.refused(w.org3.Client, records.SettledPrefix+"definition", "Generation:Propose", req.ID, mustJSON(t, def))
 	res = w.submit(w.org1.Client, "Generation:Approve", prop.ID)
 	if tok := event(t, res, records.EventTokenMinted).Token; tok.Definition.Provenance.RoundID != "" {
 		t.Fatalf("token cites round %q", tok.Definition.Provenance.RoundID)

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/nft"
@@ -224,15 +223,7 @@ func (x Executor) review(ctx context.Context, p records.Proposal) error {
 
 // isDone recognizes the chaincode's refusals that mean the action has
 // already happened or can no longer happen: retrying would not help.
-func isDone(err error) bool {
-	msg := err.Error()
-	for _, s := range []string{"already proposed or minted", "has already decided", "is closed (", "is fulfilled", "is expired"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
+func isDone(err error) bool { return records.IsSettled(err) }
 
 func (x Executor) logger() *slog.Logger {
 	if x.Log == nil {
