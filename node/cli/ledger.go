@@ -15,6 +15,7 @@ import (
 	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
 )
 
@@ -138,11 +139,7 @@ func dialLedger(path string) (*ledger.Gateway, error) {
 // DefaultFeatureSetDigest names the feature set rounds train on when none is
 // given: the digest of fl's default feature specification.
 func DefaultFeatureSetDigest() (string, error) {
-	d, err := nft.DigestOf(fl.DefaultFeatureSpec())
-	if err != nil {
-		return "", fmt.Errorf("digest of the default feature spec: %w", err)
-	}
-	return d, nil
+	return federation.FeatureSetDigest(fl.DefaultFeatureSpec())
 }
 
 func runRoundOpen(ctx context.Context, args []string, env Env) error {

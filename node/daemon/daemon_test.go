@@ -18,11 +18,13 @@ import (
 
 	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/cli"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/daemon"
 	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/rulesync"
 )
@@ -124,12 +126,22 @@ func openRound(t *testing.T, ctx context.Context, ev *ledger.Gateway, id, strate
 	now := time.Now().UTC()
 	spec, _ := json.Marshal(records.RoundSpec{
 		ID: id, Task: "sli-relevance", Services: []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"},
-		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: strategy, MinParticipants: 2,
+		FeatureSetDigest: featureSet(t), Strategy: strategy, MinParticipants: 2,
 		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
 	})
 	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// featureSet is the feature set every node extracts.
+func featureSet(t *testing.T) string {
+	t.Helper()
+	d, err := federation.FeatureSetDigest(fl.DefaultFeatureSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {

@@ -23,10 +23,12 @@ import (
 
 	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/daemon"
 	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/source/sim"
 )
@@ -218,9 +220,13 @@ func runRound(ctx context.Context, admin *ledger.Gateway, progress func(string, 
 	now := time.Now().UTC()
 	services := sim.AllServices()
 	slices.Sort(services)
+	features, err := federation.FeatureSetDigest(fl.DefaultFeatureSpec()) // what the nodes extract
+	if err != nil {
+		return records.Round{}, err
+	}
 	spec, _ := json.Marshal(records.RoundSpec{
 		ID: "demo-round-1", Task: "sli-relevance", Services: services,
-		FeatureSetDigest: nft.DigestBytes([]byte("simulator")), Strategy: "median", MinParticipants: 2,
+		FeatureSetDigest: features, Strategy: "median", MinParticipants: 2,
 		CommitDeadline: records.FormatTime(now.Add(time.Minute)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
 	})
 	if _, _, err := admin.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
@@ -228,7 +234,7 @@ func runRound(ctx context.Context, admin *ledger.Gateway, progress func(string, 
 	}
 	progress("round demo-round-1 opened (median aggregation); nodes train on their own data and exchange only model updates")
 	var r records.Round
-	err := waitFor(ctx, "the round to close", func() (bool, error) {
+	err = waitFor(ctx, "the round to close", func() (bool, error) {
 		err := evaluate(ctx, admin, &r, "Rounds:Get", "demo-round-1")
 		return err == nil && r.Status != records.RoundOpen, err
 	})

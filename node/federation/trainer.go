@@ -12,6 +12,7 @@ import (
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/fl"
+	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/source"
 )
 
@@ -40,8 +41,28 @@ type Trainer struct {
 	Log     *slog.Logger
 }
 
-// Train implements network.Trainer.
+// FeatureSetDigest names a feature specification in a round spec: the
+// digest of its canonical JSON.
+func FeatureSetDigest(spec fl.FeatureSpec) (string, error) {
+	d, err := nft.DigestOf(spec)
+	if err != nil {
+		return "", fmt.Errorf("digest of the feature spec: %w", err)
+	}
+	return d, nil
+}
+
+// Train implements network.Trainer. A round names the feature set its
+// members extract (FeatureSetDigest); a node whose specification differs
+// does not take part, since its model's features would not line up with
+// the others' and its update would skew or spoil the aggregate.
 func (tr Trainer) Train(ctx context.Context, r records.Round) ([]byte, records.UpdateCommitment, error) {
+	own, err := FeatureSetDigest(tr.Spec)
+	if err != nil {
+		return nil, records.UpdateCommitment{}, err
+	}
+	if r.FeatureSetDigest != own {
+		return nil, records.UpdateCommitment{}, fmt.Errorf("round %s trains on feature set %s; this node extracts %s: not taking part", r.ID, r.FeatureSetDigest, own)
+	}
 	ds, services, err := tr.dataset(ctx, r.Services)
 	if err != nil {
 		return nil, records.UpdateCommitment{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,9 +44,19 @@ func trainerFor(t *testing.T, org string, seed uint64) (federation.Trainer, []st
 	}, services
 }
 
+// roundFor is a round over services on the trainer's feature set.
+func roundFor(t *testing.T, tr federation.Trainer, services []string, strategy string) records.Round {
+	t.Helper()
+	features, err := federation.FeatureSetDigest(tr.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return records.Round{RoundSpec: records.RoundSpec{ID: "round-sim", Services: services, Strategy: strategy, FeatureSetDigest: features}}
+}
+
 func TestTrainerMakesAValidDeterministicUpdate(t *testing.T) {
 	tr, services := trainerFor(t, "Org1MSP", 1)
-	r := records.Round{RoundSpec: records.RoundSpec{ID: "round-sim", Services: services, Strategy: "median"}}
+	r := roundFor(t, tr, services, "median")
 	payload, c, err := tr.Train(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
@@ -68,14 +79,16 @@ func TestTrainerMakesAValidDeterministicUpdate(t *testing.T) {
 func TestTrainedUpdatesAggregate(t *testing.T) {
 	var updates []round.Update
 	all := map[string]bool{}
+	var one federation.Trainer // any of them: they share one feature spec
 	for _, org := range []string{"Org1MSP", "Org2MSP", "Org3MSP"} {
-		_, services := trainerFor(t, org, 7)
+		tr, services := trainerFor(t, org, 7)
+		one = tr
 		for _, s := range services {
 			all[s] = true
 		}
 	}
 	services := slices.Sorted(maps.Keys(all))
-	r := records.Round{RoundSpec: records.RoundSpec{ID: "round-sim", Services: services, Strategy: "trimmed-mean"}}
+	r := roundFor(t, one, services, "trimmed-mean")
 	for _, org := range []string{"Org1MSP", "Org2MSP", "Org3MSP"} {
 		tr, _ := trainerFor(t, org, 7)
 		payload, _, err := tr.Train(context.Background(), r)
@@ -99,5 +112,17 @@ func TestTrainedUpdatesAggregate(t *testing.T) {
 		if err := records.CheckRankedMetrics(sr.Metrics); err != nil {
 			t.Fatalf("ranking of %s would be refused by the chaincode: %v", sr.Service, err)
 		}
+	}
+}
+
+// A round on another feature set is one this node's model would not line
+// up with: the trainer declines it instead of training.
+func TestTrainerDeclinesAnotherFeatureSet(t *testing.T) {
+	tr, services := trainerFor(t, "Org1MSP", 1)
+	r := roundFor(t, tr, services, "median")
+	r.FeatureSetDigest = nft.DigestBytes([]byte("another feature set"))
+	_, _, err := tr.Train(context.Background(), r)
+	if err == nil || !strings.Contains(err.Error(), "not taking part") {
+		t.Fatalf("Train on another feature set = %v, want it declined", err)
 	}
 }
