@@ -85,7 +85,8 @@ func historyKey(ns, key string, ver Height) []byte {
 // afterHistory is relative to the namespace prefix.
 func afterHistory(key string) []byte { return append(escapeKey(nil, key), 0, kindAfter) }
 
-// splitKey decodes a bucket key into the ledger key and its kind.
+// splitKey decodes a state or history key, without its namespace prefix,
+// into the ledger key and its kind.
 func splitKey(k []byte) (key string, kind byte, ok bool) {
 	out := make([]byte, 0, len(k))
 	for i := 0; i < len(k); i++ {

@@ -330,7 +330,7 @@ type Entry struct {
 type Iterator struct {
 	it      iterator.Iterator
 	ns      string
-	prefix  int // length of the namespace prefix of every bucket key
+	prefix  int // length of the namespace prefix of every store key
 	started bool
 	done    bool
 }
