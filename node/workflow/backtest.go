@@ -60,19 +60,27 @@ func (b SourceBacktest) Run(ctx context.Context, d nft.Definition) (Replay, erro
 	if err != nil {
 		return Replay{}, err
 	}
-	incidents, err := b.Source.Incidents(ctx, d.SLI.Service, r.Start, r.End)
-	if err != nil {
-		return Replay{}, err
-	}
-	known := make([]backtest.Incident, 0, len(incidents))
-	for _, in := range incidents {
-		known = append(known, backtest.Incident{Name: in.Name, Start: in.Start, End: in.End})
-	}
 	warmup := b.Warmup
 	if warmup <= 0 {
 		warmup = 24 * time.Hour
 	}
-	rep, err := backtest.Run(ctx, mem, d, backtest.Options{Start: r.Start.Add(warmup), End: r.End, Step: b.Step, Incidents: known})
+	evalStart := r.Start.Add(warmup)
+	all, err := b.Source.Incidents(ctx, d.SLI.Service, r.Start, r.End)
+	if err != nil {
+		return Replay{}, err
+	}
+	// An incident over before the verdict starts is one no alert could be
+	// evaluated for: counting it would report it missed.
+	var incidents []source.Incident
+	var known []backtest.Incident
+	for _, in := range all {
+		if !in.End.After(evalStart) {
+			continue
+		}
+		incidents = append(incidents, in)
+		known = append(known, backtest.Incident{Name: in.Name, Start: in.Start, End: in.End})
+	}
+	rep, err := backtest.Run(ctx, mem, d, backtest.Options{Start: evalStart, End: r.End, Step: b.Step, Incidents: known})
 	if err != nil {
 		return Replay{}, fmt.Errorf("backtest of %s: %w", d.Name, err)
 	}
