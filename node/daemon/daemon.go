@@ -169,13 +169,16 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 
 func (n *Node) buildWorkflow() error {
 	history, step := config.Duration(n.cfg.Source.History), config.Duration(n.cfg.Source.Step)
+	// One generation reads a service's history for its evidence and again
+	// for each candidate's backtest: remember the latest fetches.
+	src := source.NewMemo(n.parts.Source, 4)
 	evidence := func(ctx context.Context, service string) (builtin.Input, error) {
 		// Evidence is counted in whole days; the window ends at midnight.
 		end := n.parts.Now().UTC().Truncate(24 * time.Hour)
 		r := source.Range{Start: end.Add(-history), End: end, Step: step}
-		return n.parts.Evidence(ctx, n.parts.Source, service, r)
+		return n.parts.Evidence(ctx, src, service, r)
 	}
-	replay := workflow.SourceBacktest{Source: n.parts.Source, History: history, Step: step, Now: n.parts.Now}.Run
+	replay := workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Run
 	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
