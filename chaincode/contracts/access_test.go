@@ -95,3 +95,12 @@ func TestApprovalForAll(t *testing.T) {
 		t.Fatalf("OwnerOf = %s", got)
 	}
 }
+
+// A creator that is not a serialized X.509 identity is refused with a
+// clear error: the contract API parses it first and drops the failure, and
+// the chaincode must not then use its nil identity.
+func TestMalformedCreatorIsRefused(t *testing.T) {
+	w := registered(t)
+	bad := &stubtest.Identity{Identity: w.org1.Admin.Identity, Creator: []byte("not a serialized identity")}
+	w.refused(bad, "reading the caller's identity", "Consortium:RegisterOrganization", "Org1MSP Telecom")
+}

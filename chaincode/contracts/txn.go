@@ -41,11 +41,17 @@ func begin(ctx contractapi.TransactionContextInterface) (*txn, error) {
 	if stub == nil {
 		return nil, errors.New("no transaction stub")
 	}
-	// contractapi ignores the error of cid.New and may hand us a nil
-	// identity; read it ourselves so a bad creator is an error, not a panic.
-	id, err := cid.New(stub)
-	if err != nil {
-		return nil, fmt.Errorf("reading the caller's identity: %w", err)
+	// contractapi has parsed the caller's certificate already, but it
+	// ignores the error of doing so and then hands us a nil *cid.ClientID
+	// in the interface: parse it ourselves only then, so a bad creator is
+	// an error, not a panic.
+	id := ctx.GetClientIdentity()
+	if parsed, ok := id.(*cid.ClientID); id == nil || (ok && parsed == nil) {
+		parsed, err := cid.New(stub)
+		if err != nil {
+			return nil, fmt.Errorf("reading the caller's identity: %w", err)
+		}
+		id = parsed
 	}
 	msp, err := id.GetMSPID()
 	if err != nil || msp == "" {
