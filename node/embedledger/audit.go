@@ -6,10 +6,7 @@ import (
 	"fmt"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/srellama/srellama/node/embedledger/blocks"
-	"github.com/srellama/srellama/node/embedledger/fabmsg"
-	"github.com/srellama/srellama/node/embedledger/mvcc"
 	"github.com/srellama/srellama/node/embedledger/store"
 	"google.golang.org/protobuf/proto"
 )
@@ -87,24 +84,12 @@ func VerifyState(ctx context.Context, s *store.Store) error {
 			if err := proto.Unmarshal(raw, &b); err != nil {
 				return fmt.Errorf("block %d is corrupt: %w", n, err)
 			}
-			codes := blocks.ValidationCodes(&b)
-			for i, data := range b.GetData().GetData() {
-				if codes[i] != peer.TxValidationCode_VALID {
-					continue
-				}
-				var env common.Envelope
-				if err := proto.Unmarshal(data, &env); err != nil {
-					return fmt.Errorf("block %d tx %d: %w", n, i, err)
-				}
-				tx, err := fabmsg.ParseTransaction(&env)
-				if err != nil {
-					return fmt.Errorf("block %d tx %d: %w", n, i, err)
-				}
-				sets, err := mvcc.Decode(tx.RWSet)
-				if err != nil {
-					return fmt.Errorf("block %d tx %d: %w", n, i, err)
-				}
-				for _, ns := range sets {
+			txs, err := decodeCommitted(&b)
+			if err != nil {
+				return err
+			}
+			for _, c := range txs {
+				for _, ns := range c.sets { // none for invalid transactions
 					if want[ns.Namespace] == nil {
 						want[ns.Namespace] = map[string]entry{}
 					}
@@ -112,7 +97,7 @@ func VerifyState(ctx context.Context, s *store.Store) error {
 						if w.GetIsDelete() {
 							delete(want[ns.Namespace], w.GetKey())
 						} else {
-							want[ns.Namespace][w.GetKey()] = entry{w.GetValue(), store.Height{Block: n, Tx: uint64(i)}}
+							want[ns.Namespace][w.GetKey()] = entry{w.GetValue(), c.height}
 						}
 					}
 				}

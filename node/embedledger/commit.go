@@ -187,13 +187,7 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 			}
 			seen[id] = true
 			codes[i] = code
-			h := store.Height{Block: num, Tx: uint64(i)}
-			if code == peer.TxValidationCode_VALID {
-				if err := mvcc.Apply(p.sets, u, mvcc.Tx{ID: id, Timestamp: p.tx.ChannelHeader.GetTimestamp(), Height: h}); err != nil {
-					return err
-				}
-			}
-			if err := u.IndexTx(id, store.TxStatus{Block: num, Tx: uint64(i), Code: code}); err != nil {
+			if err := recordTx(u, p.tx, p.sets, store.Height{Block: num, Tx: uint64(i)}, code); err != nil {
 				return err
 			}
 		}

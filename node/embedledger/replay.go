@@ -64,30 +64,62 @@ func extendsChain(b *common.Block, height uint64, tip []byte) error {
 // validated: the writes of its valid transactions and every transaction's
 // index entry.
 func applyCommitted(u *store.Update, b *common.Block) error {
-	num := b.GetHeader().GetNumber()
-	codes := blocks.ValidationCodes(b)
-	for i, raw := range b.GetData().GetData() {
-		var env common.Envelope
-		if err := proto.Unmarshal(raw, &env); err != nil {
-			return fmt.Errorf("tx %d: %w", i, err)
-		}
-		tx, err := fabmsg.ParseTransaction(&env)
-		if err != nil {
-			return fmt.Errorf("tx %d: %w", i, err)
-		}
-		h := store.Height{Block: num, Tx: uint64(i)}
-		if codes[i] == peer.TxValidationCode_VALID {
-			sets, err := mvcc.Decode(tx.RWSet)
-			if err != nil {
-				return fmt.Errorf("tx %d: %w", i, err)
-			}
-			if err := mvcc.Apply(sets, u, mvcc.Tx{ID: tx.TxID(), Timestamp: tx.ChannelHeader.GetTimestamp(), Height: h}); err != nil {
-				return err
-			}
-		}
-		if err := u.IndexTx(tx.TxID(), store.TxStatus{Block: num, Tx: uint64(i), Code: codes[i]}); err != nil {
+	txs, err := decodeCommitted(b)
+	if err != nil {
+		return err
+	}
+	for _, c := range txs {
+		if err := recordTx(u, c.tx, c.sets, c.height, c.code); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// committedTx is one transaction of a committed block, decoded.
+type committedTx struct {
+	tx     *fabmsg.Transaction
+	sets   []mvcc.NsSet // decoded for valid transactions only
+	height store.Height
+	code   peer.TxValidationCode
+}
+
+// decodeCommitted decodes the transactions of a committed block (not the
+// genesis block, whose one transaction is a configuration), with the
+// validation codes the block records.
+func decodeCommitted(b *common.Block) ([]committedTx, error) {
+	num := b.GetHeader().GetNumber()
+	codes := blocks.ValidationCodes(b)
+	out := make([]committedTx, 0, len(codes))
+	for i, raw := range b.GetData().GetData() {
+		var env common.Envelope
+		if err := proto.Unmarshal(raw, &env); err != nil {
+			return nil, fmt.Errorf("block %d tx %d: %w", num, i, err)
+		}
+		tx, err := fabmsg.ParseTransaction(&env)
+		if err != nil {
+			return nil, fmt.Errorf("block %d tx %d: %w", num, i, err)
+		}
+		c := committedTx{tx: tx, height: store.Height{Block: num, Tx: uint64(i)}, code: codes[i]}
+		if c.code == peer.TxValidationCode_VALID {
+			if c.sets, err = mvcc.Decode(tx.RWSet); err != nil {
+				return nil, fmt.Errorf("block %d tx %d: %w", num, i, err)
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// recordTx writes what a transaction's verdict commits: a valid one's
+// writes and history, and every one's index entry. The committer and the
+// replay after a crash share it, so a replayed block is stored exactly as
+// it was first committed.
+func recordTx(u *store.Update, tx *fabmsg.Transaction, sets []mvcc.NsSet, h store.Height, code peer.TxValidationCode) error {
+	if code == peer.TxValidationCode_VALID {
+		if err := mvcc.Apply(sets, u, mvcc.Tx{ID: tx.TxID(), Timestamp: tx.ChannelHeader.GetTimestamp(), Height: h}); err != nil {
+			return err
+		}
+	}
+	return u.IndexTx(tx.TxID(), store.TxStatus{Block: h.Block, Tx: h.Tx, Code: code})
 }
