@@ -55,15 +55,19 @@ func metricScores(m Model) map[string]float64 {
 }
 
 func sortScores(r []MetricScore) {
-	slices.SortFunc(r, func(a, b MetricScore) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return strings.Compare(a.Metric, b.Metric)
-	})
+	slices.SortFunc(r, func(a, b MetricScore) int { return byScoreThenName(a.Score, b.Score, a.Metric, b.Metric) })
+}
+
+// byScoreThenName orders by decreasing score, ties by name, so that every
+// member ranks equal scores the same way.
+func byScoreThenName(scoreA, scoreB float64, nameA, nameB string) int {
+	switch {
+	case scoreA > scoreB:
+		return -1
+	case scoreA < scoreB:
+		return 1
+	}
+	return strings.Compare(nameA, nameB)
 }
 
 // Rank ranks the metrics of final, with stability measured over history
@@ -204,15 +208,7 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 
 // sortContributions orders by decreasing score, ties by name.
 func sortContributions(cs []Contribution) {
-	slices.SortFunc(cs, func(a, b Contribution) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return strings.Compare(a.Metric, b.Metric)
-	})
+	slices.SortFunc(cs, func(a, b Contribution) int { return byScoreThenName(a.Score, b.Score, a.Metric, b.Metric) })
 }
 
 // HitRate is the interpretation score of OmniAnomaly (Su et al., KDD 2019):
