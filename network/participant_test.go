@@ -25,6 +25,7 @@ import (
 	"github.com/srellama/srellama/chaincode/stubtest"
 	"github.com/srellama/srellama/network"
 	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/network/round/roundtest"
 	"github.com/srellama/srellama/nft"
 )
 
@@ -109,22 +110,6 @@ func inspect(_ records.Round, payload []byte) (string, error) {
 	return nft.DigestBytes(payload), nil
 }
 
-func aggregate(r records.Round, updates []round.Update) (records.AggregateClaim, error) {
-	var digests, contributors []string
-	for _, u := range updates {
-		digests = append(digests, u.Digest)
-		contributors = append(contributors, u.MSPID)
-	}
-	slices.Sort(digests)
-	return records.AggregateClaim{
-		Digest:       nft.DigestBytes([]byte(strings.Join(digests, ","))),
-		Contributors: contributors,
-		Ranking: []records.ServiceRanking{{Service: r.Services[0], Metrics: []nft.Metric{
-			{Name: "fivegs_amffunction_rm_reginitreq", Relevance: 0.9, Stability: 1},
-		}}},
-	}, nil
-}
-
 // member is one organization's node: host, gossip, participant.
 type member struct {
 	msp       string
@@ -166,7 +151,7 @@ type testConsortium struct {
 }
 
 func newTestConsortium(t testing.TB, n, updateSize int, opts ...func(*testConsortium)) *testConsortium {
-	c := &testConsortium{t: t, hub: newHub(t), size: updateSize, inspect: inspect, aggregate: aggregate, strategy: "median"}
+	c := &testConsortium{t: t, hub: newHub(t), size: updateSize, inspect: inspect, aggregate: roundtest.Aggregate, strategy: "median"}
 	c.trainer = func(msp string) network.Trainer { return trainer{msp: msp, size: c.size} }
 	for _, o := range opts {
 		o(c)

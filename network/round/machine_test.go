@@ -15,6 +15,7 @@ import (
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/chaincode/stubtest"
 	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/network/round/roundtest"
 	"github.com/srellama/srellama/nft"
 )
 
@@ -63,7 +64,7 @@ func newCluster(t *testing.T, n int) *cluster {
 
 func (c *cluster) newMachine(msp string) *round.Machine {
 	m, err := round.New(round.Config{
-		Self: msp, Inspect: inspect, Aggregate: aggregate,
+		Self: msp, Inspect: inspect, Aggregate: roundtest.Aggregate,
 		Grace: 2 * time.Minute, RetryEvery: 30 * time.Second,
 	})
 	if err != nil {
@@ -78,24 +79,6 @@ func inspect(_ records.Round, payload []byte) (string, error) {
 		return "", errors.New("not a finite update")
 	}
 	return nft.DigestBytes(payload), nil
-}
-
-// aggregate hashes the sorted update digests: order-independent and the
-// same on every member, like fl's aggregators.
-func aggregate(r records.Round, updates []round.Update) (records.AggregateClaim, error) {
-	var digests, contributors []string
-	for _, u := range updates {
-		digests = append(digests, u.Digest)
-		contributors = append(contributors, u.MSPID)
-	}
-	slices.Sort(digests)
-	return records.AggregateClaim{
-		Digest:       nft.DigestBytes([]byte(strings.Join(digests, ","))),
-		Contributors: contributors,
-		Ranking: []records.ServiceRanking{{Service: r.Services[0], Metrics: []nft.Metric{
-			{Name: "fivegs_amffunction_rm_reginitreq", Relevance: 0.9, Stability: 1},
-		}}},
-	}, nil
 }
 
 func (c *cluster) org(msp string) *stubtest.Org {
