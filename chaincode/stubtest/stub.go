@@ -12,10 +12,13 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/srellama/srellama/chaincode/shimstub"
 )
 
 // stub is one transaction's view of the ledger.
 type stub struct {
+	shimstub.NoPrivateData
 	ledger    *Ledger
 	txID      string
 	now       time.Time
@@ -41,7 +44,8 @@ func (l *Ledger) newStub(id *Identity, fn string, args []string) *stub {
 		creator = id.Creator
 	}
 	return &stub{
-		ledger: l, txID: l.txIDFor(creator), now: l.now, creator: creator,
+		NoPrivateData: shimstub.NoPrivateData{Err: errUnsupported},
+		ledger:        l, txID: l.txIDFor(creator), now: l.now, creator: creator,
 		args: all, writes: map[string][]byte{},
 	}
 }
@@ -235,30 +239,6 @@ func (s *stub) GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface,
 	mods := append([]*queryresult.KeyModification(nil), s.ledger.history[key]...)
 	slices.Reverse(mods)
 	return &historyIter{mods: mods}, nil
-}
-
-func (s *stub) GetPrivateData(string, string) ([]byte, error) { return nil, errUnsupported }
-func (s *stub) GetMultiplePrivateData(string, ...string) ([][]byte, error) {
-	return nil, errUnsupported
-}
-func (s *stub) GetPrivateDataHash(string, string) ([]byte, error) { return nil, errUnsupported }
-func (s *stub) PutPrivateData(string, string, []byte) error       { return errUnsupported }
-func (s *stub) DelPrivateData(string, string) error               { return errUnsupported }
-func (s *stub) PurgePrivateData(string, string) error             { return errUnsupported }
-func (s *stub) SetPrivateDataValidationParameter(string, string, []byte) error {
-	return errUnsupported
-}
-func (s *stub) GetPrivateDataValidationParameter(string, string) ([]byte, error) {
-	return nil, errUnsupported
-}
-func (s *stub) GetPrivateDataByRange(string, string, string) (shim.StateQueryIteratorInterface, error) {
-	return nil, errUnsupported
-}
-func (s *stub) GetPrivateDataByPartialCompositeKey(string, string, []string) (shim.StateQueryIteratorInterface, error) {
-	return nil, errUnsupported
-}
-func (s *stub) GetPrivateDataQueryResult(string, string) (shim.StateQueryIteratorInterface, error) {
-	return nil, errUnsupported
 }
 
 func (s *stub) GetCreator() ([]byte, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"github.com/srellama/srellama/chaincode/shimstub"
 	"github.com/srellama/srellama/node/embedledger/mvcc"
 	"github.com/srellama/srellama/node/embedledger/store"
 	"google.golang.org/protobuf/proto"
@@ -63,6 +64,9 @@ const (
 // Stub is the simulator. It is not safe for concurrent use; Fabric's shim
 // is not either.
 type Stub struct {
+	// The private data calls are refused with ErrPrivateData.
+	shimstub.NoPrivateData
+
 	ns    string
 	inv   *Invocation
 	state State
@@ -80,7 +84,8 @@ var _ shim.ChaincodeStubInterface = (*Stub)(nil)
 // name) of state.
 func NewStub(ns string, inv *Invocation, state State) *Stub {
 	return &Stub{
-		ns: ns, inv: inv, state: state,
+		NoPrivateData: shimstub.NoPrivateData{Err: ErrPrivateData},
+		ns:            ns, inv: inv, state: state,
 		reads:  map[string]*kvrwset.KVRead{},
 		writes: map[string]*kvrwset.KVWrite{},
 	}
@@ -382,51 +387,6 @@ func (s *Stub) GetHistoryForKey(key string) (shim.HistoryQueryIteratorInterface,
 		return nil, err
 	}
 	return &historyIterator{mods: mods}, nil
-}
-
-// GetPrivateData and the other private data calls are not supported.
-func (s *Stub) GetPrivateData(string, string) ([]byte, error) { return nil, ErrPrivateData }
-
-// GetMultiplePrivateData is not supported.
-func (s *Stub) GetMultiplePrivateData(string, ...string) ([][]byte, error) {
-	return nil, ErrPrivateData
-}
-
-// GetPrivateDataHash is not supported.
-func (s *Stub) GetPrivateDataHash(string, string) ([]byte, error) { return nil, ErrPrivateData }
-
-// PutPrivateData is not supported.
-func (s *Stub) PutPrivateData(string, string, []byte) error { return ErrPrivateData }
-
-// DelPrivateData is not supported.
-func (s *Stub) DelPrivateData(string, string) error { return ErrPrivateData }
-
-// PurgePrivateData is not supported.
-func (s *Stub) PurgePrivateData(string, string) error { return ErrPrivateData }
-
-// SetPrivateDataValidationParameter is not supported.
-func (s *Stub) SetPrivateDataValidationParameter(string, string, []byte) error {
-	return ErrPrivateData
-}
-
-// GetPrivateDataValidationParameter is not supported.
-func (s *Stub) GetPrivateDataValidationParameter(string, string) ([]byte, error) {
-	return nil, ErrPrivateData
-}
-
-// GetPrivateDataByRange is not supported.
-func (s *Stub) GetPrivateDataByRange(string, string, string) (shim.StateQueryIteratorInterface, error) {
-	return nil, ErrPrivateData
-}
-
-// GetPrivateDataByPartialCompositeKey is not supported.
-func (s *Stub) GetPrivateDataByPartialCompositeKey(string, string, []string) (shim.StateQueryIteratorInterface, error) {
-	return nil, ErrPrivateData
-}
-
-// GetPrivateDataQueryResult is not supported.
-func (s *Stub) GetPrivateDataQueryResult(string, string) (shim.StateQueryIteratorInterface, error) {
-	return nil, ErrPrivateData
 }
 
 // GetCreator returns the serialized identity that signed the proposal.
