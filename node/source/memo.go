@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -68,18 +69,7 @@ func cloneSeries(in []Series) []Series {
 	for i, s := range in {
 		out[i] = s
 		out[i].Values = slices.Clone(s.Values)
-		out[i].Info.Labels = cloneLabels(s.Info.Labels)
-	}
-	return out
-}
-
-func cloneLabels(l map[string]string) map[string]string {
-	if l == nil {
-		return nil
-	}
-	out := make(map[string]string, len(l))
-	for k, v := range l {
-		out[k] = v
+		out[i].Info.Labels = maps.Clone(s.Info.Labels)
 	}
 	return out
 }
