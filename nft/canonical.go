@@ -22,11 +22,15 @@ import (
 //
 // NaN and infinities have no JSON form and are refused.
 func Canonical(v any) ([]byte, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
+	// Without HTML escaping, strings come out of the encoder in canonical
+	// form (bar U+2028 and U+2029) and the canonicalizer copies them whole.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("canonical encoding: %w", err)
 	}
-	return CanonicalizeJSON(raw)
+	return CanonicalizeJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // CanonicalizeJSON rewrites a JSON document into its canonical form.

@@ -75,12 +75,7 @@ func (c *fastCanonicalizer) value(depth int) bool {
 	case b == '[':
 		return c.array(depth)
 	case b == '"':
-		s, ok := c.str()
-		if !ok {
-			return false
-		}
-		c.writeString(s)
-		return true
+		return c.stringValue()
 	case b == '-' || (b >= '0' && b <= '9'):
 		return c.number()
 	default:
@@ -246,6 +241,66 @@ func (c *fastCanonicalizer) str() ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// stringValue copies a string token. One already in canonical form, the
+// common case once encoding/json leaves HTML characters alone, is copied as
+// it stands; rule text full of escaped newlines would otherwise be decoded
+// and encoded again byte by byte.
+func (c *fastCanonicalizer) stringValue() bool {
+	start := c.pos
+	if end, ok := canonicalStringEnd(c.in, start); ok {
+		c.out = append(c.out, c.in[start:end]...)
+		c.pos = end
+		return true
+	}
+	s, ok := c.str()
+	if !ok {
+		return false
+	}
+	c.writeString(s)
+	return true
+}
+
+// canonicalStringEnd reports where the string token at in[start] ends if
+// the token is exactly what writeString would produce for its content:
+// valid UTF-8, no raw control characters, and only the escapes JCS uses
+// (\" \\ \b \f \n \r \t, and \u00xx in lower-case hex for the other
+// control characters).
+func canonicalStringEnd(in []byte, start int) (int, bool) {
+	const shortEscapes = "\"\\bfnrt"
+	for i := start + 1; i < len(in); {
+		switch b := in[i]; {
+		case b == '"':
+			return i + 1, utf8.Valid(in[start+1 : i])
+		case b < 0x20:
+			return 0, false
+		case b != '\\':
+			i++
+		case i+1 < len(in) && strings.IndexByte(shortEscapes, in[i+1]) >= 0:
+			i += 2
+		case i+5 < len(in) && in[i+1] == 'u' && in[i+2] == '0' && in[i+3] == '0' && in[i+4] <= '1' && in[i+4] >= '0' &&
+			isLowerHexDigit(in[i+5]) && !hasShortEscape(rune(in[i+4]-'0')<<4|hexValue(in[i+5])):
+			i += 6
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+func isLowerHexDigit(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' }
+
+func hexValue(b byte) rune {
+	if b <= '9' {
+		return rune(b - '0')
+	}
+	return rune(b-'a') + 10
+}
+
+// hasShortEscape: the control characters JCS writes as \b \t \n \f \r.
+func hasShortEscape(r rune) bool {
+	return r == '\b' || r == '\t' || r == '\n' || r == '\f' || r == '\r'
 }
 
 // unescapeJSON decodes the escapes of a string's content. Surrogate escapes

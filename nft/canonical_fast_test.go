@@ -46,6 +46,9 @@ func TestCanonicalizeFastMatchesTree(t *testing.T) {
 		{"negative zero", `[-0]`, true},
 		{"html escapes", `{"q":"a\u003cb \u0026\u0026 c\u003ed"}`, true},
 		{"escapes", `{"s":"\"\\\/\b\f\n\r\t\u0001\u001f\u00e9\u2028\u2029"}`, true},
+		{"canonical escapes", `{"s":"a\"b\\c\b\f\n\r\t\u0001\u001f"}`, true},
+		{"short escape spelt long", `{"s":"\u000a\u0008"}`, true},
+		{"upper-case hex escape", `{"s":"\u001F"}`, true},
 		{"raw unicode", "{\"s\":\"é\u2028\U0001F600\uFFFD\x7f\"}", true},
 		{"keys sort by UTF-16", "{\"\U0001F600\":1,\"\uffff\":2,\"a\":3,\"é\":4}", true},
 		{"escaped keys", `{"\u0062":1,"a\n":2,"a":3}`, true},
@@ -71,6 +74,50 @@ func TestCanonicalizeFastMatchesTree(t *testing.T) {
 	}
 }
 
+// TestCanonicalStringsAreCopiedWhole: a string token already in the form
+// writeString produces is copied as it stands; any other spelling is
+// decoded and written again.
+func TestCanonicalStringsAreCopiedWhole(t *testing.T) {
+	tests := []struct {
+		token     string
+		copyWhole bool
+	}{
+		{`"plain"`, true},
+		{`""`, true},
+		{`"a\"b\\c"`, true},
+		{`"line\nbreak\ttab\rreturn\bback\fform"`, true},
+		{`"\u0000\u0001\u001f\u000b"`, true},
+		{"\"é \u2028 \U0001F600 <&>\"", true},
+		{`"\u000a"`, false},  // \n has a short form
+		{`"\u001F"`, false},  // hex is lower-case
+		{`"\u0020"`, false},  // not a control character
+		{`"\u00e9"`, false},  // written raw
+		{`"\u2028"`, false},  // written raw
+		{`"\/"`, false},      // the solidus is not escaped
+		{"\"a\x01\"", false}, // a raw control character is malformed
+		{"\"a\xff\"", false}, // invalid UTF-8
+		{`"unterminated`, false},
+		{`"\u00`, false},
+	}
+	for _, tt := range tests {
+		end, ok := canonicalStringEnd([]byte(tt.token), 0)
+		if ok != tt.copyWhole || (ok && end != len(tt.token)) {
+			t.Errorf("canonicalStringEnd(%s) = %d, %v; want whole token copied = %v", tt.token, end, ok, tt.copyWhole)
+		}
+		if ok {
+			var buf bytes.Buffer
+			var decoded string
+			if err := json.Unmarshal([]byte(tt.token), &decoded); err != nil {
+				t.Fatal(err)
+			}
+			writeString(&buf, decoded)
+			if buf.String() != tt.token {
+				t.Errorf("%s is copied whole but writeString gives %s", tt.token, buf.String())
+			}
+		}
+	}
+}
+
 // TestCanonicalFastMatchesTreeOnRandomValues marshals random trees of maps,
 // slices, strings and numbers with encoding/json, as Canonical does, and
 // checks both paths agree on every one.
@@ -79,12 +126,19 @@ func TestCanonicalFastMatchesTreeOnRandomValues(t *testing.T) {
 	handled := 0
 	const n = 3000
 	for range n {
-		raw, err := json.Marshal(randomValue(r, 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if checkFastMatchesTree(t, raw) {
-			handled++
+		v := randomValue(r, 0)
+		// Canonical encodes without HTML escaping; other callers hand in
+		// encoding/json's default output.
+		for _, escapeHTML := range []bool{true, false} {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(escapeHTML)
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			if checkFastMatchesTree(t, buf.Bytes()) && !escapeHTML {
+				handled++
+			}
 		}
 	}
 	if handled < n*9/10 {

@@ -56,6 +56,13 @@ func BenchmarkCanonicalToken(b *testing.B) {
 			}
 		}
 	})
+	b.Run("Canonical", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := nft.Canonical(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // tokenContent is the specification of what a token's digest covers, as a
