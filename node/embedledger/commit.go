@@ -26,6 +26,10 @@ type pendingTx struct {
 	// code is the verdict of the checks that need no state (endorsements,
 	// read-write set structure); VALID means "check MVCC next".
 	code peer.TxValidationCode
+	// simulated says the read-write set is one this ledger simulated, on
+	// the state at simHeight.
+	simulated bool
+	simHeight uint64
 }
 
 type commitResult struct {
@@ -56,8 +60,8 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	p := &pendingTx{raw: raw, tx: tx, code: peer.TxValidationCode_VALID}
-	p.code = l.checkEndorsements(tx)
+	p := &pendingTx{raw: raw, tx: tx}
+	p.code, p.simHeight, p.simulated = l.checkEndorsements(tx)
 	if p.code == peer.TxValidationCode_VALID {
 		if p.sets, err = mvcc.Decode(tx.RWSet); err != nil || mvcc.CheckWrites(p.sets) != nil {
 			p.code = peer.TxValidationCode_BAD_RWSET
@@ -79,37 +83,39 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 // transaction must be endorsed, with valid signatures over the exact
 // response it carries, by the peer of at least one member organization, for
 // a chaincode this ledger hosts, and only touch that chaincode's namespace.
-func (l *Ledger) checkEndorsements(tx *fabmsg.Transaction) peer.TxValidationCode {
+// When one of the endorsements is this ledger's own, it also returns the
+// height of the state the read-write set was simulated on.
+func (l *Ledger) checkEndorsements(tx *fabmsg.Transaction) (code peer.TxValidationCode, simHeight uint64, simulated bool) {
 	name := tx.Action.GetChaincodeId().GetName()
 	if _, ok := l.cfg.Chaincodes[name]; !ok {
-		return peer.TxValidationCode_INVALID_CHAINCODE
+		return peer.TxValidationCode_INVALID_CHAINCODE, 0, false
 	}
 	for _, ns := range tx.RWSet.GetNsRwset() {
 		if ns.GetNamespace() != name {
-			return peer.TxValidationCode_ILLEGAL_WRITESET
+			return peer.TxValidationCode_ILLEGAL_WRITESET, 0, false
 		}
 	}
 	if tx.Action.GetResponse().GetStatus() >= 400 {
-		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE
+		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
 	}
 	endorsed := 0
 	for _, e := range tx.Endorsements {
 		id, err := l.verifier.Identify(e.GetEndorser(), devca.RolePeer)
 		if err != nil {
-			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE
+			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
 		}
 		msg := fabmsg.EndorsedMessage(tx.ResponsePayload, e.GetEndorser())
-		if !l.endorsed.signedHere(e.GetSignature(), msg) {
-			if err := id.Verify(msg, e.GetSignature()); err != nil {
-				return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE
-			}
+		if h, ours := l.endorsed.signedHere(e.GetSignature(), msg); ours {
+			simHeight, simulated = h, true
+		} else if err := id.Verify(msg, e.GetSignature()); err != nil {
+			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
 		}
 		endorsed++
 	}
 	if endorsed == 0 {
-		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE
+		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
 	}
-	return peer.TxValidationCode_VALID
+	return peer.TxValidationCode_VALID, simHeight, simulated
 }
 
 // runCommitter is the orderer and committer: it cuts blocks from the queue
@@ -172,6 +178,7 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 	err := l.store.Commit(func(u *store.Update) error {
 		height, prevHash := u.Height()
 		num = height
+		l.recent.BeginBlock(num)
 		seen := make(map[string]bool, len(batch))
 		envs := make([][]byte, len(batch))
 		for i, p := range batch {
@@ -182,8 +189,13 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 			switch {
 			case seen[id] || committed:
 				code = peer.TxValidationCode_DUPLICATE_TXID
+			case code == peer.TxValidationCode_VALID && p.simulated && l.recent.Unchanged(p.sets, p.simHeight):
+				// Nothing it read was written since it was simulated here.
 			case code == peer.TxValidationCode_VALID:
 				code = mvcc.Validate(p.sets, u)
+			}
+			if code == peer.TxValidationCode_VALID {
+				l.recent.Add(p.sets)
 			}
 			seen[id] = true
 			codes[i] = code
@@ -196,6 +208,7 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w", num, err)
 	}
+	l.recent.EndBlock()
 	l.published(num, batch, codes, time.Since(start))
 	return nil
 }

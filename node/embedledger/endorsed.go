@@ -10,33 +10,46 @@ import (
 // ECDSA verification, a signature it produced itself over the very same
 // bytes. An endorsement not found here (evicted, or made elsewhere) is
 // verified in full; a hit is exact: same signature, same signed message.
+//
+// It also remembers the height of the state each was simulated on: the
+// signed message holds the read-write set, so a hit says which state that
+// set was read from (see mvcc.RecentWrites).
 type endorsedCache struct {
-	mu    sync.Mutex
-	sums  map[string][sha256.Size]byte // signature -> SHA-256 of the signed message
-	order []string                     // insertion order, for eviction
-	next  int
+	mu      sync.Mutex
+	entries map[string]endorsement // by signature
+	order   []string               // insertion order, for eviction
+	next    int
+}
+
+type endorsement struct {
+	sum       [sha256.Size]byte // of the signed message
+	simHeight uint64
 }
 
 func newEndorsedCache(capacity int) *endorsedCache {
-	return &endorsedCache{sums: make(map[string][sha256.Size]byte, capacity), order: make([]string, capacity)}
+	return &endorsedCache{entries: make(map[string]endorsement, capacity), order: make([]string, capacity)}
 }
 
-func (c *endorsedCache) add(sig, msg []byte) {
-	sum := sha256.Sum256(msg)
+func (c *endorsedCache) add(sig, msg []byte, simHeight uint64) {
+	e := endorsement{sum: sha256.Sum256(msg), simHeight: simHeight}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.order[c.next]; old != "" {
-		delete(c.sums, old)
+		delete(c.entries, old)
 	}
 	c.order[c.next] = string(sig)
-	c.sums[string(sig)] = sum
+	c.entries[string(sig)] = e
 	c.next = (c.next + 1) % len(c.order)
 }
 
-// signedHere reports whether sig is one of ours over exactly msg.
-func (c *endorsedCache) signedHere(sig, msg []byte) bool {
+// signedHere reports whether sig is one of ours over exactly msg, and the
+// height of the state the endorsement was simulated on.
+func (c *endorsedCache) signedHere(sig, msg []byte) (simHeight uint64, ok bool) {
 	c.mu.Lock()
-	want, ok := c.sums[string(sig)]
+	e, ok := c.entries[string(sig)]
 	c.mu.Unlock()
-	return ok && want == sha256.Sum256(msg)
+	if !ok || e.sum != sha256.Sum256(msg) {
+		return 0, false
+	}
+	return e.simHeight, true
 }

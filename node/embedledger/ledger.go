@@ -27,6 +27,7 @@ import (
 	"github.com/srellama/srellama/chaincode/devca"
 	"github.com/srellama/srellama/node/embedledger/fabmsg"
 	"github.com/srellama/srellama/node/embedledger/msp"
+	"github.com/srellama/srellama/node/embedledger/mvcc"
 	"github.com/srellama/srellama/node/embedledger/sim"
 	"github.com/srellama/srellama/node/embedledger/store"
 )
@@ -97,6 +98,10 @@ type Ledger struct {
 	peers    map[string]*msp.Signer // MSP ID -> endorsing peer
 	tls      *tlsMaterial
 	endorsed *endorsedCache
+	// recent are the write sets of the last blocks, for validating
+	// transactions simulated here without reading state. Only the
+	// committer goroutine uses it.
+	recent *mvcc.RecentWrites
 
 	queue   chan *pendingTx
 	closing chan struct{}
@@ -110,6 +115,12 @@ type Ledger struct {
 	failure error         // set when a commit failed; the ledger stops
 	stats   Stats
 }
+
+// recentBlocks is how many blocks' write sets the committer remembers: a
+// transaction simulated further back than that is validated by reading
+// the state. At the embedded ledger's block rates that is well over a
+// second.
+const recentBlocks = 256
 
 // Stats are the committer's counters.
 type Stats struct {
@@ -172,6 +183,7 @@ func Open(cfg Config) (*Ledger, error) {
 		l.store.Close()
 		return nil, err
 	}
+	l.recent = mvcc.NewRecentWrites(l.height, recentBlocks)
 	go l.runCommitter()
 	return l, nil
 }
@@ -235,13 +247,15 @@ func (l *Ledger) checkProposal(sp *peer.SignedProposal) (*fabmsg.Proposal, *msp.
 	return p, creator, cc, nil
 }
 
-// simulate runs the chaincode against a snapshot of committed state.
-func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode) (*peer.Response, *sim.Result, error) {
+// simulate runs the chaincode against a snapshot of committed state, and
+// also returns the height of that state.
+func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode) (*peer.Response, *sim.Result, uint64, error) {
 	snap, err := l.store.Snapshot()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, nil, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer snap.Close()
+	height, _ := snap.Height()
 	stub := sim.NewStub(p.Chaincode, &sim.Invocation{
 		TxID: p.TxID(), ChannelID: l.cfg.Channel, Timestamp: p.Timestamp(),
 		Creator: p.SignatureHeader.GetCreator(), Nonce: p.SignatureHeader.GetNonce(), Epoch: p.ChannelHeader.GetEpoch(),
@@ -249,13 +263,13 @@ func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode) (*peer.Response
 	}, snap)
 	resp := invoke(cc, stub)
 	if resp.GetStatus() >= shim.ERRORTHRESHOLD {
-		return resp, nil, &ChaincodeError{Status: resp.GetStatus(), Message: resp.GetMessage()}
+		return resp, nil, height, &ChaincodeError{Status: resp.GetStatus(), Message: resp.GetMessage()}
 	}
 	res, err := stub.Result()
 	if err != nil {
-		return resp, nil, &ChaincodeError{Status: shim.ERROR, Message: err.Error()}
+		return resp, nil, height, &ChaincodeError{Status: shim.ERROR, Message: err.Error()}
 	}
-	return resp, res, nil
+	return resp, res, height, nil
 }
 
 // invoke shields the ledger from a panicking chaincode, as a separate
@@ -279,7 +293,7 @@ func (l *Ledger) Evaluate(ctx context.Context, sp *peer.SignedProposal) (*peer.R
 	if err != nil {
 		return nil, err
 	}
-	resp, _, err := l.simulate(p, cc)
+	resp, _, _, err := l.simulate(p, cc)
 	var ccErr *ChaincodeError
 	if errors.As(err, &ccErr) {
 		ccErr.MSPID = creator.MSPID
@@ -309,7 +323,7 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 		}
 		endorsers = append(endorsers, s)
 	}
-	resp, res, err := l.simulate(p, cc)
+	resp, res, simHeight, err := l.simulate(p, cc)
 	if err != nil {
 		var ccErr *ChaincodeError
 		if errors.As(err, &ccErr) {
@@ -328,7 +342,7 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 		if err != nil {
 			return nil, fmt.Errorf("endorse as %s: %w", s.Identity.MSPID, err)
 		}
-		l.endorsed.add(sig, msg)
+		l.endorsed.add(sig, msg, simHeight)
 		endorsements = append(endorsements, &peer.Endorsement{Endorser: s.Identity.Serialized, Signature: sig})
 	}
 	return p.Envelope(prp, endorsements)
