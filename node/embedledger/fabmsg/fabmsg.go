@@ -141,20 +141,39 @@ func (p *Proposal) ResponsePayload(rwsetBytes []byte, event *peer.ChaincodeEvent
 		}
 		eventBytes = b
 	}
-	action, err := proto.Marshal(&peer.ChaincodeAction{
-		Results:     rwsetBytes,
-		Events:      eventBytes,
-		Response:    resp,
-		ChaincodeId: &peer.ChaincodeID{Name: p.Chaincode, Version: version},
-	})
+	respBytes, err := marshalSet(resp)
 	if err != nil {
-		return nil, fmt.Errorf("marshal chaincode action: %w", err)
+		return nil, fmt.Errorf("marshal chaincode response: %w", err)
 	}
-	prp, err := proto.Marshal(&peer.ProposalResponsePayload{ProposalHash: p.ProposalHash(), Extension: action})
+	ccID, err := proto.Marshal(&peer.ChaincodeID{Name: p.Chaincode, Version: version})
 	if err != nil {
-		return nil, fmt.Errorf("marshal proposal response payload: %w", err)
+		return nil, fmt.Errorf("marshal chaincode ID: %w", err)
 	}
-	return prp, nil
+	action := []field{ // peer.ChaincodeAction
+		bytesField(1, rwsetBytes), // results
+		bytesField(2, eventBytes), // events
+	}
+	if respBytes != nil {
+		action = append(action, elementField(3, respBytes)) // response
+	}
+	action = append(action, elementField(4, ccID)) // chaincode_id
+	return marshalNested( // peer.ProposalResponsePayload
+		bytesField(1, p.ProposalHash()), // proposal_hash
+		messageField(2, action...),      // extension
+	), nil
+}
+
+// marshalSet marshals a message field's value: nil when the field is
+// unset, so that it is left out.
+func marshalSet(m *peer.Response) ([]byte, error) {
+	if m == nil {
+		return nil, nil
+	}
+	b, err := proto.Marshal(m)
+	if b == nil && err == nil {
+		b = []byte{}
+	}
+	return b, err
 }
 
 // EndorsedMessage is what an endorser signs: the response payload followed
@@ -167,25 +186,37 @@ func EndorsedMessage(prp, endorser []byte) []byte {
 // Envelope builds the unsigned transaction envelope for an endorsed
 // proposal, which the client signs and submits.
 func (p *Proposal) Envelope(prp []byte, endorsements []*peer.Endorsement) (*common.Envelope, error) {
-	actionPayload, err := proto.Marshal(&peer.ChaincodeActionPayload{
-		ChaincodeProposalPayload: p.PayloadForTx,
-		Action:                   &peer.ChaincodeEndorsedAction{ProposalResponsePayload: prp, Endorsements: endorsements},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("marshal chaincode action payload: %w", err)
-	}
-	tx, err := proto.Marshal(&peer.Transaction{Actions: []*peer.TransactionAction{{Header: p.SigHeaderBytes, Payload: actionPayload}}})
-	if err != nil {
-		return nil, fmt.Errorf("marshal transaction: %w", err)
-	}
+	// The header is decoded and encoded again, as Fabric's gateway does, so
+	// that the envelope carries it in canonical form whatever the client
+	// sent.
 	var hdr common.Header
 	if err := proto.Unmarshal(p.HeaderBytes, &hdr); err != nil {
 		return nil, fmt.Errorf("proposal header: %w", err)
 	}
-	payload, err := proto.Marshal(&common.Payload{Header: &hdr, Data: tx})
+	header, err := proto.Marshal(&hdr)
 	if err != nil {
-		return nil, fmt.Errorf("marshal payload: %w", err)
+		return nil, fmt.Errorf("marshal payload header: %w", err)
 	}
+	endorsed := []field{bytesField(1, prp)} // peer.ChaincodeEndorsedAction: proposal_response_payload
+	for _, e := range endorsements {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("marshal endorsement: %w", err)
+		}
+		endorsed = append(endorsed, elementField(2, b)) // endorsements
+	}
+	payload := marshalNested( // common.Payload
+		elementField(1, header), // header
+		messageField(2, // data: peer.Transaction
+			messageField(1, // actions: peer.TransactionAction
+				bytesField(1, p.SigHeaderBytes), // header
+				messageField(2, // payload: peer.ChaincodeActionPayload
+					bytesField(1, p.PayloadForTx), // chaincode_proposal_payload
+					messageField(2, endorsed...),  // action
+				),
+			),
+		),
+	)
 	return &common.Envelope{Payload: payload}, nil
 }
 

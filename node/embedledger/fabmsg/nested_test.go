@@ -1,0 +1,87 @@
+package fabmsg_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"github.com/srellama/srellama/node/embedledger/fabmsg"
+	"google.golang.org/protobuf/proto"
+)
+
+// The one-buffer builders must produce exactly what marshalling each level
+// of Fabric's nesting with proto.Marshal produces: the bytes are signed, and
+// a peer or auditor that rebuilds them the usual way must agree.
+
+func referenceResponsePayload(t *testing.T, p *fabmsg.Proposal, rwset []byte, ev *peer.ChaincodeEvent, resp *peer.Response, version string) []byte {
+	t.Helper()
+	var evBytes []byte
+	if ev != nil {
+		evBytes = mustMarshal(t, ev)
+	}
+	action := mustMarshal(t, &peer.ChaincodeAction{Results: rwset, Events: evBytes, Response: resp, ChaincodeId: &peer.ChaincodeID{Name: p.Chaincode, Version: version}})
+	return mustMarshal(t, &peer.ProposalResponsePayload{ProposalHash: p.ProposalHash(), Extension: action})
+}
+
+func referenceEnvelope(t *testing.T, p *fabmsg.Proposal, prp []byte, endorsements []*peer.Endorsement) []byte {
+	t.Helper()
+	actionPayload := mustMarshal(t, &peer.ChaincodeActionPayload{
+		ChaincodeProposalPayload: p.PayloadForTx,
+		Action:                   &peer.ChaincodeEndorsedAction{ProposalResponsePayload: prp, Endorsements: endorsements},
+	})
+	tx := mustMarshal(t, &peer.Transaction{Actions: []*peer.TransactionAction{{Header: p.SigHeaderBytes, Payload: actionPayload}}})
+	var hdr common.Header
+	if err := proto.Unmarshal(p.HeaderBytes, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	return mustMarshal(t, &common.Payload{Header: &hdr, Data: tx})
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestNestedMessagesMatchProtoMarshal(t *testing.T) {
+	big := bytes.Repeat([]byte("rules: x > 1\n"), 2000) // lengths past one varint byte
+	events := []*peer.ChaincodeEvent{nil, {}, {ChaincodeId: "cc", TxId: "tx", EventName: "TokenMinted", Payload: big}}
+	responses := []*peer.Response{nil, {}, {Status: 200, Payload: []byte("result")}, {Status: 200, Payload: big}}
+	rwsets := [][]byte{nil, {}, []byte("rw"), big}
+	endorsementSets := [][]*peer.Endorsement{nil, {{}}, {{Endorser: []byte("peer1"), Signature: []byte("s1")}, {Endorser: big, Signature: []byte("s2")}}}
+	for _, payloadForTx := range [][]byte{nil, []byte("payload")} {
+		p, err := fabmsg.ParseProposal(proposal(t, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.PayloadForTx = payloadForTx
+		for i, ev := range events {
+			for j, resp := range responses {
+				for k, rw := range rwsets {
+					name := fmt.Sprintf("payload %d, event %d, response %d, rwset %d", len(payloadForTx), i, j, k)
+					prp, err := p.ResponsePayload(rw, ev, resp, "1.0")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := referenceResponsePayload(t, p, rw, ev, resp, "1.0"); !bytes.Equal(prp, want) {
+						t.Fatalf("%s: response payload differs from proto.Marshal's", name)
+					}
+					for l, es := range endorsementSets {
+						env, err := p.Envelope(prp, es)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if want := referenceEnvelope(t, p, prp, es); !bytes.Equal(env.GetPayload(), want) {
+							t.Fatalf("%s, endorsements %d: envelope payload differs from proto.Marshal's", name, l)
+						}
+					}
+				}
+			}
+		}
+	}
+}
