@@ -157,7 +157,8 @@ func (p *Proposal) ResponsePayload(rwsetBytes []byte, event *peer.ChaincodeEvent
 		action = append(action, elementField(3, respBytes)) // response
 	}
 	action = append(action, elementField(4, ccID)) // chaincode_id
-	return marshalNested(                          // peer.ProposalResponsePayload
+	// peer.ProposalResponsePayload
+	return marshalNested(
 		bytesField(1, p.ProposalHash()), // proposal_hash
 		messageField(2, action...),      // extension
 	), nil
