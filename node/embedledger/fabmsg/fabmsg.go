@@ -238,18 +238,24 @@ func (t *Transaction) TxID() string { return t.ChannelHeader.GetTxId() }
 
 // ParseTransaction decodes an endorser transaction envelope with exactly one
 // action, checking that the action's header is the envelope's.
+//
+// The levels that only wrap the next one (payload data, transaction action,
+// action payload, response payload) are read in place, as slices of the
+// envelope, where proto.Unmarshal would copy all that they hold once per
+// level. A singular message field repeated on the wire, which protobuf
+// merges, is the one case left to proto.Unmarshal throughout.
 func ParseTransaction(env *common.Envelope) (*Transaction, error) {
 	if env == nil || len(env.GetPayload()) == 0 {
 		return nil, errors.New("empty envelope")
 	}
-	var payload common.Payload
-	if err := proto.Unmarshal(env.GetPayload(), &payload); err != nil {
-		return nil, fmt.Errorf("malformed envelope payload: %w", err)
+	w, err := readWrapping(env.GetPayload())
+	if errors.Is(err, errMergedField) {
+		w, err = unmarshalWrapping(env.GetPayload())
 	}
-	if payload.GetHeader() == nil {
-		return nil, errors.New("envelope payload has no header")
+	if err != nil {
+		return nil, err
 	}
-	ch, sh, err := parseHeader(payload.GetHeader())
+	ch, sh, err := parseHeader(w.header)
 	if err != nil {
 		return nil, err
 	}
@@ -259,27 +265,11 @@ func ParseTransaction(env *common.Envelope) (*Transaction, error) {
 	if want := TxID(sh.GetNonce(), sh.GetCreator()); ch.GetTxId() != want {
 		return nil, fmt.Errorf("transaction ID %q is not derived from the nonce and creator", ch.GetTxId())
 	}
-	var tx peer.Transaction
-	if err := proto.Unmarshal(payload.GetData(), &tx); err != nil {
-		return nil, fmt.Errorf("malformed transaction: %w", err)
-	}
-	if len(tx.GetActions()) != 1 {
-		return nil, fmt.Errorf("transaction has %d actions, want 1", len(tx.GetActions()))
-	}
-	act := tx.GetActions()[0]
-	if !bytes.Equal(act.GetHeader(), payload.GetHeader().GetSignatureHeader()) {
+	if !bytes.Equal(w.actionHeader, w.header.GetSignatureHeader()) {
 		return nil, errors.New("transaction action header differs from the envelope's signature header")
 	}
-	var actionPayload peer.ChaincodeActionPayload
-	if err := proto.Unmarshal(act.GetPayload(), &actionPayload); err != nil {
-		return nil, fmt.Errorf("malformed chaincode action payload: %w", err)
-	}
-	var prp peer.ProposalResponsePayload
-	if err := proto.Unmarshal(actionPayload.GetAction().GetProposalResponsePayload(), &prp); err != nil {
-		return nil, fmt.Errorf("malformed proposal response payload: %w", err)
-	}
 	var cca peer.ChaincodeAction
-	if err := proto.Unmarshal(prp.GetExtension(), &cca); err != nil {
+	if err := proto.Unmarshal(w.extension, &cca); err != nil {
 		return nil, fmt.Errorf("malformed chaincode action: %w", err)
 	}
 	var set rwset.TxReadWriteSet
@@ -290,8 +280,8 @@ func ParseTransaction(env *common.Envelope) (*Transaction, error) {
 		Envelope:        env,
 		ChannelHeader:   ch,
 		SignatureHeader: sh,
-		ResponsePayload: actionPayload.GetAction().GetProposalResponsePayload(),
-		Endorsements:    actionPayload.GetAction().GetEndorsements(),
+		ResponsePayload: w.responsePayload,
+		Endorsements:    w.endorsements,
 		Action:          &cca,
 		RWSet:           &set,
 	}
