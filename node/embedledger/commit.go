@@ -104,10 +104,10 @@ func (l *Ledger) checkEndorsements(tx *fabmsg.Transaction) (code peer.TxValidati
 		if err != nil {
 			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
 		}
-		msg := fabmsg.EndorsedMessage(tx.ResponsePayload, e.GetEndorser())
-		if h, ours := l.endorsed.signedHere(e.GetSignature(), msg); ours {
+		digest := fabmsg.EndorsedDigest(tx.ResponsePayload, e.GetEndorser())
+		if h, ours := l.endorsed.signedHere(e.GetSignature(), digest); ours {
 			simHeight, simulated = h, true
-		} else if err := id.Verify(msg, e.GetSignature()); err != nil {
+		} else if err := id.VerifyDigest(digest, e.GetSignature()); err != nil {
 			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
 		}
 		endorsed++

@@ -22,7 +22,7 @@ type endorsedCache struct {
 }
 
 type endorsement struct {
-	sum       [sha256.Size]byte // of the signed message
+	digest    [sha256.Size]byte // of the signed message
 	simHeight uint64
 }
 
@@ -30,8 +30,8 @@ func newEndorsedCache(capacity int) *endorsedCache {
 	return &endorsedCache{entries: make(map[string]endorsement, capacity), order: make([]string, capacity)}
 }
 
-func (c *endorsedCache) add(sig, msg []byte, simHeight uint64) {
-	e := endorsement{sum: sha256.Sum256(msg), simHeight: simHeight}
+func (c *endorsedCache) add(sig []byte, digest [sha256.Size]byte, simHeight uint64) {
+	e := endorsement{digest: digest, simHeight: simHeight}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.order[c.next]; old != "" {
@@ -42,13 +42,14 @@ func (c *endorsedCache) add(sig, msg []byte, simHeight uint64) {
 	c.next = (c.next + 1) % len(c.order)
 }
 
-// signedHere reports whether sig is one of ours over exactly msg, and the
-// height of the state the endorsement was simulated on.
-func (c *endorsedCache) signedHere(sig, msg []byte) (simHeight uint64, ok bool) {
+// signedHere reports whether sig is one of ours over exactly the message
+// with this digest, and the height of the state the endorsement was
+// simulated on.
+func (c *endorsedCache) signedHere(sig []byte, digest [sha256.Size]byte) (simHeight uint64, ok bool) {
 	c.mu.Lock()
 	e, ok := c.entries[string(sig)]
 	c.mu.Unlock()
-	if !ok || e.sum != sha256.Sum256(msg) {
+	if !ok || e.digest != digest {
 		return 0, false
 	}
 	return e.simHeight, true

@@ -337,12 +337,12 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 	}
 	endorsements := make([]*peer.Endorsement, 0, len(endorsers))
 	for _, s := range endorsers {
-		msg := fabmsg.EndorsedMessage(prp, s.Identity.Serialized)
-		sig, err := s.Sign(msg)
+		digest := fabmsg.EndorsedDigest(prp, s.Identity.Serialized)
+		sig, err := s.SignDigest(digest)
 		if err != nil {
 			return nil, fmt.Errorf("endorse as %s: %w", s.Identity.MSPID, err)
 		}
-		l.endorsed.add(sig, msg, simHeight)
+		l.endorsed.add(sig, digest, simHeight)
 		endorsements = append(endorsements, &peer.Endorsement{Endorser: s.Identity.Serialized, Signature: sig})
 	}
 	return p.Envelope(prp, endorsements)

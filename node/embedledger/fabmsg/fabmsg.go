@@ -177,11 +177,16 @@ func marshalSet(m *peer.Response) ([]byte, error) {
 	return b, err
 }
 
-// EndorsedMessage is what an endorser signs: the response payload followed
-// by the endorser's serialized identity.
-func EndorsedMessage(prp, endorser []byte) []byte {
-	msg := make([]byte, 0, len(prp)+len(endorser))
-	return append(append(msg, prp...), endorser...)
+// EndorsedDigest is the SHA-256 digest of what an endorser signs: the
+// response payload followed by the endorser's serialized identity. It is
+// hashed in place, without the concatenation.
+func EndorsedDigest(prp, endorser []byte) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write(prp)
+	h.Write(endorser)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // Envelope builds the unsigned transaction envelope for an endorsed

@@ -2,6 +2,7 @@ package fabmsg_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"testing"
 
@@ -83,5 +84,13 @@ func TestNestedMessagesMatchProtoMarshal(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestEndorsedDigestIsTheDigestOfPayloadThenEndorser(t *testing.T) {
+	prp, endorser := bytes.Repeat([]byte("payload"), 1000), []byte("endorser identity")
+	want := sha256.Sum256(append(append([]byte(nil), prp...), endorser...))
+	if got := fabmsg.EndorsedDigest(prp, endorser); got != want {
+		t.Errorf("EndorsedDigest = %x, want %x", got, want)
 	}
 }

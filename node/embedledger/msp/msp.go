@@ -125,12 +125,22 @@ func (v *Verifier) identify(serialized []byte) (*Identity, error) {
 
 // Verify checks sig over msg with the identity's public key.
 func (id *Identity) Verify(msg, sig []byte) error {
-	return VerifySignature(id.Cert.PublicKey.(*ecdsa.PublicKey), msg, sig)
+	digest := sha256.Sum256(msg)
+	return id.VerifyDigest(digest, sig)
+}
+
+// VerifyDigest checks sig over a message whose SHA-256 digest is given.
+func (id *Identity) VerifyDigest(digest [sha256.Size]byte, sig []byte) error {
+	return verifyDigest(id.Cert.PublicKey.(*ecdsa.PublicKey), digest, sig)
 }
 
 // VerifySignature checks a DER ECDSA signature over SHA-256(msg), refusing
 // high-S signatures (malleable duplicates), as Fabric does.
 func VerifySignature(pub *ecdsa.PublicKey, msg, sig []byte) error {
+	return verifyDigest(pub, sha256.Sum256(msg), sig)
+}
+
+func verifyDigest(pub *ecdsa.PublicKey, digest [sha256.Size]byte, sig []byte) error {
 	var rs struct{ R, S *big.Int }
 	rest, err := asn1.Unmarshal(sig, &rs)
 	if err != nil || len(rest) != 0 || rs.R == nil || rs.S == nil || rs.R.Sign() <= 0 || rs.S.Sign() <= 0 {
@@ -139,7 +149,6 @@ func VerifySignature(pub *ecdsa.PublicKey, msg, sig []byte) error {
 	if rs.S.Cmp(halfOrder(pub.Curve)) > 0 {
 		return fmt.Errorf("%w: signature S is not low-S", ErrBadSignature)
 	}
-	digest := sha256.Sum256(msg)
 	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
 		return ErrBadSignature
 	}
@@ -168,7 +177,11 @@ func NewSigner(id *Identity, key *ecdsa.PrivateKey) *Signer {
 
 // Sign returns a low-S DER ECDSA signature over SHA-256(msg).
 func (s *Signer) Sign(msg []byte) ([]byte, error) {
-	digest := sha256.Sum256(msg)
+	return s.SignDigest(sha256.Sum256(msg))
+}
+
+// SignDigest signs a message whose SHA-256 digest is given.
+func (s *Signer) SignDigest(digest [sha256.Size]byte) ([]byte, error) {
 	r, sv, err := ecdsa.Sign(rand.Reader, s.key, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)

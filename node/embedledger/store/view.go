@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"sort"
 
@@ -75,9 +76,19 @@ func (o *overlayView) get(key []byte) ([]byte, bool) {
 
 func (o *overlayView) release() { o.base.release() }
 
+// batchRecordOverhead bounds what a LevelDB batch adds to a record's key
+// and value: a type byte and two length varints.
+const batchRecordOverhead = 1 + 2*binary.MaxVarintLen32
+
 // batch is the update's writes, for one atomic journal record.
 func (o *overlayView) batch() *leveldb.Batch {
-	b := new(leveldb.Batch)
+	// Sized up front: growing a batch of a block's values copies it again
+	// at every doubling.
+	size := 0
+	for k, w := range o.writes {
+		size += batchRecordOverhead + len(k) + len(w.value)
+	}
+	b := leveldb.MakeBatch(size)
 	for _, k := range o.keys() {
 		if w := o.writes[k]; w.deleted {
 			b.Delete([]byte(k))
