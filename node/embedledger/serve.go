@@ -109,6 +109,15 @@ func (c *InProcessConn) Invoke(ctx context.Context, method string, args, reply a
 	if !ok {
 		return status.Errorf(codes.Internal, "reply %T is not a protobuf message", reply)
 	}
+	if e, ok := resp.(*gwproto.EndorseResponse); ok {
+		if o, ok := out.(*gwproto.EndorseResponse); ok {
+			// The prepared envelope is built afresh for each call and held
+			// by nothing else: hand it over instead of copying it.
+			proto.Reset(o)
+			o.PreparedTransaction = e.GetPreparedTransaction()
+			return nil
+		}
+	}
 	proto.Merge(out, resp) // a deep copy: the caller owns its reply
 	return nil
 }
