@@ -257,6 +257,10 @@ func contentDigest(t Token, canonicalDef []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return contentDigestOf(t, canonicalDef, mint), nil
+}
+
+func contentDigestOf(t Token, canonicalDef, mint []byte) string {
 	h := sha256.New()
 	h.Write([]byte(`{"definition":`))
 	h.Write(canonicalDef)
@@ -267,7 +271,7 @@ func contentDigest(t Token, canonicalDef []byte) (string, error) {
 	h.Write([]byte(`,"standard":`))
 	h.Write(canonicalString(t.Standard))
 	h.Write([]byte(`}`))
-	return DigestPrefix + hex.EncodeToString(h.Sum(nil)), nil
+	return DigestPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
 func canonicalString(s string) []byte {
@@ -276,49 +280,94 @@ func canonicalString(s string) []byte {
 	return buf.Bytes()
 }
 
+// sealParts are the canonical encodings a seal is computed from.
+type sealParts struct{ definition, mint []byte }
+
 // seal derives the token ID and content digest, canonicalizing the
 // definition once.
-func seal(t Token) (id, digest string, err error) {
-	def, err := Canonical(t.Definition)
-	if err != nil {
-		return "", "", err
+func seal(t Token) (id, digest string, parts sealParts, err error) {
+	if parts.definition, err = Canonical(t.Definition); err != nil {
+		return "", "", parts, err
 	}
-	sum := sha256.Sum256(def)
+	if parts.mint, err = Canonical(t.Mint); err != nil {
+		return "", "", parts, err
+	}
+	sum := sha256.Sum256(parts.definition)
 	t.ID = hex.EncodeToString(sum[:])
-	digest, err = contentDigest(t, def)
-	if err != nil {
-		return "", "", err
-	}
-	return t.ID, digest, nil
+	return t.ID, contentDigestOf(t, parts.definition, parts.mint), parts, nil
 }
 
 // Seal fills in the token's standard, ID and digest from its content.
 func Seal(t *Token) error {
+	_, err := sealToken(t)
+	return err
+}
+
+func sealToken(t *Token) (sealParts, error) {
 	t.Standard = Standard
-	id, digest, err := seal(*t)
+	id, digest, parts, err := seal(*t)
 	if err != nil {
-		return err
+		return parts, err
 	}
 	t.ID, t.Digest = id, digest
-	return nil
+	return parts, nil
 }
 
 // SealValid seals the token after checking everything else ValidateToken
 // checks; the seal it has just computed is not derived a second time. The
 // token is unchanged when it is refused.
 func SealValid(t *Token) error {
+	_, err := sealValid(t)
+	return err
+}
+
+// SealValidEncoded is SealValid that also returns the sealed token's
+// canonical encoding, the form a ledger stores. It is composed from the
+// canonical definition and mint record the seal was computed from, which
+// are most of a token, instead of encoding them once more.
+func SealValidEncoded(t *Token) ([]byte, error) {
+	parts, err := sealValid(t)
+	if err != nil {
+		return nil, err
+	}
+	state, err := Canonical(t.State)
+	if err != nil {
+		return nil, err
+	}
+	// The members in canonical (sorted) order; the test against Canonical
+	// holds this to RFC 8785.
+	var buf bytes.Buffer
+	buf.Grow(len(parts.definition) + len(parts.mint) + len(state) + 256)
+	buf.WriteString(`{"definition":`)
+	buf.Write(parts.definition)
+	buf.WriteString(`,"digest":`)
+	writeString(&buf, t.Digest)
+	buf.WriteString(`,"id":`)
+	writeString(&buf, t.ID)
+	buf.WriteString(`,"mint":`)
+	buf.Write(parts.mint)
+	buf.WriteString(`,"standard":`)
+	writeString(&buf, t.Standard)
+	buf.WriteString(`,"state":`)
+	buf.Write(state)
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func sealValid(t *Token) (sealParts, error) {
 	sealed := *t
 	sealed.Standard = Standard
 	var c checker
 	checkContent(&c, sealed)
 	if err := c.err(); err != nil {
-		return err
+		return sealParts{}, err
 	}
-	if err := Seal(&sealed); err != nil {
-		return err
+	parts, err := sealToken(&sealed)
+	if err != nil {
+		return parts, err
 	}
 	*t = sealed
-	return nil
+	return parts, nil
 }
 
 // RulesDigest returns the digest of a rule file's bytes.

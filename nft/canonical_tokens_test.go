@@ -125,3 +125,48 @@ func TestSealValidSealsAsSealAndRefusesWhatValidateRefuses(t *testing.T) {
 		t.Fatal("a refused token was changed")
 	}
 }
+
+// TestSealValidEncodedIsTheCanonicalToken: the encoding composed from the
+// seal's parts is exactly Canonical of the sealed token, whatever its
+// strings hold, and the token is sealed as SealValid seals it.
+func TestSealValidEncodedIsTheCanonicalToken(t *testing.T) {
+	escaped := nfttest.Definition("smf", "Org2MSP")
+	escaped.Description = "quotes \" and \\ and <tags> & \u2028 é \U0001F600 \x01"
+	superseded := nfttest.Token(nfttest.Definition("upf", "Org3MSP"))
+	superseded.State.Status, superseded.State.SupersededBy = nft.StatusSuperseded, strings.Repeat("ab", 32)
+	for name, tok := range map[string]nft.Token{
+		"plain":      nfttest.Token(nfttest.Definition("amf", "Org1MSP")),
+		"escaped":    nfttest.Token(escaped),
+		"superseded": superseded,
+	} {
+		t.Run(name, func(t *testing.T) {
+			viaSealValid := tok
+			if err := nft.SealValid(&viaSealValid); err != nil {
+				t.Fatalf("not a valid token: %v", err)
+			}
+			raw, err := nft.SealValidEncoded(&tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.ID != viaSealValid.ID || tok.Digest != viaSealValid.Digest || tok.Standard != viaSealValid.Standard {
+				t.Errorf("sealed as %s %s, SealValid seals %s %s", tok.ID, tok.Digest, viaSealValid.ID, viaSealValid.Digest)
+			}
+			want, err := nft.Canonical(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(raw, want) {
+				t.Errorf("composed encoding differs from Canonical:\n got %s\nwant %s", raw, want)
+			}
+		})
+	}
+	bad := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
+	bad.Definition.SLI.Service = ""
+	before := bad
+	if _, err := nft.SealValidEncoded(&bad); err == nil {
+		t.Error("an invalid token was sealed")
+	}
+	if bad.ID != before.ID || bad.Digest != before.Digest {
+		t.Error("a refused token was changed")
+	}
+}

@@ -102,7 +102,7 @@ func checkContent(c *checker, t Token) {
 }
 
 func checkSeal(c *checker, t Token) {
-	id, d, err := seal(t)
+	id, d, _, err := seal(t)
 	if err != nil {
 		c.addf("digest", "cannot compute: %v", err)
 		return

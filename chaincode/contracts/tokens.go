@@ -41,7 +41,8 @@ func (t *txn) mint(def nft.Definition, proposalID string, approvals []nft.Approv
 		Mint:       nft.Mint{ProposalID: proposalID, Approvals: approvals, MintedAt: t.at, TxID: t.txID},
 		State:      nft.State{Owner: owner, Status: nft.StatusActive},
 	}
-	if err := nft.SealValid(&tok); err != nil {
+	encoded, err := nft.SealValidEncoded(&tok)
+	if err != nil {
 		return nft.Token{}, nil, err
 	}
 	if found, err := t.exists(keyToken, tok.ID); err != nil {
@@ -55,7 +56,7 @@ func (t *txn) mint(def nft.Definition, proposalID string, approvals []nft.Approv
 			return nft.Token{}, nil, err
 		}
 	}
-	if err := t.put(tok, keyToken, tok.ID); err != nil {
+	if err := t.putEncoded(encoded, keyToken, tok.ID); err != nil {
 		return nft.Token{}, nil, err
 	}
 	if err := t.putIndex(keyByOwner, owner, tok.ID); err != nil {

@@ -192,18 +192,26 @@ func (t *txn) put(v any, objectType string, attrs ...string) error {
 // write is put returning the canonical encoding it stored, for a
 // transaction that also returns the record.
 func (t *txn) write(v any, objectType string, attrs ...string) ([]byte, error) {
-	k, err := t.key(objectType, attrs...)
-	if err != nil {
-		return nil, err
-	}
 	raw, err := nft.Canonical(v)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", objectType, err)
 	}
-	if err := t.stub.PutState(k, raw); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", objectType, err)
+	if err := t.putEncoded(raw, objectType, attrs...); err != nil {
+		return nil, err
 	}
 	return raw, nil
+}
+
+// putEncoded is put for a record already in canonical form.
+func (t *txn) putEncoded(canonical []byte, objectType string, attrs ...string) error {
+	k, err := t.key(objectType, attrs...)
+	if err != nil {
+		return err
+	}
+	if err := t.stub.PutState(k, canonical); err != nil {
+		return fmt.Errorf("writing %s: %w", objectType, err)
+	}
+	return nil
 }
 
 func (t *txn) putIndex(objectType string, attrs ...string) error {
