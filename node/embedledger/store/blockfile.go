@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // blockFile is the append-only file of blocks, as in Fabric's block store:
@@ -25,8 +27,7 @@ import (
 // again when it opens. A torn last record, from a crash during an append,
 // is cut off.
 type blockFile struct {
-	f      *os.File
-	syncer *dataSyncer
+	f *os.File
 	// end is the end of the last indexed record. Guarded by the store's
 	// commitMu, as is unindexed.
 	end int64
@@ -84,9 +85,6 @@ func openBlockFile(path string, indexedEnd int64, readOnly bool) (*blockFile, er
 			return nil, fmt.Errorf("block file: cutting a torn record: %w", err)
 		}
 	}
-	if !readOnly {
-		b.syncer = newDataSyncer()
-	}
 	return b, nil
 }
 
@@ -124,7 +122,7 @@ func (b *blockFile) appendSynced(block []byte) (pendingEnd int64, err error) {
 	if _, err := b.f.WriteAt(rec, b.end); err != nil {
 		return 0, fmt.Errorf("block file: %w", err)
 	}
-	if err := b.syncer.sync(b.f); err != nil {
+	if err := unix.Fdatasync(int(b.f.Fd())); err != nil {
 		return 0, fmt.Errorf("block file: sync: %w", err)
 	}
 	return b.end + int64(len(rec)), nil
@@ -161,12 +159,7 @@ func (b *blockFile) read(offset int64, length uint32) ([]byte, error) {
 	return block, nil
 }
 
-func (b *blockFile) close() error {
-	if b.syncer == nil {
-		return b.f.Close()
-	}
-	return errors.Join(b.syncer.close(), b.f.Close())
-}
+func (b *blockFile) close() error { return b.f.Close() }
 
 // blockLocation is the index entry of a block: its record's offset and the
 // block's length.
