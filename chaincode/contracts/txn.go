@@ -215,14 +215,7 @@ func (t *txn) putEncoded(canonical []byte, objectType string, attrs ...string) e
 }
 
 func (t *txn) putIndex(objectType string, attrs ...string) error {
-	k, err := t.key(objectType, attrs...)
-	if err != nil {
-		return err
-	}
-	if err := t.stub.PutState(k, indexMarker); err != nil {
-		return fmt.Errorf("writing %s: %w", objectType, err)
-	}
-	return nil
+	return t.putEncoded(indexMarker, objectType, attrs...)
 }
 
 func (t *txn) del(objectType string, attrs ...string) error {

@@ -16,37 +16,38 @@ import (
 // of Fabric's nesting with proto.Marshal produces: the bytes are signed, and
 // a peer or auditor that rebuilds them the usual way must agree.
 
-func referenceResponsePayload(t *testing.T, p *fabmsg.Proposal, rwset []byte, ev *peer.ChaincodeEvent, resp *peer.Response, version string) []byte {
-	t.Helper()
+func referenceResponsePayload(p *fabmsg.Proposal, rwset []byte, ev *peer.ChaincodeEvent, resp *peer.Response, version string) ([]byte, error) {
 	var evBytes []byte
 	if ev != nil {
-		evBytes = mustMarshal(t, ev)
+		var err error
+		if evBytes, err = proto.Marshal(ev); err != nil {
+			return nil, err
+		}
 	}
-	action := mustMarshal(t, &peer.ChaincodeAction{Results: rwset, Events: evBytes, Response: resp, ChaincodeId: &peer.ChaincodeID{Name: p.Chaincode, Version: version}})
-	return mustMarshal(t, &peer.ProposalResponsePayload{ProposalHash: p.ProposalHash(), Extension: action})
+	action, err := proto.Marshal(&peer.ChaincodeAction{Results: rwset, Events: evBytes, Response: resp, ChaincodeId: &peer.ChaincodeID{Name: p.Chaincode, Version: version}})
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(&peer.ProposalResponsePayload{ProposalHash: p.ProposalHash(), Extension: action})
 }
 
-func referenceEnvelope(t *testing.T, p *fabmsg.Proposal, prp []byte, endorsements []*peer.Endorsement) []byte {
-	t.Helper()
-	actionPayload := mustMarshal(t, &peer.ChaincodeActionPayload{
+func referenceEnvelopePayload(p *fabmsg.Proposal, prp []byte, endorsements []*peer.Endorsement) ([]byte, error) {
+	actionPayload, err := proto.Marshal(&peer.ChaincodeActionPayload{
 		ChaincodeProposalPayload: p.PayloadForTx,
 		Action:                   &peer.ChaincodeEndorsedAction{ProposalResponsePayload: prp, Endorsements: endorsements},
 	})
-	tx := mustMarshal(t, &peer.Transaction{Actions: []*peer.TransactionAction{{Header: p.SigHeaderBytes, Payload: actionPayload}}})
+	if err != nil {
+		return nil, err
+	}
+	tx, err := proto.Marshal(&peer.Transaction{Actions: []*peer.TransactionAction{{Header: p.SigHeaderBytes, Payload: actionPayload}}})
+	if err != nil {
+		return nil, err
+	}
 	var hdr common.Header
 	if err := proto.Unmarshal(p.HeaderBytes, &hdr); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return mustMarshal(t, &common.Payload{Header: &hdr, Data: tx})
-}
-
-func mustMarshal(t *testing.T, m proto.Message) []byte {
-	t.Helper()
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return proto.Marshal(&common.Payload{Header: &hdr, Data: tx})
 }
 
 func TestNestedMessagesMatchProtoMarshal(t *testing.T) {
@@ -69,7 +70,11 @@ func TestNestedMessagesMatchProtoMarshal(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if want := referenceResponsePayload(t, p, rw, ev, resp, "1.0"); !bytes.Equal(prp, want) {
+					want, err := referenceResponsePayload(p, rw, ev, resp, "1.0")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(prp, want) {
 						t.Fatalf("%s: response payload differs from proto.Marshal's", name)
 					}
 					for l, es := range endorsementSets {
@@ -77,7 +82,11 @@ func TestNestedMessagesMatchProtoMarshal(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						if want := referenceEnvelope(t, p, prp, es); !bytes.Equal(env.GetPayload(), want) {
+						want, err := referenceEnvelopePayload(p, prp, es)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !bytes.Equal(env.GetPayload(), want) {
 							t.Fatalf("%s, endorsements %d: envelope payload differs from proto.Marshal's", name, l)
 						}
 					}
