@@ -69,6 +69,12 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 	}
 	select {
 	case l.queue <- p:
+		if len(l.queue) >= l.cfg.MaxBlockTxs-1 {
+			select { // the committer may be asleep in a batch window
+			case l.blockFull <- struct{}{}:
+			default:
+			}
+		}
 		return nil
 	case <-l.closing:
 		return fmt.Errorf("%w: ledger is shutting down", ErrUnavailable)
@@ -137,32 +143,38 @@ func (l *Ledger) runCommitter() {
 	}
 }
 
-// cut collects a block: the first transaction, whatever else is queued, up
-// to MaxBlockTxs, waiting up to BatchTimeout for more.
+// cut collects a block: the first transaction and whatever else is queued
+// by the end of the batch window, BatchTimeout after the first, up to
+// MaxBlockTxs. The committer sleeps through the window instead of waking
+// for each arrival: the queue holds them, and a trace showed a committer
+// woken once per transaction spending more time waiting for a processor
+// than committing. A full block ends the window early.
 func (l *Ledger) cut(first *pendingTx) []*pendingTx {
 	batch := []*pendingTx{first}
-	var timeout <-chan time.Time
-	if l.cfg.BatchTimeout > 0 {
+	select {
+	case <-l.blockFull: // left from an earlier window; the queue says
+	default:
+	}
+	if l.cfg.BatchTimeout > 0 && len(l.queue) < l.cfg.MaxBlockTxs-1 {
 		t := time.NewTimer(l.cfg.BatchTimeout)
 		defer t.Stop()
-		timeout = t.C
-	}
-	for len(batch) < l.cfg.MaxBlockTxs {
-		if timeout == nil {
-			select {
-			case p := <-l.queue:
-				batch = append(batch, p)
-				continue
-			default:
-				return batch
-			}
+		select {
+		case <-t.C:
+		case <-l.blockFull:
+		case <-l.closing:
+			return batch
 		}
+	}
+	return l.drain(batch)
+}
+
+// drain adds what is queued now to the batch, up to MaxBlockTxs.
+func (l *Ledger) drain(batch []*pendingTx) []*pendingTx {
+	for len(batch) < l.cfg.MaxBlockTxs {
 		select {
 		case p := <-l.queue:
 			batch = append(batch, p)
-		case <-timeout:
-			return batch
-		case <-l.closing:
+		default:
 			return batch
 		}
 	}
