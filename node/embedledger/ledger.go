@@ -352,14 +352,6 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 	return p.Envelope(prp, endorsements)
 }
 
-func (l *Ledger) txStatus(txID string) (store.TxStatus, bool) {
-	var st store.TxStatus
-	var ok bool
-	_ = l.store.View(func(s *store.Snapshot) error {
-		st, ok = s.TxStatus(txID)
-		return nil
-	})
-	return st, ok
-}
+func (l *Ledger) txStatus(txID string) (store.TxStatus, bool) { return l.store.TxStatus(txID) }
 
 func (l *Ledger) beginClose() { l.closeMu.Do(func() { close(l.closing) }) }

@@ -455,6 +455,18 @@ func (r *reader) writtenValue(at Height, ns, key string) ([]byte, error) {
 // TxStatus looks a transaction up in the index.
 func (r *reader) TxStatus(txID string) (TxStatus, bool) {
 	raw, ok := r.view.get(txKey(txID))
+	return decodeTxStatus(raw, ok)
+}
+
+// TxStatus looks a transaction up in the committed index: one key, read
+// without the snapshot (and its height lookup) a view would take, for the
+// duplicate check of every endorsement and every commit-status request.
+func (s *Store) TxStatus(txID string) (TxStatus, bool) {
+	raw, err := s.db.Get(txKey(txID), nil)
+	return decodeTxStatus(raw, err == nil)
+}
+
+func decodeTxStatus(raw []byte, ok bool) (TxStatus, bool) {
 	if !ok || len(raw) != 20 {
 		return TxStatus{}, false
 	}

@@ -553,3 +553,37 @@ func TestUnindexedBlocksWaitToBeAdopted(t *testing.T) {
 		t.Fatal("a block is still unindexed after adoption")
 	}
 }
+
+// TestStoreTxStatusReadsTheCommittedIndex: the store's direct lookup finds
+// what a committed update indexed, as a snapshot does, and nothing of an
+// update that failed.
+func TestStoreTxStatusReadsTheCommittedIndex(t *testing.T) {
+	s := openTemp(t)
+	want := TxStatus{Block: 3, Tx: 7, Code: peer.TxValidationCode_MVCC_READ_CONFLICT}
+	if err := s.Commit(func(u *Update) error { return u.IndexTx("committed", want) }); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused")
+	if err := s.Commit(func(u *Update) error {
+		if err := u.IndexTx("failed", want); err != nil {
+			return err
+		}
+		return refused
+	}); !errors.Is(err, refused) {
+		t.Fatalf("commit = %v, want the update's error", err)
+	}
+	if got, ok := s.TxStatus("committed"); !ok || got != want {
+		t.Errorf("TxStatus(committed) = %+v, %v; want %+v", got, ok, want)
+	}
+	s.View(func(snap *Snapshot) error {
+		if got, ok := snap.TxStatus("committed"); !ok || got != want {
+			t.Errorf("a snapshot reads %+v, %v", got, ok)
+		}
+		return nil
+	})
+	for _, id := range []string{"failed", "never submitted"} {
+		if got, ok := s.TxStatus(id); ok {
+			t.Errorf("TxStatus(%s) = %+v, want absent", id, got)
+		}
+	}
+}
