@@ -125,6 +125,10 @@ type Ledger struct {
 // second.
 const recentBlocks = 256
 
+// recentKeys bounds the keys remembered over those blocks (a few MB), for
+// blocks of hundreds of transactions.
+const recentKeys = 64 << 10
+
 // Stats are the committer's counters.
 type Stats struct {
 	Blocks     uint64        // blocks committed since Open
@@ -187,7 +191,7 @@ func Open(cfg Config) (*Ledger, error) {
 		l.store.Close()
 		return nil, err
 	}
-	l.recent = mvcc.NewRecentWrites(l.height, recentBlocks)
+	l.recent = mvcc.NewRecentWrites(l.height, recentBlocks, recentKeys)
 	go l.runCommitter()
 	return l, nil
 }

@@ -23,7 +23,8 @@ import (
 // Only the committer uses it, in block order; it is not safe for
 // concurrent use.
 type RecentWrites struct {
-	window int
+	maxBlocks, maxKeys int
+	keys               int // remembered, over all blocks
 	// blocks are the write sets of the blocks [first, first+len(blocks)),
 	// oldest first, each sorted.
 	blocks []sortedWrites
@@ -38,10 +39,12 @@ type RecentWrites struct {
 // sortedWrites are a block's written keys, as writeKey forms them, sorted.
 type sortedWrites []string
 
-// NewRecentWrites remembers up to window blocks from height on: the
-// first block it is given must be block height.
-func NewRecentWrites(height uint64, window int) *RecentWrites {
-	return &RecentWrites{window: max(window, 1), first: height, current: height, written: map[string]struct{}{}}
+// NewRecentWrites remembers the write sets of up to maxBlocks blocks, and
+// fewer when they hold more than maxKeys keys in all (it keeps the last
+// block whatever its size), from height on: the first block it is given
+// must be block height.
+func NewRecentWrites(height uint64, maxBlocks, maxKeys int) *RecentWrites {
+	return &RecentWrites{maxBlocks: max(maxBlocks, 1), maxKeys: maxKeys, first: height, current: height, written: map[string]struct{}{}}
 }
 
 // writeKey joins namespace and key so that one namespace's keys sort
@@ -75,13 +78,14 @@ func (r *RecentWrites) EndBlock() {
 	if r.current != r.first+uint64(len(r.blocks)) {
 		// A gap (a block committed without passing through here): what is
 		// remembered no longer covers a contiguous span of heights.
-		r.blocks, r.first = nil, r.current
+		r.blocks, r.first, r.keys = nil, r.current, 0
 	}
 	r.blocks = append(r.blocks, keys)
-	if len(r.blocks) > r.window {
-		drop := len(r.blocks) - r.window
-		r.blocks = slices.Delete(r.blocks, 0, drop)
-		r.first += uint64(drop)
+	r.keys += len(keys)
+	for len(r.blocks) > r.maxBlocks || (r.keys > r.maxKeys && len(r.blocks) > 1) {
+		r.keys -= len(r.blocks[0])
+		r.blocks = slices.Delete(r.blocks, 0, 1)
+		r.first++
 	}
 	r.inProgress = r.inProgress[:0]
 	clear(r.written)

@@ -35,7 +35,7 @@ func txWriting(ns string, keys ...string) []NsSet {
 // nothing, and has begun block 13 with a valid transaction writing "q".
 func recentAfter(t *testing.T) *RecentWrites {
 	t.Helper()
-	r := NewRecentWrites(10, 8)
+	r := NewRecentWrites(10, 8, 1000)
 	for _, block := range [][][]NsSet{
 		{txWriting("cc", "a")},
 		{txWriting("cc", "m"), txWriting("other", "x")},
@@ -95,7 +95,7 @@ func TestRecentWritesNeverShowMerkleSummarisedRanges(t *testing.T) {
 }
 
 func TestRecentWritesWindowSlidesAndRestartsAfterAGap(t *testing.T) {
-	r := NewRecentWrites(0, 2)
+	r := NewRecentWrites(0, 2, 1000)
 	for range 3 { // blocks 0, 1, 2: only 1 and 2 are remembered
 		r.BeginBlock(r.current)
 		r.EndBlock()
@@ -126,12 +126,32 @@ func TestRecentWritesWindowSlidesAndRestartsAfterAGap(t *testing.T) {
 }
 
 func TestRecentWritesForgetABlockThatWasNotCommitted(t *testing.T) {
-	r := NewRecentWrites(0, 4)
+	r := NewRecentWrites(0, 4, 1000)
 	r.BeginBlock(0)
 	r.Add(txWriting("cc", "k"))
 	// The commit of block 0 failed; it is validated again from scratch.
 	r.BeginBlock(0)
 	if !r.Unchanged(txReading([]string{"k"}), 0) {
 		t.Error("a write of an abandoned block attempt is still remembered")
+	}
+}
+
+func TestRecentWritesForgetOldBlocksPastTheKeyBudget(t *testing.T) {
+	r := NewRecentWrites(0, 100, 3)
+	for _, keys := range [][]string{{"a", "b"}, {"c", "d"}, {"e", "f", "g", "h"}} {
+		r.BeginBlock(r.current)
+		r.Add(txWriting("cc", keys...))
+		r.EndBlock()
+	}
+	// Blocks 0 and 1 are forgotten; block 2, over the budget alone, is kept.
+	r.BeginBlock(3)
+	if r.Unchanged(txReading([]string{"z"}), 1) {
+		t.Error("a simulation before the kept blocks was shown unchanged")
+	}
+	if !r.Unchanged(txReading([]string{"z"}), 2) {
+		t.Error("a simulation at the last kept block was not shown unchanged")
+	}
+	if r.Unchanged(txReading([]string{"e"}), 2) {
+		t.Error("a key of the kept block was shown unchanged")
 	}
 }
