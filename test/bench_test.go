@@ -174,19 +174,10 @@ func runClients(b *testing.B, n *network, chain ledger.Ledger, clients []ledger.
 	if err != nil {
 		b.Error(err)
 	}
-	cpu := networkCPU(b, n) - cpuBefore
-	blocks := height(b, chain) - heightBefore
-	if len(r.Latencies) == 0 || blocks == 0 {
-		return
-	}
-	txs := float64(len(r.Latencies))
-	b.ReportMetric(r.PerSecond(), "tx/s")
-	b.ReportMetric(r.PercentileMS(0.50), "p50-ms")
-	b.ReportMetric(r.PercentileMS(0.99), "p99-ms")
-	b.ReportMetric(txs/float64(blocks), "tx/block")
 	// CPU time of every process on the network (orderer, peers, chaincode
-	// servers, and this one with the clients) per transaction.
-	b.ReportMetric(float64(cpu.Microseconds())/1000/txs, "cpu-ms/tx")
+	// servers, and this one with the clients).
+	cpu := networkCPU(b, n) - cpuBefore
+	r.Report(b, height(b, chain)-heightBefore, cpu)
 }
 
 // height is the channel's block count, from the peer's query system

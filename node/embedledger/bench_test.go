@@ -126,19 +126,13 @@ func runClients(b *testing.B, l *embedledger.Ledger, clients []ledger.Ledger, it
 	if err != nil {
 		b.Error(err)
 	}
+	// CPU time of the whole process (clients, gateway, chaincode, commit):
+	// what bounds throughput on a machine with few cores.
 	cpu := processCPU() - cpuBefore
 	blocks := l.Height() - heightBefore
-	if len(r.Latencies) == 0 || blocks == 0 {
+	if !r.Report(b, blocks, cpu) {
 		return
 	}
-	n := float64(len(r.Latencies))
-	b.ReportMetric(r.PerSecond(), "tx/s")
-	b.ReportMetric(r.PercentileMS(0.50), "p50-ms")
-	b.ReportMetric(r.PercentileMS(0.99), "p99-ms")
-	b.ReportMetric(n/float64(blocks), "tx/block")
-	// CPU time of the whole process (clients, gateway, chaincode, commit)
-	// per transaction: what bounds throughput on a machine with few cores.
-	b.ReportMetric(float64(cpu.Microseconds())/1000/n, "cpu-ms/tx")
 	// The committer is serial: its busy share says whether it is the
 	// bottleneck.
 	commit := l.Stats().CommitTime - statsBefore.CommitTime

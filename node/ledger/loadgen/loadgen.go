@@ -68,3 +68,26 @@ func (r Result) PercentileMS(q float64) float64 {
 	q = min(max(q, 0), 1)
 	return float64(r.Latencies[int(q*float64(len(r.Latencies)-1))].Microseconds()) / 1000
 }
+
+// MetricReporter receives a benchmark's figures; *testing.B is one.
+type MetricReporter interface {
+	ReportMetric(n float64, unit string)
+}
+
+// Report writes the figures every throughput benchmark of a ledger gives,
+// so that they compare: tx/s, p50 and p99 latency, transactions per block
+// over the blocks committed during the run, and the CPU time spent per
+// transaction. It reports nothing, and returns false, when no call
+// completed or no block was committed.
+func (r Result) Report(m MetricReporter, blocks uint64, cpu time.Duration) bool {
+	if len(r.Latencies) == 0 || blocks == 0 {
+		return false
+	}
+	n := float64(len(r.Latencies))
+	m.ReportMetric(r.PerSecond(), "tx/s")
+	m.ReportMetric(r.PercentileMS(0.50), "p50-ms")
+	m.ReportMetric(r.PercentileMS(0.99), "p99-ms")
+	m.ReportMetric(n/float64(blocks), "tx/block")
+	m.ReportMetric(float64(cpu.Microseconds())/1000/n, "cpu-ms/tx")
+	return true
+}

@@ -62,3 +62,38 @@ func TestEmptyResult(t *testing.T) {
 		t.Fatal("an empty result reports figures")
 	}
 }
+
+type metrics map[string]float64
+
+func (m metrics) ReportMetric(n float64, unit string) { m[unit] = n }
+
+// TestReport: the shared figures come from the result, the blocks and the
+// CPU time; nothing is reported for a run that completed nothing.
+func TestReport(t *testing.T) {
+	r := loadgen.Result{Elapsed: 2 * time.Second}
+	for i := 1; i <= 100; i++ {
+		r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
+	}
+	got := metrics{}
+	if !r.Report(got, 10, 500*time.Millisecond) {
+		t.Fatal("a run with calls and blocks reported nothing")
+	}
+	want := metrics{"tx/s": 50, "p50-ms": 50, "p99-ms": 99, "tx/block": 10, "cpu-ms/tx": 5}
+	for unit, v := range want {
+		if got[unit] != v {
+			t.Errorf("%s = %v, want %v", unit, got[unit], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("reported %v, want only %v", got, want)
+	}
+	for name, run := range map[string]struct {
+		r      loadgen.Result
+		blocks uint64
+	}{"no calls": {loadgen.Result{Elapsed: time.Second}, 3}, "no blocks": {r, 0}} {
+		empty := metrics{}
+		if run.r.Report(empty, run.blocks, time.Second) || len(empty) > 0 {
+			t.Errorf("%s: reported %v", name, empty)
+		}
+	}
+}
