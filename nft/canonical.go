@@ -244,23 +244,20 @@ func ContentDigest(t Token) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return contentDigest(t, def)
-}
-
-// contentDigest hashes the content object from the definition's canonical
-// encoding, which the caller has at hand: the definition is most of a token,
-// and canonicalizing it once per seal instead of twice is a tenth of a mint.
-// The members are written in their canonical (sorted) order; the test
-// against a canonicalized struct holds this to RFC 8785.
-func contentDigest(t Token, canonicalDef []byte) (string, error) {
 	mint, err := Canonical(t.Mint)
 	if err != nil {
 		return "", err
 	}
-	return contentDigestOf(t, canonicalDef, mint), nil
+	return contentDigest(t, def, mint), nil
 }
 
-func contentDigestOf(t Token, canonicalDef, mint []byte) string {
+// contentDigest hashes the content object from the canonical encodings of
+// the definition and the mint record, which a seal has at hand: the
+// definition is most of a token, and encoding it once per seal instead of
+// twice is a tenth of a mint. The members are written in their canonical
+// (sorted) order; the test against a canonicalized struct holds this to
+// RFC 8785.
+func contentDigest(t Token, canonicalDef, mint []byte) string {
 	h := sha256.New()
 	h.Write([]byte(`{"definition":`))
 	h.Write(canonicalDef)
@@ -294,7 +291,7 @@ func seal(t Token) (id, digest string, parts sealParts, err error) {
 	}
 	sum := sha256.Sum256(parts.definition)
 	t.ID = hex.EncodeToString(sum[:])
-	return t.ID, contentDigestOf(t, parts.definition, parts.mint), parts, nil
+	return t.ID, contentDigest(t, parts.definition, parts.mint), parts, nil
 }
 
 // Seal fills in the token's standard, ID and digest from its content.

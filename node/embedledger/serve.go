@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // classify maps ledger errors to gRPC codes for the gateway service.
@@ -90,9 +91,14 @@ var _ grpc.ClientConnInterface = (*InProcessConn)(nil)
 func (c *InProcessConn) Invoke(ctx context.Context, method string, args, reply any, _ ...grpc.CallOption) error {
 	var resp proto.Message
 	var err error
+	// fresh: the service builds the reply for this call and holds nothing
+	// of it, so it is handed to the caller instead of copied. Evaluate's
+	// payload is the chaincode's, which may share the ledger's memory.
+	fresh := true
 	switch method {
 	case gwproto.Gateway_Evaluate_FullMethodName:
 		resp, err = call(ctx, args, c.service.Evaluate)
+		fresh = false
 	case gwproto.Gateway_Endorse_FullMethodName:
 		resp, err = call(ctx, args, c.service.Endorse)
 	case gwproto.Gateway_Submit_FullMethodName:
@@ -109,16 +115,19 @@ func (c *InProcessConn) Invoke(ctx context.Context, method string, args, reply a
 	if !ok {
 		return status.Errorf(codes.Internal, "reply %T is not a protobuf message", reply)
 	}
-	if e, ok := resp.(*gwproto.EndorseResponse); ok {
-		if o, ok := out.(*gwproto.EndorseResponse); ok {
-			// The prepared envelope is built afresh for each call and held
-			// by nothing else: hand it over instead of copying it.
-			proto.Reset(o)
-			o.PreparedTransaction = e.GetPreparedTransaction()
-			return nil
-		}
+	if out.ProtoReflect().Descriptor() != resp.ProtoReflect().Descriptor() {
+		return status.Errorf(codes.Internal, "reply %T is not a %T", reply, resp)
 	}
-	proto.Merge(out, resp) // a deep copy: the caller owns its reply
+	proto.Reset(out)
+	if !fresh {
+		proto.Merge(out, resp) // a deep copy: the caller owns its reply
+		return nil
+	}
+	dst := out.ProtoReflect()
+	resp.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
 	return nil
 }
 

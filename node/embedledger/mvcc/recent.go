@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
@@ -31,9 +32,8 @@ type RecentWrites struct {
 	first  uint64
 	// current is the block being validated: its number and the writes of
 	// its valid transactions so far.
-	current    uint64
-	inProgress []string
-	written    map[string]struct{} // inProgress as a set
+	current uint64
+	written map[string]struct{}
 }
 
 // sortedWrites are a block's written keys, as writeKey forms them, sorted.
@@ -54,7 +54,6 @@ func writeKey(ns, key string) string { return ns + "\x00" + key }
 // BeginBlock starts validating block num, forgetting the writes of a block
 // begun and not ended (one whose commit failed).
 func (r *RecentWrites) BeginBlock(num uint64) {
-	r.inProgress = r.inProgress[:0]
 	clear(r.written)
 	r.current = num
 }
@@ -63,18 +62,14 @@ func (r *RecentWrites) BeginBlock(num uint64) {
 func (r *RecentWrites) Add(sets []NsSet) {
 	for _, ns := range sets {
 		for _, w := range ns.KV.GetWrites() {
-			k := writeKey(ns.Namespace, w.GetKey())
-			r.inProgress = append(r.inProgress, k)
-			r.written[k] = struct{}{}
+			r.written[writeKey(ns.Namespace, w.GetKey())] = struct{}{}
 		}
 	}
 }
 
 // EndBlock keeps the current block's writes once it is committed.
 func (r *RecentWrites) EndBlock() {
-	keys := slices.Clone(r.inProgress)
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
+	keys := slices.Sorted(maps.Keys(r.written))
 	if r.current != r.first+uint64(len(r.blocks)) {
 		// A gap (a block committed without passing through here): what is
 		// remembered no longer covers a contiguous span of heights.
@@ -87,7 +82,6 @@ func (r *RecentWrites) EndBlock() {
 		r.blocks = slices.Delete(r.blocks, 0, 1)
 		r.first++
 	}
-	r.inProgress = r.inProgress[:0]
 	clear(r.written)
 	r.current++
 }
@@ -154,7 +148,7 @@ func (r *RecentWrites) writtenInRange(blocks []sortedWrites, lo, hi string) bool
 			return true
 		}
 	}
-	for _, k := range r.inProgress {
+	for k := range r.written {
 		if k >= lo && k < hi {
 			return true
 		}
