@@ -73,6 +73,14 @@ func TestWrappingReadInPlaceMatchesUnmarshal(t *testing.T) {
 	for name, payload := range tests {
 		t.Run(name, func(t *testing.T) { checkWrappingMatches(t, payload) })
 	}
+	// The merged header is left to proto.Unmarshal, which takes it.
+	merged := tests["header field twice (merged)"]
+	if _, err := readWrapping(merged); err != errMergedField {
+		t.Errorf("a repeated header read in place: %v, want it left to proto.Unmarshal", err)
+	}
+	if _, err := unmarshalWrapping(merged); err != nil {
+		t.Errorf("proto.Unmarshal refused the merged header: %v", err)
+	}
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
