@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
@@ -37,6 +38,9 @@ type Identity struct {
 	Role       devca.Role
 	Cert       *x509.Certificate
 	Serialized []byte
+	// p256 is the precomputed table of the key's multiples (see p256.go),
+	// or nil: for keys on other curves and beyond maxP256Tables.
+	p256 *p256Table
 }
 
 // Verifier checks identities against the channel members' root CAs. It
@@ -46,7 +50,15 @@ type Verifier struct {
 	roots map[string]*x509.CertPool
 	now   func() time.Time
 	cache sync.Map // string(serialized identity) -> *Identity
+	// tables counts the cached identities with a P-256 table, which holds
+	// their memory to maxP256Tables×260 KB however many identities the
+	// members' CAs issue.
+	tables atomic.Int32
 }
+
+// maxP256Tables bounds the identities that get a verification table; the
+// others are verified by crypto/ecdsa alone, as correctly and more slowly.
+const maxP256Tables = 64
 
 // NewVerifier builds a verifier for the given MSP ID to root CA certificate
 // map. now is the clock (time.Now in production).
@@ -119,7 +131,17 @@ func (v *Verifier) identify(serialized []byte) (*Identity, error) {
 	if id.Role == "" {
 		return nil, fmt.Errorf("%w: certificate %q carries no NodeOU role", ErrUnknownIdentity, cert.Subject.CommonName)
 	}
-	v.cache.Store(string(serialized), id)
+	if pub := cert.PublicKey.(*ecdsa.PublicKey); pub.Curve == elliptic.P256() && v.tables.Add(1) <= maxP256Tables {
+		if raw, err := pub.Bytes(); err == nil {
+			id.p256 = newP256Table(raw)
+		}
+	}
+	if cached, loaded := v.cache.LoadOrStore(string(serialized), id); loaded {
+		if id.p256 != nil {
+			v.tables.Add(-1) // a concurrent first use got there first
+		}
+		return cached.(*Identity), nil
+	}
 	return id, nil
 }
 
@@ -131,25 +153,32 @@ func (id *Identity) Verify(msg, sig []byte) error {
 
 // VerifyDigest checks sig over a message whose SHA-256 digest is given.
 func (id *Identity) VerifyDigest(digest [sha256.Size]byte, sig []byte) error {
-	return verifyDigest(id.Cert.PublicKey.(*ecdsa.PublicKey), digest, sig)
+	return verifyDigest(id.Cert.PublicKey.(*ecdsa.PublicKey), id.p256, digest, sig)
 }
 
 // VerifySignature checks a DER ECDSA signature over SHA-256(msg), refusing
 // high-S signatures (malleable duplicates), as Fabric does.
 func VerifySignature(pub *ecdsa.PublicKey, msg, sig []byte) error {
-	return verifyDigest(pub, sha256.Sum256(msg), sig)
+	return verifyDigest(pub, nil, sha256.Sum256(msg), sig)
 }
 
-func verifyDigest(pub *ecdsa.PublicKey, digest [sha256.Size]byte, sig []byte) error {
-	var rs struct{ R, S *big.Int }
-	rest, err := asn1.Unmarshal(sig, &rs)
-	if err != nil || len(rest) != 0 || rs.R == nil || rs.S == nil || rs.R.Sign() <= 0 || rs.S.Sign() <= 0 {
+// verifyDigest verifies with the key's table when it has one, otherwise
+// with crypto/ecdsa; both accept exactly the same signatures.
+func verifyDigest(pub *ecdsa.PublicKey, table *p256Table, digest [sha256.Size]byte, sig []byte) error {
+	r, s, ok := parseSignature(sig)
+	if !ok || r.Sign() <= 0 || s.Sign() <= 0 {
 		return fmt.Errorf("%w: malformed signature", ErrBadSignature)
 	}
-	if rs.S.Cmp(halfOrder(pub.Curve)) > 0 {
+	if s.Cmp(halfOrder(pub.Curve)) > 0 {
 		return fmt.Errorf("%w: signature S is not low-S", ErrBadSignature)
 	}
-	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
+	valid := false
+	if table != nil {
+		valid = table.verify(digest[:], r, s)
+	} else {
+		valid = ecdsa.VerifyASN1(pub, digest[:], sig)
+	}
+	if !valid {
 		return ErrBadSignature
 	}
 	return nil
