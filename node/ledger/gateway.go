@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-gateway/pkg/identity"
 	gwproto "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
+	"github.com/srellama/srellama/node/fabsig"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
@@ -103,7 +105,10 @@ func loadIdentity(cfg Config) (*identity.X509Identity, identity.Sign, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger: key %s: %w", cfg.Key, err)
 	}
-	sign, err := identity.NewPrivateKeySign(key)
+	if ecKey, ok := key.(*ecdsa.PrivateKey); ok {
+		return id, func(digest []byte) ([]byte, error) { return fabsig.SignDigest(ecKey, digest) }, nil
+	}
+	sign, err := identity.NewPrivateKeySign(key) // Ed25519
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger: key %s: %w", cfg.Key, err)
 	}

@@ -8,10 +8,8 @@ package msp
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"github.com/srellama/srellama/chaincode/devca"
+	"github.com/srellama/srellama/node/fabsig"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -211,14 +210,7 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 
 // SignDigest signs a message whose SHA-256 digest is given.
 func (s *Signer) SignDigest(digest [sha256.Size]byte) ([]byte, error) {
-	r, sv, err := ecdsa.Sign(rand.Reader, s.key, digest[:])
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	if sv.Cmp(halfOrder(s.key.Curve)) > 0 {
-		sv.Sub(s.key.Curve.Params().N, sv)
-	}
-	return asn1.Marshal(struct{ R, S *big.Int }{r, sv})
+	return fabsig.SignDigest(s.key, digest[:])
 }
 
 // Serialize encodes an identity the way Fabric puts it in signature headers.

@@ -105,7 +105,7 @@ func TestTableVerifiesExactlyAsCryptoECDSA(t *testing.T) {
 	key, table := newKey(t)
 	other, _ := newKey(t)
 	digests := map[string][32]byte{
-		"zero digest (u1 = 0)": {},
+		"zero digest (u1 = 0)":   {},
 		"digest above the order": [32]byte(bytes.Repeat([]byte{0xff}, 32)),
 	}
 	for i := range 20 {
