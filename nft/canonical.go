@@ -22,6 +22,15 @@ import (
 //
 // NaN and infinities have no JSON form and are refused.
 func Canonical(v any) ([]byte, error) {
+	if out, ok := encodeDirect(v); ok {
+		return out, nil
+	}
+	return canonicalViaJSON(v)
+}
+
+// canonicalViaJSON is the reference encoding: encoding/json's rendering of
+// v, canonicalized. The direct encoder (encode.go) must match it.
+func canonicalViaJSON(v any) ([]byte, error) {
 	// Without HTML escaping, strings come out of the encoder in canonical
 	// form (bar U+2028 and U+2029) and the canonicalizer copies them whole.
 	var buf bytes.Buffer

@@ -5,4 +5,6 @@ package nft
 var (
 	CanonicalizeFast = canonicalizeFast
 	CanonicalizeTree = canonicalizeTree
+	CanonicalViaJSON = canonicalViaJSON
+	EncodeDirect     = encodeDirect
 )
