@@ -67,6 +67,7 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 			p.code = peer.TxValidationCode_BAD_RWSET
 		}
 	}
+	l.noteQueued(p.tx.TxID(), 1)
 	select {
 	case l.queue <- p:
 		if len(l.queue) >= l.cfg.MaxBlockTxs-1 {
@@ -77,11 +78,24 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 		}
 		return nil
 	case <-l.closing:
-		return fmt.Errorf("%w: ledger is shutting down", ErrUnavailable)
+		err = fmt.Errorf("%w: ledger is shutting down", ErrUnavailable)
 	case <-l.done:
-		return fmt.Errorf("%w: the committer stopped after a failed commit", ErrUnavailable)
+		err = fmt.Errorf("%w: the committer stopped after a failed commit", ErrUnavailable)
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
+	}
+	l.noteQueued(p.tx.TxID(), -1)
+	return err
+}
+
+// noteQueued counts a transaction into or out of the queue.
+func (l *Ledger) noteQueued(txID string, delta int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.queued[txID] + delta; n > 0 {
+		l.queued[txID] = n
+	} else {
+		delete(l.queued, txID)
 	}
 }
 
@@ -246,11 +260,25 @@ func (l *Ledger) published(num uint64, batch []*pendingTx, codes []peer.TxValida
 	l.stats.CommitTime += took
 	for i, p := range batch {
 		id := p.tx.TxID()
+		if n := l.queued[id]; n > 1 {
+			l.queued[id] = n - 1
+		} else {
+			delete(l.queued, id)
+		}
+		st := store.TxStatus{Block: num, Tx: uint64(i), Code: codes[i]}
 		if codes[i] == peer.TxValidationCode_DUPLICATE_TXID {
-			continue // waiters want the first commit, reported when it happened
+			// Waiters want the first commit. Those that came while this
+			// resubmission was queued did not look it up: answer them.
+			if len(l.waiters[id]) == 0 {
+				continue
+			}
+			var ok bool
+			if st, ok = l.txStatus(id); !ok {
+				continue // cannot be: a duplicate's ID is in the index
+			}
 		}
 		for _, w := range l.waiters[id] {
-			w <- commitResult{status: store.TxStatus{Block: num, Tx: uint64(i), Code: codes[i]}}
+			w <- commitResult{status: st}
 		}
 		delete(l.waiters, id)
 	}
@@ -266,6 +294,7 @@ func (l *Ledger) fail(batch []*pendingTx, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.failure = err
+	clear(l.queued)
 	for id, ws := range l.waiters {
 		for _, w := range ws {
 			w <- commitResult{err: fmt.Errorf("%w: %v", ErrUnavailable, err)}
@@ -312,7 +341,11 @@ func (l *Ledger) waitCommit(ctx context.Context, txID string) (store.TxStatus, e
 	l.mu.Lock()
 	// Looked up under the lock that published() takes after writing, so a
 	// transaction is either found here or its waiter is registered in time.
-	st, ok := l.txStatus(txID)
+	var st store.TxStatus
+	ok := false
+	if l.queued[txID] == 0 {
+		st, ok = l.txStatus(txID)
+	}
 	if !ok {
 		if l.failure != nil {
 			l.mu.Unlock()

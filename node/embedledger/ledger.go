@@ -113,6 +113,11 @@ type Ledger struct {
 
 	mu      sync.Mutex
 	waiters map[string][]chan commitResult
+	// queued counts the submitted transactions of each ID not yet in a
+	// block: a commit status request for one waits without looking for it
+	// in the transaction index, where it cannot be yet (unless it is a
+	// resubmission, whose waiters published answers from the index).
+	queued  map[string]int
 	height  uint64
 	newTip  chan struct{} // closed and replaced at every commit
 	failure error         // set when a commit failed; the ledger stops
@@ -161,7 +166,7 @@ func Open(cfg Config) (*Ledger, error) {
 		cfg: c, log: c.Logger, peers: map[string]*msp.Signer{},
 		queue: make(chan *pendingTx, 4*c.MaxBlockTxs), blockFull: make(chan struct{}, 1),
 		closing: make(chan struct{}), done: make(chan struct{}),
-		waiters: map[string][]chan commitResult{}, newTip: make(chan struct{}),
+		waiters: map[string][]chan commitResult{}, queued: map[string]int{}, newTip: make(chan struct{}),
 		endorsed: newEndorsedCache(64 * 1024),
 	}
 	for _, id := range c.Orgs {
