@@ -115,17 +115,50 @@ func (b *blockFile) appendSynced(block []byte) (pendingEnd int64, err error) {
 	if len(b.unindexed) > 0 {
 		return 0, errors.New("block file: blocks beyond the index must be applied before new ones are appended")
 	}
-	rec := make([]byte, recordHeader, recordHeader+len(block))
-	binary.BigEndian.PutUint32(rec[0:4], uint32(len(block)))
-	binary.BigEndian.PutUint32(rec[4:8], crc32.Checksum(block, castagnoli))
-	rec = append(rec, block...)
-	if _, err := b.f.WriteAt(rec, b.end); err != nil {
+	var header [recordHeader]byte
+	binary.BigEndian.PutUint32(header[0:4], uint32(len(block)))
+	binary.BigEndian.PutUint32(header[4:8], crc32.Checksum(block, castagnoli))
+	fd := int(b.f.Fd())
+	if err := writeFullAt(fd, b.end, header[:], block); err != nil {
 		return 0, fmt.Errorf("block file: %w", err)
 	}
-	if err := unix.Fdatasync(int(b.f.Fd())); err != nil {
+	if err := unix.Fdatasync(fd); err != nil {
 		return 0, fmt.Errorf("block file: sync: %w", err)
 	}
-	return b.end + int64(len(rec)), nil
+	return b.end + recordHeader + int64(len(block)), nil
+}
+
+// writeFullAt writes the buffers one after the other at offset with
+// pwritev, which spares copying a block behind its record header, and
+// goes on after a short write.
+func writeFullAt(fd int, offset int64, bufs ...[]byte) error {
+	for len(bufs) > 0 {
+		n, err := unix.Pwritev(fd, bufs, offset)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		offset += int64(n)
+		bufs = advance(bufs, n)
+	}
+	return nil
+}
+
+// advance drops the first n bytes of bufs.
+func advance(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
 }
 
 // abandon cuts off what a failed append may have written, keeping every
