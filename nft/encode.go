@@ -51,12 +51,27 @@ func encodeDirect(v any) ([]byte, bool) {
 	if enc == nil {
 		return nil, false
 	}
-	out, err := enc(make([]byte, 0, 1024), rv)
+	buf := encodeBuffers.Get().(*[]byte)
+	out, err := enc((*buf)[:0], rv)
 	if err != nil {
+		encodeBuffers.Put(buf)
 		return nil, false
 	}
-	return out, true
+	doc := slices.Clone(out)
+	if cap(out) <= maxPooledBuffer {
+		*buf = out[:0]
+		encodeBuffers.Put(buf)
+	}
+	return doc, true
 }
+
+// encodeBuffers hold the buffers documents are written into before they
+// are copied out at their exact size: growing a fresh buffer by doubling
+// allocated twice a document's size. One grown past maxPooledBuffer by a
+// large document is left to the collector.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledBuffer = 64 << 10
 
 func encoderOf(t reflect.Type) encodeFunc {
 	if cached, ok := typeEncoders.Load(t); ok {
