@@ -26,10 +26,10 @@ type pendingTx struct {
 	// code is the verdict of the checks that need no state (endorsements,
 	// read-write set structure); VALID means "check MVCC next".
 	code peer.TxValidationCode
-	// simulated says the read-write set is one this ledger simulated, on
-	// the state at simHeight.
+	// simulated says the read-write set is one this ledger simulated, as
+	// sim says.
 	simulated bool
-	simHeight uint64
+	sim       simulation
 }
 
 type commitResult struct {
@@ -61,7 +61,7 @@ func (l *Ledger) Submit(ctx context.Context, env *common.Envelope) error {
 		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	p := &pendingTx{raw: raw, tx: tx}
-	p.code, p.simHeight, p.simulated = l.checkEndorsements(tx)
+	p.code, p.sim, p.simulated = l.checkEndorsements(tx)
 	if p.code == peer.TxValidationCode_VALID {
 		if p.sets, err = mvcc.Decode(tx.RWSet); err != nil || mvcc.CheckWrites(p.sets) != nil {
 			p.code = peer.TxValidationCode_BAD_RWSET
@@ -104,38 +104,38 @@ func (l *Ledger) noteQueued(txID string, delta int) {
 // response it carries, by the peer of at least one member organization, for
 // a chaincode this ledger hosts, and only touch that chaincode's namespace.
 // When one of the endorsements is this ledger's own, it also returns the
-// height of the state the read-write set was simulated on.
-func (l *Ledger) checkEndorsements(tx *fabmsg.Transaction) (code peer.TxValidationCode, simHeight uint64, simulated bool) {
+// simulation it came from.
+func (l *Ledger) checkEndorsements(tx *fabmsg.Transaction) (code peer.TxValidationCode, sim simulation, simulated bool) {
 	name := tx.Action.GetChaincodeId().GetName()
 	if _, ok := l.cfg.Chaincodes[name]; !ok {
-		return peer.TxValidationCode_INVALID_CHAINCODE, 0, false
+		return peer.TxValidationCode_INVALID_CHAINCODE, sim, false
 	}
 	for _, ns := range tx.RWSet.GetNsRwset() {
 		if ns.GetNamespace() != name {
-			return peer.TxValidationCode_ILLEGAL_WRITESET, 0, false
+			return peer.TxValidationCode_ILLEGAL_WRITESET, sim, false
 		}
 	}
 	if tx.Action.GetResponse().GetStatus() >= 400 {
-		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
+		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, simulation{}, false
 	}
 	endorsed := 0
 	for _, e := range tx.Endorsements {
 		id, err := l.verifier.Identify(e.GetEndorser(), devca.RolePeer)
 		if err != nil {
-			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
+			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, simulation{}, false
 		}
 		digest := fabmsg.EndorsedDigest(tx.ResponsePayload, e.GetEndorser())
-		if h, ours := l.endorsed.signedHere(e.GetSignature(), digest); ours {
-			simHeight, simulated = h, true
+		if s, ours := l.endorsed.signedHere(e.GetSignature(), digest); ours {
+			sim, simulated = s, true
 		} else if err := id.VerifyDigest(digest, e.GetSignature()); err != nil {
-			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
+			return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, simulation{}, false
 		}
 		endorsed++
 	}
 	if endorsed == 0 {
-		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, 0, false
+		return peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE, simulation{}, false
 	}
-	return peer.TxValidationCode_VALID, simHeight, simulated
+	return peer.TxValidationCode_VALID, sim, simulated
 }
 
 // runCommitter is the orderer and committer: it cuts blocks from the queue
@@ -210,12 +210,11 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 		for i, p := range batch {
 			envs[i] = p.raw
 			id := p.tx.TxID()
-			_, committed := u.TxStatus(id)
 			code := p.code
 			switch {
-			case seen[id] || committed:
+			case seen[id] || l.committedBefore(u, p):
 				code = peer.TxValidationCode_DUPLICATE_TXID
-			case code == peer.TxValidationCode_VALID && p.simulated && l.recent.Unchanged(p.sets, p.simHeight):
+			case code == peer.TxValidationCode_VALID && p.simulated && l.recent.Unchanged(p.sets, p.sim.height):
 				// Nothing it read was written since it was simulated here.
 			case code == peer.TxValidationCode_VALID:
 				code = mvcc.Validate(p.sets, u)
@@ -224,6 +223,7 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 				l.recent.Add(p.sets)
 			}
 			seen[id] = true
+			l.recent.AddTx(id)
 			codes[i] = code
 			if err := recordTx(u, p.tx, p.sets, store.Height{Block: num, Tx: uint64(i)}, code); err != nil {
 				return err
@@ -237,6 +237,22 @@ func (l *Ledger) commitBlock(batch []*pendingTx) error {
 	l.recent.EndBlock()
 	l.published(num, batch, codes, time.Since(start))
 	return nil
+}
+
+// committedBefore reports whether p's transaction ID is in the index.
+// Endorse found the ID of each transaction it simulated absent from the
+// index of the state it simulated on; unless a block since committed it,
+// it is still absent, and the index, where LevelDB looks for an absent key
+// in every level-0 table, need not be read. The endorsement binds the
+// simulated ID only through the proposal hash, which is not checked against
+// the envelope, so the IDs are compared.
+func (l *Ledger) committedBefore(u *store.Update, p *pendingTx) bool {
+	id := p.tx.TxID()
+	if p.simulated && p.sim.txID == id && l.recent.TxAbsentSince(id, p.sim.height) {
+		return false
+	}
+	_, committed := u.TxStatus(id)
+	return committed
 }
 
 func appendBlock(u *store.Update, num uint64, prevHash []byte, envs [][]byte, codes []peer.TxValidationCode) error {

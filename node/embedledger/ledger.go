@@ -261,14 +261,21 @@ func (l *Ledger) checkProposal(sp *peer.SignedProposal) (*fabmsg.Proposal, *msp.
 }
 
 // simulate runs the chaincode against a snapshot of committed state, and
-// also returns the height of that state.
-func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode) (*peer.Response, *sim.Result, uint64, error) {
+// also returns the height of that state. For an endorsement it first
+// refuses a transaction ID that state's index holds: checked on the same
+// snapshot, so that the committer knows the ID was absent at that height.
+func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode, endorsing bool) (*peer.Response, *sim.Result, uint64, error) {
 	snap, err := l.store.Snapshot()
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer snap.Close()
 	height, _ := snap.Height()
+	if endorsing {
+		if st, ok := snap.TxStatus(p.TxID()); ok {
+			return nil, nil, height, fmt.Errorf("%w: transaction %s already committed in block %d", ErrDuplicate, p.TxID(), st.Block)
+		}
+	}
 	stub := sim.NewStub(p.Chaincode, &sim.Invocation{
 		TxID: p.TxID(), ChannelID: l.cfg.Channel, Timestamp: p.Timestamp(),
 		Creator: p.SignatureHeader.GetCreator(), Nonce: p.SignatureHeader.GetNonce(), Epoch: p.ChannelHeader.GetEpoch(),
@@ -306,7 +313,7 @@ func (l *Ledger) Evaluate(ctx context.Context, sp *peer.SignedProposal) (*peer.R
 	if err != nil {
 		return nil, err
 	}
-	resp, _, _, err := l.simulate(p, cc)
+	resp, _, _, err := l.simulate(p, cc, false)
 	var ccErr *ChaincodeError
 	if errors.As(err, &ccErr) {
 		ccErr.MSPID = creator.MSPID
@@ -322,9 +329,6 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 	if err != nil {
 		return nil, err
 	}
-	if st, ok := l.txStatus(p.TxID()); ok {
-		return nil, fmt.Errorf("%w: transaction %s already committed in block %d", ErrDuplicate, p.TxID(), st.Block)
-	}
 	if len(orgs) == 0 {
 		orgs = []string{creator.MSPID}
 	}
@@ -336,7 +340,7 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 		}
 		endorsers = append(endorsers, s)
 	}
-	resp, res, simHeight, err := l.simulate(p, cc)
+	resp, res, simHeight, err := l.simulate(p, cc, true)
 	if err != nil {
 		var ccErr *ChaincodeError
 		if errors.As(err, &ccErr) {
@@ -355,7 +359,7 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 		if err != nil {
 			return nil, fmt.Errorf("endorse as %s: %w", s.Identity.MSPID, err)
 		}
-		l.endorsed.add(sig, digest, simHeight)
+		l.endorsed.add(sig, digest, simulation{height: simHeight, txID: p.TxID()})
 		endorsements = append(endorsements, &peer.Endorsement{Endorser: s.Identity.Serialized, Signature: sig})
 	}
 	return p.Envelope(prp, endorsements)

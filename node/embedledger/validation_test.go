@@ -415,3 +415,68 @@ func TestCommitStatusAndEventRequestsAreAuthenticated(t *testing.T) {
 		t.Errorf("genuine events request: %v", err)
 	}
 }
+
+// TestEndorsementRewrappedUnderACommittedIDIsADuplicate: a client takes a
+// fresh endorsement and wraps it in an envelope whose header, signed by
+// itself, reuses the ID of one of its committed transactions. The
+// endorsement does not cover the envelope's header, so the committer must
+// not take the endorsed simulation's ID for the envelope's: it is a
+// duplicate, and its write is not applied.
+func TestEndorsementRewrappedUnderACommittedIDIsADuplicate(t *testing.T) {
+	dir := t.TempDir()
+	l := openLedger(t, dir, nil)
+	defer l.Close()
+	clientID, clientSign := identityFiles(t, dir, "Org1MSP", "client")
+	c := rawClient(t, l, clientID, clientSign)
+
+	committed := endorse(t, c, "put", "b", "1")
+	if code := commitCode(t, committed); code != peer.TxValidationCode_VALID {
+		t.Fatal(code)
+	}
+	fresh := endorse(t, c, "put", "a", "1")
+	rewrapped := withHeaderOf(t, envelopeOf(t, fresh), envelopeOf(t, committed))
+	rewrapped.Signature, _ = clientSign(sha256Of(rewrapped.GetPayload()))
+	before := l.Height()
+	if err := l.Submit(context.Background(), rewrapped); err != nil {
+		t.Fatal(err)
+	}
+	waitHeight(t, l, before+1)
+	last, err := l.Block(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes := blocks.ValidationCodes(last); len(codes) != 1 || codes[0] != peer.TxValidationCode_DUPLICATE_TXID {
+		t.Errorf("rewrapped endorsement codes = %v, want [DUPLICATE_TXID]", codes)
+	}
+	if got, _ := c.EvaluateTransaction("get", "a"); len(got) != 0 {
+		t.Errorf("a = %q, want unset", got)
+	}
+}
+
+func envelopeOf(t *testing.T, tx *client.Transaction) *common.Envelope {
+	t.Helper()
+	raw, err := tx.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prepared gateway.PreparedTransaction
+	if err := proto.Unmarshal(raw, &prepared); err != nil {
+		t.Fatal(err)
+	}
+	return prepared.GetEnvelope()
+}
+
+// withHeaderOf returns env's transaction under from's header (channel and
+// signature headers, in the payload and the action alike), unsigned.
+func withHeaderOf(t *testing.T, env, from *common.Envelope) *common.Envelope {
+	t.Helper()
+	var payload, fromPayload common.Payload
+	proto.Unmarshal(env.GetPayload(), &payload)
+	proto.Unmarshal(from.GetPayload(), &fromPayload)
+	var tx peer.Transaction
+	proto.Unmarshal(payload.GetData(), &tx)
+	payload.Header = fromPayload.GetHeader()
+	tx.Actions[0].Header = fromPayload.GetHeader().GetSignatureHeader()
+	payload.Data = mustMarshal(t, &tx)
+	return &common.Envelope{Payload: mustMarshal(t, &payload)}
+}

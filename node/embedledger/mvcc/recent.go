@@ -21,6 +21,11 @@ import (
 // answer is never "invalid", only "valid" or "look": validation codes are
 // exactly those of Validate.
 //
+// It also remembers the IDs of the transactions the blocks committed, as
+// writes to the empty namespace, which no chaincode has: whether an ID was
+// committed since a height is then the same question as whether a key was
+// written.
+//
 // Only the committer uses it, in block order; it is not safe for
 // concurrent use.
 type RecentWrites struct {
@@ -67,6 +72,12 @@ func (r *RecentWrites) Add(sets []NsSet) {
 	}
 }
 
+// AddTx records that the current block commits transaction txID, valid or
+// not.
+func (r *RecentWrites) AddTx(txID string) { r.written[txIDKey(txID)] = struct{}{} }
+
+func txIDKey(txID string) string { return writeKey("", txID) }
+
 // EndBlock keeps the current block's writes once it is committed.
 func (r *RecentWrites) EndBlock() {
 	keys := slices.Sorted(maps.Keys(r.written))
@@ -91,7 +102,7 @@ func (r *RecentWrites) EndBlock() {
 // up to the current one, nor by the current block's valid transactions so
 // far. False means "not shown", not "invalid".
 func (r *RecentWrites) Unchanged(sets []NsSet, simHeight uint64) bool {
-	if simHeight < r.first || simHeight > r.current || r.first+uint64(len(r.blocks)) != r.current {
+	if !r.reachesBack(simHeight) {
 		return false
 	}
 	since := r.blocks[simHeight-r.first:]
@@ -113,6 +124,23 @@ func (r *RecentWrites) Unchanged(sets []NsSet, simHeight uint64) bool {
 		}
 	}
 	return true
+}
+
+// TxAbsentSince reports whether no block from height h on, nor the current
+// block so far, committed transaction txID. False means "not shown".
+func (r *RecentWrites) TxAbsentSince(txID string, h uint64) bool {
+	if !r.reachesBack(h) {
+		return false
+	}
+	k := txIDKey(txID)
+	_, now := r.written[k]
+	return !now && !r.writtenInBlocks(r.blocks[h-r.first:], k)
+}
+
+// reachesBack reports whether the remembered blocks are every block from
+// height h to the current one.
+func (r *RecentWrites) reachesBack(h uint64) bool {
+	return h >= r.first && h <= r.current && r.first+uint64(len(r.blocks)) == r.current
 }
 
 // rangeShown: only range queries with their raw reads recorded, as our

@@ -155,3 +155,39 @@ func TestRecentWritesForgetOldBlocksPastTheKeyBudget(t *testing.T) {
 		t.Error("a key of the kept block was shown unchanged")
 	}
 }
+
+func TestRecentWritesTellWhetherATransactionIDWasCommittedSince(t *testing.T) {
+	r := NewRecentWrites(10, 8, 1000)
+	for _, ids := range [][]string{{"t10"}, {"t11a", "t11b"}, {}} { // blocks 10, 11, 12
+		r.BeginBlock(r.current)
+		for _, id := range ids {
+			r.AddTx(id)
+		}
+		r.EndBlock()
+	}
+	r.BeginBlock(13)
+	r.AddTx("t13")
+	tests := []struct {
+		name   string
+		id     string
+		since  uint64
+		absent bool
+	}{
+		{"never committed, asked from the window's start", "new", 10, true},
+		{"never committed, asked from the current block", "new", 13, true},
+		{"committed in a block since", "t11b", 11, false},
+		{"committed before the height asked from", "t11b", 12, true},
+		{"committed earlier in the current block", "t13", 13, false},
+		{"a height before the window", "new", 9, false},
+		{"a height beyond the current block", "new", 14, false},
+		{"a key of that name in a chaincode namespace is not an ID", "a", 10, true},
+	}
+	r.Add(txWriting("cc", "a")) // a write, not a committed ID
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := r.TxAbsentSince(tt.id, tt.since); got != tt.absent {
+				t.Fatalf("TxAbsentSince(%q, %d) = %v, want %v", tt.id, tt.since, got, tt.absent)
+			}
+		})
+	}
+}
