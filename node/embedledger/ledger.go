@@ -270,7 +270,7 @@ func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode, endorsing bool)
 		return nil, nil, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer snap.Close()
-	height, _ := snap.Height()
+	height := snap.BlockCount()
 	if endorsing {
 		if st, ok := snap.TxStatus(p.TxID()); ok {
 			return nil, nil, height, fmt.Errorf("%w: transaction %s already committed in block %d", ErrDuplicate, p.TxID(), st.Block)

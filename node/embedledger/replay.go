@@ -112,11 +112,15 @@ func decodeCommitted(b *common.Block) ([]committedTx, error) {
 }
 
 // recordTx writes what a transaction's verdict commits: a valid one's
-// writes and history, and every one's index entry. The committer and the
+// writes and history, and the index entry of every one but a duplicate,
+// whose ID keeps the entry of its first commit. The committer and the
 // replay after a crash share it, so a replayed block is stored exactly as
 // it was first committed.
 func recordTx(u *store.Update, tx *fabmsg.Transaction, sets []mvcc.NsSet, h store.Height, code peer.TxValidationCode) error {
-	if code == peer.TxValidationCode_VALID {
+	switch code {
+	case peer.TxValidationCode_DUPLICATE_TXID:
+		return nil
+	case peer.TxValidationCode_VALID:
 		if err := mvcc.Apply(sets, u, mvcc.Tx{ID: tx.TxID(), Timestamp: tx.ChannelHeader.GetTimestamp(), Height: h}); err != nil {
 			return err
 		}

@@ -506,6 +506,16 @@ func (u *Update) BlockBytes(num uint64) ([]byte, bool) {
 	return u.reader.BlockBytes(num)
 }
 
+// BlockCount returns the number of committed blocks, as Height does; a
+// snapshot of the open store has it at hand, read when it was opened.
+func (r *reader) BlockCount() uint64 {
+	if v, ok := r.view.(cachedView); ok {
+		return v.height
+	}
+	h, _ := r.Height()
+	return h
+}
+
 // Height returns the number of committed blocks and the hash of the last
 // block's header (nil when there is none).
 func (r *reader) Height() (uint64, []byte) {
@@ -562,13 +572,12 @@ func (u *Update) AddHistory(ns, key string, ver Height, m *queryresult.KeyModifi
 	return nil
 }
 
-// IndexTx records a transaction's commit status. An already indexed ID is
-// kept: the first commit of a transaction ID is the one that counts.
+// IndexTx records a transaction's commit status. The first commit of an ID
+// is the one that counts: the caller indexes each ID once, leaving out the
+// duplicates it found (an index lookup here, of a key nearly always absent,
+// would cost a probe of every LevelDB level-0 table).
 func (u *Update) IndexTx(txID string, st TxStatus) error {
 	k := txKey(txID)
-	if _, ok := u.view.get(k); ok {
-		return nil
-	}
 	raw := make([]byte, 20)
 	binary.BigEndian.PutUint64(raw[0:8], st.Block)
 	binary.BigEndian.PutUint64(raw[8:16], st.Tx)

@@ -494,6 +494,15 @@ func TestSnapshotsReadTheirOwnHeightThroughTheCache(t *testing.T) {
 	expect("view opened after block 1", b, "j", "new")
 	commit(2, map[string]string{"k": "", "x": "now"})
 	c := snapshot()
+	for _, v := range []struct {
+		name string
+		snap *Snapshot
+		want uint64
+	}{{"a", a, 1}, {"b", b, 2}, {"c", c, 3}} {
+		if n, _ := v.snap.Height(); v.snap.BlockCount() != v.want || n != v.want {
+			t.Errorf("view %s: BlockCount %d, Height %d, want %d", v.name, v.snap.BlockCount(), n, v.want)
+		}
+	}
 	expect("view opened after the delete", c, "k", "<none>")
 	expect("view opened before the delete", b, "k", "v1")
 	expect("view opened before x was written", a, "x", "<none>")
