@@ -14,7 +14,8 @@ import (
 
 // TestRecordsEncodeCanonicallyAsTheReference holds nft.Canonical, which
 // encodes these types directly, to what encoding/json renders once
-// canonicalized, on random records of every type the contracts store.
+// canonicalized, and nft.Unmarshal to what encoding/json decodes from it, on
+// random records of every type the contracts store.
 func TestRecordsEncodeCanonicallyAsTheReference(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	types := []reflect.Type{
@@ -45,6 +46,16 @@ func TestRecordsEncodeCanonicallyAsTheReference(t *testing.T) {
 				}
 				if !bytes.Equal(got, want) {
 					t.Fatalf("Canonical differs from the canonicalized encoding/json output\n got %s\nwant %s", got, want)
+				}
+				decoded, reference := reflect.New(typ), reflect.New(typ)
+				if err := nft.Unmarshal(got, decoded.Interface()); err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(got, reference.Interface()); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(decoded.Interface(), reference.Interface()) {
+					t.Fatalf("nft.Unmarshal decodes %s as %#v, encoding/json as %#v", got, decoded.Elem(), reference.Elem())
 				}
 			}
 		})
