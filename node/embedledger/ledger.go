@@ -124,6 +124,13 @@ type Ledger struct {
 	stats   Stats
 }
 
+// endorsementsKept is how many of its recent endorsements the ledger
+// remembers (see endorsedCache): at 2,000 a second, those of the last eight
+// seconds. Clients submit within milliseconds of an endorsement; an older
+// one is verified in full. Each garbage collection scans every entry, so
+// the cache is kept to what it is for (about 4 MB).
+const endorsementsKept = 16 << 10
+
 // recentBlocks is how many blocks' write sets the committer remembers: a
 // transaction simulated further back than that is validated by reading
 // the state. At the embedded ledger's block rates that is well over a
@@ -167,7 +174,7 @@ func Open(cfg Config) (*Ledger, error) {
 		queue: make(chan *pendingTx, 4*c.MaxBlockTxs), blockFull: make(chan struct{}, 1),
 		closing: make(chan struct{}), done: make(chan struct{}),
 		waiters: map[string][]chan commitResult{}, queued: map[string]int{}, newTip: make(chan struct{}),
-		endorsed: newEndorsedCache(64 * 1024),
+		endorsed: newEndorsedCache(endorsementsKept),
 	}
 	for _, id := range c.Orgs {
 		org, err := loadOrCreateOrg(c.Dir, id, now)

@@ -23,6 +23,7 @@ import (
 	"github.com/srellama/srellama/chaincode/shimstub"
 	"github.com/srellama/srellama/node/embedledger/mvcc"
 	"github.com/srellama/srellama/node/embedledger/store"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -113,7 +114,7 @@ func (s *Stub) Result() (*Result, error) {
 	for _, k := range slices.Sorted(maps.Keys(s.writes)) {
 		kv.Writes = append(kv.Writes, s.writes[k])
 	}
-	kvBytes, err := proto.Marshal(kv)
+	raw, kvBytes, err := marshalRWSet(s.ns, kv)
 	if err != nil {
 		return nil, fmt.Errorf("marshal read-write set: %w", err)
 	}
@@ -121,11 +122,35 @@ func (s *Stub) Result() (*Result, error) {
 		DataModel: rwset.TxReadWriteSet_KV,
 		NsRwset:   []*rwset.NsReadWriteSet{{Namespace: s.ns, Rwset: kvBytes}},
 	}
-	raw, err := proto.Marshal(set)
-	if err != nil {
-		return nil, fmt.Errorf("marshal read-write set: %w", err)
-	}
 	return &Result{RWSet: set, RWBytes: raw, Event: s.event, Writes: len(s.writes), ReadOnly: len(s.writes) == 0}, nil
+}
+
+// marshalRWSet encodes a TxReadWriteSet of one namespace's KV set, as
+// proto.Marshal does, into one buffer: marshalling the KV set and then the
+// set holding it copied the KV set twice. kvBytes is the KV set's encoding
+// within it.
+func marshalRWSet(ns string, kv *kvrwset.KVRWSet) (raw, kvBytes []byte, err error) {
+	kvSize := proto.Size(kv)
+	nsSize := protowire.SizeTag(1) + protowire.SizeBytes(len(ns)) // ns is never empty
+	if kvSize > 0 {
+		nsSize += protowire.SizeTag(2) + protowire.SizeBytes(kvSize)
+	}
+	// data_model KV is 0, proto3's default: not written.
+	raw = make([]byte, 0, protowire.SizeTag(2)+protowire.SizeBytes(nsSize))
+	raw = protowire.AppendTag(raw, 2, protowire.BytesType) // ns_rwset
+	raw = protowire.AppendVarint(raw, uint64(nsSize))
+	raw = protowire.AppendTag(raw, 1, protowire.BytesType) // namespace
+	raw = protowire.AppendString(raw, ns)
+	if kvSize == 0 {
+		return raw, nil, nil
+	}
+	raw = protowire.AppendTag(raw, 2, protowire.BytesType) // rwset
+	raw = protowire.AppendVarint(raw, uint64(kvSize))
+	start := len(raw)
+	if raw, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(raw, kv); err != nil {
+		return nil, nil, err
+	}
+	return raw, raw[start:], nil
 }
 
 // GetArgs returns the invocation arguments, function name first.
