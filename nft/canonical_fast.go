@@ -213,34 +213,45 @@ func isASCII(b []byte) bool {
 	return true
 }
 
-// str reads a string token and returns its decoded content. Content without
-// escapes is returned as a slice of the input.
+// str reads a string token and returns its decoded content.
 func (c *fastCanonicalizer) str() ([]byte, bool) {
-	c.pos++ // opening quote
-	start := c.pos
+	content, next, ok := readString(c.in, c.pos)
+	c.pos = next
+	return content, ok
+}
+
+// readString reads the string token that starts with the quote at in[pos]
+// and returns its decoded content, and where the token ends. Content
+// without escapes is a slice of in. It refuses what it does not decode
+// exactly as encoding/json does: invalid UTF-8 (encoding/json substitutes
+// U+FFFD), surrogate escapes (and their pairing rules), raw control
+// characters (invalid JSON).
+func readString(in []byte, pos int) (content []byte, next int, ok bool) {
+	pos++ // opening quote
+	start := pos
 	escaped := false
-	for c.pos < len(c.in) {
-		switch b := c.in[c.pos]; {
+	for pos < len(in) {
+		switch b := in[pos]; {
 		case b == '"':
-			raw := c.in[start:c.pos]
-			c.pos++
+			raw := in[start:pos]
 			if !utf8.Valid(raw) {
-				return nil, false // the decoder substitutes U+FFFD: tree path
+				return nil, pos + 1, false
 			}
 			if !escaped {
-				return raw, true
+				return raw, pos + 1, true
 			}
-			return unescapeJSON(raw)
+			content, ok := unescapeJSON(raw)
+			return content, pos + 1, ok
 		case b == '\\':
 			escaped = true
-			c.pos += 2
+			pos += 2
 		case b < 0x20:
-			return nil, false
+			return nil, pos, false
 		default:
-			c.pos++
+			pos++
 		}
 	}
-	return nil, false
+	return nil, pos, false
 }
 
 // stringValue copies a string token. One already in canonical form, the

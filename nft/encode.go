@@ -73,13 +73,16 @@ var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); retu
 
 const maxPooledBuffer = 64 << 10
 
-func encoderOf(t reflect.Type) encodeFunc {
-	if cached, ok := typeEncoders.Load(t); ok {
-		return cached.(encodeFunc)
+func encoderOf(t reflect.Type) encodeFunc { return memo(&typeEncoders, t, buildEncoder) }
+
+// memo returns what build makes of t, built once and cached.
+func memo[F any](cache *sync.Map, t reflect.Type, build func(reflect.Type, map[reflect.Type]bool) F) F {
+	if cached, ok := cache.Load(t); ok {
+		return cached.(F)
 	}
-	enc := buildEncoder(t, map[reflect.Type]bool{})
-	typeEncoders.Store(t, enc)
-	return enc
+	f := build(t, map[reflect.Type]bool{})
+	cache.Store(t, f)
+	return f
 }
 
 var (

@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
-	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // Unmarshal is json.Unmarshal for documents this package encodes: the
@@ -49,14 +47,7 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-func decoderOf(t reflect.Type) decodeFunc {
-	if cached, ok := typeDecoders.Load(t); ok {
-		return cached.(decodeFunc)
-	}
-	dec := buildDecoder(t, map[reflect.Type]bool{})
-	typeDecoders.Store(t, dec)
-	return dec
-}
+func decoderOf(t reflect.Type) decodeFunc { return memo(&typeDecoders, t, buildDecoder) }
 
 func buildDecoder(t reflect.Type, building map[reflect.Type]bool) decodeFunc {
 	pt := reflect.PointerTo(t)
@@ -70,11 +61,11 @@ func buildDecoder(t reflect.Type, building map[reflect.Type]bool) decodeFunc {
 	case reflect.Bool:
 		return decodeBool
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return decodeInt
+		return numberDecoder(setInt)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return decodeUint
+		return numberDecoder(setUint)
 	case reflect.Float64:
-		return decodeFloat
+		return numberDecoder(setFloat)
 	case reflect.String:
 		return decodeString
 	case reflect.Pointer:
@@ -155,81 +146,14 @@ func (d *decodeState) number() ([]byte, bool) {
 	return tok, isJSONNumber(tok)
 }
 
-// str returns the next string's content, unescaped. Content without
-// escapes is a slice of the input.
+// str returns the next string's content, unescaped (see readString).
 func (d *decodeState) str() ([]byte, bool) {
 	if d.peek() != '"' {
 		return nil, false
 	}
-	d.pos++
-	start := d.pos
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		switch {
-		case c == '"':
-			raw := d.data[start:d.pos]
-			d.pos++
-			return raw, utf8.Valid(raw)
-		case c == '\\':
-			return d.escapedStr(start)
-		case c < 0x20:
-			return nil, false
-		default:
-			d.pos++
-		}
-	}
-	return nil, false
-}
-
-// escapedStr finishes a string from start that has an escape at d.pos.
-func (d *decodeState) escapedStr(start int) ([]byte, bool) {
-	out := append([]byte(nil), d.data[start:d.pos]...)
-	for d.pos < len(d.data) {
-		c := d.data[d.pos]
-		switch {
-		case c == '"':
-			d.pos++
-			return out, utf8.Valid(out)
-		case c < 0x20:
-			return nil, false
-		case c != '\\':
-			out = append(out, c)
-			d.pos++
-			continue
-		}
-		if d.pos+1 >= len(d.data) {
-			return nil, false
-		}
-		switch e := d.data[d.pos+1]; e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			if d.pos+6 > len(d.data) {
-				return nil, false
-			}
-			r, ok := hex4(d.data[d.pos+2 : d.pos+6])
-			if !ok || utf16.IsSurrogate(r) {
-				return nil, false // surrogates: encoding/json's pairing rules
-			}
-			out = utf8.AppendRune(out, r)
-			d.pos += 6
-			continue
-		default:
-			return nil, false
-		}
-		d.pos += 2
-	}
-	return nil, false
+	content, next, ok := readString(d.data, d.pos)
+	d.pos = next
+	return content, ok
 }
 
 func decodeBool(d *decodeState, v reflect.Value) bool {
@@ -244,15 +168,20 @@ func decodeBool(d *decodeState, v reflect.Value) bool {
 	return true
 }
 
-func decodeInt(d *decodeState, v reflect.Value) bool {
-	if d.null() {
-		return true
+// numberDecoder decodes a number token with set, which parses it into v
+// and reports whether it fits; a null leaves v as it is.
+func numberDecoder(set func(tok string, v reflect.Value) bool) decodeFunc {
+	return func(d *decodeState, v reflect.Value) bool {
+		if d.null() {
+			return true
+		}
+		tok, ok := d.number()
+		return ok && set(string(tok), v)
 	}
-	tok, ok := d.number()
-	if !ok {
-		return false
-	}
-	n, err := strconv.ParseInt(string(tok), 10, 64)
+}
+
+func setInt(tok string, v reflect.Value) bool {
+	n, err := strconv.ParseInt(tok, 10, 64)
 	if err != nil || v.OverflowInt(n) {
 		return false
 	}
@@ -260,15 +189,8 @@ func decodeInt(d *decodeState, v reflect.Value) bool {
 	return true
 }
 
-func decodeUint(d *decodeState, v reflect.Value) bool {
-	if d.null() {
-		return true
-	}
-	tok, ok := d.number()
-	if !ok {
-		return false
-	}
-	n, err := strconv.ParseUint(string(tok), 10, 64)
+func setUint(tok string, v reflect.Value) bool {
+	n, err := strconv.ParseUint(tok, 10, 64)
 	if err != nil || v.OverflowUint(n) {
 		return false
 	}
@@ -276,15 +198,8 @@ func decodeUint(d *decodeState, v reflect.Value) bool {
 	return true
 }
 
-func decodeFloat(d *decodeState, v reflect.Value) bool {
-	if d.null() {
-		return true
-	}
-	tok, ok := d.number()
-	if !ok {
-		return false
-	}
-	f, err := strconv.ParseFloat(string(tok), 64)
+func setFloat(tok string, v reflect.Value) bool {
+	f, err := strconv.ParseFloat(tok, 64)
 	if err != nil {
 		return false
 	}
@@ -321,6 +236,28 @@ func pointerDecoder(elem decodeFunc) decodeFunc {
 	}
 }
 
+// sequence reads an array (open '[') or object (open '{') whose elements or
+// members each reads, up to the close, which may follow at once.
+func (d *decodeState) sequence(open, close string, each func() bool) bool {
+	if !d.consume(open) {
+		return false
+	}
+	if d.consume(close) {
+		return true
+	}
+	for {
+		if !each() {
+			return false
+		}
+		if d.consume(close) {
+			return true
+		}
+		if !d.consume(",") {
+			return false
+		}
+	}
+}
+
 func sliceDecoder(elem decodeFunc) decodeFunc {
 	if elem == nil {
 		return nil
@@ -329,33 +266,21 @@ func sliceDecoder(elem decodeFunc) decodeFunc {
 		if d.null() {
 			return true
 		}
-		if !d.consume("[") {
-			return false
-		}
 		// An empty array is an empty slice, not nil, as in encoding/json.
 		s := reflect.MakeSlice(v.Type(), 0, 4)
-		if d.consume("]") {
-			v.Set(s)
-			return true
-		}
-		for {
+		ok := d.sequence("[", "]", func() bool {
 			if s.Len() == s.Cap() {
 				grown := reflect.MakeSlice(v.Type(), s.Len(), 2*s.Cap())
 				reflect.Copy(grown, s)
 				s = grown
 			}
 			s = s.Slice(0, s.Len()+1)
-			if !elem(d, s.Index(s.Len()-1)) {
-				return false
-			}
-			if d.consume("]") {
-				v.Set(s)
-				return true
-			}
-			if !d.consume(",") {
-				return false
-			}
+			return elem(d, s.Index(s.Len()-1))
+		})
+		if ok {
+			v.Set(s)
 		}
+		return ok
 	}
 }
 
@@ -367,31 +292,23 @@ func mapDecoder(elem decodeFunc) decodeFunc {
 		if d.null() {
 			return true
 		}
-		if !d.consume("{") {
-			return false
-		}
 		m := reflect.MakeMap(v.Type())
-		if !d.consume("}") {
-			for {
-				key, ok := d.str()
-				if !ok || !d.consume(":") {
-					return false
-				}
-				val := reflect.New(v.Type().Elem()).Elem()
-				if !elem(d, val) {
-					return false
-				}
-				m.SetMapIndex(reflect.ValueOf(string(key)).Convert(v.Type().Key()), val)
-				if d.consume("}") {
-					break
-				}
-				if !d.consume(",") {
-					return false
-				}
+		ok := d.sequence("{", "}", func() bool {
+			key, ok := d.str()
+			if !ok || !d.consume(":") {
+				return false
 			}
+			val := reflect.New(v.Type().Elem()).Elem()
+			if !elem(d, val) {
+				return false
+			}
+			m.SetMapIndex(reflect.ValueOf(string(key)).Convert(v.Type().Key()), val)
+			return true
+		})
+		if ok {
+			v.Set(m)
 		}
-		v.Set(m)
-		return true
+		return ok
 	}
 }
 
@@ -426,14 +343,8 @@ func structDecoder(t reflect.Type, building map[reflect.Type]bool) decodeFunc {
 		if d.null() {
 			return true
 		}
-		if !d.consume("{") {
-			return false
-		}
-		if d.consume("}") {
-			return true
-		}
 		var seen uint64
-		for {
+		return d.sequence("{", "}", func() bool {
 			key, ok := d.str()
 			if !ok || !d.consume(":") {
 				return false
@@ -448,15 +359,7 @@ func structDecoder(t reflect.Type, building map[reflect.Type]bool) decodeFunc {
 			// A field promoted through an unexported embedded pointer
 			// cannot be set; encoding/json reports it.
 			fv := v.FieldByIndex(decoded[i].index)
-			if !fv.CanSet() || !decoded[i].decode(d, fv) {
-				return false
-			}
-			if d.consume("}") {
-				return true
-			}
-			if !d.consume(",") {
-				return false
-			}
-		}
+			return fv.CanSet() && decoded[i].decode(d, fv)
+		})
 	}
 }

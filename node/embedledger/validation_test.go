@@ -148,27 +148,17 @@ func TestConcurrentTransactionsConflictAsInFabric(t *testing.T) {
 	if code := commitCode(t, tx); code != peer.TxValidationCode_VALID {
 		t.Fatal(code)
 	}
-	raw, _ := tx.Bytes()
-	var prepared gateway.PreparedTransaction
-	if err := proto.Unmarshal(raw, &prepared); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.NewProposal("put", client.WithArguments("dup", "1")); err != nil {
 		t.Fatal(err)
 	}
 	before := l.Height()
-	if err := l.Submit(context.Background(), prepared.GetEnvelope()); err != nil {
+	if err := l.Submit(context.Background(), envelopeOf(t, tx)); err != nil {
 		t.Fatal(err)
 	}
-	if st := waitStatus(t, l, id, sign, prepared.GetTransactionId()); st != peer.TxValidationCode_VALID {
+	if st := waitStatus(t, l, id, sign, tx.TransactionID()); st != peer.TxValidationCode_VALID {
 		t.Errorf("status of a replayed transaction = %v, want the first commit's VALID", st)
 	}
-	waitHeight(t, l, before+1)
-	last, err := l.Block(before)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if codes := blocks.ValidationCodes(last); len(codes) != 1 || codes[0] != peer.TxValidationCode_DUPLICATE_TXID {
+	if codes := blockCodes(t, l, before); len(codes) != 1 || codes[0] != peer.TxValidationCode_DUPLICATE_TXID {
 		t.Errorf("replayed transaction codes = %v, want [DUPLICATE_TXID]", codes)
 	}
 	if _, err := l.VerifyChain(context.Background()); err != nil {
@@ -440,17 +430,23 @@ func TestEndorsementRewrappedUnderACommittedIDIsADuplicate(t *testing.T) {
 	if err := l.Submit(context.Background(), rewrapped); err != nil {
 		t.Fatal(err)
 	}
-	waitHeight(t, l, before+1)
-	last, err := l.Block(before)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if codes := blocks.ValidationCodes(last); len(codes) != 1 || codes[0] != peer.TxValidationCode_DUPLICATE_TXID {
+	if codes := blockCodes(t, l, before); len(codes) != 1 || codes[0] != peer.TxValidationCode_DUPLICATE_TXID {
 		t.Errorf("rewrapped endorsement codes = %v, want [DUPLICATE_TXID]", codes)
 	}
 	if got, _ := c.EvaluateTransaction("get", "a"); len(got) != 0 {
 		t.Errorf("a = %q, want unset", got)
 	}
+}
+
+// blockCodes waits for block num and returns its validation codes.
+func blockCodes(t *testing.T, l *embedledger.Ledger, num uint64) []peer.TxValidationCode {
+	t.Helper()
+	waitHeight(t, l, num+1)
+	b, err := l.Block(num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blocks.ValidationCodes(b)
 }
 
 func envelopeOf(t *testing.T, tx *client.Transaction) *common.Envelope {
