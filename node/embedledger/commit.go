@@ -108,11 +108,11 @@ func (l *Ledger) noteQueued(txID string, delta int) {
 func (l *Ledger) checkEndorsements(tx *fabmsg.Transaction) (code peer.TxValidationCode, sim simulation, simulated bool) {
 	name := tx.Action.GetChaincodeId().GetName()
 	if _, ok := l.cfg.Chaincodes[name]; !ok {
-		return peer.TxValidationCode_INVALID_CHAINCODE, sim, false
+		return peer.TxValidationCode_INVALID_CHAINCODE, simulation{}, false
 	}
 	for _, ns := range tx.RWSet.GetNsRwset() {
 		if ns.GetNamespace() != name {
-			return peer.TxValidationCode_ILLEGAL_WRITESET, sim, false
+			return peer.TxValidationCode_ILLEGAL_WRITESET, simulation{}, false
 		}
 	}
 	if tx.Action.GetResponse().GetStatus() >= 400 {
