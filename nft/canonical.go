@@ -31,8 +31,6 @@ func Canonical(v any) ([]byte, error) {
 // canonicalViaJSON is the reference encoding: encoding/json's rendering of
 // v, canonicalized. The direct encoder (encode.go) must match it.
 func canonicalViaJSON(v any) ([]byte, error) {
-	// Without HTML escaping, strings come out of the encoder in canonical
-	// form (bar U+2028 and U+2029) and the canonicalizer copies them whole.
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -42,17 +40,11 @@ func canonicalViaJSON(v any) ([]byte, error) {
 	return CanonicalizeJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
-// CanonicalizeJSON rewrites a JSON document into its canonical form.
+// CanonicalizeJSON rewrites a JSON document into its canonical form: it
+// decodes it into a tree and writes the tree canonically. It is the
+// reference the direct encoder is held to, and it serves what that encoder
+// declines, which no ledger record is; it is not on any hot path.
 func CanonicalizeJSON(raw []byte) ([]byte, error) {
-	if out, ok := canonicalizeFast(raw); ok {
-		return out, nil
-	}
-	return canonicalizeTree(raw)
-}
-
-// canonicalizeTree is the reference canonicalization: decode into a tree,
-// write the tree canonically. canonicalizeFast must match it byte for byte.
-func canonicalizeTree(raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var tree any

@@ -24,9 +24,8 @@ import (
 // handle (types with their own MarshalJSON or MarshalText, interface
 // fields, embedded pointers, fields whose names clash, byte slices,
 // float32, the ",string" and ",omitzero" options, non-string map keys)
-// Canonical takes the
-// marshal-and-canonicalize path, which stays the specification both are
-// tested against. Declining interfaces and recursive types keeps cyclic
+// Canonical takes the marshal-and-canonicalize path, which stays the
+// specification the encoder is tested against. Declining interfaces and recursive types keeps cyclic
 // values, which only the reference path detects, away from the encoder.
 
 // encodeFunc appends v's canonical encoding to dst.
@@ -132,9 +131,9 @@ func buildEncoder(t reflect.Type, building map[reflect.Type]bool) encodeFunc {
 	}
 }
 
-// appendInt writes an integer as the canonicalizer does: up to 15 digits
-// as they are, longer ones as the IEEE double they parse to, as ECMAScript
-// prints it.
+// appendInt writes an integer as the reference does, which reads every
+// number as an IEEE double: up to 15 digits, exact in one, as they are;
+// longer ones as the double they round to, as ECMAScript prints it.
 func appendInt(dst []byte, n int64) []byte {
 	if n > -1e15 && n < 1e15 {
 		return strconv.AppendInt(dst, n, 10)
