@@ -17,7 +17,6 @@ import (
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
-	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/srellama/srellama/chaincode/shimstub"
@@ -94,11 +93,8 @@ func NewStub(ns string, inv *Invocation, state State) *Stub {
 
 // Result is what a simulation produced.
 type Result struct {
-	RWSet    *rwset.TxReadWriteSet
-	RWBytes  []byte
-	Event    *peer.ChaincodeEvent // nil when the chaincode set none
-	Writes   int
-	ReadOnly bool
+	RWBytes []byte               // the marshalled TxReadWriteSet
+	Event   *peer.ChaincodeEvent // nil when the chaincode set none
 }
 
 // Result assembles the read-write set (reads and writes sorted by key, as
@@ -114,43 +110,34 @@ func (s *Stub) Result() (*Result, error) {
 	for _, k := range slices.Sorted(maps.Keys(s.writes)) {
 		kv.Writes = append(kv.Writes, s.writes[k])
 	}
-	raw, kvBytes, err := marshalRWSet(s.ns, kv)
+	raw, err := marshalRWSet(s.ns, kv)
 	if err != nil {
 		return nil, fmt.Errorf("marshal read-write set: %w", err)
 	}
-	set := &rwset.TxReadWriteSet{
-		DataModel: rwset.TxReadWriteSet_KV,
-		NsRwset:   []*rwset.NsReadWriteSet{{Namespace: s.ns, Rwset: kvBytes}},
-	}
-	return &Result{RWSet: set, RWBytes: raw, Event: s.event, Writes: len(s.writes), ReadOnly: len(s.writes) == 0}, nil
+	return &Result{RWBytes: raw, Event: s.event}, nil
 }
 
 // marshalRWSet encodes a TxReadWriteSet of one namespace's KV set, as
 // proto.Marshal does, into one buffer: marshalling the KV set and then the
-// set holding it copied the KV set twice. kvBytes is the KV set's encoding
-// within it.
-func marshalRWSet(ns string, kv *kvrwset.KVRWSet) (raw, kvBytes []byte, err error) {
+// set holding it copied the KV set twice.
+func marshalRWSet(ns string, kv *kvrwset.KVRWSet) ([]byte, error) {
 	kvSize := proto.Size(kv)
 	nsSize := protowire.SizeTag(1) + protowire.SizeBytes(len(ns)) // ns is never empty
 	if kvSize > 0 {
 		nsSize += protowire.SizeTag(2) + protowire.SizeBytes(kvSize)
 	}
 	// data_model KV is 0, proto3's default: not written.
-	raw = make([]byte, 0, protowire.SizeTag(2)+protowire.SizeBytes(nsSize))
+	raw := make([]byte, 0, protowire.SizeTag(2)+protowire.SizeBytes(nsSize))
 	raw = protowire.AppendTag(raw, 2, protowire.BytesType) // ns_rwset
 	raw = protowire.AppendVarint(raw, uint64(nsSize))
 	raw = protowire.AppendTag(raw, 1, protowire.BytesType) // namespace
 	raw = protowire.AppendString(raw, ns)
 	if kvSize == 0 {
-		return raw, nil, nil
+		return raw, nil
 	}
 	raw = protowire.AppendTag(raw, 2, protowire.BytesType) // rwset
 	raw = protowire.AppendVarint(raw, uint64(kvSize))
-	start := len(raw)
-	if raw, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(raw, kv); err != nil {
-		return nil, nil, err
-	}
-	return raw, raw[start:], nil
+	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(raw, kv)
 }
 
 // GetArgs returns the invocation arguments, function name first.

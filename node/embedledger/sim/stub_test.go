@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/srellama/srellama/node/embedledger/mvcc"
 	"github.com/srellama/srellama/node/embedledger/sim"
@@ -52,8 +53,12 @@ func simulate(t *testing.T, s *store.Store, run func(stub *sim.Stub)) *kvrwset.K
 	if err != nil {
 		t.Fatal(err)
 	}
+	var set rwset.TxReadWriteSet
+	if err := proto.Unmarshal(res.RWBytes, &set); err != nil {
+		t.Fatal(err)
+	}
 	var kv kvrwset.KVRWSet
-	if err := proto.Unmarshal(res.RWSet.GetNsRwset()[0].GetRwset(), &kv); err != nil {
+	if err := proto.Unmarshal(set.GetNsRwset()[0].GetRwset(), &kv); err != nil {
 		t.Fatal(err)
 	}
 	return &kv
