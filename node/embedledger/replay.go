@@ -61,8 +61,8 @@ func extendsChain(b *common.Block, height uint64, tip []byte) error {
 }
 
 // applyCommitted writes what commitBlock wrote for a block already
-// validated: the writes of its valid transactions and every transaction's
-// index entry.
+// validated: the writes of its valid transactions and the index entries of
+// all but its duplicates (see recordTx).
 func applyCommitted(u *store.Update, b *common.Block) error {
 	txs, err := decodeCommitted(b)
 	if err != nil {
