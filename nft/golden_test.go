@@ -35,8 +35,16 @@ func goldenFixtures() map[string]nft.Token {
 func TestTokenIDsOfFixturesAreUnchanged(t *testing.T) {
 	// Recorded at c322cdd, before the direct encoder was removed.
 	golden := map[string]struct{ id, digest, encoded string }{
-		"plain":   {"", "", ""},
-		"round":   {"", "", ""},
+		"plain": {
+			"0aa8b467d5004f14c17a9a96dde3b1358bcfc23c3992b9be819a4b403c95b918",
+			"sha256:e2b2f2a96c38eed86108aaa466ff0a19891e15695b16a51d7644be820c10b7bf",
+			"4240a1ed7e1d3b51dbbacd0cfe54837fb97589771d6ad2ecc2263e4e3490aec3",
+		},
+		"round": {
+			"c90d9ef03004a22c413d677ca0b99eba16531df43190c679ff227ccdb870f6ab",
+			"sha256:6fbb3352b1d6533631a0e4cbee23e42a3fdfe758cfe88a2edcf621a35672845d",
+			"e148357c285419f7d242ad25d58c5df1001461390738e7d70359c13f61b65bc5",
+		},
 		"escaped": {
 			"2ce707726a32cbcbeaa17f3c0b9381221a849a267f820378918f6ccb118bac51",
 			"sha256:f849afd9e80139f3581c199b666e785b1a7900a00732984d4442d632fe763ee0",
