@@ -15,12 +15,13 @@ import (
 	"math/big"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"github.com/srellama/srellama/chaincode/devca"
 	"github.com/srellama/srellama/node/fabsig"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -37,9 +38,6 @@ type Identity struct {
 	Role       devca.Role
 	Cert       *x509.Certificate
 	Serialized []byte
-	// p256 is the precomputed table of the key's multiples (see p256.go),
-	// or nil: for keys on other curves and beyond maxP256Tables.
-	p256 *p256Table
 }
 
 // Verifier checks identities against the channel members' root CAs. It
@@ -49,15 +47,7 @@ type Verifier struct {
 	roots map[string]*x509.CertPool
 	now   func() time.Time
 	cache sync.Map // string(serialized identity) -> *Identity
-	// tables counts the cached identities with a P-256 table, which holds
-	// their memory to maxP256Tables×260 KB however many identities the
-	// members' CAs issue.
-	tables atomic.Int32
 }
-
-// maxP256Tables bounds the identities that get a verification table; the
-// others are verified by crypto/ecdsa alone, as correctly and more slowly.
-const maxP256Tables = 64
 
 // NewVerifier builds a verifier for the given MSP ID to root CA certificate
 // map. now is the clock (time.Now in production).
@@ -130,16 +120,8 @@ func (v *Verifier) identify(serialized []byte) (*Identity, error) {
 	if id.Role == "" {
 		return nil, fmt.Errorf("%w: certificate %q carries no NodeOU role", ErrUnknownIdentity, cert.Subject.CommonName)
 	}
-	if pub := cert.PublicKey.(*ecdsa.PublicKey); pub.Curve == elliptic.P256() && v.tables.Add(1) <= maxP256Tables {
-		if raw, err := pub.Bytes(); err == nil {
-			id.p256 = newP256Table(raw)
-		}
-	}
 	if cached, loaded := v.cache.LoadOrStore(string(serialized), id); loaded {
-		if id.p256 != nil {
-			v.tables.Add(-1) // a concurrent first use got there first
-		}
-		return cached.(*Identity), nil
+		return cached.(*Identity), nil // a concurrent first use got there first
 	}
 	return id, nil
 }
@@ -152,35 +134,46 @@ func (id *Identity) Verify(msg, sig []byte) error {
 
 // VerifyDigest checks sig over a message whose SHA-256 digest is given.
 func (id *Identity) VerifyDigest(digest [sha256.Size]byte, sig []byte) error {
-	return verifyDigest(id.Cert.PublicKey.(*ecdsa.PublicKey), id.p256, digest, sig)
+	return verifyDigest(id.Cert.PublicKey.(*ecdsa.PublicKey), digest, sig)
 }
 
 // VerifySignature checks a DER ECDSA signature over SHA-256(msg), refusing
 // high-S signatures (malleable duplicates), as Fabric does.
 func VerifySignature(pub *ecdsa.PublicKey, msg, sig []byte) error {
-	return verifyDigest(pub, nil, sha256.Sum256(msg), sig)
+	return verifyDigest(pub, sha256.Sum256(msg), sig)
 }
 
-// verifyDigest verifies with the key's table when it has one, otherwise
-// with crypto/ecdsa; both accept exactly the same signatures.
-func verifyDigest(pub *ecdsa.PublicKey, table *p256Table, digest [sha256.Size]byte, sig []byte) error {
-	r, s, ok := parseSignature(sig)
-	if !ok || r.Sign() <= 0 || s.Sign() <= 0 {
+// verifyDigest is crypto/ecdsa's verification with Fabric's low-S rule in
+// front of it: of the two valid signatures (r, s) and (r, n-s), Fabric's
+// BCCSP accepts only the one with s <= n/2, so that a transaction cannot be
+// resubmitted under a second signature.
+func verifyDigest(pub *ecdsa.PublicKey, digest [sha256.Size]byte, sig []byte) error {
+	_, s, ok := parseSignature(sig)
+	if !ok {
 		return fmt.Errorf("%w: malformed signature", ErrBadSignature)
 	}
 	if s.Cmp(halfOrder(pub.Curve)) > 0 {
 		return fmt.Errorf("%w: signature S is not low-S", ErrBadSignature)
 	}
-	valid := false
-	if table != nil {
-		valid = table.verify(digest[:], r, s)
-	} else {
-		valid = ecdsa.VerifyASN1(pub, digest[:], sig)
-	}
-	if !valid {
+	if !ecdsa.VerifyASN1(pub, digest[:], sig) {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// parseSignature reads a DER ECDSA signature, SEQUENCE { r INTEGER,
+// s INTEGER }, with nothing after it, for the low-S check; crypto/ecdsa
+// parses it again, as strictly, to verify it.
+func parseSignature(sig []byte) (r, s *big.Int, ok bool) {
+	var inner cryptobyte.String
+	r, s = new(big.Int), new(big.Int)
+	in := cryptobyte.String(sig)
+	if !in.ReadASN1(&inner, cbasn1.SEQUENCE) || !in.Empty() ||
+		!inner.ReadASN1Integer(r) || !inner.ReadASN1Integer(s) || !inner.Empty() ||
+		r.Sign() <= 0 || s.Sign() <= 0 {
+		return nil, nil, false
+	}
+	return r, s, true
 }
 
 var p256HalfOrder = new(big.Int).Rsh(elliptic.P256().Params().N, 1)
