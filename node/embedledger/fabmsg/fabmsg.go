@@ -141,40 +141,16 @@ func (p *Proposal) ResponsePayload(rwsetBytes []byte, event *peer.ChaincodeEvent
 		}
 		eventBytes = b
 	}
-	respBytes, err := marshalSet(resp)
+	ccID := &peer.ChaincodeID{Name: p.Chaincode, Version: version}
+	action, err := proto.Marshal(&peer.ChaincodeAction{Results: rwsetBytes, Events: eventBytes, Response: resp, ChaincodeId: ccID})
 	if err != nil {
-		return nil, fmt.Errorf("marshal chaincode response: %w", err)
+		return nil, fmt.Errorf("marshal chaincode action: %w", err)
 	}
-	ccID, err := proto.Marshal(&peer.ChaincodeID{Name: p.Chaincode, Version: version})
+	prp, err := proto.Marshal(&peer.ProposalResponsePayload{ProposalHash: p.ProposalHash(), Extension: action})
 	if err != nil {
-		return nil, fmt.Errorf("marshal chaincode ID: %w", err)
+		return nil, fmt.Errorf("marshal proposal response payload: %w", err)
 	}
-	action := []field{ // peer.ChaincodeAction
-		bytesField(1, rwsetBytes), // results
-		bytesField(2, eventBytes), // events
-	}
-	if respBytes != nil {
-		action = append(action, elementField(3, respBytes)) // response
-	}
-	action = append(action, elementField(4, ccID)) // chaincode_id
-	// peer.ProposalResponsePayload
-	return marshalNested(
-		bytesField(1, p.ProposalHash()), // proposal_hash
-		messageField(2, action...),      // extension
-	), nil
-}
-
-// marshalSet marshals a message field's value: nil when the field is
-// unset, so that it is left out.
-func marshalSet(m *peer.Response) ([]byte, error) {
-	if m == nil {
-		return nil, nil
-	}
-	b, err := proto.Marshal(m)
-	if b == nil && err == nil {
-		b = []byte{}
-	}
-	return b, err
+	return prp, nil
 }
 
 // EndorsedDigest is the SHA-256 digest of what an endorser signs: the
@@ -199,30 +175,21 @@ func (p *Proposal) Envelope(prp []byte, endorsements []*peer.Endorsement) (*comm
 	if err := proto.Unmarshal(p.HeaderBytes, &hdr); err != nil {
 		return nil, fmt.Errorf("proposal header: %w", err)
 	}
-	header, err := proto.Marshal(&hdr)
+	actionPayload, err := proto.Marshal(&peer.ChaincodeActionPayload{
+		ChaincodeProposalPayload: p.PayloadForTx,
+		Action:                   &peer.ChaincodeEndorsedAction{ProposalResponsePayload: prp, Endorsements: endorsements},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("marshal payload header: %w", err)
+		return nil, fmt.Errorf("marshal chaincode action payload: %w", err)
 	}
-	endorsed := []field{bytesField(1, prp)} // peer.ChaincodeEndorsedAction: proposal_response_payload
-	for _, e := range endorsements {
-		b, err := proto.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("marshal endorsement: %w", err)
-		}
-		endorsed = append(endorsed, elementField(2, b)) // endorsements
+	tx, err := proto.Marshal(&peer.Transaction{Actions: []*peer.TransactionAction{{Header: p.SigHeaderBytes, Payload: actionPayload}}})
+	if err != nil {
+		return nil, fmt.Errorf("marshal transaction: %w", err)
 	}
-	payload := marshalNested( // common.Payload
-		elementField(1, header), // header
-		messageField(2, // data: peer.Transaction
-			messageField(1, // actions: peer.TransactionAction
-				bytesField(1, p.SigHeaderBytes), // header
-				messageField(2, // payload: peer.ChaincodeActionPayload
-					bytesField(1, p.PayloadForTx), // chaincode_proposal_payload
-					messageField(2, endorsed...),  // action
-				),
-			),
-		),
-	)
+	payload, err := proto.Marshal(&common.Payload{Header: &hdr, Data: tx})
+	if err != nil {
+		return nil, fmt.Errorf("marshal envelope payload: %w", err)
+	}
 	return &common.Envelope{Payload: payload}, nil
 }
 
@@ -243,20 +210,11 @@ func (t *Transaction) TxID() string { return t.ChannelHeader.GetTxId() }
 
 // ParseTransaction decodes an endorser transaction envelope with exactly one
 // action, checking that the action's header is the envelope's.
-//
-// The levels that only wrap the next one (payload data, transaction action,
-// action payload, response payload) are read in place, as slices of the
-// envelope, where proto.Unmarshal would copy all that they hold once per
-// level. A singular message field repeated on the wire, which protobuf
-// merges, is the one case left to proto.Unmarshal throughout.
 func ParseTransaction(env *common.Envelope) (*Transaction, error) {
 	if env == nil || len(env.GetPayload()) == 0 {
 		return nil, errors.New("empty envelope")
 	}
-	w, err := readWrapping(env.GetPayload())
-	if errors.Is(err, errMergedField) {
-		w, err = unmarshalWrapping(env.GetPayload())
-	}
+	w, err := unwrap(env.GetPayload())
 	if err != nil {
 		return nil, err
 	}
@@ -298,4 +256,49 @@ func ParseTransaction(env *common.Envelope) (*Transaction, error) {
 		t.Event = &ev
 	}
 	return t, nil
+}
+
+// wrapping is what the levels of an endorser transaction that only wrap
+// the next one yield: payload → transaction → its one action → action
+// payload → endorsed action → response payload.
+type wrapping struct {
+	header          *common.Header
+	actionHeader    []byte
+	responsePayload []byte
+	endorsements    []*peer.Endorsement
+	extension       []byte // the ChaincodeAction
+}
+
+// unwrap reads the wrapping levels of an envelope's payload.
+func unwrap(raw []byte) (wrapping, error) {
+	var w wrapping
+	var payload common.Payload
+	if err := proto.Unmarshal(raw, &payload); err != nil {
+		return w, fmt.Errorf("malformed envelope payload: %w", err)
+	}
+	if payload.GetHeader() == nil {
+		return w, errors.New("envelope payload has no header")
+	}
+	w.header = payload.GetHeader()
+	var tx peer.Transaction
+	if err := proto.Unmarshal(payload.GetData(), &tx); err != nil {
+		return w, fmt.Errorf("malformed transaction: %w", err)
+	}
+	if len(tx.GetActions()) != 1 {
+		return w, fmt.Errorf("transaction has %d actions, want 1", len(tx.GetActions()))
+	}
+	act := tx.GetActions()[0]
+	w.actionHeader = act.GetHeader()
+	var actionPayload peer.ChaincodeActionPayload
+	if err := proto.Unmarshal(act.GetPayload(), &actionPayload); err != nil {
+		return w, fmt.Errorf("malformed chaincode action payload: %w", err)
+	}
+	w.responsePayload = actionPayload.GetAction().GetProposalResponsePayload()
+	w.endorsements = actionPayload.GetAction().GetEndorsements()
+	var prp peer.ProposalResponsePayload
+	if err := proto.Unmarshal(w.responsePayload, &prp); err != nil {
+		return w, fmt.Errorf("malformed proposal response payload: %w", err)
+	}
+	w.extension = prp.GetExtension()
+	return w, nil
 }

@@ -4,96 +4,119 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/srellama/srellama/node/embedledger/fabmsg"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
-// The one-buffer builders must produce exactly what marshalling each level
-// of Fabric's nesting with proto.Marshal produces: the bytes are signed, and
-// a peer or auditor that rebuilds them the usual way must agree.
-
-func referenceResponsePayload(p *fabmsg.Proposal, rwset []byte, ev *peer.ChaincodeEvent, resp *peer.Response, version string) ([]byte, error) {
-	var evBytes []byte
-	if ev != nil {
-		var err error
-		if evBytes, err = proto.Marshal(ev); err != nil {
-			return nil, err
-		}
-	}
-	action, err := proto.Marshal(&peer.ChaincodeAction{Results: rwset, Events: evBytes, Response: resp, ChaincodeId: &peer.ChaincodeID{Name: p.Chaincode, Version: version}})
-	if err != nil {
-		return nil, err
-	}
-	return proto.Marshal(&peer.ProposalResponsePayload{ProposalHash: p.ProposalHash(), Extension: action})
-}
-
-func referenceEnvelopePayload(p *fabmsg.Proposal, prp []byte, endorsements []*peer.Endorsement) ([]byte, error) {
-	actionPayload, err := proto.Marshal(&peer.ChaincodeActionPayload{
-		ChaincodeProposalPayload: p.PayloadForTx,
-		Action:                   &peer.ChaincodeEndorsedAction{ProposalResponsePayload: prp, Endorsements: endorsements},
-	})
-	if err != nil {
-		return nil, err
-	}
-	tx, err := proto.Marshal(&peer.Transaction{Actions: []*peer.TransactionAction{{Header: p.SigHeaderBytes, Payload: actionPayload}}})
-	if err != nil {
-		return nil, err
-	}
-	var hdr common.Header
-	if err := proto.Unmarshal(p.HeaderBytes, &hdr); err != nil {
-		return nil, err
-	}
-	return proto.Marshal(&common.Payload{Header: &hdr, Data: tx})
-}
-
-func TestNestedMessagesMatchProtoMarshal(t *testing.T) {
+// TestBuiltMessagesRoundTrip builds response payloads and envelopes over
+// the combinations of empty, absent and large parts, and requires
+// ParseTransaction to give back every part as it was given.
+func TestBuiltMessagesRoundTrip(t *testing.T) {
 	big := bytes.Repeat([]byte("rules: x > 1\n"), 2000) // lengths past one varint byte
-	events := []*peer.ChaincodeEvent{nil, {}, {ChaincodeId: "cc", TxId: "tx", EventName: "TokenMinted", Payload: big}}
-	responses := []*peer.Response{nil, {}, {Status: 200, Payload: []byte("result")}, {Status: 200, Payload: big}}
-	rwsets := [][]byte{nil, {}, []byte("rw"), big}
+	events := []*peer.ChaincodeEvent{nil, {ChaincodeId: "cc", TxId: "tx", EventName: "TokenMinted", Payload: big}}
+	responses := []*peer.Response{nil, {}, {Status: 200, Payload: big}}
+	set, _ := proto.Marshal(&rwset.TxReadWriteSet{NsRwset: []*rwset.NsReadWriteSet{{Namespace: "cc", Rwset: big}}})
+	rwsets := [][]byte{nil, set}
 	endorsementSets := [][]*peer.Endorsement{nil, {{}}, {{Endorser: []byte("peer1"), Signature: []byte("s1")}, {Endorser: big, Signature: []byte("s2")}}}
-	for _, payloadForTx := range [][]byte{nil, []byte("payload")} {
-		p, err := fabmsg.ParseProposal(proposal(t, ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.PayloadForTx = payloadForTx
-		for i, ev := range events {
-			for j, resp := range responses {
-				for k, rw := range rwsets {
-					name := fmt.Sprintf("payload %d, event %d, response %d, rwset %d", len(payloadForTx), i, j, k)
+	p, err := fabmsg.ParseProposal(proposal(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range events {
+		for j, resp := range responses {
+			for k, rw := range rwsets {
+				for l, es := range endorsementSets {
+					name := fmt.Sprintf("event %d, response %d, rwset %d, endorsements %d", i, j, k, l)
 					prp, err := p.ResponsePayload(rw, ev, resp, "1.0")
 					if err != nil {
 						t.Fatal(err)
 					}
-					want, err := referenceResponsePayload(p, rw, ev, resp, "1.0")
+					env, err := p.Envelope(prp, es)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !bytes.Equal(prp, want) {
-						t.Fatalf("%s: response payload differs from proto.Marshal's", name)
+					tx, err := fabmsg.ParseTransaction(env)
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
 					}
-					for l, es := range endorsementSets {
-						env, err := p.Envelope(prp, es)
-						if err != nil {
-							t.Fatal(err)
-						}
-						want, err := referenceEnvelopePayload(p, prp, es)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if !bytes.Equal(env.GetPayload(), want) {
-							t.Fatalf("%s, endorsements %d: envelope payload differs from proto.Marshal's", name, l)
+					if tx.TxID() != p.TxID() || !bytes.Equal(tx.ResponsePayload, prp) || !bytes.Equal(tx.Action.GetResults(), rw) ||
+						!proto.Equal(tx.Action.GetResponse(), resp) || !proto.Equal(tx.Event, ev) ||
+						tx.Action.GetChaincodeId().GetName() != "cc" || len(tx.Endorsements) != len(es) {
+						t.Fatalf("%s: parsed back as %+v", name, tx)
+					}
+					for m := range es {
+						if !proto.Equal(tx.Endorsements[m], es[m]) {
+							t.Fatalf("%s: endorsement %d differs", name, m)
 						}
 					}
 				}
 			}
 		}
 	}
+}
+
+func TestParseTransactionRefusesMalformedWrapping(t *testing.T) {
+	good := sampleEnvelopePayload(t)
+	header := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{})
+	tests := []struct {
+		name    string
+		payload []byte
+		wantErr string // "" when it must parse
+	}{
+		{"well formed", good, ""},
+		{"header field twice (protobuf merges it)", append(clone(good), header...), ""},
+		{"unknown length-delimited field", append(clone(good), protowire.AppendBytes(protowire.AppendTag(nil, 9, protowire.BytesType), []byte("x"))...), ""},
+		{"empty", []byte{}, "empty envelope"},
+		{"truncated", good[:len(good)-3], "malformed envelope payload"},
+		{"no header", protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{}), "no header"},
+		{"two actions", twoActions(t), "2 actions"},
+		{"data field as a varint (kept as unknown)", append(clone(good), protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 7)...), ""},
+		{"malformed group", append(clone(good), protowire.AppendTag(nil, 5, protowire.StartGroupType)...), "malformed envelope payload"},
+		{"field number zero", append(clone(good), 0x02, 0x00), "malformed envelope payload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := fabmsg.ParseTransaction(&common.Envelope{Payload: tt.payload})
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// sampleEnvelopePayload is an endorser transaction payload with two
+// endorsements.
+func sampleEnvelopePayload(t testing.TB) []byte {
+	t.Helper()
+	sh, _ := proto.Marshal(&common.SignatureHeader{Creator: []byte("creator"), Nonce: []byte("nonce")})
+	ch, _ := proto.Marshal(&common.ChannelHeader{Type: int32(common.HeaderType_ENDORSER_TRANSACTION), ChannelId: "ch", TxId: fabmsg.TxID([]byte("nonce"), []byte("creator"))})
+	action, _ := proto.Marshal(&peer.ChaincodeAction{Results: []byte{}, Response: &peer.Response{Status: 200}})
+	prp, _ := proto.Marshal(&peer.ProposalResponsePayload{ProposalHash: []byte("hash"), Extension: action})
+	cap, _ := proto.Marshal(&peer.ChaincodeActionPayload{ChaincodeProposalPayload: []byte("input"), Action: &peer.ChaincodeEndorsedAction{
+		ProposalResponsePayload: prp,
+		Endorsements:            []*peer.Endorsement{{Endorser: []byte("p1"), Signature: []byte("s1")}, {Endorser: []byte("p2"), Signature: []byte("s2")}},
+	}})
+	tx, _ := proto.Marshal(&peer.Transaction{Actions: []*peer.TransactionAction{{Header: sh, Payload: cap}}})
+	payload, _ := proto.Marshal(&common.Payload{Header: &common.Header{ChannelHeader: ch, SignatureHeader: sh}, Data: tx})
+	return payload
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+func twoActions(t *testing.T) []byte {
+	tx, _ := proto.Marshal(&peer.Transaction{Actions: []*peer.TransactionAction{{}, {}}})
+	p, _ := proto.Marshal(&common.Payload{Header: &common.Header{}, Data: tx})
+	return p
 }
 
 func TestEndorsedDigestIsTheDigestOfPayloadThenEndorser(t *testing.T) {

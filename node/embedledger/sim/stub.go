@@ -17,12 +17,12 @@ import (
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/srellama/srellama/chaincode/shimstub"
 	"github.com/srellama/srellama/node/embedledger/mvcc"
 	"github.com/srellama/srellama/node/embedledger/store"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -117,27 +117,16 @@ func (s *Stub) Result() (*Result, error) {
 	return &Result{RWBytes: raw, Event: s.event}, nil
 }
 
-// marshalRWSet encodes a TxReadWriteSet of one namespace's KV set, as
-// proto.Marshal does, into one buffer: marshalling the KV set and then the
-// set holding it copied the KV set twice.
+// marshalRWSet encodes the TxReadWriteSet of one namespace's KV set.
 func marshalRWSet(ns string, kv *kvrwset.KVRWSet) ([]byte, error) {
-	kvSize := proto.Size(kv)
-	nsSize := protowire.SizeTag(1) + protowire.SizeBytes(len(ns)) // ns is never empty
-	if kvSize > 0 {
-		nsSize += protowire.SizeTag(2) + protowire.SizeBytes(kvSize)
+	kvBytes, err := proto.Marshal(kv)
+	if err != nil {
+		return nil, err
 	}
-	// data_model KV is 0, proto3's default: not written.
-	raw := make([]byte, 0, protowire.SizeTag(2)+protowire.SizeBytes(nsSize))
-	raw = protowire.AppendTag(raw, 2, protowire.BytesType) // ns_rwset
-	raw = protowire.AppendVarint(raw, uint64(nsSize))
-	raw = protowire.AppendTag(raw, 1, protowire.BytesType) // namespace
-	raw = protowire.AppendString(raw, ns)
-	if kvSize == 0 {
-		return raw, nil
-	}
-	raw = protowire.AppendTag(raw, 2, protowire.BytesType) // rwset
-	raw = protowire.AppendVarint(raw, uint64(kvSize))
-	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(raw, kv)
+	return proto.Marshal(&rwset.TxReadWriteSet{
+		DataModel: rwset.TxReadWriteSet_KV,
+		NsRwset:   []*rwset.NsReadWriteSet{{Namespace: ns, Rwset: kvBytes}},
+	})
 }
 
 // GetArgs returns the invocation arguments, function name first.
