@@ -3,7 +3,7 @@ module github.com/srellama/srellama
 go 1.26.7
 
 require (
-	filippo.io/nistec v0.0.3
+	github.com/gowebpki/jcs v1.0.2
 	github.com/hyperledger/fabric-chaincode-go/v2 v2.3.0
 	github.com/hyperledger/fabric-contract-api-go/v2 v2.2.0
 	github.com/hyperledger/fabric-gateway v1.10.0

@@ -5,182 +5,48 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math"
-	"slices"
-	"strconv"
-	"unicode/utf8"
+
+	"github.com/gowebpki/jcs"
 )
 
 // Canonical returns the canonical JSON form of v, following RFC 8785 (JSON
-// Canonicalization Scheme): object keys sorted, no insignificant whitespace,
-// numbers in their shortest round-trip form, strings with minimal escaping.
-// Any JCS implementation in another language reproduces the same bytes, so
-// auditors outside Go can recompute digests.
+// Canonicalization Scheme): object keys sorted by UTF-16 code units, no
+// insignificant whitespace, numbers in ECMAScript's shortest round-trip
+// form, strings with minimal escaping. Any JCS implementation in another
+// language reproduces the same bytes, so auditors outside Go can recompute
+// digests.
 //
+// encoding/json renders v and github.com/gowebpki/jcs canonicalizes the
+// rendering: one encoder and one canonicalizer, both maintained elsewhere
+// and tested against RFC 8785's vectors (TestCanonicalizeJSONFollowsRFC8785).
 // NaN and infinities have no JSON form and are refused.
 func Canonical(v any) ([]byte, error) {
-	if out, ok := encodeDirect(v); ok {
-		return out, nil
-	}
-	return canonicalViaJSON(v)
-}
-
-// canonicalViaJSON is the reference encoding: encoding/json's rendering of
-// v, canonicalized. The direct encoder (encode.go) must match it.
-func canonicalViaJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	enc.SetEscapeHTML(false) // JCS writes <, > and & literally
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("canonical encoding: %w", err)
 	}
-	return CanonicalizeJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return CanonicalizeJSON(buf.Bytes())
 }
 
-// CanonicalizeJSON rewrites a JSON document into its canonical form: it
-// decodes it into a tree and writes the tree canonically. It is the
-// reference the direct encoder is held to, and it serves what that encoder
-// declines, which no ledger record is; it is not on any hot path.
+// CanonicalizeJSON rewrites a JSON document into its RFC 8785 canonical
+// form. It refuses what I-JSON (RFC 7493), on which RFC 8785 rests, does
+// not allow: duplicate object keys, invalid UTF-8, lone surrogate escapes,
+// numbers beyond IEEE-754 doubles.
 func CanonicalizeJSON(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var tree any
-	if err := dec.Decode(&tree); err != nil {
+	if len(raw) > MaxDocumentSize {
+		return nil, fmt.Errorf("canonical encoding: document of %d bytes exceeds the %d-byte limit", len(raw), MaxDocumentSize)
+	}
+	if raw == nil {
+		raw = []byte{}
+	}
+	out, err := jcs.Transform(raw)
+	if err != nil {
 		return nil, fmt.Errorf("canonical encoding: %w", err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("canonical encoding: trailing data after JSON value")
-	}
-	var buf bytes.Buffer
-	if err := writeCanonical(&buf, tree); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func writeCanonical(buf *bytes.Buffer, v any) error {
-	switch t := v.(type) {
-	case nil:
-		buf.WriteString("null")
-	case bool:
-		buf.WriteString(strconv.FormatBool(t))
-	case json.Number:
-		return writeNumber(buf, t)
-	case string:
-		writeString(buf, t)
-	case []any:
-		buf.WriteByte('[')
-		for i, e := range t {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writeCanonical(buf, e); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		// JCS sorts by UTF-16 code units; for the ASCII keys of our schema
-		// this is byte order, and for others it differs only above U+FFFF.
-		slices.SortFunc(keys, compareUTF16)
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writeString(buf, k)
-			buf.WriteByte(':')
-			if err := writeCanonical(buf, t[k]); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	default:
-		return fmt.Errorf("canonical encoding: unexpected %T", v)
-	}
-	return nil
-}
-
-// writeNumber prints a number the way ECMAScript's Number.prototype.toString
-// does, which is what JCS requires. Go's encoding/json float formatting
-// already follows that algorithm, so we parse and re-marshal.
-func writeNumber(buf *bytes.Buffer, n json.Number) error {
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return fmt.Errorf("canonical encoding: number %q is not a finite IEEE-754 double", n)
-	}
-	if f == 0 {
-		f = 0 // -0 prints as 0 in JCS
-	}
-	out, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("canonical encoding: %w", err)
-	}
-	buf.Write(out)
-	return nil
-}
-
-func writeString(buf *bytes.Buffer, s string) {
-	const hexDigits = "0123456789abcdef"
-	buf.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			buf.WriteString(`\"`)
-		case '\\':
-			buf.WriteString(`\\`)
-		case '\b':
-			buf.WriteString(`\b`)
-		case '\f':
-			buf.WriteString(`\f`)
-		case '\n':
-			buf.WriteString(`\n`)
-		case '\r':
-			buf.WriteString(`\r`)
-		case '\t':
-			buf.WriteString(`\t`)
-		default:
-			if r < 0x20 {
-				buf.WriteString(`\u00`)
-				buf.WriteByte(hexDigits[r>>4])
-				buf.WriteByte(hexDigits[r&0xf])
-				continue
-			}
-			if r == utf8.RuneError {
-				// Invalid UTF-8 was already replaced by the decoder; keep
-				// the replacement character so the output stays valid.
-				buf.WriteRune(utf8.RuneError)
-				continue
-			}
-			buf.WriteRune(r)
-		}
-	}
-	buf.WriteByte('"')
-}
-
-func compareUTF16(a, b string) int {
-	ua, ub := utf16Units(a), utf16Units(b)
-	return slices.Compare(ua, ub)
-}
-
-func utf16Units(s string) []uint16 {
-	out := make([]uint16, 0, len(s))
-	for _, r := range s {
-		if r >= 0x10000 {
-			r -= 0x10000
-			out = append(out, uint16(0xd800+(r>>10)), uint16(0xdc00+(r&0x3ff)))
-			continue
-		}
-		out = append(out, uint16(r))
-	}
-	return out
+	return out, nil
 }
 
 // DigestPrefix is the algorithm prefix of every digest the platform writes.
@@ -272,10 +138,14 @@ func contentDigest(t Token, canonicalDef, mint []byte) string {
 	return DigestPrefix + hex.EncodeToString(h.Sum(nil))
 }
 
+// canonicalString is Canonical of a string, which cannot fail: encoding/json
+// writes any Go string, invalid UTF-8 as U+FFFD.
 func canonicalString(s string) []byte {
-	var buf bytes.Buffer
-	writeString(&buf, s)
-	return buf.Bytes()
+	out, err := Canonical(s)
+	if err != nil {
+		panic(fmt.Sprintf("nft: canonical encoding of a string: %v", err)) // unreachable
+	}
+	return out
 }
 
 // sealParts are the canonical encodings a seal is computed from.
@@ -339,13 +209,13 @@ func SealValidEncoded(t *Token) ([]byte, error) {
 	buf.WriteString(`{"definition":`)
 	buf.Write(parts.definition)
 	buf.WriteString(`,"digest":`)
-	writeString(&buf, t.Digest)
+	buf.Write(canonicalString(t.Digest))
 	buf.WriteString(`,"id":`)
-	writeString(&buf, t.ID)
+	buf.Write(canonicalString(t.ID))
 	buf.WriteString(`,"mint":`)
 	buf.Write(parts.mint)
 	buf.WriteString(`,"standard":`)
-	writeString(&buf, t.Standard)
+	buf.Write(canonicalString(t.Standard))
 	buf.WriteString(`,"state":`)
 	buf.Write(state)
 	buf.WriteByte('}')

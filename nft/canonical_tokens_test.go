@@ -9,44 +9,13 @@ import (
 	"github.com/srellama/srellama/nft/nfttest"
 )
 
-// TestCanonicalDirectPathOnTokens: the documents the chaincode encodes
-// most, tokens and definitions with text full of characters that
-// encoding/json escapes, take the direct path and match the reference.
-func TestCanonicalDirectPathOnTokens(t *testing.T) {
-	d := nfttest.Definition("amf", "Org1MSP")
-	d.Description = "p99 < 250ms && errors > 1% \u2028 é \U0001F600"
-	tok := nfttest.Token(d)
-	for name, v := range map[string]any{"definition": d, "token": tok} {
-		want, err := nft.CanonicalViaJSON(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, ok := nft.EncodeDirect(v)
-		if !ok {
-			t.Fatalf("%s: the direct encoder declined it", name)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("%s: direct encoding differs\n got %s\nwant %s", name, got, want)
-		}
-	}
-}
-
 func BenchmarkCanonicalToken(b *testing.B) {
 	tok := nfttest.Token(nfttest.Definition("amf", "Org1MSP"))
-	b.Run("reference", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := nft.CanonicalViaJSON(tok); err != nil {
-				b.Fatal(err)
-			}
+	for b.Loop() {
+		if _, err := nft.Canonical(tok); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("Canonical", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := nft.Canonical(tok); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	}
 }
 
 // tokenContent is the specification of what a token's digest covers, as a

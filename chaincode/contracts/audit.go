@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -47,7 +48,7 @@ func (c *Audit) History(ctx contractapi.TransactionContextInterface, tokenID str
 		}
 		if !e.IsDelete {
 			var tok nft.Token
-			if err := nft.Unmarshal(m.GetValue(), &tok); err != nil {
+			if err := json.Unmarshal(m.GetValue(), &tok); err != nil {
 				return "", fmt.Errorf("corrupt token record in history (tx %s): %w", e.TxID, err)
 			}
 			e.Token = &tok
@@ -127,7 +128,7 @@ func pageOf[T any](t *txn, objectType string, attrs []string, pageSize, bookmark
 				return records.Page[T]{}, err
 			}
 			*s = keyAttrs[len(keyAttrs)-1]
-		} else if err := nft.Unmarshal(kv.GetValue(), &item); err != nil {
+		} else if err := json.Unmarshal(kv.GetValue(), &item); err != nil {
 			return records.Page[T]{}, fmt.Errorf("corrupt %s record: %w", objectType, err)
 		}
 		page.Items = append(page.Items, item)

@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -163,7 +164,7 @@ func (t *txn) get(v any, objectType string, attrs ...string) (found bool, err er
 	if len(raw) == 0 {
 		return false, nil
 	}
-	if err := nft.Unmarshal(raw, v); err != nil {
+	if err := json.Unmarshal(raw, v); err != nil {
 		return false, fmt.Errorf("corrupt %s record: %w", objectType, err)
 	}
 	return true, nil
@@ -258,7 +259,7 @@ func scanJSON[T any](t *txn, objectType string, attrs ...string) ([]T, error) {
 	var out []T
 	err := t.scan(objectType, attrs, func(_ []string, value []byte) error {
 		var v T
-		if err := nft.Unmarshal(value, &v); err != nil {
+		if err := json.Unmarshal(value, &v); err != nil {
 			return fmt.Errorf("corrupt %s record: %w", objectType, err)
 		}
 		out = append(out, v)
