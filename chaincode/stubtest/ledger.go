@@ -99,13 +99,13 @@ func (l *Ledger) run(cc shim.Chaincode, id *Identity, commit bool, fn string, ar
 	if !commit {
 		return res, nil
 	}
-	if stub.paginated && len(stub.writes) > 0 {
-		return res, errors.New("paginated queries are supported only in read-only transactions")
+	if err := stub.CheckWritable(); err != nil {
+		return res, err
 	}
 	l.apply(stub)
-	if stub.event != nil {
-		res.Event = stub.event
-		l.events = append(l.events, *stub.event)
+	if ev := stub.Event(); ev != nil {
+		res.Event = &Event{TxID: stub.txID, Name: ev.Name, Payload: ev.Payload}
+		l.events = append(l.events, *res.Event)
 	}
 	// Each transaction gets a distinct, later timestamp, as ordered
 	// transactions would.
@@ -114,23 +114,17 @@ func (l *Ledger) run(cc shim.Chaincode, id *Identity, commit bool, fn string, ar
 }
 
 func (l *Ledger) apply(s *stub) {
-	keys := make([]string, 0, len(s.writes))
-	for k := range s.writes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	ts := timestamppb.New(s.now)
-	for _, k := range keys {
-		v := s.writes[k]
+	for _, w := range s.Writes() {
 		mod := &queryresult.KeyModification{TxId: s.txID, Timestamp: ts}
-		if v == nil {
-			delete(l.state, k)
+		if w.Delete {
+			delete(l.state, w.Key)
 			mod.IsDelete = true
 		} else {
-			l.state[k] = versioned{value: v, version: l.seq}
-			mod.Value = v
+			l.state[w.Key] = versioned{value: w.Value, version: l.seq}
+			mod.Value = w.Value
 		}
-		l.history[k] = append(l.history[k], mod)
+		l.history[w.Key] = append(l.history[w.Key], mod)
 	}
 }
 

@@ -1,119 +1,69 @@
 package sim
 
 import (
-	"errors"
-
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
+	"github.com/srellama/srellama/chaincode/shimstub"
 	"github.com/srellama/srellama/node/embedledger/store"
 )
 
-var errIteratorDone = errors.New("no more results in iterator")
-
-// rangeIterator walks committed state and records every entry it pulls from
-// the store into the transaction's RangeQueryInfo, which the committer
-// re-executes to detect phantoms.
-type rangeIterator struct {
+// recorder is the committed state as the simulated transaction reads it:
+// one namespace of a snapshot, recording every key read with the version
+// it had, and every range query with the entries it pulled from the store,
+// which the committer re-executes to detect phantoms.
+type recorder struct {
 	ns     string
-	it     *store.Iterator
-	info   *kvrwset.RangeQueryInfo
-	reads  *kvrwset.QueryReads
-	next   *store.Entry
-	done   bool
-	limit  int // 0: unlimited
-	served int
-	closed bool
+	state  State
+	reads  map[string]*kvrwset.KVRead
+	ranges []*kvrwset.RangeQueryInfo
 }
 
-func (s *Stub) rangeQuery(start, end string, limit int) *rangeIterator {
+var _ shimstub.Committed = (*recorder)(nil)
+
+func (r *recorder) Get(key string) ([]byte, bool, error) {
+	val, ver, ok := r.state.Get(r.ns, key)
+	if _, seen := r.reads[key]; !seen {
+		read := &kvrwset.KVRead{Key: key}
+		if ok {
+			read.Version = &kvrwset.Version{BlockNum: ver.Block, TxNum: ver.Tx}
+		}
+		r.reads[key] = read
+	}
+	return val, ok, nil
+}
+
+func (r *recorder) Range(start, end string) (shimstub.Cursor, error) {
 	reads := &kvrwset.QueryReads{}
 	info := &kvrwset.RangeQueryInfo{
 		StartKey:  start,
 		EndKey:    end,
 		ReadsInfo: &kvrwset.RangeQueryInfo_RawReads{RawReads: reads},
 	}
-	s.ranges = append(s.ranges, info)
-	return &rangeIterator{ns: s.ns, it: s.state.Range(s.ns, start, end), info: info, reads: reads, limit: limit}
+	r.ranges = append(r.ranges, info)
+	return &recordingCursor{it: r.state.Range(r.ns, start, end), info: info, reads: reads}, nil
 }
 
-func (r *rangeIterator) pull() {
-	if r.next != nil || r.done {
-		return
-	}
-	e, ok := r.it.Next()
+func (r *recorder) History(key string) ([]*queryresult.KeyModification, error) {
+	return r.state.History(r.ns, key)
+}
+
+// recordingCursor records each entry it pulls from the store, and whether
+// it reached the end of the range.
+type recordingCursor struct {
+	it    *store.Iterator
+	info  *kvrwset.RangeQueryInfo
+	reads *kvrwset.QueryReads
+}
+
+func (c *recordingCursor) Next() (string, []byte, bool, error) {
+	e, ok := c.it.Next()
 	if !ok {
-		r.done = true
-		r.info.ItrExhausted = true
-		return
+		c.info.ItrExhausted = true
+		return "", nil, false, nil
 	}
-	r.reads.KvReads = append(r.reads.KvReads, &kvrwset.KVRead{
+	c.reads.KvReads = append(c.reads.KvReads, &kvrwset.KVRead{
 		Key:     e.Key,
 		Version: &kvrwset.Version{BlockNum: e.Version.Block, TxNum: e.Version.Tx},
 	})
-	r.next = &e
-}
-
-// HasNext reports whether Next has a result.
-func (r *rangeIterator) HasNext() bool {
-	if r.closed || (r.limit > 0 && r.served >= r.limit) {
-		return false
-	}
-	r.pull()
-	return r.next != nil
-}
-
-// Next returns the next key and value.
-func (r *rangeIterator) Next() (*queryresult.KV, error) {
-	if !r.HasNext() {
-		return nil, errIteratorDone
-	}
-	e := r.next
-	r.next = nil
-	r.served++
-	return &queryresult.KV{Namespace: r.ns, Key: e.Key, Value: e.Value}, nil
-}
-
-// peekBeyondLimit returns the key after the last one served, if any.
-func (r *rangeIterator) peekBeyondLimit() (string, bool) {
-	r.pull()
-	if r.next == nil {
-		return "", false
-	}
-	return r.next.Key, true
-}
-
-// Close ends the iteration.
-func (r *rangeIterator) Close() error {
-	r.closed = true
-	return nil
-}
-
-type sliceIterator struct {
-	kvs []*queryresult.KV
-}
-
-func (s *sliceIterator) HasNext() bool { return len(s.kvs) > 0 }
-func (s *sliceIterator) Close() error  { s.kvs = nil; return nil }
-func (s *sliceIterator) Next() (*queryresult.KV, error) {
-	if len(s.kvs) == 0 {
-		return nil, errIteratorDone
-	}
-	kv := s.kvs[0]
-	s.kvs = s.kvs[1:]
-	return kv, nil
-}
-
-type historyIterator struct {
-	mods []*queryresult.KeyModification
-}
-
-func (h *historyIterator) HasNext() bool { return len(h.mods) > 0 }
-func (h *historyIterator) Close() error  { h.mods = nil; return nil }
-func (h *historyIterator) Next() (*queryresult.KeyModification, error) {
-	if len(h.mods) == 0 {
-		return nil, errIteratorDone
-	}
-	m := h.mods[0]
-	h.mods = h.mods[1:]
-	return m, nil
+	return e.Key, e.Value, true, nil
 }
