@@ -425,7 +425,9 @@ func (s *sliceIterator) Next() (*queryresult.KV, error) {
 	return kv, nil
 }
 
-type historyIterator struct{ mods []*queryresult.KeyModification }
+type historyIterator struct {
+	mods []*queryresult.KeyModification
+}
 
 func (h *historyIterator) HasNext() bool { return len(h.mods) > 0 }
 func (h *historyIterator) Close() error  { h.mods = nil; return nil }
