@@ -182,3 +182,41 @@ func TestDecodeRefusesUnknownFieldsAndTrailingData(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeStrictRefusesDuplicateKeysAndInvalidUTF8: encoding/json takes
+// the last of two equal keys (and matches keys regardless of case) and
+// replaces invalid UTF-8 with U+FFFD; DecodeStrict refuses both, at any
+// depth, so no two readers of a document can see different values.
+func TestDecodeStrictRefusesDuplicateKeysAndInvalidUTF8(t *testing.T) {
+	type inner struct {
+		Name string `json:"name"`
+	}
+	type doc struct {
+		Name  string  `json:"name"`
+		Inner inner   `json:"inner"`
+		List  []inner `json:"list"`
+	}
+	tests := []struct {
+		name, in, want string
+	}{
+		{"duplicate key", `{"name":"a","name":"b"}`, `duplicate key "name"`},
+		{"duplicate key in another case", `{"name":"a","NAME":"b"}`, `duplicate key "NAME"`},
+		{"duplicate key in a nested object", `{"inner":{"name":"a","name":"b"}}`, `duplicate key "name"`},
+		{"duplicate key in an array element", `{"list":[{"name":"a"},{"name":"b","name":"c"}]}`, `duplicate key "name"`},
+		{"invalid UTF-8 in a value", "{\"name\":\"a\xffb\"}", "not valid UTF-8"},
+		{"invalid UTF-8 in a key", "{\"n\xc3\":\"a\"}", "not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d doc
+			err := nft.DecodeStrict([]byte(tt.in), &d)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("DecodeStrict(%q) = %v, want an error mentioning %q", tt.in, err, tt.want)
+			}
+		})
+	}
+	var d doc
+	if err := nft.DecodeStrict([]byte(`{"name":"a","inner":{"name":"a"},"list":[{"name":"a"},{"name":"a"}]}`), &d); err != nil {
+		t.Fatalf("equal keys in different objects refused: %v", err)
+	}
+}

@@ -47,10 +47,11 @@ func New() (shim.Chaincode, error) {
 	named := func(name string) contractapi.Contract {
 		return contractapi.Contract{Name: name, Info: metadata.InfoMetadata{Title: name, Version: Version}}
 	}
-	contracts := []contractapi.ContractInterface{
-		&Consortium{named("Consortium")}, &Rounds{named("Rounds")}, &Generation{named("Generation")},
-		&Tokens{named("Tokens")}, &Audit{named("Audit")},
+	byName := map[string]contractapi.ContractInterface{
+		"Consortium": &Consortium{named("Consortium")}, "Rounds": &Rounds{named("Rounds")}, "Generation": &Generation{named("Generation")},
+		"Tokens": &Tokens{named("Tokens")}, "Audit": &Audit{named("Audit")},
 	}
+	contracts := []contractapi.ContractInterface{byName["Consortium"], byName["Rounds"], byName["Generation"], byName["Tokens"], byName["Audit"]}
 	cc, err := contractapi.NewChaincode(contracts...)
 	if err != nil {
 		return nil, fmt.Errorf("assembling chaincode: %w", err)
@@ -59,7 +60,7 @@ func New() (shim.Chaincode, error) {
 	cc.Info.Version = Version
 	cc.DefaultContract = "Consortium"
 	cc.TransactionSerializer = stringSerializer{}
-	return safeChaincode{cc}, nil
+	return safeChaincode{strictArgs{inner: cc, arity: arities(cc.DefaultContract, byName)}}, nil
 }
 
 // stringSerializer passes string arguments and results through unchanged.

@@ -42,9 +42,8 @@ func (c *Rounds) Open(ctx contractapi.TransactionContextInterface, specJSON stri
 	} else if found {
 		return "", fmt.Errorf("round %q already exists", spec.ID)
 	}
-	commitDeadline, _ := records.ParseTime(spec.CommitDeadline) // parsed above
-	if !commitDeadline.After(t.now) {
-		return "", fmt.Errorf("round %q: commit_deadline %s is not after the transaction time %s", spec.ID, spec.CommitDeadline, t.at)
+	if err := records.CheckRoundDeadlines(spec, t.now); err != nil {
+		return "", fmt.Errorf("round %q: %w", spec.ID, err)
 	}
 	members, err := t.members()
 	if err != nil {

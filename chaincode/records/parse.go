@@ -32,6 +32,12 @@ const (
 	DefaultRequestTTL = 24 * time.Hour
 	// MaxRequestTTL keeps requests from lingering for ever.
 	MaxRequestTTL = 30 * 24 * time.Hour
+	// MaxRoundAhead bounds how far after the transaction that opens a
+	// round its deadlines may lie. A federated round runs for minutes to
+	// days; a deadline months away (or in year 9999) is a client's error,
+	// and would keep the round, and its members' commitments, open for
+	// ever.
+	MaxRoundAhead = 90 * 24 * time.Hour
 )
 
 var (
@@ -301,6 +307,27 @@ func ParsePage(pageSize string, bookmark string) (int32, string, error) {
 		return 0, "", errors.New("bookmark too long")
 	}
 	return int32(n), bookmark, nil
+}
+
+// CheckRoundDeadlines checks a round's deadlines against the time of the
+// transaction that opens it: the commit deadline after it, the deadline no
+// more than MaxRoundAhead after it.
+func CheckRoundDeadlines(s RoundSpec, now time.Time) error {
+	commit, err := ParseTime(s.CommitDeadline)
+	if err != nil {
+		return fmt.Errorf("commit_deadline: %w", err)
+	}
+	end, err := ParseTime(s.Deadline)
+	if err != nil {
+		return fmt.Errorf("deadline: %w", err)
+	}
+	if !commit.After(now) {
+		return fmt.Errorf("commit_deadline %s is not after the transaction time %s", s.CommitDeadline, FormatTime(now))
+	}
+	if end.Sub(now) > MaxRoundAhead {
+		return fmt.Errorf("deadline %s is more than %d days after the transaction time %s", s.Deadline, int(MaxRoundAhead/(24*time.Hour)), FormatTime(now))
+	}
+	return nil
 }
 
 // ParseTime parses an RFC 3339 time.
