@@ -11,7 +11,6 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/srellama/srellama/node/embedledger/fabmsg"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -64,7 +63,8 @@ func TestBuiltMessagesRoundTrip(t *testing.T) {
 
 func TestParseTransactionRefusesMalformedWrapping(t *testing.T) {
 	good := sampleEnvelopePayload(t)
-	header := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{})
+	// Raw protobuf fields, tag byte (field number << 3 | wire type) first.
+	header := []byte{1<<3 | 2, 0} // field 1 (Payload.header), length-delimited, empty
 	tests := []struct {
 		name    string
 		payload []byte
@@ -72,13 +72,13 @@ func TestParseTransactionRefusesMalformedWrapping(t *testing.T) {
 	}{
 		{"well formed", good, ""},
 		{"header field twice (protobuf merges it)", append(clone(good), header...), ""},
-		{"unknown length-delimited field", append(clone(good), protowire.AppendBytes(protowire.AppendTag(nil, 9, protowire.BytesType), []byte("x"))...), ""},
+		{"unknown length-delimited field", append(clone(good), 9<<3|2, 1, 'x'), ""},
 		{"empty", []byte{}, "empty envelope"},
 		{"truncated", good[:len(good)-3], "malformed envelope payload"},
-		{"no header", protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{}), "no header"},
+		{"no header", []byte{2<<3 | 2, 0}, "no header"},
 		{"two actions", twoActions(t), "2 actions"},
-		{"data field as a varint (kept as unknown)", append(clone(good), protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 7)...), ""},
-		{"malformed group", append(clone(good), protowire.AppendTag(nil, 5, protowire.StartGroupType)...), "malformed envelope payload"},
+		{"data field as a varint (kept as unknown)", append(clone(good), 2<<3|0, 7), ""},
+		{"malformed group", append(clone(good), 5<<3|3), "malformed envelope payload"},
 		{"field number zero", append(clone(good), 0x02, 0x00), "malformed envelope payload"},
 	}
 	for _, tt := range tests {
