@@ -20,6 +20,8 @@
 #   PORT_BASE             first of the loopback ports used (default 27000; see ports below)
 #   CHANNEL               channel name (default consortium)
 #   BATCH_TIMEOUT         orderer batch timeout (default 100ms)
+#   READY_TIMEOUT         seconds up waits for every organization's gateway to commit a
+#                         majority-endorsed transaction (default 180)
 #
 # Ports: the orderer uses PORT_BASE+1 (gRPC), +2 (admin), +3 (operations).
 # Organization i (1..3) uses PORT_BASE+100*i plus 1 (peer), 2 (peer's
@@ -35,6 +37,7 @@ NETWORK_DIR=${NETWORK_DIR:-$REPO/out/fabric}
 PORT_BASE=${PORT_BASE:-27000}
 CHANNEL=${CHANNEL:-consortium}
 BATCH_TIMEOUT=${BATCH_TIMEOUT:-100ms}
+READY_TIMEOUT=${READY_TIMEOUT:-180}
 ORGS=(1 2 3)
 # The chaincode servers of one organization are numbered in the order
 # chaincodes are deployed; this file remembers which offset each one has.
@@ -613,6 +616,26 @@ write_node_files() {
 	EOF
 }
 
+# ---------------------------------------------------------------- readiness
+
+# wait_gateways: up is done only once each organization's gateway has
+# committed a transaction that a majority of the organizations endorsed.
+# Health checks and queries pass seconds before that: a gateway plans
+# endorsements from what gossip has told its peer about the other
+# organizations' peers, and until then refuses with "no combination of
+# peers can be derived which satisfy the endorsement policy".
+# scripts/readyprobe submits a transaction that writes nothing through each
+# gateway in turn until it commits.
+wait_gateways() {
+	local probe=$NETWORK_DIR/bin/readyprobe i conns=() line
+	mkdir -p "$NETWORK_DIR/bin"
+	(cd "$REPO" && go build -o "$probe" ./scripts/readyprobe)
+	for i in "${ORGS[@]}"; do conns+=("$NETWORK_DIR/orgs/$(org_msp "$i")/connection.json"); done
+	"$probe" -timeout "${READY_TIMEOUT}s" "${conns[@]}" 2>&1 | while IFS= read -r line; do log "probe: $line"; done ||
+		die "not every organization's gateway committed a majority-endorsed transaction within ${READY_TIMEOUT}s (peer logs in $NETWORK_DIR/logs)"
+	log "ready: every organization's gateway commits majority-endorsed transactions"
+}
+
 # ---------------------------------------------------------------- commands
 
 # claim_network_dir marks NETWORK_DIR as this script's (clean deletes only
@@ -635,6 +658,7 @@ claim_network_dir() {
 
 cmd_up() {
 	require_fabric
+	[[ $READY_TIMEOUT =~ ^[1-9][0-9]{0,4}$ ]] || die "READY_TIMEOUT=$READY_TIMEOUT: want a number of seconds"
 	claim_network_dir
 	mkdir -p "$NETWORK_DIR/config" "$NETWORK_DIR/channel" "$NETWORK_DIR/logs"
 	if [[ ! -d $(crypto) ]]; then
@@ -656,6 +680,7 @@ cmd_up() {
 	for i in "${ORGS[@]}"; do join_peer "$i"; done
 	deploy srellama ./chaincode
 	for i in "${ORGS[@]}"; do write_node_files "$i"; done
+	wait_gateways
 	log "network up: node configurations $NETWORK_DIR/orgs/org{1,2,3}.yaml"
 }
 
