@@ -761,7 +761,7 @@ cmd_clean() {
 # its marker (status works without the settings up was given).
 recorded_orderers() {
 	local n
-	n=$(grep -o 'ORDERERS=[0-9]*' "$NETWORK_DIR/.srellama-network" 2>/dev/null | cut -d= -f2)
+	n=$(grep -o 'ORDERERS=[0-9]*' "$NETWORK_DIR/.srellama-network" 2>/dev/null | cut -d= -f2) || true
 	echo "${n:-1}"
 }
 
