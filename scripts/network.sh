@@ -182,7 +182,7 @@ healthy() { [[ $(curl -fsS "http://127.0.0.1:$1/healthz" 2>/dev/null) == *'"OK"'
 # ---------------------------------------------------------------- configuration
 
 write_crypto_config() {
-	local f=$NETWORK_DIR/config/crypto-config.yaml i
+	local f=$NETWORK_DIR/config/crypto-config.yaml i k
 	{
 		cat <<-EOF
 			# Written by scripts/network.sh: cryptogen's input. NodeOUs give every
