@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A three-organization Hyperledger Fabric v3.1 consortium on loopback, from
-# Fabric's release binaries (no Docker): one Raft orderer, one peer per
-# organization, the channel, and SRE-Llama's chaincode run as a service.
+# Fabric's release binaries (no Docker): one Raft orderer (or three), one
+# peer per organization, the channel, and SRE-Llama's chaincode run as a
+# service. up returns once every organization's gateway has committed a
+# transaction endorsed by a majority of the organizations.
 #
 #   FABRIC_BIN=~/fabric/bin scripts/network.sh up
 #   scripts/network.sh status
@@ -20,8 +22,12 @@
 #   PORT_BASE             first of the loopback ports used (default 27000; see ports below)
 #   CHANNEL               channel name (default consortium)
 #   BATCH_TIMEOUT         orderer batch timeout (default 100ms)
+#   ORDERERS              Raft orderers: 1 (default), 3 or 5; a majority of them must run
+#   READY_TIMEOUT         seconds up waits for every organization's gateway to commit a
+#                         majority-endorsed transaction (default 180)
 #
-# Ports: the orderer uses PORT_BASE+1 (gRPC), +2 (admin), +3 (operations).
+# Ports: orderer k (1..ORDERERS) uses PORT_BASE+10*(k-1) plus 1 (gRPC and
+# Raft), 2 (admin), 3 (operations).
 # Organization i (1..3) uses PORT_BASE+100*i plus 1 (peer), 2 (peer's
 # chaincode listener), 3 (operations), 4 and up (chaincode servers), 10
 # (the node's libp2p host) and 11 (the node's HTTP API).
@@ -35,6 +41,8 @@ NETWORK_DIR=${NETWORK_DIR:-$REPO/out/fabric}
 PORT_BASE=${PORT_BASE:-27000}
 CHANNEL=${CHANNEL:-consortium}
 BATCH_TIMEOUT=${BATCH_TIMEOUT:-100ms}
+ORDERERS=${ORDERERS:-1}
+READY_TIMEOUT=${READY_TIMEOUT:-180}
 ORGS=(1 2 3)
 # The chaincode servers of one organization are numbered in the order
 # chaincodes are deployed; this file remembers which offset each one has.
@@ -75,11 +83,15 @@ peer_cc_port() { echo $((PORT_BASE + 100 * $1 + 2)); }
 peer_ops_port() { echo $((PORT_BASE + 100 * $1 + 3)); }
 node_p2p_port() { echo $((PORT_BASE + 100 * $1 + 10)); }
 node_api_port() { echo $((PORT_BASE + 100 * $1 + 11)); }
-orderer_port() { echo $((PORT_BASE + 1)); }
-orderer_admin_port() { echo $((PORT_BASE + 2)); }
-orderer_ops_port() { echo $((PORT_BASE + 3)); }
-orderer_dir() { echo "$(crypto)/ordererOrganizations/example.com/orderers/orderer.example.com"; }
-orderer_ca() { echo "$(orderer_dir)/tls/ca.crt"; }
+# The orderer helpers take the orderer's number, 1 when omitted. The first
+# is named orderer, the others orderer2, orderer3, ... (host, PID and
+# folder names alike).
+orderer_name() { if ((${1:-1} == 1)); then echo orderer; else echo "orderer$1"; fi; }
+orderer_port() { echo $((PORT_BASE + 10 * (${1:-1} - 1) + 1)); }
+orderer_admin_port() { echo $((PORT_BASE + 10 * (${1:-1} - 1) + 2)); }
+orderer_ops_port() { echo $((PORT_BASE + 10 * (${1:-1} - 1) + 3)); }
+orderer_dir() { echo "$(crypto)/ordererOrganizations/example.com/orderers/$(orderer_name "${1:-1}").example.com"; }
+orderer_ca() { echo "$(orderer_dir 1)/tls/ca.crt"; } # one TLS CA issues every orderer's certificate
 peer_dir() { echo "$(crypto)/peerOrganizations/$(org_domain "$1")/peers/peer0.$(org_domain "$1")"; }
 peer_tls_ca() { echo "$(peer_dir "$1")/tls/ca.crt"; }
 user_dir() { echo "$(crypto)/peerOrganizations/$(org_domain "$1")/users/$2@$(org_domain "$1")"; }
@@ -170,7 +182,7 @@ healthy() { [[ $(curl -fsS "http://127.0.0.1:$1/healthz" 2>/dev/null) == *'"OK"'
 # ---------------------------------------------------------------- configuration
 
 write_crypto_config() {
-	local f=$NETWORK_DIR/config/crypto-config.yaml i
+	local f=$NETWORK_DIR/config/crypto-config.yaml i k
 	{
 		cat <<-EOF
 			# Written by scripts/network.sh: cryptogen's input. NodeOUs give every
@@ -181,10 +193,14 @@ write_crypto_config() {
 			    Domain: example.com
 			    EnableNodeOUs: true
 			    Specs:
-			      - Hostname: orderer
-			        SANS: [127.0.0.1, localhost]
-			PeerOrgs:
 		EOF
+		for ((k = 1; k <= ORDERERS; k++)); do
+			cat <<-EOF
+				      - Hostname: $(orderer_name "$k")
+				        SANS: [127.0.0.1, localhost]
+			EOF
+		done
+		echo "PeerOrgs:"
 		for i in "${ORGS[@]}"; do
 			cat <<-EOF
 				  - Name: Org$i
@@ -204,8 +220,8 @@ write_crypto_config() {
 # both chaincode endorsement and lifecycle changes need a majority of the
 # three organizations.
 write_configtx() {
-	local f=$NETWORK_DIR/config/configtx.yaml i msp od
-	od=$(orderer_dir)
+	local f=$NETWORK_DIR/config/configtx.yaml i k msp od endpoints=""
+	for ((k = 1; k <= ORDERERS; k++)); do endpoints+="${endpoints:+, }127.0.0.1:$(orderer_port "$k")"; done
 	{
 		cat <<-EOF
 			# Written by scripts/network.sh: configtxgen's input for the channel.
@@ -218,7 +234,7 @@ write_configtx() {
 			      Readers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
 			      Writers: {Type: Signature, Rule: "OR('OrdererMSP.member')"}
 			      Admins: {Type: Signature, Rule: "OR('OrdererMSP.admin')"}
-			    OrdererEndpoints: [127.0.0.1:$(orderer_port)]
+			    OrdererEndpoints: [$endpoints]
 		EOF
 		for i in "${ORGS[@]}"; do
 			msp=$(org_msp "$i")
@@ -250,7 +266,14 @@ write_configtx() {
 			      BatchSize: {MaxMessageCount: 500, AbsoluteMaxBytes: 10 MB, PreferredMaxBytes: 2 MB}
 			      EtcdRaft:
 			        Consenters:
-			          - {Host: 127.0.0.1, Port: $(orderer_port), ClientTLSCert: $od/tls/server.crt, ServerTLSCert: $od/tls/server.crt}
+		EOF
+		for ((k = 1; k <= ORDERERS; k++)); do
+			od=$(orderer_dir "$k")
+			cat <<-EOF
+				          - {Host: 127.0.0.1, Port: $(orderer_port "$k"), ClientTLSCert: $od/tls/server.crt, ServerTLSCert: $od/tls/server.crt}
+			EOF
+		done
+		cat <<-EOF
 			      Organizations: [*OrdererOrg]
 			      Capabilities: {V2_0: true}
 			      Policies:
@@ -302,11 +325,12 @@ write_core_yaml() {
 
 # shellcheck disable=SC2155 # the port and path helpers are arithmetic and string joins that cannot fail
 orderer_env() {
-	local od
-	od=$(orderer_dir)
+	local k=$1 od data
+	od=$(orderer_dir "$k")
+	data=$NETWORK_DIR/$(orderer_name "$k")
 	export FABRIC_CFG_PATH=$FABRIC_CONFIG
 	export ORDERER_GENERAL_LISTENADDRESS=127.0.0.1
-	export ORDERER_GENERAL_LISTENPORT=$(orderer_port)
+	export ORDERER_GENERAL_LISTENPORT=$(orderer_port "$k")
 	export ORDERER_GENERAL_LOCALMSPID=OrdererMSP
 	export ORDERER_GENERAL_LOCALMSPDIR=$od/msp
 	export ORDERER_GENERAL_BOOTSTRAPMETHOD=none
@@ -318,41 +342,57 @@ orderer_env() {
 	export ORDERER_GENERAL_CLUSTER_CLIENTPRIVATEKEY=$od/tls/server.key
 	export ORDERER_GENERAL_CLUSTER_ROOTCAS=[$od/tls/ca.crt]
 	export ORDERER_CHANNELPARTICIPATION_ENABLED=true
-	export ORDERER_FILELEDGER_LOCATION=$NETWORK_DIR/orderer/ledger
-	export ORDERER_CONSENSUS_WALDIR=$NETWORK_DIR/orderer/etcdraft/wal
-	export ORDERER_CONSENSUS_SNAPDIR=$NETWORK_DIR/orderer/etcdraft/snapshot
-	export ORDERER_ADMIN_LISTENADDRESS=127.0.0.1:$(orderer_admin_port)
+	export ORDERER_FILELEDGER_LOCATION=$data/ledger
+	export ORDERER_CONSENSUS_WALDIR=$data/etcdraft/wal
+	export ORDERER_CONSENSUS_SNAPDIR=$data/etcdraft/snapshot
+	export ORDERER_ADMIN_LISTENADDRESS=127.0.0.1:$(orderer_admin_port "$k")
 	export ORDERER_ADMIN_TLS_ENABLED=true
 	export ORDERER_ADMIN_TLS_PRIVATEKEY=$od/tls/server.key
 	export ORDERER_ADMIN_TLS_CERTIFICATE=$od/tls/server.crt
 	export ORDERER_ADMIN_TLS_ROOTCAS=[$od/tls/ca.crt]
 	export ORDERER_ADMIN_TLS_CLIENTAUTHREQUIRED=true
 	export ORDERER_ADMIN_TLS_CLIENTROOTCAS=[$od/tls/ca.crt]
-	export ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:$(orderer_ops_port)
+	export ORDERER_OPERATIONS_LISTENADDRESS=127.0.0.1:$(orderer_ops_port "$k")
 }
 
 start_orderer() {
-	mkdir -p "$NETWORK_DIR/orderer"
-	require_free orderer "$(orderer_port)" "$(orderer_admin_port)" "$(orderer_ops_port)"
-	(orderer_env && start orderer "$FABRIC_BIN/orderer")
-	wait_until "orderer healthz on :$(orderer_ops_port)" 60 healthy "$(orderer_ops_port)"
+	local k=$1 name
+	name=$(orderer_name "$k")
+	mkdir -p "$NETWORK_DIR/$name"
+	require_free "$name" "$(orderer_port "$k")" "$(orderer_admin_port "$k")" "$(orderer_ops_port "$k")"
+	(orderer_env "$k" && start "$name" "$FABRIC_BIN/orderer")
 }
 
 osnadmin_args() {
 	local admin
 	admin=$(crypto)/ordererOrganizations/example.com/users/Admin@example.com/tls
-	echo -o "127.0.0.1:$(orderer_admin_port)" --ca-file "$(orderer_ca)" --client-cert "$admin/client.crt" --client-key "$admin/client.key"
+	echo -o "127.0.0.1:$(orderer_admin_port "$1")" --ca-file "$(orderer_ca)" --client-cert "$admin/client.crt" --client-key "$admin/client.key"
 }
 
+# join_orderer K: orderer K joins the channel as a consenter (Raft elects
+# a leader once a majority of the consenters has joined).
 join_orderer() {
-	local args
-	read -ra args <<<"$(osnadmin_args)"
+	local k=$1 args name
+	name=$(orderer_name "$k")
+	read -ra args <<<"$(osnadmin_args "$k")"
 	if "$FABRIC_BIN/osnadmin" channel list "${args[@]}" 2>/dev/null | grep -q "\"name\": *\"$CHANNEL\""; then
-		log "orderer already serves channel $CHANNEL"
+		log "$name already serves channel $CHANNEL"
 		return
 	fi
 	"$FABRIC_BIN/osnadmin" channel join --channelID "$CHANNEL" --config-block "$NETWORK_DIR/channel/$CHANNEL.block" "${args[@]}" >/dev/null
-	wait_until "orderer to lead channel $CHANNEL" 60 orderer_channel_active "${args[@]}"
+}
+
+start_orderers() {
+	local k args
+	for ((k = 1; k <= ORDERERS; k++)); do start_orderer "$k"; done
+	for ((k = 1; k <= ORDERERS; k++)); do
+		wait_until "$(orderer_name "$k") healthz on :$(orderer_ops_port "$k")" 60 healthy "$(orderer_ops_port "$k")"
+	done
+	for ((k = 1; k <= ORDERERS; k++)); do join_orderer "$k"; done
+	for ((k = 1; k <= ORDERERS; k++)); do
+		read -ra args <<<"$(osnadmin_args "$k")"
+		wait_until "$(orderer_name "$k") to serve channel $CHANNEL as an active consenter" 60 orderer_channel_active "${args[@]}"
+	done
 }
 
 # shellcheck disable=SC2317 # called through wait_until
@@ -613,6 +653,26 @@ write_node_files() {
 	EOF
 }
 
+# ---------------------------------------------------------------- readiness
+
+# wait_gateways: up is done only once each organization's gateway has
+# committed a transaction that a majority of the organizations endorsed.
+# Health checks and queries pass seconds before that: a gateway plans
+# endorsements from what gossip has told its peer about the other
+# organizations' peers, and until then refuses with "no combination of
+# peers can be derived which satisfy the endorsement policy".
+# scripts/readyprobe submits a transaction that writes nothing through each
+# gateway in turn until it commits.
+wait_gateways() {
+	local probe=$NETWORK_DIR/bin/readyprobe i conns=() line
+	mkdir -p "$NETWORK_DIR/bin"
+	(cd "$REPO" && go build -o "$probe" ./scripts/readyprobe)
+	for i in "${ORGS[@]}"; do conns+=("$NETWORK_DIR/orgs/$(org_msp "$i")/connection.json"); done
+	"$probe" -timeout "${READY_TIMEOUT}s" "${conns[@]}" 2>&1 | while IFS= read -r line; do log "probe: $line"; done ||
+		die "not every organization's gateway committed a majority-endorsed transaction within ${READY_TIMEOUT}s (peer logs in $NETWORK_DIR/logs)"
+	log "ready: every organization's gateway commits majority-endorsed transactions"
+}
+
 # ---------------------------------------------------------------- commands
 
 # claim_network_dir marks NETWORK_DIR as this script's (clean deletes only
@@ -621,6 +681,7 @@ write_node_files() {
 claim_network_dir() {
 	local marker=$NETWORK_DIR/.srellama-network settings
 	settings="PORT_BASE=$PORT_BASE CHANNEL=$CHANNEL BATCH_TIMEOUT=$BATCH_TIMEOUT"
+	((ORDERERS == 1)) || settings+=" ORDERERS=$ORDERERS" # a network from before ORDERERS existed has one
 	if [[ -f $marker ]]; then
 		[[ $(cat "$marker") == "$settings" ]] ||
 			die "$NETWORK_DIR holds a network made with $(cat "$marker"), not $settings: use those settings, or clean first"
@@ -635,6 +696,8 @@ claim_network_dir() {
 
 cmd_up() {
 	require_fabric
+	[[ $READY_TIMEOUT =~ ^[1-9][0-9]{0,4}$ ]] || die "READY_TIMEOUT=$READY_TIMEOUT: want a number of seconds"
+	[[ $ORDERERS =~ ^[135]$ ]] || die "ORDERERS=$ORDERERS: want 1, 3 or 5 (Raft tolerates the loss of a minority)"
 	claim_network_dir
 	mkdir -p "$NETWORK_DIR/config" "$NETWORK_DIR/channel" "$NETWORK_DIR/logs"
 	if [[ ! -d $(crypto) ]]; then
@@ -648,14 +711,14 @@ cmd_up() {
 		"$FABRIC_BIN/configtxgen" -configPath "$NETWORK_DIR/config" -profile ThreeOrgConsortium -channelID "$CHANNEL" \
 			-outputBlock "$NETWORK_DIR/channel/$CHANNEL.block" 2>>"$NETWORK_DIR/logs/cli.log"
 	fi
-	start_orderer
-	join_orderer
+	start_orderers
 	local i
 	for i in "${ORGS[@]}"; do start_peer "$i"; done
 	for i in "${ORGS[@]}"; do wait_until "peer$i healthz on :$(peer_ops_port "$i")" 60 healthy "$(peer_ops_port "$i")"; done
 	for i in "${ORGS[@]}"; do join_peer "$i"; done
 	deploy srellama ./chaincode
 	for i in "${ORGS[@]}"; do write_node_files "$i"; done
+	wait_gateways
 	log "network up: node configurations $NETWORK_DIR/orgs/org{1,2,3}.yaml"
 }
 
@@ -676,9 +739,12 @@ cmd_down() {
 	for f in "$NETWORK_DIR"/pids/*.pid; do
 		[[ -e $f ]] || continue
 		name=$(basename "$f" .pid)
-		[[ $name == orderer ]] || stop "$name"
+		[[ $name == orderer* ]] || stop "$name"
 	done
-	stop orderer
+	for f in "$NETWORK_DIR"/pids/orderer*.pid; do
+		[[ -e $f ]] || continue
+		stop "$(basename "$f" .pid)"
+	done
 	log "network down"
 }
 
@@ -689,6 +755,14 @@ cmd_clean() {
 		rm -rf "$NETWORK_DIR"
 		log "removed $NETWORK_DIR"
 	fi
+}
+
+# recorded_orderers: how many orderers the network in NETWORK_DIR has, from
+# its marker (status works without the settings up was given).
+recorded_orderers() {
+	local n
+	n=$(grep -o 'ORDERERS=[0-9]*' "$NETWORK_DIR/.srellama-network" 2>/dev/null | cut -d= -f2) || true
+	echo "${n:-1}"
 }
 
 cmd_status() {
@@ -711,12 +785,15 @@ cmd_status() {
 			code=1
 		fi
 	done
-	if healthy "$(orderer_ops_port)"; then
-		echo "orderer      healthz OK"
-	else
-		echo "orderer      healthz failing"
-		code=1
-	fi
+	local k
+	for ((k = 1; k <= $(recorded_orderers); k++)); do
+		if healthy "$(orderer_ops_port "$k")"; then
+			printf '%-12s healthz OK\n' "$(orderer_name "$k")"
+		else
+			printf '%-12s healthz failing\n' "$(orderer_name "$k")"
+			code=1
+		fi
+	done
 	local i
 	for i in "${ORGS[@]}"; do
 		if healthy "$(peer_ops_port "$i")"; then

@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,24 +47,46 @@ func startNetwork(tb testing.TB, portBase int) *network {
 		}
 	})
 	start := time.Now()
-	if err := n.script("up"); err != nil {
+	out, err := n.run("up")
+	if err != nil {
 		n.dumpLogs(tb)
 		tb.Fatalf("network up: %v", err)
 	}
 	tb.Logf("network up in %s", time.Since(start).Round(time.Millisecond))
+	// How long each gateway took to commit a majority-endorsed transaction
+	// after the chaincode answered (the readiness probe's report).
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.Index(line, "probe: "); i >= 0 {
+			tb.Log(line[i:])
+		}
+	}
 	return n
 }
 
 // script runs scripts/network.sh with args; its output is in the error.
 func (n *network) script(args ...string) error {
+	_, err := n.run(args...)
+	return err
+}
+
+// run runs scripts/network.sh with args and returns its output.
+func (n *network) run(args ...string) (string, error) {
 	cmd := exec.Command("bash", append([]string{filepath.Join(n.repo, "scripts", "network.sh")}, args...)...)
 	cmd.Dir, cmd.Env = n.repo, n.env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("network.sh %s: %w\n%s", strings.Join(args, " "), err, out.String())
+		return out.String(), fmt.Errorf("network.sh %s: %w\n%s", strings.Join(args, " "), err, out.String())
 	}
-	return nil
+	return out.String(), nil
+}
+
+// orderers is how many orderers the script starts (its ORDERERS setting).
+func orderers() int {
+	if n, err := strconv.Atoi(os.Getenv("ORDERERS")); err == nil && n > 0 {
+		return n
+	}
+	return 1
 }
 
 // pids are the processes the script recorded as started.
@@ -116,12 +139,24 @@ func (n *network) dial(tb testing.TB, org string, admin bool, chaincode string) 
 	if chaincode != "" {
 		cfg.Chaincode = chaincode
 	}
-	gw, err := ledger.Dial(cfg)
+	gw, err := ledger.Dial(cfg, ledger.WithLogger(testLogger(tb)))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { gw.Close() })
 	return gw
+}
+
+// testLogger logs through tb (the ledger client's retries, for one).
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // buildSrellama builds the command-line tool into dir.

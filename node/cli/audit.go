@@ -96,7 +96,7 @@ commit; 'peer channel fetch' retrieves blocks for an independent check).`, `
 		}
 	}
 	if *conn != "" {
-		gw, err := dialLedger(*conn)
+		gw, err := dialLedger(*conn, env)
 		if err != nil {
 			return err
 		}

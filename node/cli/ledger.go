@@ -125,7 +125,9 @@ func connectionFlag(f *flags, env Env, what string) *string {
 	return f.String("connection", env.Getenv("SRELLAMA_CONNECTION"), "ledger connection file (JSON, as the ledger command writes for each organization"+what+"; default $SRELLAMA_CONNECTION)")
 }
 
-func dialLedger(path string) (*ledger.Gateway, error) {
+// dialLedger connects with the connection file at path; retried ledger
+// calls are logged on standard error.
+func dialLedger(path string, env Env) (*ledger.Gateway, error) {
 	if path == "" {
 		return nil, usagef("--connection is required (or set SRELLAMA_CONNECTION)")
 	}
@@ -133,7 +135,8 @@ func dialLedger(path string) (*ledger.Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ledger.Dial(cfg)
+	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return ledger.Dial(cfg, ledger.WithLogger(logger))
 }
 
 // DefaultFeatureSetDigest names the feature set rounds train on when none is
@@ -187,7 +190,7 @@ the commit window and agree on the aggregate before the deadline.`, `
 	if _, err := records.ParseRoundSpec(string(raw)); err != nil { // refuse before dialing
 		return usagef("round open: %v", err)
 	}
-	gw, err := dialLedger(*conn)
+	gw, err := dialLedger(*conn, env)
 	if err != nil {
 		return err
 	}
@@ -241,7 +244,7 @@ func tokenCommand[T any](ctx context.Context, args []string, env Env, name, fn, 
 	if !nft.IsTokenID(pos[0]) {
 		return usagef("token %s: %q is not a token ID (64 lowercase hex digits)", name, pos[0])
 	}
-	gw, err := dialLedger(*conn)
+	gw, err := dialLedger(*conn, env)
 	if err != nil {
 		return err
 	}

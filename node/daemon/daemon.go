@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		gw, err := ledger.Dial(lc)
+		gw, err := ledger.Dial(lc, ledger.WithLogger(n.log))
 		if err != nil {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}

@@ -30,6 +30,7 @@ type Gateway struct {
 	cfg      Config
 	conn     *grpc.ClientConn // owned, closed by Close; nil when supplied
 	log      *slog.Logger
+	retry    RetryPolicy
 }
 
 var _ Ledger = (*Gateway)(nil)
@@ -40,6 +41,7 @@ type Option func(*options)
 type options struct {
 	conn   grpc.ClientConnInterface
 	logger *slog.Logger
+	retry  RetryPolicy
 }
 
 // WithConnection uses an existing gRPC connection (for an in-process
@@ -48,23 +50,31 @@ func WithConnection(conn grpc.ClientConnInterface) Option {
 	return func(o *options) { o.conn = conn }
 }
 
-// WithLogger sets the logger for event stream reconnections.
+// WithLogger sets the logger for retried calls and event stream
+// reconnections.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithRetryPolicy replaces DefaultRetryPolicy (see retry.go for what is
+// retried, and why that never applies a transaction twice).
+func WithRetryPolicy(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
 
 // Dial connects to the gateway peer named by cfg with the identity it names.
 func Dial(cfg Config, opts ...Option) (*Gateway, error) {
-	o := options{logger: slog.New(slog.DiscardHandler)}
+	o := options{logger: slog.New(slog.DiscardHandler), retry: DefaultRetryPolicy()}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := o.retry.Validate(); err != nil {
+		return nil, err
+	}
 	id, sign, err := loadIdentity(cfg)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: o.logger}
+	g := &Gateway{cfg: cfg, log: o.logger, retry: o.retry}
 	conn := o.conn
 	if conn == nil {
 		if g.conn, err = dialTLS(cfg); err != nil {
@@ -145,24 +155,40 @@ func (g *Gateway) closeConn() error {
 	return g.conn.Close()
 }
 
-// Submit implements Ledger.
+// Submit implements Ledger. Each step is retried on transient failures
+// with the same signed message, so the call has one transaction ID
+// throughout and commits at most once (see retry.go).
 func (g *Gateway) Submit(ctx context.Context, fn string, args ...string) ([]byte, string, error) {
 	proposal, err := g.contract.NewProposal(fn, client.WithArguments(args...))
 	if err != nil {
 		return nil, "", fmt.Errorf("ledger: submit %s: %w", fn, err)
 	}
 	txID := proposal.TransactionID()
-	tx, err := proposal.EndorseWithContext(ctx)
+	r, attrs := g.newRetrier(fn), []any{"tx", txID}
+	tx, err := retry(ctx, r, "endorse", attrs, func(ctx context.Context) (*client.Transaction, error) {
+		return proposal.EndorseWithContext(ctx)
+	})
 	if err != nil {
 		return nil, txID, g.rpcError(fn, "endorse", err)
 	}
-	commit, err := tx.SubmitWithContext(ctx)
+	maybeSent := false
+	commit, err := retry(ctx, r, "submit", attrs, func(ctx context.Context) (*client.Commit, error) {
+		c, err := tx.SubmitWithContext(ctx)
+		maybeSent = maybeSent || mayHaveReachedOrderer(err)
+		return c, err
+	})
 	if err != nil {
-		return nil, txID, g.rpcError(fn, "submit", err)
+		err = g.rpcError(fn, "submit", err)
+		if maybeSent {
+			err = fmt.Errorf("%w: %w", err, ErrOutcomeUnknown)
+		}
+		return nil, txID, err
 	}
-	st, err := commit.StatusWithContext(ctx)
+	st, err := retry(ctx, r, "commit status", attrs, func(ctx context.Context) (*client.Status, error) {
+		return commit.StatusWithContext(ctx)
+	})
 	if err != nil {
-		return nil, txID, g.rpcError(fn, "commit status", err)
+		return nil, txID, fmt.Errorf("%w: %w", g.rpcError(fn, "commit status", err), ErrOutcomeUnknown)
 	}
 	if !st.Successful {
 		return nil, txID, &InvalidTxError{Fn: fn, TxID: txID, Code: st.Code.String(), Block: st.BlockNumber}
@@ -176,7 +202,9 @@ func (g *Gateway) Evaluate(ctx context.Context, fn string, args ...string) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("ledger: evaluate %s: %w", fn, err)
 	}
-	res, err := proposal.EvaluateWithContext(ctx)
+	res, err := retry(ctx, g.newRetrier(fn), "evaluate", nil, func(ctx context.Context) ([]byte, error) {
+		return proposal.EvaluateWithContext(ctx)
+	})
 	if err != nil {
 		return nil, g.rpcError(fn, "evaluate", err)
 	}

@@ -14,9 +14,12 @@ type Ledger interface {
 	// Submit endorses, orders and waits for the commit of a transaction. It
 	// returns the chaincode's result and the transaction ID; a transaction
 	// committed as invalid is an *InvalidTxError, a chaincode refusal a
-	// *ChaincodeError.
+	// *ChaincodeError. Transient failures are retried under one transaction
+	// ID (retry.go); an error wrapping ErrOutcomeUnknown means the
+	// transaction may have been committed all the same.
 	Submit(ctx context.Context, fn string, args ...string) (result []byte, txID string, err error)
-	// Evaluate runs a query on the current state.
+	// Evaluate runs a query on the current state, retrying transient
+	// failures.
 	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
 	// Events streams the chaincode's events from just after the checkpoint,
 	// following new blocks and reconnecting after failures until ctx ends.
