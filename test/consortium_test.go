@@ -123,7 +123,8 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 			path := filepath.Join(dir, rulesync.FileName(tok))
 			waitFor(t, fmt.Sprintf("node %d to install %s", i+1, tok.Definition.Name), time.Minute, func() bool {
 				raw, err := os.ReadFile(path)
-				return err == nil && string(raw) == tok.Definition.Rules.YAML
+				want, _ := rulesync.Content(tok)
+				return err == nil && string(raw) == string(want)
 			})
 		}
 	}

@@ -79,22 +79,23 @@ type generator struct {
 	objective float64
 }
 
-func (g generator) Generate(_ context.Context, req records.GenerationRequest) (nft.Definition, error) {
+func (g generator) Generate(_ context.Context, req records.GenerationRequest) (workflow.Generated, error) {
 	d := nfttest.Definition(req.Service, g.self)
 	d.SLO.Objective, d.SLO.ErrorBudget = g.objective, nft.ErrorBudget(g.objective)
 	d.Provenance.GenerationRequestID, d.Provenance.RoundID = req.ID, req.RoundID
 	d.Provenance.GlobalModelDigest, d.Provenance.Contributors = req.GlobalModelDigest, req.Contributors
-	return d, nil
+	return workflow.Generated{Definition: d, Figures: map[string]float64{"history_days": 7}}, nil
 }
 
 // reviewer rejects objectives above what "its data" supports.
 type reviewer struct{ max float64 }
 
 func (r reviewer) Review(_ context.Context, p records.Proposal) (workflow.Verdict, error) {
+	figures := map[string]float64{"supported": r.max}
 	if p.Definition.SLO.Objective > r.max {
-		return workflow.Verdict{Reason: fmt.Sprintf("objective %v is above the %v our data supports", p.Definition.SLO.Objective, r.max)}, nil
+		return workflow.Reject(figures, "objective %v is above the %v our data supports", p.Definition.SLO.Objective, r.max), nil
 	}
-	return workflow.Verdict{Approve: true}, nil
+	return workflow.Approve("our data supports it", figures), nil
 }
 
 func newConsortium(t *testing.T, maxObjective map[string]float64) *consortium {
@@ -197,7 +198,8 @@ func TestRoundToInstalledRules(t *testing.T) {
 	for _, tok := range toks {
 		for _, msp := range c.order {
 			path := filepath.Join(c.execs[msp].Installer.(rulesync.Syncer).Dir, rulesync.FileName(tok))
-			if raw, err := os.ReadFile(path); err != nil || string(raw) != tok.Definition.Rules.YAML {
+			want, _ := rulesync.Content(tok)
+			if raw, err := os.ReadFile(path); err != nil || string(raw) != string(want) {
 				t.Errorf("%s has not installed the rules of %s: %v", msp, tok.Definition.SLI.Service, err)
 			}
 		}
