@@ -57,8 +57,10 @@ func evidence(ctx context.Context, src source.Source, serviceLabel, service stri
 		return builtin.Input{}, err
 	}
 	ids := make([]string, len(infos))
+	listed := make(map[string]source.SeriesInfo, len(infos))
 	for i, in := range infos {
 		ids[i] = in.ID
+		listed[in.ID] = in
 	}
 	series, err := src.Fetch(ctx, ids, r)
 	if err != nil {
@@ -96,12 +98,21 @@ func evidence(ctx context.Context, src source.Source, serviceLabel, service stri
 		return &in.Metrics[i]
 	}
 	for _, s := range series {
-		info := s.Info
+		// The listing names and types every series; a fetch may not (a
+		// series without a sample comes back unnamed).
+		info, ok := listed[s.Info.ID]
+		if !ok || info.Metric == "" {
+			info = s.Info
+		}
 		if info.Metric == "" || len(s.Values) != points {
 			continue // a series the source could not name or align
 		}
 		values := s.Values[offset:]
-		switch info.Type {
+		typ := info.Type
+		if typ == source.TypeUnknown {
+			typ = inferType(info.Metric, values)
+		}
+		switch typ {
 		case source.TypeCounter:
 			m := metric(info.Metric, builtin.Counter, info.Help)
 			m.Daily = addInto(m.Daily, dailyIncrease(values, perDay, days))
@@ -140,6 +151,39 @@ func evidence(ctx context.Context, src source.Source, serviceLabel, service stri
 	}
 	rankInOrder(in.Metrics)
 	return in, nil
+}
+
+// inferType types a series its source could not (a backfilled Prometheus
+// keeps no metadata, and Open5GS counters lack the _total suffix): an
+// up/ready indicator is a gauge; a series that only grows, but for rare
+// drops to a small fraction of its value (restarts), is a counter; any
+// other a gauge.
+func inferType(metric string, values []float64) source.MetricType {
+	if isUpIndicator(metric) {
+		return source.TypeGauge
+	}
+	last := math.NaN()
+	rises, resets, samples := 0, 0, 0
+	for _, v := range values {
+		if math.IsNaN(v) {
+			continue
+		}
+		samples++
+		switch {
+		case math.IsNaN(last):
+		case v > last:
+			rises++
+		case v < last && v <= last/2:
+			resets++
+		case v < last:
+			return source.TypeGauge // a counter never dips
+		}
+		last = v
+	}
+	if rises == 0 || resets*100 > samples {
+		return source.TypeGauge
+	}
+	return source.TypeCounter
 }
 
 // firstSample is the first grid index at which any series has a sample,
