@@ -423,6 +423,24 @@ func (n *Node) handleEvents(ctx context.Context) error {
 	}
 }
 
+// roundPassed reports whether a round whose opening event is being
+// handled is settled on the ledger or past its commit window: a node
+// catching up recognises finished rounds without acting on them. When the
+// ledger cannot say, the round is taken as live.
+func roundPassed(ctx context.Context, l interface {
+	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+}, r records.Round, now time.Time) bool {
+	if commit, err := records.ParseTime(r.CommitDeadline); err == nil && now.After(commit) {
+		return true
+	}
+	raw, err := l.Evaluate(ctx, "Rounds:Get", r.ID)
+	if err != nil {
+		return false
+	}
+	var current records.Round
+	return json.Unmarshal(raw, &current) == nil && current.Status != records.RoundOpen
+}
+
 // reassignEvery is how often the node looks for requests whose assignee's
 // turn passed.
 const reassignEvery = 30 * time.Second
@@ -436,7 +454,13 @@ func (n *Node) handle(ctx context.Context, ev ledger.Event) error {
 		return nil
 	}
 	n.metrics.events.WithLabelValues(string(e.Kind)).Inc()
-	n.part.HandleEvent(ctx, e)
+	if e.Kind == records.EventRoundOpened && e.Round != nil && roundPassed(ctx, n.parts.Ledger, *e.Round, n.parts.Now()) {
+		// Catching up: the round closed, or its commit window did, long
+		// ago; training for it now would only be refused.
+		n.log.Debug("round already past; not taking part", "round", e.Round.ID)
+	} else {
+		n.part.HandleEvent(ctx, e)
+	}
 	if e.Kind == records.EventNodeRegistered && e.Node != nil {
 		n.dial(ctx, *e.Node)
 	}
