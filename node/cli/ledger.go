@@ -375,10 +375,9 @@ runs the service passed it), or to ask for a service no round covered. It
 needs an organization admin's connection. The assignee generates from its
 own data and proposes; when the service already has an active SLO the
 proposal is its next version. --slis names the metrics to prefer, best
-first. A proposal needs --min-backed organizations approving with figures
+first (default: those of the service's active SLO). A proposal needs --min-backed organizations approving with figures
 from their own data.`, `
   srellama generation request --connection ./ledger/orgs/Org1MSP/connection-admin.json --service amf --assignee Org2MSP
-  (without --slis, the metrics of the service's active SLO)
   srellama generation request --connection admin.json --service udm --slis fivegs_udm_ueauth_req,fivegs_udm_ueauth_succ --ttl 6h --output json`)
 	conn := connectionFlag(f, env, ", an admin's")
 	service := f.String("service", "", "service to generate an SLO for; required")
