@@ -50,7 +50,10 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 	nodes := make([]*process, len(orgs))
 	for i := range orgs {
 		// A shorter history than the script's 7 days keeps training quick.
-		env := append(os.Environ(), "SRELLAMA_HISTORY=3d", "SRELLAMA_STEP=5m")
+		// Every node installs every token's rules here (by default a node
+		// installs its own services' only; the Prometheus end-to-end test
+		// checks that).
+		env := append(os.Environ(), "SRELLAMA_HISTORY=3d", "SRELLAMA_STEP=5m", "SRELLAMA_RULES_INSTALL=all")
 		cfg := filepath.Join(n.dir, "orgs", fmt.Sprintf("org%d.yaml", i+1))
 		nodes[i] = startProcess(t, filepath.Join(work, fmt.Sprintf("node%d.log", i+1)), env, srellama, "node", "--config", cfg)
 	}
@@ -123,7 +126,8 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 			path := filepath.Join(dir, rulesync.FileName(tok))
 			waitFor(t, fmt.Sprintf("node %d to install %s", i+1, tok.Definition.Name), time.Minute, func() bool {
 				raw, err := os.ReadFile(path)
-				return err == nil && string(raw) == tok.Definition.Rules.YAML
+				want, _ := rulesync.Content(tok)
+				return err == nil && string(raw) == string(want)
 			})
 		}
 	}

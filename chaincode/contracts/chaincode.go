@@ -18,8 +18,12 @@
 //	Rounds:Close(roundID)                             admin or client
 //	Generation:Request(specJSON)                      admin
 //	Generation:Propose(requestID, definitionJSON)     admin or client
-//	Generation:Approve(proposalID)                    admin or client (mints at quorum)
+//	Generation:ProposeWith(requestID, definitionJSON, decisionJSON)  admin or client
+//	Generation:Decide(proposalID, decisionJSON)       admin or client (mints at quorum)
+//	Generation:Approve(proposalID)                    admin or client (an approval without figures)
 //	Generation:Reject(proposalID, reason)             admin or client
+//	Generation:Decline(requestID, reason)             the assignee
+//	Generation:Reassign(requestID)                    admin or client, once the assignee's turn passed
 //	Generation:Close(proposalID)                      admin or client
 //	Tokens:Approve / SetApprovalForAll / TransferFrom / Revise / Retire   admin
 //

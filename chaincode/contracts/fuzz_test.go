@@ -20,6 +20,8 @@ func FuzzTransactions(f *testing.F) {
 		{"Generation:Approve", 1}, {"Generation:Reject", 2}, {"Generation:Close", 1}, {"Tokens:TransferFrom", 3},
 		{"Tokens:Approve", 2}, {"Tokens:SetApprovalForAll", 2}, {"Tokens:Revise", 2}, {"Tokens:Retire", 2},
 		{"Tokens:BalanceOf", 1}, {"Audit:History", 1}, {"Audit:ByService", 3}, {"Audit:Provenance", 1},
+		{"Generation:Decide", 2}, {"Generation:ProposeWith", 3}, {"Generation:Decline", 2}, {"Generation:Reassign", 1},
+		{"Tokens:Active", 1},
 	}
 	w := registered(f)
 	tok := w.mintedToken("round-f")

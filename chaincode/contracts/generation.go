@@ -57,6 +57,9 @@ func (c *Generation) Request(ctx contractapi.TransactionContextInterface, specJS
 		ttl = time.Duration(spec.TTLSeconds) * time.Second
 	}
 	req.Deadline = records.FormatTime(t.now.Add(ttl))
+	req.MinBackedApprovals = spec.MinBackedApprovals
+	req.AssignTTLSeconds = spec.AssignTTLSeconds
+	req.AssignedUntil = t.assignedUntil(req)
 	if spec.RoundID != "" {
 		var round records.Round
 		if err := t.mustGet(&round, "round", keyRound, spec.RoundID); err != nil {
@@ -101,15 +104,37 @@ func (t *txn) putRequest(req records.GenerationRequest) error {
 
 // Propose puts an s-528 draft to the vote. The draft must answer an open
 // request (same service, round, model and contributors), name the caller as
-// proposer and pass validation. The proposer's own proposal counts as its
-// approval.
+// proposer, pass validation, and either be the first active SLO of its
+// identity (service and name) or supersede the one that is. The
+// proposer's own proposal counts as its approval.
 func (c *Generation) Propose(ctx contractapi.TransactionContextInterface, requestID string, definitionJSON string) (string, error) {
+	return propose(ctx, requestID, definitionJSON, "")
+}
+
+// ProposeWith is Propose with the figures the proposer measured on its own
+// history (a decision of verdict approve), recorded with its approval.
+func (c *Generation) ProposeWith(ctx contractapi.TransactionContextInterface, requestID string, definitionJSON string, decisionJSON string) (string, error) {
+	return propose(ctx, requestID, definitionJSON, decisionJSON)
+}
+
+func propose(ctx contractapi.TransactionContextInterface, requestID, definitionJSON, decisionJSON string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
 		return "", err
 	}
 	if err := t.requireMember(); err != nil {
 		return "", err
+	}
+	own := records.Decision{MSPID: t.actor.MSPID, Approve: true, Verdict: records.VerdictApprove, At: t.at, TxID: t.txID}
+	if decisionJSON != "" {
+		spec, err := records.ParseDecisionSpec(decisionJSON)
+		if err != nil {
+			return "", err
+		}
+		if spec.Verdict != records.VerdictApprove {
+			return "", fmt.Errorf("a proposer's decision is approve, not %s", spec.Verdict)
+		}
+		own.Reason, own.Figures = spec.Reason, spec.Figures
 	}
 	req, err := t.openRequest(requestID)
 	if err != nil {
@@ -133,10 +158,8 @@ func (c *Generation) Propose(ctx contractapi.TransactionContextInterface, reques
 			return "", records.Settled(fmt.Errorf("definition %s was already proposed or minted", id))
 		}
 	}
-	if def.Supersedes != "" {
-		if _, err := t.supersedable(def); err != nil {
-			return "", err
-		}
+	if err := t.checkIdentity(def); err != nil {
+		return "", err
 	}
 	members, err := t.members()
 	if err != nil {
@@ -146,11 +169,12 @@ func (c *Generation) Propose(ctx contractapi.TransactionContextInterface, reques
 		ID: id, RequestID: req.ID, Definition: def, Proposer: t.actor.MSPID,
 		ProposedAt: t.at, TxID: t.txID, Deadline: req.Deadline,
 		Members: members, Quorum: majority(len(members)), Status: records.ProposalOpen,
+		MinBackedApprovals: min(req.MinBackedApprovals, len(members)),
 	}
 	if err := t.putIndex(keyReqProposal, req.ID, prop.ID); err != nil {
 		return "", err
 	}
-	own := records.Decision{ProposalID: id, MSPID: t.actor.MSPID, Approve: true, At: t.at, TxID: t.txID}
+	own.ProposalID = id
 	return t.decide(prop, req, own, nil)
 }
 
@@ -173,9 +197,10 @@ func checkAnswers(def nft.Definition, req records.GenerationRequest, caller stri
 	return nil
 }
 
-// Approve records the caller's approval; at quorum the token is minted.
+// Approve records the caller's approval without figures: it counts toward
+// quorum but not toward the approvals backed by data.
 func (c *Generation) Approve(ctx contractapi.TransactionContextInterface, proposalID string) (string, error) {
-	return decideCall(ctx, proposalID, true, "")
+	return decideCall(ctx, proposalID, records.DecisionSpec{Verdict: records.VerdictApprove})
 }
 
 // Reject records the caller's rejection with a reason. Once approval can no
@@ -185,10 +210,21 @@ func (c *Generation) Reject(ctx contractapi.TransactionContextInterface, proposa
 	if err != nil {
 		return "", err
 	}
-	return decideCall(ctx, proposalID, false, reason)
+	return decideCall(ctx, proposalID, records.DecisionSpec{Verdict: records.VerdictReject, Reason: reason})
 }
 
-func decideCall(ctx contractapi.TransactionContextInterface, proposalID string, approve bool, reason string) (string, error) {
+// Decide records the caller's decision with what it rests on: approve or
+// reject with the figures measured on the caller's own data, or abstain
+// with the reason it cannot evaluate. Abstentions leave the electorate.
+func (c *Generation) Decide(ctx contractapi.TransactionContextInterface, proposalID string, decisionJSON string) (string, error) {
+	spec, err := records.ParseDecisionSpec(decisionJSON)
+	if err != nil {
+		return "", err
+	}
+	return decideCall(ctx, proposalID, spec)
+}
+
+func decideCall(ctx contractapi.TransactionContextInterface, proposalID string, spec records.DecisionSpec) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
 		return "", err
@@ -214,7 +250,8 @@ func decideCall(ctx contractapi.TransactionContextInterface, proposalID string, 
 	if err != nil {
 		return "", err
 	}
-	d := records.Decision{ProposalID: proposalID, MSPID: t.actor.MSPID, Approve: approve, Reason: reason, At: t.at, TxID: t.txID}
+	d := records.Decision{ProposalID: proposalID, MSPID: t.actor.MSPID, Approve: spec.Verdict == records.VerdictApprove,
+		Verdict: spec.Verdict, Reason: spec.Reason, Figures: spec.Figures, At: t.at, TxID: t.txID}
 	return t.decide(prop, req, d, decisions)
 }
 
@@ -245,21 +282,26 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 		return "", err
 	}
 	all := append(slices.Clone(earlier), d)
-	approvals, rejections := 0, 0
-	for _, x := range all {
-		if x.Approve {
-			approvals++
-		} else {
-			rejections++
-		}
-	}
+	tl := tallyOf(prop, all)
 	kind := records.EventProposalApproved
-	if len(earlier) == 0 && d.MSPID == prop.Proposer {
+	switch {
+	case len(earlier) == 0 && d.MSPID == prop.Proposer:
 		kind = records.EventProposalSubmitted
+	case d.Kind() == records.VerdictReject:
+		kind = records.EventProposalRejected
+	case d.Kind() == records.VerdictAbstain:
+		kind = records.EventProposalAbstained
 	}
 	var minted, superseded *nft.Token
 	switch {
-	case approvals >= prop.Quorum:
+	case tl.carried():
+		if err := t.checkIdentity(prop.Definition); err != nil {
+			// Another revision of the same SLO was minted meanwhile:
+			// this one can no longer take effect.
+			prop.Status, prop.Reason = records.ProposalRejected, "approved but cannot be minted: "+err.Error()
+			kind = records.EventProposalRejected
+			break
+		}
 		tok, old, err := t.mintProposal(prop, all)
 		if err != nil {
 			return "", err
@@ -271,11 +313,8 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 			return "", err
 		}
 		kind = records.EventTokenMinted
-	case rejections > len(prop.Members)-prop.Quorum:
-		prop.Status = records.ProposalRejected
-		prop.Reason = fmt.Sprintf("%d of %d members rejected; approval can no longer reach quorum %d", rejections, len(prop.Members), prop.Quorum)
-		kind = records.EventProposalRejected
-	case !d.Approve:
+	case tl.lost():
+		prop.Status, prop.Reason = records.ProposalRejected, tl.why()
 		kind = records.EventProposalRejected
 	}
 	// The proposal record is written when it is new or closes; a plain
@@ -306,7 +345,7 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 func (t *txn) mintProposal(prop records.Proposal, decisions []records.Decision) (nft.Token, *nft.Token, error) {
 	var approvals []nft.Approval
 	for _, d := range decisions {
-		if d.Approve {
+		if d.Kind() == records.VerdictApprove {
 			approvals = append(approvals, nft.Approval{MSPID: d.MSPID, TxID: d.TxID, At: d.At})
 		}
 	}
@@ -340,7 +379,7 @@ func (c *Generation) Close(ctx contractapi.TransactionContextInterface, proposal
 		return "", err
 	}
 	if req.Status == records.RequestOpen {
-		req.Status = records.RequestExpired
+		req.Status, req.Reason = records.RequestExpired, "its proposal expired without quorum"
 		if err := t.putRequest(req); err != nil {
 			return "", err
 		}
@@ -412,4 +451,173 @@ func (c *Generation) Decisions(ctx contractapi.TransactionContextInterface, prop
 // GetEvaluateTransactions marks the read-only functions for clients.
 func (c *Generation) GetEvaluateTransactions() []string {
 	return []string{"GetRequest", "RequestsByRound", "GetProposal", "ProposalsByRequest", "Decisions"}
+}
+
+// tally counts the decisions on a proposal.
+type tally struct {
+	members, approvals, rejections, abstentions, backed, minBacked int
+}
+
+func tallyOf(prop records.Proposal, decisions []records.Decision) tally {
+	tl := tally{members: len(prop.Members), minBacked: prop.MinBackedApprovals}
+	for _, d := range decisions {
+		switch d.Kind() {
+		case records.VerdictApprove:
+			tl.approvals++
+			// The proposer generated the definition from its own
+			// history: its approval rests on data.
+			if d.Backed() || d.MSPID == prop.Proposer {
+				tl.backed++
+			}
+		case records.VerdictReject:
+			tl.rejections++
+		case records.VerdictAbstain:
+			tl.abstentions++
+		}
+	}
+	return tl
+}
+
+// quorum is a majority of the members that did not abstain.
+func (tl tally) quorum() int { return majority(tl.members - tl.abstentions) }
+
+func (tl tally) undecided() int {
+	return tl.members - tl.approvals - tl.rejections - tl.abstentions
+}
+
+// carried: quorum reached, enough of it backed by data.
+func (tl tally) carried() bool {
+	return tl.approvals >= tl.quorum() && tl.backed >= tl.minBacked
+}
+
+// lost: even if every undecided member approved with data (abstaining
+// would not help: it lowers quorum by at most what an approval adds), the
+// proposal could not carry.
+func (tl tally) lost() bool {
+	return tl.approvals+tl.undecided() < tl.quorum() || tl.backed+tl.undecided() < tl.minBacked
+}
+
+func (tl tally) why() string {
+	if tl.approvals+tl.undecided() < tl.quorum() {
+		return fmt.Sprintf("%d of %d members rejected and %d abstained; approval can no longer reach quorum %d",
+			tl.rejections, tl.members, tl.abstentions, tl.quorum())
+	}
+	return fmt.Sprintf("%d approvals rest on data (%d abstained, %d rejected); %d are needed",
+		tl.backed, tl.abstentions, tl.rejections, tl.minBacked)
+}
+
+// assignedUntil is the end of the current assignee's turn: the request's
+// assignment TTL from now, within the request's deadline.
+func (t *txn) assignedUntil(req records.GenerationRequest) string {
+	ttl := records.DefaultAssignTTL
+	if req.AssignTTLSeconds > 0 {
+		ttl = time.Duration(req.AssignTTLSeconds) * time.Second
+	}
+	until := t.now.Add(ttl)
+	if deadline, err := records.ParseTime(req.Deadline); err == nil && until.After(deadline) {
+		until = deadline
+	}
+	return records.FormatTime(until)
+}
+
+// Decline lets the assignee of an open request pass it on, with a reason
+// (it does not run the service, or its data cannot carry an SLI): the
+// request goes to another member that runs the service.
+func (c *Generation) Decline(ctx contractapi.TransactionContextInterface, requestID string, reason string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMember(); err != nil {
+		return "", err
+	}
+	reason, err = records.ParseReason(reason)
+	if err != nil {
+		return "", err
+	}
+	req, err := t.openRequest(requestID)
+	if err != nil {
+		return "", err
+	}
+	if req.Assignee != t.actor.MSPID {
+		return "", records.Settled(fmt.Errorf("request %s is assigned to %s, not %s", requestID, req.Assignee, t.actor.MSPID))
+	}
+	return t.pass(req, fmt.Sprintf("%s declined: %s", t.actor.MSPID, reason))
+}
+
+// Reassign hands an open request to another member that runs the service
+// once its assignee's turn has passed without a proposal of its own.
+func (c *Generation) Reassign(ctx contractapi.TransactionContextInterface, requestID string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireMember(); err != nil {
+		return "", err
+	}
+	req, err := t.openRequest(requestID)
+	if err != nil {
+		return "", err
+	}
+	if until, err := records.ParseTime(req.AssignedUntil); err != nil || !t.now.After(until) {
+		return "", records.Settled(fmt.Errorf("request %s is %s's until %s", requestID, req.Assignee, req.AssignedUntil))
+	}
+	props, err := indexed[records.Proposal](t, keyReqProposal, req.ID, "proposal", keyProposal)
+	if err != nil {
+		return "", err
+	}
+	if slices.ContainsFunc(props, func(p records.Proposal) bool { return p.Proposer == req.Assignee && p.Status == records.ProposalOpen }) {
+		return "", records.Settled(fmt.Errorf("request %s: assignee %s has a proposal open", requestID, req.Assignee))
+	}
+	return t.pass(req, fmt.Sprintf("%s did not propose by %s", req.Assignee, req.AssignedUntil))
+}
+
+// pass moves a request from its assignee to the next member that runs the
+// service and has not passed it yet, or closes it when none is left.
+func (t *txn) pass(req records.GenerationRequest, why string) (string, error) {
+	req.Passed = append(req.Passed, req.Assignee)
+	candidates := req.Runners
+	if len(candidates) == 0 {
+		members, err := t.members()
+		if err != nil {
+			return "", err
+		}
+		candidates = members
+	}
+	next := nextAssignee(req.ID, candidates, req.Passed)
+	if next == "" {
+		req.Status, req.Reason = records.RequestExpired, why+"; no other member runs the service"
+	} else {
+		req.Assignee, req.AssignedUntil = next, t.assignedUntil(req)
+	}
+	if err := t.putRequest(req); err != nil {
+		return "", err
+	}
+	if err := t.emit(records.Event{Kind: records.EventRequestReassigned, Requests: []records.GenerationRequest{req}, Reason: why}); err != nil {
+		return "", err
+	}
+	return encode(req)
+}
+
+// nextAssignee orders the candidates by a hash of request and member (so
+// successive requests spread over members) and takes the first that has
+// not passed.
+func nextAssignee(requestID string, candidates, passed []string) string {
+	type ranked struct {
+		msp string
+		key string
+	}
+	var rs []ranked
+	for _, c := range candidates {
+		if slices.Contains(passed, c) {
+			continue
+		}
+		sum := sha256.Sum256([]byte(requestID + "\x00" + c))
+		rs = append(rs, ranked{c, hex.EncodeToString(sum[:])})
+	}
+	if len(rs) == 0 {
+		return ""
+	}
+	slices.SortFunc(rs, func(a, b ranked) int { return strings.Compare(a.key, b.key) })
+	return rs[0].msp
 }

@@ -75,7 +75,7 @@ func TestLifecycle(t *testing.T) {
 	if approver == proposer {
 		approver = w.org2
 	}
-	res = w.submit(approver.Client, "Generation:Approve", prop.ID)
+	res = w.submit(approver.Client, "Generation:Decide", prop.ID, backedApproval)
 	minted := event(t, res, records.EventTokenMinted)
 	tok := *minted.Token
 	var closed records.Proposal
@@ -226,7 +226,7 @@ func TestRejections(t *testing.T) {
 	def.SLO.Objective, def.SLO.ErrorBudget = 0.995, nft.ErrorBudget(0.995)
 	res = w.submit(w.org1.Client, "Generation:Propose", req.ID, mustJSON(t, def))
 	prop2 := event(t, res, records.EventProposalSubmitted).Proposal
-	res = w.submit(w.org3.Admin, "Generation:Approve", prop2.ID)
+	res = w.submit(w.org3.Admin, "Generation:Decide", prop2.ID, backedApproval)
 	event(t, res, records.EventTokenMinted)
 }
 

@@ -176,12 +176,18 @@ func (t *txn) finalize(round records.Round, vote records.AggregateVote) (string,
 			GlobalModelDigest: round.GlobalModelDigest,
 			Contributors:      round.Contributors,
 			SLIs:              top,
-			Assignee:          assignee(round.ID, r.Service, runners(r.Service, round.Contributors, updates)),
+			Runners:           runners(r.Service, round.Contributors, updates),
 			RequestedBy:       t.actor.MSPID,
 			RequestedAt:       t.at,
 			Deadline:          records.FormatTime(t.now.Add(records.DefaultRequestTTL)),
 			TxID:              t.txID,
 			Status:            records.RequestOpen,
+		}
+		req.Assignee = assignee(round.ID, r.Service, req.Runners)
+		req.AssignedUntil = t.assignedUntil(req)
+		req.MinBackedApprovals = round.MinBackedApprovals
+		if req.MinBackedApprovals == 0 {
+			req.MinBackedApprovals = records.DefaultMinBackedApprovals
 		}
 		if err := t.putRequest(req); err != nil {
 			return "", err

@@ -50,11 +50,20 @@ func (t *txn) mint(def nft.Definition, proposalID string, approvals []nft.Approv
 	} else if found {
 		return nft.Token{}, nil, fmt.Errorf("token %s already exists", tok.ID)
 	}
+	if err := t.checkIdentity(def); err != nil {
+		return nft.Token{}, nil, err
+	}
 	if old != nil {
 		old.State.Status, old.State.SupersededBy = nft.StatusSuperseded, tok.ID
 		if err := t.put(*old, keyToken, old.ID); err != nil {
 			return nft.Token{}, nil, err
 		}
+		if err := t.clearActive(*old); err != nil {
+			return nft.Token{}, nil, err
+		}
+	}
+	if err := t.put(tok.ID, keyActive, def.SLI.Service, def.Name); err != nil {
+		return nft.Token{}, nil, err
 	}
 	if err := t.putEncoded(encoded, keyToken, tok.ID); err != nil {
 		return nft.Token{}, nil, err
@@ -89,6 +98,61 @@ func (t *txn) supersedable(def nft.Definition) (nft.Token, error) {
 		return nft.Token{}, fmt.Errorf("a revision of token %s (version %d) must have version %d, got %d", prev.ID, prev.Definition.Version, prev.Definition.Version+1, def.Version)
 	}
 	return prev, nil
+}
+
+// checkIdentity enforces one active SLO per identity (service and name,
+// the sloth_id its rules record under): a definition either is the first
+// active one of its identity or supersedes the one that is. Two active
+// tokens of one identity would write the same recording rules from
+// different definitions.
+func (t *txn) checkIdentity(def nft.Definition) error {
+	var active string
+	found, err := t.get(&active, keyActive, def.SLI.Service, def.Name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case found && def.Supersedes == "":
+		return fmt.Errorf("SLO %s-%s is active as token %s: propose a revision that supersedes it", def.SLI.Service, def.Name, active)
+	case found && active != def.Supersedes:
+		return fmt.Errorf("SLO %s-%s is active as token %s, not %s: a revision must supersede the active version", def.SLI.Service, def.Name, active, def.Supersedes)
+	}
+	if def.Supersedes != "" {
+		_, err := t.supersedable(def)
+		return err
+	}
+	return nil
+}
+
+// clearActive removes a token from the active index if it is there.
+func (t *txn) clearActive(tok nft.Token) error {
+	var active string
+	found, err := t.get(&active, keyActive, tok.Definition.SLI.Service, tok.Definition.Name)
+	if err != nil || !found || active != tok.ID {
+		return err
+	}
+	return t.del(keyActive, tok.Definition.SLI.Service, tok.Definition.Name)
+}
+
+// Active returns a service's active tokens, one per SLO name, in name
+// order: what a new generation for the service revises.
+func (c *Tokens) Active(ctx contractapi.TransactionContextInterface, service string) (string, error) {
+	return query(ctx, func(t *txn) (any, error) {
+		if !nft.IsValidName(service) {
+			return nil, fmt.Errorf("service %q is not a service name", service)
+		}
+		out := []nft.Token{}
+		err := t.scan(keyActive, []string{service}, func(_ []string, value []byte) error {
+			var id string
+			if err := nft.Unmarshal(value, &id); err != nil {
+				return fmt.Errorf("corrupt active index: %w", err)
+			}
+			tok, err := t.token(id)
+			out = append(out, tok)
+			return err
+		})
+		return out, err
+	})
 }
 
 func (t *txn) token(id string) (nft.Token, error) {
@@ -381,6 +445,9 @@ func (c *Tokens) Retire(ctx contractapi.TransactionContextInterface, tokenID str
 	if err := t.put(tok, keyToken, tok.ID); err != nil {
 		return "", err
 	}
+	if err := t.clearActive(tok); err != nil {
+		return "", err
+	}
 	if err := t.emit(records.Event{Kind: records.EventTokenRetired, Token: &tok, Reason: reason}); err != nil {
 		return "", err
 	}
@@ -389,5 +456,5 @@ func (c *Tokens) Retire(ctx contractapi.TransactionContextInterface, tokenID str
 
 // GetEvaluateTransactions marks the read-only functions for clients.
 func (c *Tokens) GetEvaluateTransactions() []string {
-	return []string{"Name", "Symbol", "Get", "OwnerOf", "BalanceOf", "GetApproved", "IsApprovedForAll"}
+	return []string{"Name", "Symbol", "Get", "OwnerOf", "BalanceOf", "GetApproved", "IsApprovedForAll", "Active"}
 }

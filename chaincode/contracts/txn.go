@@ -123,6 +123,7 @@ const (
 	keyByOwner     = "srl.idx.owner"    // [owner, tokenID]
 	keyByService   = "srl.idx.service"  // [service, tokenID]
 	keyByRound     = "srl.idx.round"    // [roundID, tokenID]
+	keyActive      = "srl.idx.active"   // [service, name] -> active token ID
 	keyApproved    = "srl.approved"     // [tokenID] -> operator MSP
 	keyOperator    = "srl.operator"     // [owner, operator]
 )

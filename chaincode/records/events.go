@@ -20,12 +20,17 @@ const (
 	EventRoundFinalized         EventKind = "RoundFinalized"
 	EventRoundFailed            EventKind = "RoundFailed"
 	EventGenerationRequested    EventKind = "GenerationRequested"
-	EventProposalSubmitted      EventKind = "ProposalSubmitted"
+	// RequestReassigned carries a request whose assignee declined or let
+	// its turn pass, with its new assignee (or closed, none being left).
+	EventRequestReassigned EventKind = "RequestReassigned"
+	EventProposalSubmitted EventKind = "ProposalSubmitted"
 	// ProposalApproved and ProposalRejected record one member's decision;
 	// the proposal's status in the event says whether it closed.
 	EventProposalApproved EventKind = "ProposalApproved"
 	EventProposalRejected EventKind = "ProposalRejected"
-	EventProposalClosed   EventKind = "ProposalClosed"
+	// ProposalAbstained records a member that could not evaluate.
+	EventProposalAbstained EventKind = "ProposalAbstained"
+	EventProposalClosed    EventKind = "ProposalClosed"
 	// TokenMinted carries the token, whose mint record names its proposal
 	// and approvals, and the decision that reached quorum; not the
 	// proposal, whose definition the token repeats.

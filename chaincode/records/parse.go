@@ -113,6 +113,9 @@ func ParseRoundSpec(raw string) (RoundSpec, error) {
 	if s.Quorum < 0 || s.Quorum > nft.MaxContributors {
 		return RoundSpec{}, fmt.Errorf("round spec: quorum must be in 0..%d, got %d", nft.MaxContributors, s.Quorum)
 	}
+	if s.MinBackedApprovals < 0 || s.MinBackedApprovals > nft.MaxContributors {
+		return RoundSpec{}, fmt.Errorf("round spec: min_backed_approvals must be in 0..%d, got %d", nft.MaxContributors, s.MinBackedApprovals)
+	}
 	commit, err := ParseTime(s.CommitDeadline)
 	if err != nil {
 		return RoundSpec{}, fmt.Errorf("round spec: commit_deadline: %w", err)
@@ -252,7 +255,59 @@ func ParseRequestSpec(raw string) (RequestSpec, error) {
 	if r.TTLSeconds < 0 || time.Duration(r.TTLSeconds)*time.Second > MaxRequestTTL {
 		return RequestSpec{}, fmt.Errorf("generation request: ttl_seconds must be in 0..%d", int64(MaxRequestTTL/time.Second))
 	}
+	if r.AssignTTLSeconds < 0 || time.Duration(r.AssignTTLSeconds)*time.Second > MaxRequestTTL {
+		return RequestSpec{}, fmt.Errorf("generation request: assign_ttl_seconds must be in 0..%d", int64(MaxRequestTTL/time.Second))
+	}
+	if r.MinBackedApprovals < 0 || r.MinBackedApprovals > nft.MaxContributors {
+		return RequestSpec{}, fmt.Errorf("generation request: min_backed_approvals must be in 0..%d, got %d", nft.MaxContributors, r.MinBackedApprovals)
+	}
 	return r, nil
+}
+
+// Bounds on a decision's figures.
+const (
+	MaxFigures = 32
+)
+
+var figureNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// ParseDecisionSpec decodes and checks a member's decision: approve and
+// reject carry the figures they rest on, reject and abstain a reason.
+func ParseDecisionSpec(raw string) (DecisionSpec, error) {
+	var d DecisionSpec
+	if err := nft.DecodeStrict([]byte(raw), &d); err != nil {
+		return DecisionSpec{}, fmt.Errorf("decision: %w", err)
+	}
+	switch d.Verdict {
+	case VerdictApprove, VerdictReject, VerdictAbstain:
+	default:
+		return DecisionSpec{}, fmt.Errorf("decision: verdict %q is not approve, reject or abstain", d.Verdict)
+	}
+	if d.Verdict != VerdictApprove || d.Reason != "" {
+		reason, err := ParseReason(d.Reason)
+		if err != nil {
+			return DecisionSpec{}, fmt.Errorf("decision: %w", err)
+		}
+		d.Reason = reason
+	}
+	if d.Verdict != VerdictAbstain && len(d.Figures) == 0 {
+		return DecisionSpec{}, fmt.Errorf("decision: to %s, give the figures it rests on", d.Verdict)
+	}
+	if len(d.Figures) > MaxFigures {
+		return DecisionSpec{}, fmt.Errorf("decision: %d figures, at most %d", len(d.Figures), MaxFigures)
+	}
+	for name, v := range d.Figures {
+		if !figureNamePattern.MatchString(name) {
+			return DecisionSpec{}, fmt.Errorf("decision: figure name %q must match %s", name, figureNamePattern)
+		}
+		if !finite(v) {
+			return DecisionSpec{}, fmt.Errorf("decision: figure %s is %v, not a finite number", name, v)
+		}
+	}
+	if len(d.Figures) == 0 {
+		d.Figures = nil
+	}
+	return d, nil
 }
 
 // ParseReason checks a rejection or retirement reason.

@@ -4,7 +4,11 @@
 // chaincode wrote them with.
 package records
 
-import "github.com/srellama/srellama/nft"
+import (
+	"time"
+
+	"github.com/srellama/srellama/nft"
+)
 
 // Organization is a consortium member, keyed by its MSP ID.
 type Organization struct {
@@ -48,6 +52,10 @@ type RoundSpec struct {
 	// for the round to finalize; 0 means a majority of the members
 	// registered when the round opens.
 	Quorum int `json:"quorum,omitempty"`
+	// MinBackedApprovals is how many organizations must approve the
+	// round's proposals with figures from their own data before a token
+	// is minted; 0 means DefaultMinBackedApprovals.
+	MinBackedApprovals int `json:"min_backed_approvals,omitempty"`
 	// CommitDeadline ends the commit phase; Deadline ends the round. Both
 	// are RFC 3339 times compared with transaction timestamps.
 	CommitDeadline string `json:"commit_deadline"`
@@ -139,22 +147,47 @@ const (
 	RequestExpired   RequestStatus = "expired"
 )
 
+// DefaultMinBackedApprovals is how many organizations must back their
+// approval of a round's proposal with figures from their own data (the
+// proposer counts: it generated from its own history). A proposal whose
+// electorate is smaller needs every member's.
+const DefaultMinBackedApprovals = 2
+
+// DefaultAssignTTL is how long an assignee has to propose before any
+// member may hand the request to another member that runs the service.
+const DefaultAssignTTL = time.Hour
+
 // GenerationRequest asks members to generate an SLO for one service from
 // its top-ranked SLIs.
 type GenerationRequest struct {
-	ID                string        `json:"id"`
-	Service           string        `json:"service"`
-	RoundID           string        `json:"round_id,omitempty"`
-	GlobalModelDigest string        `json:"global_model_digest,omitempty"`
-	Contributors      []string      `json:"contributors"`
-	SLIs              []nft.Metric  `json:"slis"`
-	Assignee          string        `json:"assignee"`
-	RequestedBy       string        `json:"requested_by"`
-	RequestedAt       string        `json:"requested_at"`
-	Deadline          string        `json:"deadline"`
-	TxID              string        `json:"tx_id"`
-	Status            RequestStatus `json:"status"`
-	TokenID           string        `json:"token_id,omitempty"`
+	ID                string       `json:"id"`
+	Service           string       `json:"service"`
+	RoundID           string       `json:"round_id,omitempty"`
+	GlobalModelDigest string       `json:"global_model_digest,omitempty"`
+	Contributors      []string     `json:"contributors"`
+	SLIs              []nft.Metric `json:"slis"`
+	Assignee          string       `json:"assignee"`
+	// AssignedUntil is when the assignee's turn ends: past it, with no
+	// proposal of the assignee's, any member may reassign the request.
+	AssignedUntil string `json:"assigned_until,omitempty"`
+	// Runners are the members that run the service, the candidates for
+	// reassignment; empty means every member.
+	Runners []string `json:"runners,omitempty"`
+	// Passed are the members that declined the request or let their turn
+	// pass, in order; none is asked again.
+	Passed []string `json:"passed,omitempty"`
+	// AssignTTLSeconds is the length of each assignee's turn.
+	AssignTTLSeconds int64 `json:"assign_ttl_seconds,omitempty"`
+	// MinBackedApprovals is copied into the request's proposals.
+	MinBackedApprovals int           `json:"min_backed_approvals,omitempty"`
+	RequestedBy        string        `json:"requested_by"`
+	RequestedAt        string        `json:"requested_at"`
+	Deadline           string        `json:"deadline"`
+	TxID               string        `json:"tx_id"`
+	Status             RequestStatus `json:"status"`
+	TokenID            string        `json:"token_id,omitempty"`
+	// Reason says why a request closed without a token.
+	Reason string `json:"reason,omitempty"`
 }
 
 // RequestSpec is what a member admin submits for an explicit request.
@@ -169,6 +202,12 @@ type RequestSpec struct {
 	// TTLSeconds bounds how long proposals may be made and decided; 0 means
 	// DefaultRequestTTL.
 	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+	// AssignTTLSeconds bounds the assignee's turn; 0 means DefaultAssignTTL.
+	AssignTTLSeconds int64 `json:"assign_ttl_seconds,omitempty"`
+	// MinBackedApprovals is how many organizations must approve with
+	// figures from their own data; 0 means none (a hand request states its
+	// own bar: srellama generation request asks for the default).
+	MinBackedApprovals int `json:"min_backed_approvals,omitempty"`
 }
 
 // ProposalStatus is the state of a proposal.
@@ -194,22 +233,67 @@ type Proposal struct {
 	Deadline   string         `json:"deadline"`
 	// Members are the organizations registered when the proposal was made:
 	// the electorate. Quorum approvals mint the token.
-	Members []string       `json:"members"`
-	Quorum  int            `json:"quorum"`
-	Status  ProposalStatus `json:"status"`
-	Reason  string         `json:"reason,omitempty"`
-	TokenID string         `json:"token_id,omitempty"`
+	Members []string `json:"members"`
+	// Quorum is the approvals needed when every member votes; abstentions
+	// leave the electorate, and quorum is then a majority of the rest.
+	Quorum int `json:"quorum"`
+	// MinBackedApprovals is how many of the approvals must rest on the
+	// approver's own data (carry figures); the proposer's counts.
+	MinBackedApprovals int            `json:"min_backed_approvals,omitempty"`
+	Status             ProposalStatus `json:"status"`
+	Reason             string         `json:"reason,omitempty"`
+	TokenID            string         `json:"token_id,omitempty"`
 }
 
+// Verdict is a member's decision on a proposal.
+type Verdict string
+
+// Verdicts. An abstention says the member cannot evaluate the proposal on
+// its data (it lacks the service or the SLI's metrics, or enough history);
+// it does not count toward quorum.
+const (
+	VerdictApprove Verdict = "approve"
+	VerdictReject  Verdict = "reject"
+	VerdictAbstain Verdict = "abstain"
+)
+
 // Decision is one member's vote on a proposal. The proposer's own proposal
-// counts as its approval.
+// counts as its approval, backed by the data it generated from.
 type Decision struct {
 	ProposalID string `json:"proposal_id"`
 	MSPID      string `json:"msp_id"`
 	Approve    bool   `json:"approve"`
-	Reason     string `json:"reason,omitempty"`
-	At         string `json:"at"`
-	TxID       string `json:"tx_id"`
+	// Verdict is empty on decisions recorded before verdicts existed:
+	// Approve then tells approve from reject.
+	Verdict Verdict `json:"verdict,omitempty"`
+	Reason  string  `json:"reason,omitempty"`
+	// Figures are what the member measured on its own data (days of
+	// history, achieved level, objective, false pages...).
+	Figures map[string]float64 `json:"figures,omitempty"`
+	At      string             `json:"at"`
+	TxID    string             `json:"tx_id"`
+}
+
+// Kind is the decision's verdict, also for decisions without one.
+func (d Decision) Kind() Verdict {
+	switch {
+	case d.Verdict != "":
+		return d.Verdict
+	case d.Approve:
+		return VerdictApprove
+	}
+	return VerdictReject
+}
+
+// Backed reports whether d is an approval resting on the member's own
+// data.
+func (d Decision) Backed() bool { return d.Kind() == VerdictApprove && len(d.Figures) > 0 }
+
+// DecisionSpec is what a member submits to decide on a proposal.
+type DecisionSpec struct {
+	Verdict Verdict            `json:"verdict"`
+	Reason  string             `json:"reason,omitempty"`
+	Figures map[string]float64 `json:"figures,omitempty"`
 }
 
 // Transfer records a change of a token's owner.

@@ -33,6 +33,12 @@ type RoundStates interface {
 	Phase(roundID string) (string, bool)
 }
 
+// PhaseReasons, if the RoundStates implement it, says why this node's part
+// in a round failed ("failed" phase): local training could not run.
+type PhaseReasons interface {
+	PhaseReason(roundID string) string
+}
+
 // Server is the node's API.
 type Server struct {
 	Organization string
@@ -93,6 +99,8 @@ func (s *Server) rounds(w http.ResponseWriter, r *http.Request) {
 type roundView struct {
 	records.Round
 	LocalPhase string `json:"local_phase,omitempty"`
+	// LocalReason says why the local phase is "failed".
+	LocalReason string `json:"local_reason,omitempty"`
 }
 
 func (s *Server) round(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +117,9 @@ func (s *Server) round(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Rounds != nil {
 		v.LocalPhase, _ = s.Rounds.Phase(id)
+		if pr, ok := s.Rounds.(PhaseReasons); ok {
+			v.LocalReason = pr.PhaseReason(id)
+		}
 	}
 	writeJSON(w, http.StatusOK, v)
 }

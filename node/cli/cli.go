@@ -81,6 +81,9 @@ func commands() []*command {
 		{name: "round", summary: "federated rounds on the ledger", subs: []*command{
 			{name: "open", summary: "open a federated round (Rounds:Open)", run: runRoundOpen},
 		}},
+		{name: "generation", summary: "SLO generation on the ledger", subs: []*command{
+			{name: "request", summary: "ask the consortium for a service's SLO by hand (Generation:Request)", run: runGenerationRequest},
+		}},
 		{name: "token", summary: "read s-528 tokens from the ledger", subs: []*command{
 			{name: "show", summary: "show one token (Tokens:Get)", run: runTokenShow},
 			{name: "history", summary: "every version of a token (Audit:History)", run: runTokenHistory},

@@ -14,13 +14,37 @@ import (
 )
 
 // Evidence builds the builtin generator's input for one service from a
-// metric source's history over r: every counter's daily increase, every
-// gauge's daily mean, every histogram's daily _count and bucket increases.
-// r should span whole days from its start; a trailing partial day is left
-// out. Offline there is no federated ranking, so metrics are ranked in the
-// order the source lists them (relevance falls linearly from 1; see
-// RankFirst) with stability 0; a node fills both from its round instead.
+// metric source's history over r (see EvidenceFor), naming the service by
+// the label "service".
 func Evidence(ctx context.Context, src source.Source, service string, r source.Range) (builtin.Input, error) {
+	return EvidenceFor("service")(ctx, src, service, r)
+}
+
+// EvidenceFor returns the evidence reader of sources that name a service
+// by serviceLabel. The input holds every counter's daily increase, every
+// gauge's daily mean, every histogram's daily _count and bucket increases,
+// over the 24-hour days of r counted back from its end (a partial day at
+// its start is left out).
+//
+// The metrics are portable: a metric's selector names only the service
+// label (and a bucket its le), never scrape-target labels such as instance
+// or job that no other organization shares. Series of one metric that
+// differ in other labels are combined (counters and buckets summed,
+// gauges averaged), as the SLI's sum() over the service would.
+//
+// Days before the service's first sample are left out, so the input says
+// how much history the source really had; with less than one whole day
+// the error is a *source.NotEnoughHistoryError. Offline there is no
+// federated ranking, so metrics are ranked in the order the source lists
+// them (relevance falls linearly from 1; see RankFirst) with stability 0;
+// a node fills both from its round instead.
+func EvidenceFor(serviceLabel string) func(ctx context.Context, src source.Source, service string, r source.Range) (builtin.Input, error) {
+	return func(ctx context.Context, src source.Source, service string, r source.Range) (builtin.Input, error) {
+		return evidence(ctx, src, serviceLabel, service, r)
+	}
+}
+
+func evidence(ctx context.Context, src source.Source, serviceLabel, service string, r source.Range) (builtin.Input, error) {
 	if err := r.Validate(); err != nil {
 		return builtin.Input{}, err
 	}
@@ -28,56 +52,167 @@ func Evidence(ctx context.Context, src source.Source, service string, r source.R
 	if perDay < 1 || 24*time.Hour%r.Step != 0 {
 		return builtin.Input{}, fmt.Errorf("evidence: step %v does not divide a day", r.Step)
 	}
-	days := (r.Points() - 1) / perDay
-	if days < 1 {
-		return builtin.Input{}, fmt.Errorf("evidence: history %v is shorter than a day", r.End.Sub(r.Start))
-	}
 	infos, err := src.ListSeries(ctx, service)
 	if err != nil {
 		return builtin.Input{}, err
 	}
 	ids := make([]string, len(infos))
+	listed := make(map[string]source.SeriesInfo, len(infos))
 	for i, in := range infos {
 		ids[i] = in.ID
+		listed[in.ID] = in
 	}
 	series, err := src.Fetch(ctx, ids, r)
 	if err != nil {
 		return builtin.Input{}, err
 	}
+	first := firstSample(series)
+	points := r.Points()
+	days := (points - 1) / perDay
+	if first >= 0 {
+		// Whole days counted back from the end that start at or after
+		// the first sample.
+		days = min(days, (points-1-first)/perDay)
+	}
+	if first < 0 || days < 1 {
+		present := time.Duration(0)
+		if first >= 0 {
+			present = time.Duration(points-1-first) * r.Step
+		}
+		return builtin.Input{}, &source.NotEnoughHistoryError{What: "evidence for " + service, Needed: 24 * time.Hour, Present: present}
+	}
+	// The window the days cover, aligned on the range's end.
+	offset := points - 1 - days*perDay
 	in := builtin.Input{Service: service}
-	histograms := map[string]int{} // family key -> index in in.Metrics
+	sel := map[string]string{serviceLabel: service}
+	index := map[string]int{}   // metric name -> index in in.Metrics
+	counts := map[string]int{}  // gauge name -> series averaged
+	buckets := map[string]int{} // metric + le -> index in its Buckets
+	metric := func(name string, typ builtin.MetricType, help string) *builtin.Metric {
+		i, ok := index[name]
+		if !ok {
+			i = len(in.Metrics)
+			index[name] = i
+			in.Metrics = append(in.Metrics, builtin.Metric{Name: name, Type: typ, Help: help, Selector: maps.Clone(sel)})
+		}
+		return &in.Metrics[i]
+	}
 	for _, s := range series {
-		info := s.Info
-		switch info.Type {
+		// The listing names and types every series; a fetch may not (a
+		// series without a sample comes back unnamed).
+		info, ok := listed[s.Info.ID]
+		if !ok || info.Metric == "" {
+			info = s.Info
+		}
+		if info.Metric == "" || len(s.Values) != points {
+			continue // a series the source could not name or align
+		}
+		values := s.Values[offset:]
+		typ := info.Type
+		if typ == source.TypeUnknown {
+			typ = inferType(info.Metric, values)
+		}
+		switch typ {
 		case source.TypeCounter:
-			in.Metrics = append(in.Metrics, builtin.Metric{Name: info.Metric, Type: builtin.Counter, Help: info.Help,
-				Selector: info.Labels, Daily: dailyIncrease(s.Values, perDay, days)})
+			m := metric(info.Metric, builtin.Counter, info.Help)
+			m.Daily = addInto(m.Daily, dailyIncrease(values, perDay, days))
 		case source.TypeGauge:
-			in.Metrics = append(in.Metrics, builtin.Metric{Name: info.Metric, Type: builtin.Gauge, Help: info.Help,
-				Selector: info.Labels, Daily: dailyMean(s.Values, perDay, days, isUpIndicator(info.Metric))})
+			m := metric(info.Metric, builtin.Gauge, info.Help)
+			daily := dailyMean(values, perDay, days, isUpIndicator(info.Metric))
+			n := counts[info.Metric]
+			counts[info.Metric] = n + 1
+			if n == 0 {
+				m.Daily = daily
+				continue
+			}
+			for d := range m.Daily {
+				m.Daily[d] = (m.Daily[d]*float64(n) + daily[d]) / float64(n+1)
+			}
 		case source.TypeHistogram:
 			base, part := histogramPart(info.Metric)
 			if part == "_sum" || part == "" {
 				continue // the generator needs counts, not sums
 			}
-			sel := withoutLabel(info.Labels, "le")
-			key := source.SelectorID(base, sel)
-			i, ok := histograms[key]
-			if !ok {
-				i = len(in.Metrics)
-				histograms[key] = i
-				in.Metrics = append(in.Metrics, builtin.Metric{Name: base, Type: builtin.Histogram, Help: info.Help, Selector: sel})
-			}
-			daily := dailyIncrease(s.Values, perDay, days)
+			m := metric(base, builtin.Histogram, info.Help)
+			daily := dailyIncrease(values, perDay, days)
 			if part == "_count" {
-				in.Metrics[i].Daily = daily
-			} else {
-				in.Metrics[i].Buckets = append(in.Metrics[i].Buckets, builtin.Bucket{LE: info.Labels["le"], Daily: daily})
+				m.Daily = addInto(m.Daily, daily)
+				continue
 			}
+			le := info.Labels["le"]
+			key := base + "\x00" + le
+			if j, ok := buckets[key]; ok {
+				m.Buckets[j].Daily = addInto(m.Buckets[j].Daily, daily)
+				continue
+			}
+			buckets[key] = len(m.Buckets)
+			m.Buckets = append(m.Buckets, builtin.Bucket{LE: le, Daily: daily})
 		}
 	}
 	rankInOrder(in.Metrics)
 	return in, nil
+}
+
+// inferType types a series its source could not (a backfilled Prometheus
+// keeps no metadata, and Open5GS counters lack the _total suffix): an
+// up/ready indicator is a gauge; a series that only grows, but for rare
+// drops to a small fraction of its value (restarts), is a counter; any
+// other a gauge.
+func inferType(metric string, values []float64) source.MetricType {
+	if isUpIndicator(metric) {
+		return source.TypeGauge
+	}
+	last := math.NaN()
+	rises, resets, samples := 0, 0, 0
+	for _, v := range values {
+		if math.IsNaN(v) {
+			continue
+		}
+		samples++
+		switch {
+		case math.IsNaN(last):
+		case v > last:
+			rises++
+		case v < last && v <= last/2:
+			resets++
+		case v < last:
+			return source.TypeGauge // a counter never dips
+		}
+		last = v
+	}
+	if rises == 0 || resets*100 > samples {
+		return source.TypeGauge
+	}
+	return source.TypeCounter
+}
+
+// firstSample is the first grid index at which any series has a sample,
+// -1 when none has.
+func firstSample(series []source.Series) int {
+	first := -1
+	for _, s := range series {
+		for i, v := range s.Values {
+			if first >= 0 && i >= first {
+				break
+			}
+			if !math.IsNaN(v) {
+				first = i
+				break
+			}
+		}
+	}
+	return first
+}
+
+// addInto adds b to a element-wise, a being nil at first.
+func addInto(a, b []float64) []float64 {
+	if a == nil {
+		return slices.Clone(b)
+	}
+	for i := range a {
+		a[i] += b[i]
+	}
+	return a
 }
 
 // rankInOrder gives metrics relevance falling linearly from 1 in their order.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -346,14 +348,95 @@ func printProvenance(w io.Writer, p records.Provenance) {
 	fields(w, kv...)
 	if len(p.Decisions) > 0 {
 		fmt.Fprintln(w)
-		t := newTable(w, "ORGANIZATION", "DECISION", "TIME", "TX", "REASON")
+		t := newTable(w, "ORGANIZATION", "DECISION", "TIME", "TX", "FIGURES", "REASON")
 		for _, dec := range p.Decisions {
-			what := "reject"
-			if dec.Approve {
-				what = "approve"
-			}
-			t.row(dec.MSPID, what, dec.At, dec.TxID, dec.Reason)
+			t.row(dec.MSPID, string(dec.Kind()), dec.At, dec.TxID, formatFigures(dec.Figures), dec.Reason)
 		}
 		t.flush()
 	}
+}
+
+// formatFigures writes a decision's figures in name order.
+func formatFigures(f map[string]float64) string {
+	names := make([]string, 0, len(f))
+	for name := range f {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = name + "=" + strconv.FormatFloat(f[name], 'g', 6, 64)
+	}
+	return strings.Join(parts, " ")
+}
+
+func runGenerationRequest(ctx context.Context, args []string, env Env) error {
+	f := newFlags(env, "generation request", "", `
+Ask the consortium for a service's SLO by hand (Generation:Request): to
+re-request work a round's request lost (it expired, or every member that
+runs the service passed it), or to ask for a service no round covered. It
+needs an organization admin's connection. The assignee generates from its
+own data and proposes; when the service already has an active SLO the
+proposal is its next version. --slis names the metrics to prefer, best
+first (default: those of the service's active SLO). A proposal needs --min-backed organizations approving with figures
+from their own data.`, `
+  srellama generation request --connection ./ledger/orgs/Org1MSP/connection-admin.json --service amf --assignee Org2MSP
+  srellama generation request --connection admin.json --service udm --slis fivegs_udm_ueauth_req,fivegs_udm_ueauth_succ --ttl 6h --output json`)
+	conn := connectionFlag(f, env, ", an admin's")
+	service := f.String("service", "", "service to generate an SLO for; required")
+	slis := f.String("slis", "", "metrics to prefer, best first, comma-separated")
+	assignee := f.String("assignee", "", "member asked to generate (default: this organization)")
+	round := f.String("round", "", "finalized round whose model the proposal must cite")
+	ttl := f.Duration("ttl", 0, "how long the request stays open (default 24h)")
+	turn := f.Duration("turn", 0, "how long each assignee has before the request is reassigned (default 1h)")
+	minBacked := f.Int("min-backed", records.DefaultMinBackedApprovals, "organizations that must approve with figures from their own data")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *service == "" {
+		return usagef("generation request: --service is required")
+	}
+	spec := records.RequestSpec{Service: *service, Assignee: *assignee, RoundID: *round,
+		TTLSeconds: int64(ttl.Seconds()), AssignTTLSeconds: int64(turn.Seconds()), MinBackedApprovals: *minBacked,
+		SLIs: []nft.Metric{}}
+	names := splitList(*slis)
+	for i, name := range names {
+		spec.SLIs = append(spec.SLIs, nft.Metric{Name: name, Relevance: 1 - float64(i)/float64(len(names))})
+	}
+	gw, err := dialLedger(*conn)
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	if len(spec.SLIs) == 0 {
+		// Without --slis, the metrics of the service's active SLO.
+		var active []nft.Token
+		if raw, err := gw.Evaluate(ctx, "Tokens:Active", *service); err == nil && json.Unmarshal(raw, &active) == nil && len(active) > 0 {
+			spec.SLIs = active[0].Definition.SLI.Metrics
+		} else {
+			return usagef("generation request: --slis is required: %s has no active SLO to take its metrics from", *service)
+		}
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if _, err := records.ParseRequestSpec(string(raw)); err != nil {
+		return usagef("generation request: %v", err)
+	}
+	res, _, err := gw.Submit(ctx, "Generation:Request", string(raw))
+	if err != nil {
+		return fmt.Errorf("generation request: %w", err)
+	}
+	var req records.GenerationRequest
+	if err := json.Unmarshal(res, &req); err != nil {
+		return fmt.Errorf("generation request: result %s: %w", res, err)
+	}
+	if f.json() {
+		return writeJSON(env.Stdout, req)
+	}
+	fields(env.Stdout, "request", req.ID, "service", req.Service, "status", string(req.Status), "assignee", req.Assignee,
+		"assigned until", req.AssignedUntil, "deadline", req.Deadline, "min backed approvals", fmt.Sprint(req.MinBackedApprovals),
+		"transaction", req.TxID)
+	return nil
 }

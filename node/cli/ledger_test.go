@@ -135,6 +135,20 @@ func TestLedgerRoundsTokensAndAudit(t *testing.T) {
 	if round.ID != "r2" || round.Quorum != 3 || round.Status != records.RoundOpen || round.CommitDeadline != want || round.OpenedBy != "Org1MSP" {
 		t.Errorf("round %+v (commit deadline want %s)", round, want)
 	}
+	// generation request: re-requesting by hand.
+	r = run(ctx, t, clock, "generation", "request", "--connection", admin1, "--service", "udm", "--assignee", "Org2MSP",
+		"--slis", "fivegs_udm_ueauth_req,fivegs_udm_ueauth_succ", "--output", "json")
+	var req records.GenerationRequest
+	if err := json.Unmarshal([]byte(r.stdout), &req); err != nil || r.code != 0 {
+		t.Fatalf("generation request: %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if req.Service != "udm" || req.Assignee != "Org2MSP" || req.Status != records.RequestOpen ||
+		req.MinBackedApprovals != records.DefaultMinBackedApprovals || req.AssignedUntil == "" {
+		t.Errorf("request %+v", req)
+	}
+	if r := run(ctx, t, clock, "generation", "request", "--connection", client2, "--service", "udm", "--slis", "x_total"); r.code != 1 || !strings.Contains(r.stderr, "admin") {
+		t.Errorf("a client's request: exit %d, %q", r.code, r.stderr)
+	}
 	refusals := []struct {
 		name string
 		args []string

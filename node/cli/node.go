@@ -103,7 +103,11 @@ Environment variables SRELLAMA_* override the file (see node/config).`, `
 	}
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
 	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
-	n, err := daemon.New(ctx, cfg, daemon.Parts{Evidence: Evidence, Log: log})
+	evidence := Evidence
+	if cfg.Source.Kind == config.SourcePrometheus {
+		evidence = EvidenceFor(cfg.Source.Prometheus.ServiceLabel)
+	}
+	n, err := daemon.New(ctx, cfg, daemon.Parts{Evidence: evidence, Log: log})
 	if err != nil {
 		return err
 	}

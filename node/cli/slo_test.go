@@ -136,7 +136,7 @@ func TestSLOGenerateRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{"SMD machines have no success counter, latency histogram or up gauge", []string{"--source", "csv", "--csv-dir", smd, "--service", "machine-1-1"}, 1, "no usable metric"},
+		{"ten hours of SMD history are not the week asked for", []string{"--source", "csv", "--csv-dir", smd, "--service", "machine-1-1"}, 1, "not enough history: 1d needed, 9h55m present"},
 		{"csv without a folder", []string{"--source", "csv", "--service", "x"}, 2, "needs --csv-dir"},
 		{"csv in an unknown format", []string{"--source", "csv", "--csv-dir", smd, "--csv-format", "parquet", "--service", "x"}, 2, "smd or nezha"},
 		{"ranking a metric the service lacks", []string{"--service", "amf", "--history", "1d", "--end", "2026-03-09T00:00:00Z", "--rank", "nosuch_total"}, 2, `metric "nosuch_total" is not among`},

@@ -134,7 +134,17 @@ type Generator struct {
 // Rules configures where minted SLOs take effect.
 type Rules struct {
 	Dir string `yaml:"dir" env:"SRELLAMA_RULES_DIR"`
+	// Install says whose tokens' rules the node installs: ["served"] (the
+	// default: the services its metric source has), ["all"], or a list of
+	// services.
+	Install []string `yaml:"install" env:"SRELLAMA_RULES_INSTALL"`
 }
+
+// Rules.Install modes.
+const (
+	InstallServed = "served"
+	InstallAll    = "all"
+)
 
 // API configures the node's HTTP API.
 type API struct {
@@ -294,6 +304,13 @@ func (c Config) Validate() error {
 		add("learning.noise: an epsilon budget needs a positive noise multiplier")
 	}
 	c.Generate.validate(add)
+	for _, svc := range c.Rules.Install {
+		if (svc == InstallAll || svc == InstallServed) && len(c.Rules.Install) > 1 {
+			add("rules.install: %q stands alone, not in a list of services", svc)
+		} else if svc != InstallAll && svc != InstallServed && !nft.IsValidName(svc) {
+			add("rules.install: %q is not a service name (or all, served)", svc)
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		add("api.listen: %q is not host:port", c.API.Listen)
 	}

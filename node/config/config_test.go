@@ -83,6 +83,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{"epsilon without noise", minimal + "learning:\n  epsilon_budget: 8\n", nil, []string{"learning.noise"}},
 		{"bad listen", minimal + "network:\n  listen: [\"127.0.0.1:4001\"]\n", nil, []string{"not a multiaddr"}},
 		{"bad api address", minimal + "api:\n  listen: localhost\n", nil, []string{"api.listen"}},
+		{"install mode in a list", minimal + "rules:\n  install: [all, amf]\n", nil, []string{"rules.install: \"all\" stands alone"}},
+		{"install a bad service", minimal, map[string]string{"SRELLAMA_RULES_INSTALL": "amf,Bad Name"}, []string{"rules.install: \"Bad Name\""}},
 		{"bad env number", minimal, map[string]string{"SRELLAMA_EPOCHS": "many"}, []string{"SRELLAMA_EPOCHS", "not an integer"}},
 	}
 	for _, tt := range tests {

@@ -31,6 +31,7 @@ import (
 	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/network"
 	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/api"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/federation"
@@ -67,6 +68,7 @@ type Node struct {
 	gossip   *network.Gossip
 	part     *network.Participant
 	exec     workflow.Executor
+	trainer  *failingTrainer
 	registry *prometheus.Registry
 	metrics  *nodeMetrics
 
@@ -148,12 +150,13 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 	history, step := config.Duration(n.cfg.Source.History), config.Duration(n.cfg.Source.Step)
 	train := fl.DefaultTrainConfig()
 	train.Epochs = n.cfg.Learning.Epochs
+	n.trainer = &failingTrainer{m: n.metrics, Trainer: federation.Trainer{MSPID: n.cfg.Organization, Source: n.parts.Source, History: history, Step: step,
+		Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Config: train, Horizon: 5, Log: n.log}}
 	n.part, err = network.NewParticipant(network.ParticipantConfig{
 		Machine: round.Config{Self: n.cfg.Organization, Inspect: federation.Inspect,
 			Aggregate: federation.Aggregator{}.Aggregate, Grace: 30 * time.Second, RetryEvery: 5 * time.Second},
 		Gossip: n.gossip, Admission: n.adm, Ledger: n.parts.Ledger,
-		Trainer: federation.Trainer{MSPID: n.cfg.Organization, Source: n.parts.Source, History: history, Step: step,
-			Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Config: train, Horizon: 5, Log: n.log},
+		Trainer:    n.trainer,
 		StateDir:   filepath.Join(n.cfg.DataDir, "rounds"),
 		OnFinished: n.metrics.roundFinished,
 		Nodes:      n.registeredNodes,
@@ -173,13 +176,15 @@ func (n *Node) buildWorkflow() error {
 	// for each candidate's backtest: remember the latest fetches.
 	src := source.NewMemo(n.parts.Source, 4)
 	evidence := func(ctx context.Context, service string) (builtin.Input, error) {
-		// Evidence is counted in whole days; the window ends at midnight.
-		end := n.parts.Now().UTC().Truncate(24 * time.Hour)
+		// Evidence runs up to now: 24-hour days counted back from the
+		// latest step, so today's data counts.
+		end := n.parts.Now().UTC().Truncate(step)
 		r := source.Range{Start: end.Add(-history), End: end, Step: step}
 		return n.parts.Evidence(ctx, src, service, r)
 	}
 	replay := workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Run
-	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay}
+	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay,
+		Active: n.activeTokens}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
 		if err != nil {
@@ -191,12 +196,47 @@ func (n *Node) buildWorkflow() error {
 		Policy:    workflow.Policy{Self: n.cfg.Organization},
 		Ledger:    n.parts.Ledger,
 		Generator: timedGenerator{gen, n.metrics},
-		Reviewer: workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
-			Backtest: replay},
-		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL},
-		Log:       n.log,
+		Reviewer: countedReviewer{workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
+			Backtest: replay}, n.metrics},
+		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL,
+			Installs: n.installs, Skipped: n.skipped},
+		Turns: workflow.NewTurns(),
+		Log:   n.log,
 	}
 	return nil
+}
+
+// activeTokens reads a service's active SLOs from the ledger.
+func (n *Node) activeTokens(ctx context.Context, service string) ([]nft.Token, error) {
+	raw, err := n.parts.Ledger.Evaluate(ctx, "Tokens:Active", service)
+	if err != nil {
+		return nil, err
+	}
+	var out []nft.Token
+	return out, json.Unmarshal(raw, &out)
+}
+
+// installs says whether this node installs the rules of a service's
+// tokens: every service, those its source serves, or those listed.
+func (n *Node) installs(ctx context.Context, service string) (bool, error) {
+	switch mode := n.cfg.Rules.Install; {
+	case len(mode) == 1 && mode[0] == config.InstallAll:
+		return true, nil
+	case len(mode) == 0 || (len(mode) == 1 && mode[0] == config.InstallServed):
+		served, err := n.parts.Source.Services(ctx)
+		if err != nil {
+			return false, fmt.Errorf("daemon: services this node serves: %w", err)
+		}
+		return slices.Contains(served, service), nil
+	default:
+		return slices.Contains(mode, service), nil
+	}
+}
+
+func (n *Node) skipped(t nft.Token) {
+	n.metrics.skipped.WithLabelValues(t.Definition.SLI.Service).Inc()
+	n.log.Info("not installing the rules of a service this node does not serve", "token", t.ID,
+		"service", t.Definition.SLI.Service, "slo", t.Definition.Name, "install", n.cfg.Rules.Install)
 }
 
 // PeerID is the node's libp2p identity, as registered on the ledger.
@@ -321,7 +361,7 @@ func (n *Node) serveAPI() (func(), error) {
 	n.apiAddr = l.Addr().String()
 	n.mu.Unlock()
 	srv := &http.Server{
-		Handler: (&api.Server{Organization: n.cfg.Organization, Ledger: n.parts.Ledger, Rounds: phases{n.part},
+		Handler: (&api.Server{Organization: n.cfg.Organization, Ledger: n.parts.Ledger, Rounds: phases{n.part, n.trainer},
 			Registry: n.registry, Log: n.log}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -351,10 +391,18 @@ func (n *Node) handleEvents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("daemon: ledger events: %w", err)
 	}
+	sweep := time.NewTicker(reassignEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-sweep.C:
+			// Requests whose assignee let its turn pass go to another
+			// member; failures are retried at the next sweep.
+			if err := n.exec.Sweep(ctx, n.parts.Now()); err != nil && ctx.Err() == nil {
+				n.log.Warn("reassigning requests", "err", err)
+			}
 		case ev, ok := <-events:
 			if !ok {
 				if ctx.Err() != nil {
@@ -375,6 +423,28 @@ func (n *Node) handleEvents(ctx context.Context) error {
 	}
 }
 
+// roundPassed reports whether a round whose opening event is being
+// handled is settled on the ledger or past its commit window: a node
+// catching up recognises finished rounds without acting on them. When the
+// ledger cannot say, the round is taken as live.
+func roundPassed(ctx context.Context, l interface {
+	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+}, r records.Round, now time.Time) bool {
+	if commit, err := records.ParseTime(r.CommitDeadline); err == nil && now.After(commit) {
+		return true
+	}
+	raw, err := l.Evaluate(ctx, "Rounds:Get", r.ID)
+	if err != nil {
+		return false
+	}
+	var current records.Round
+	return json.Unmarshal(raw, &current) == nil && current.Status != records.RoundOpen
+}
+
+// reassignEvery is how often the node looks for requests whose assignee's
+// turn passed.
+const reassignEvery = 30 * time.Second
+
 // handle processes one event, retrying the workflow with backoff until it
 // succeeds or ctx ends: skipping it would miss an action for good.
 func (n *Node) handle(ctx context.Context, ev ledger.Event) error {
@@ -384,7 +454,13 @@ func (n *Node) handle(ctx context.Context, ev ledger.Event) error {
 		return nil
 	}
 	n.metrics.events.WithLabelValues(string(e.Kind)).Inc()
-	n.part.HandleEvent(ctx, e)
+	if e.Kind == records.EventRoundOpened && e.Round != nil && roundPassed(ctx, n.parts.Ledger, *e.Round, n.parts.Now()) {
+		// Catching up: the round closed, or its commit window did, long
+		// ago; training for it now would only be refused.
+		n.log.Debug("round already past; not taking part", "round", e.Round.ID)
+	} else {
+		n.part.HandleEvent(ctx, e)
+	}
 	if e.Kind == records.EventNodeRegistered && e.Node != nil {
 		n.dial(ctx, *e.Node)
 	}
@@ -402,13 +478,6 @@ func (n *Node) handle(ctx context.Context, ev ledger.Event) error {
 		}
 		backoff = min(2*backoff, time.Minute)
 	}
-}
-
-type phases struct{ p *network.Participant }
-
-func (ph phases) Phase(id string) (string, bool) {
-	s, ok := ph.p.State(id)
-	return string(s.Phase), ok
 }
 
 // OpenSource builds the metric source the configuration names.

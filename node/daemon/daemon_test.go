@@ -53,6 +53,35 @@ func (s *site) start(t *testing.T, ctx context.Context) {
 	t.Cleanup(func() { cancel(); n.Close() })
 }
 
+// served lists the services the site's simulator runs.
+func (s *site) served(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	src, err := daemon.OpenSource(ctx, s.cfg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := src.Services(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svcs
+}
+
+// settled reports whether a request is done with: closed, or its
+// proposals all closed (one the others could not back leaves the request
+// open for another proposal until its deadline).
+func settled(ctx context.Context, ev *ledger.Gateway, r records.GenerationRequest) bool {
+	if r.Status != records.RequestOpen {
+		return true
+	}
+	raw, err := ev.Evaluate(ctx, "Generation:ProposalsByRequest", r.ID)
+	var props []records.Proposal
+	if err != nil || json.Unmarshal(raw, &props) != nil || len(props) == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(props, func(p records.Proposal) bool { return p.Status == records.ProposalOpen })
+}
+
 // kill stops the node and waits for it, as a crash between events would.
 func (s *site) kill() {
 	s.stop()
@@ -196,12 +225,25 @@ func TestConsortiumFromRoundToInstalledRules(t *testing.T) {
 		}
 	}
 	for _, s := range sites {
+		served := s.served(t, ctx)
 		for _, tok := range tokens {
 			path := filepath.Join(s.cfg.Rules.Dir, rulesync.FileName(tok))
+			if !slices.Contains(served, tok.Definition.SLI.Service) {
+				continue // checked below, once every install is done
+			}
 			waitFor(t, fmt.Sprintf("%s to install %s", s.cfg.Organization, tok.Definition.Name), 30*time.Second, func() bool {
 				raw, err := os.ReadFile(path)
-				return err == nil && string(raw) == tok.Definition.Rules.YAML
+				want, _ := rulesync.Content(tok)
+				return err == nil && string(raw) == string(want)
 			})
+		}
+	}
+	for _, s := range sites {
+		served := s.served(t, ctx)
+		for _, tok := range tokens {
+			if _, err := os.Stat(filepath.Join(s.cfg.Rules.Dir, rulesync.FileName(tok))); err == nil && !slices.Contains(served, tok.Definition.SLI.Service) {
+				t.Errorf("%s installed the rules of %s, which it does not run", s.cfg.Organization, tok.Definition.SLI.Service)
+			}
 		}
 	}
 
@@ -253,8 +295,9 @@ func TestNodeRestartedMidWorkflow(t *testing.T) {
 		if err != nil || json.Unmarshal(raw, &reqs) != nil || len(reqs) == 0 {
 			return false
 		}
-		return !slices.ContainsFunc(reqs, func(r records.GenerationRequest) bool { return r.Status == records.RequestOpen })
+		return !slices.ContainsFunc(reqs, func(r records.GenerationRequest) bool { return !settled(ctx, ev, r) })
 	})
+	served := victim.served(t, ctx)
 	for _, req := range reqs {
 		raw, _ := ev.Evaluate(ctx, "Generation:ProposalsByRequest", req.ID)
 		var props []records.Proposal
@@ -268,7 +311,7 @@ func TestNodeRestartedMidWorkflow(t *testing.T) {
 				t.Fatalf("%s proposed %d times for %s", org, n, req.ID)
 			}
 		}
-		if req.Status != records.RequestFulfilled {
+		if req.Status != records.RequestFulfilled || !slices.Contains(served, req.Service) {
 			continue
 		}
 		raw, _ = ev.Evaluate(ctx, "Tokens:Get", req.TokenID)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/network/round"
-	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/workflow"
 )
@@ -20,6 +19,9 @@ type nodeMetrics struct {
 	events     *prometheus.CounterVec
 	generation prometheus.Histogram
 	ledger     *prometheus.HistogramVec
+	training   *prometheus.CounterVec
+	decisions  *prometheus.CounterVec
+	skipped    *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *nodeMetrics {
@@ -39,7 +41,16 @@ func newMetrics(reg *prometheus.Registry) *nodeMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
 		}, []string{"op", "outcome"}),
 	}
-	reg.MustRegister(m.rounds, m.events, m.generation, m.ledger)
+	m.training = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "srellama_training_failures_total", Help: "Rounds in which local training could not produce an update, by cause.",
+	}, []string{"cause"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "srellama_decisions_total", Help: "Decisions this node recorded on other members' proposals, by verdict.",
+	}, []string{"verdict"})
+	m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "srellama_rules_skipped_total", Help: "Token rule installs skipped because this node does not serve the service.",
+	}, []string{"service"})
+	reg.MustRegister(m.rounds, m.events, m.generation, m.ledger, m.training, m.decisions, m.skipped)
 	return m
 }
 
@@ -94,8 +105,22 @@ type timedGenerator struct {
 	m *nodeMetrics
 }
 
-func (g timedGenerator) Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error) {
+func (g timedGenerator) Generate(ctx context.Context, req records.GenerationRequest) (workflow.Generated, error) {
 	start := time.Now()
 	defer func() { g.m.generation.Observe(time.Since(start).Seconds()) }()
 	return g.SLOGenerator.Generate(ctx, req)
+}
+
+// countedReviewer counts decisions by verdict.
+type countedReviewer struct {
+	workflow.Reviewer
+	m *nodeMetrics
+}
+
+func (r countedReviewer) Review(ctx context.Context, p records.Proposal) (workflow.Verdict, error) {
+	v, err := r.Reviewer.Review(ctx, p)
+	if err == nil {
+		r.m.decisions.WithLabelValues(string(v.Kind)).Inc()
+	}
+	return v, err
 }

@@ -248,6 +248,26 @@ func runRound(ctx context.Context, admin *ledger.Gateway, progress func(string, 
 	return r, nil
 }
 
+// requestSettled reports whether a request is done with: fulfilled or
+// closed, or its proposals all decided without a token (a proposal the
+// other members could not back with their data closes, its request stays
+// open for another proposal until its deadline).
+func requestSettled(ctx context.Context, admin *ledger.Gateway, r records.GenerationRequest) (bool, error) {
+	if r.Status != records.RequestOpen {
+		return true, nil
+	}
+	var props []records.Proposal
+	if err := evaluate(ctx, admin, &props, "Generation:ProposalsByRequest", r.ID); err != nil {
+		return false, err
+	}
+	for _, p := range props {
+		if p.Status == records.ProposalOpen {
+			return false, nil
+		}
+	}
+	return len(props) > 0, nil
+}
+
 // collectTokens waits until every request is fulfilled or closed.
 func collectTokens(ctx context.Context, admin *ledger.Gateway, sum *Summary, progress func(string, ...any)) error {
 	err := waitFor(ctx, "the generation requests to settle", func() (bool, error) {
@@ -256,8 +276,8 @@ func collectTokens(ctx context.Context, admin *ledger.Gateway, sum *Summary, pro
 			return false, err
 		}
 		for _, r := range reqs {
-			if r.Status == records.RequestOpen {
-				return false, nil
+			if settled, err := requestSettled(ctx, admin, r); err != nil || !settled {
+				return false, err
 			}
 		}
 		return len(reqs) == sum.Requests, nil
@@ -279,7 +299,7 @@ func collectTokens(ctx context.Context, admin *ledger.Gateway, sum *Summary, pro
 			return err
 		}
 		for _, d := range ds {
-			if !d.Approve {
+			if d.Kind() != records.VerdictApprove {
 				sum.Rejections = append(sum.Rejections, d)
 			}
 		}

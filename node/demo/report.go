@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"html"
 	"math"
@@ -17,7 +18,7 @@ func writeOutputs(opt Options, sum *Summary) error {
 	sum.RulesDir = filepath.Join(opt.OutputDir, "rules")
 	syncer := rulesync.Syncer{Dir: sum.RulesDir}
 	for _, t := range sum.Tokens {
-		if _, err := syncer.Apply(t); err != nil {
+		if _, err := syncer.Apply(context.Background(), t); err != nil {
 			return err
 		}
 	}

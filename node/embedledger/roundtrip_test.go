@@ -99,7 +99,8 @@ func TestRoundToRetirementThroughTheGateway(t *testing.T) {
 		other = org1
 	}
 	var minted records.Proposal
-	submitJSON(t, approver.client, &minted, "Generation:Approve", prop.ID)
+	// A round's proposal needs two organizations' approvals backed by data.
+	submitJSON(t, approver.client, &minted, "Generation:Decide", prop.ID, `{"verdict":"approve","figures":{"history_days":7}}`)
 	if minted.Status != records.ProposalMinted {
 		t.Fatalf("after quorum approval: %+v", minted)
 	}

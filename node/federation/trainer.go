@@ -156,6 +156,9 @@ func (tr Trainer) dataset(ctx context.Context, services []string) (*fl.Dataset, 
 	var series []fl.MetricSeries
 	var incidents []fl.Interval
 	var ran []string
+	var churn seriesChurn
+	split := int(float64(rng.Points()) * (1 - tr.holdOut()))
+	first := -1
 	for _, svc := range services {
 		if !slices.Contains(have, svc) {
 			continue // another organization's service
@@ -163,6 +166,11 @@ func (tr Trainer) dataset(ctx context.Context, services []string) (*fl.Dataset, 
 		s, err := tr.serviceSeries(ctx, svc, rng)
 		if err != nil {
 			return nil, nil, err
+		}
+		s, c := usableSeries(s, split)
+		churn.add(c)
+		if c.first >= 0 && (first < 0 || c.first < first) {
+			first = c.first
 		}
 		series = append(series, s...)
 		ran = append(ran, svc)
@@ -177,6 +185,16 @@ func (tr Trainer) dataset(ctx context.Context, services []string) (*fl.Dataset, 
 				incidents = append(incidents, fl.Interval{Start: lo, End: hi})
 			}
 		}
+	}
+	if churn.empty+churn.young > 0 {
+		tr.logger().Info("left series out of training", "without_samples", churn.empty, "younger_than_split", churn.young, "kept", len(series))
+	}
+	if len(series) == 0 && len(ran) > 0 {
+		present := time.Duration(0)
+		if first >= 0 {
+			present = time.Duration(rng.Points()-1-first) * rng.Step
+		}
+		return nil, nil, &source.NotEnoughHistoryError{What: "training", Needed: time.Duration(rng.Points()-split) * rng.Step, Present: present}
 	}
 	if len(series) == 0 {
 		return nil, nil, fmt.Errorf("trainer: this organization has none of the services %v", services)
@@ -221,14 +239,54 @@ func (tr Trainer) serviceSeries(ctx context.Context, svc string, rng source.Rang
 	}
 	out := make([]fl.MetricSeries, 0, len(fetched))
 	for _, s := range fetched {
-		name := s.Info.Metric
-		if perMetric[name] > 1 {
+		// The listing names every series; a fetch may not (a series
+		// without a sample on the grid comes back unnamed).
+		listed := byID[s.Info.ID]
+		name := listed.Metric
+		if name == "" {
+			name = s.Info.Metric
+		}
+		if name == "" || perMetric[name] > 1 {
 			name = s.Info.ID
 		}
-		out = append(out, fl.MetricSeries{Name: MetricKey(svc, name), Counter: byID[s.Info.ID].Type == source.TypeCounter, Values: s.Values})
+		out = append(out, fl.MetricSeries{Name: MetricKey(svc, name), Counter: listed.Type == source.TypeCounter, Values: s.Values})
 	}
 	slices.SortFunc(out, func(a, b fl.MetricSeries) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// seriesChurn counts the series left out of training, and the first row
+// any series has a sample at (-1: none has).
+type seriesChurn struct {
+	empty, young, first int
+}
+
+func (c *seriesChurn) add(o seriesChurn) { c.empty += o.empty; c.young += o.young }
+
+// usableSeries drops the series training cannot use: those without any
+// sample in the window (a series listed but not scraped lately) and those
+// younger than the training split (no sample before it, so nothing to
+// learn from and nothing to standardize with). Ordinary churn (a new pod,
+// a renamed metric) costs those features, not the round.
+func usableSeries(in []fl.MetricSeries, split int) ([]fl.MetricSeries, seriesChurn) {
+	c := seriesChurn{first: -1}
+	out := in[:0]
+	for _, s := range in {
+		first := slices.IndexFunc(s.Values, func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) })
+		switch {
+		case first < 0:
+			c.empty++
+			continue
+		case first >= split:
+			c.young++
+		default:
+			out = append(out, s)
+		}
+		if c.first < 0 || first < c.first {
+			c.first = first
+		}
+	}
+	return out, c
 }
 
 func rowOf(r source.Range, t time.Time) int { return int(t.Sub(r.Start) / r.Step) }

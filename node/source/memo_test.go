@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -16,7 +17,72 @@ type countingSource struct {
 
 func (c *countingSource) Fetch(_ context.Context, ids []string, r source.Range) ([]source.Series, error) {
 	c.fetches++
-	return []source.Series{{Info: source.SeriesInfo{ID: ids[0], Labels: map[string]string{"service": "amf"}}, Start: r.Start, Step: r.Step, Values: []float64{1, 2, 3}}}, nil
+	return []source.Series{{Info: source.SeriesInfo{ID: ids[0], Metric: ids[0], Labels: map[string]string{"service": "amf"}}, Start: r.Start, Step: r.Step, Values: []float64{1, 2, 3}}}, nil
+}
+
+// fillingSource is a Prometheus being filled: its answers are empty, then
+// partial, then complete.
+type fillingSource struct {
+	source.Source
+	answers [][]source.Series
+	fetches int
+}
+
+func (f *fillingSource) Fetch(_ context.Context, ids []string, r source.Range) ([]source.Series, error) {
+	a := f.answers[min(f.fetches, len(f.answers)-1)]
+	f.fetches++
+	return a, nil
+}
+
+// The memo keeps no empty or partial answer, and no answer past its age.
+func TestMemoKeepsOnlyCompleteAnswers(t *testing.T) {
+	nan := math.NaN()
+	named := func(id string, vals ...float64) source.Series {
+		return source.Series{Info: source.SeriesInfo{ID: id, Metric: id}, Values: vals}
+	}
+	tests := []struct {
+		name        string
+		answers     [][]source.Series
+		reads       int
+		wantFetches int
+	}{
+		{"empty answers are fetched again", [][]source.Series{{}, {}, {}}, 3, 3},
+		{"series without samples are fetched again", [][]source.Series{{named("a", nan, nan), named("b", nan, nan)}}, 3, 3},
+		{"one series missing is partial", [][]source.Series{{named("a", 1, 2)}}, 2, 2},
+		{"an unnamed series is partial", [][]source.Series{{named("a", 1), {Info: source.SeriesInfo{ID: "b"}, Values: []float64{nan}}}}, 2, 2},
+		{"filled later, then kept", [][]source.Series{{}, {named("a", nan, 1), named("b", 2, nan)}}, 4, 2},
+	}
+	r := source.Range{Start: time.Unix(0, 0), End: time.Unix(3600, 0), Step: time.Minute}
+	for _, tt := range tests {
+		src := &fillingSource{answers: tt.answers}
+		m := source.NewMemo(src, 4)
+		for range tt.reads {
+			if _, err := m.Fetch(context.Background(), []string{"a", "b"}, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if src.fetches != tt.wantFetches {
+			t.Errorf("%s: %d fetches, want %d", tt.name, src.fetches, tt.wantFetches)
+		}
+	}
+
+	now := time.Unix(1e9, 0)
+	src := &fillingSource{answers: [][]source.Series{{named("a", 1), named("b", 2)}}}
+	m := source.NewMemo(src, 4)
+	m.Now = func() time.Time { return now }
+	read := func() {
+		if _, err := m.Fetch(context.Background(), []string{"a", "b"}, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	now = now.Add(source.DefaultMemoAge - time.Second)
+	read()
+	now = now.Add(2 * time.Second)
+	read()
+	if src.fetches != 2 {
+		t.Fatalf("%d fetches; an answer older than MaxAge must be fetched again", src.fetches)
+	}
 }
 
 func TestMemoFetchesEachRangeOnce(t *testing.T) {

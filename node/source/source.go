@@ -6,6 +6,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,5 +128,45 @@ func SelectorID(metric string, labels map[string]string) string {
 		b.WriteString(strconv.Quote(labels[name]))
 	}
 	b.WriteByte('}')
+	return b.String()
+}
+
+// ErrNotEnoughHistory is wrapped when a source holds too little history
+// for what was asked (a fresh Prometheus, a service that appeared lately).
+var ErrNotEnoughHistory = errors.New("not enough history")
+
+// NotEnoughHistoryError says how much history was needed and how much the
+// source had.
+type NotEnoughHistoryError struct {
+	What    string // what needed it: "evidence for amf", "training"
+	Needed  time.Duration
+	Present time.Duration
+}
+
+func (e *NotEnoughHistoryError) Error() string {
+	return fmt.Sprintf("%s: not enough history: %s needed, %s present", e.What, FormatSpan(e.Needed), FormatSpan(e.Present))
+}
+
+// Unwrap makes the error match ErrNotEnoughHistory.
+func (e *NotEnoughHistoryError) Unwrap() error { return ErrNotEnoughHistory }
+
+// FormatSpan writes a span of history the way operators say it: "7d",
+// "1d6h", "37m".
+func FormatSpan(d time.Duration) string {
+	if d <= 0 {
+		return "0m"
+	}
+	d = d.Truncate(time.Minute)
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	var b strings.Builder
+	if days > 0 {
+		fmt.Fprintf(&b, "%dd", days)
+	}
+	if h := rest / time.Hour; h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m := (rest % time.Hour) / time.Minute; m > 0 || b.Len() == 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
 	return b.String()
 }

@@ -43,31 +43,86 @@ type SLOGenerator struct {
 	Backtest func(ctx context.Context, d nft.Definition) (Replay, error)
 	// Candidates bounds how many SLIs are backtested (default 6).
 	Candidates int
+	// Active, if set, lists the service's active tokens: a generation for
+	// a service with an active SLO proposes its next version, superseding
+	// it (the one of the same name, else the first), so the consortium
+	// keeps one active SLO per service.
+	Active func(ctx context.Context, service string) ([]nft.Token, error)
 }
 
 // Generate implements Generator.
-func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error) {
+func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationRequest) (Generated, error) {
 	in, err := g.Evidence(ctx, req.Service)
-	if errors.Is(err, source.ErrUnknownService) {
-		return nft.Definition{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
+	if errors.Is(err, source.ErrUnknownService) || errors.Is(err, source.ErrNotEnoughHistory) {
+		return Generated{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
 	}
 	if err != nil {
-		return nft.Definition{}, fmt.Errorf("evidence for %s: %w", req.Service, err)
+		return Generated{}, fmt.Errorf("evidence for %s: %w", req.Service, err)
 	}
 	in.Proposer, in.Period = g.Self, g.Period
 	in.RoundID, in.GlobalModelDigest, in.GenerationRequestID = req.RoundID, req.GlobalModelDigest, req.ID
 	in.Contributors = req.Contributors
 	applyRanking(&in, req.SLIs)
+	var def nft.Definition
 	if g.LLM != nil {
-		return g.LLM.Generate(ctx, in)
-	}
-	def, err := g.builtin(ctx, in)
-	if err != nil {
+		def, err = g.LLM.Generate(ctx, in)
+		if err != nil {
+			return Generated{}, err
+		}
+	} else if def, err = g.builtin(ctx, in); err != nil {
 		// The builtin generator is deterministic on the evidence: what it
 		// cannot do now it cannot do on a retry either.
-		return nft.Definition{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
+		return Generated{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
+	}
+	if def, err = g.revise(ctx, def); err != nil {
+		return Generated{}, err
+	}
+	out := Generated{Definition: def}
+	if ev, err := MapSLI(in, def.SLI); err == nil {
+		out.Figures = ev.figures(def)
+	}
+	return out, nil
+}
+
+// revise makes def the next version of the service's active SLO, if it
+// has one.
+func (g SLOGenerator) revise(ctx context.Context, def nft.Definition) (nft.Definition, error) {
+	if g.Active == nil {
+		return def, nil
+	}
+	active, err := g.Active(ctx, def.SLI.Service)
+	if err != nil {
+		return nft.Definition{}, fmt.Errorf("active SLOs of %s: %w", def.SLI.Service, err)
+	}
+	target := Supersedable(active, def)
+	if target == nil {
+		return def, nil
+	}
+	def.Supersedes, def.Version = target.ID, target.Definition.Version+1
+	if err := nft.ValidateDefinition(def); err != nil {
+		return nft.Definition{}, fmt.Errorf("revision of %s: %w", target.ID, err)
 	}
 	return def, nil
+}
+
+// Supersedable picks the active token a new definition of the same
+// service revises: the one of the same name, else the first; nil when the
+// service has none.
+func Supersedable(active []nft.Token, def nft.Definition) *nft.Token {
+	var first *nft.Token
+	for i := range active {
+		t := &active[i]
+		if t.State.Status != nft.StatusActive || t.Definition.SLI.Service != def.SLI.Service {
+			continue
+		}
+		if t.Definition.Name == def.Name {
+			return t
+		}
+		if first == nil {
+			first = t
+		}
+	}
+	return first
 }
 
 // builtin defines the most relevant SLI or, with a backtest, the one whose
@@ -132,14 +187,20 @@ func applyRanking(in *builtin.Input, ranked []nft.Metric) {
 	}
 }
 
-// OwnDataReviewer reviews another member's proposal: its definition must
-// validate here too (PromQL, rule file, rendering), and where this
-// organization runs the service and has the SLI's metrics, the objective
-// must have held over this organization's own history.
+// OwnDataReviewer reviews another member's proposal on this
+// organization's own data: its definition must validate here too (PromQL,
+// rule file, rendering); the SLI is mapped onto this organization's series
+// by metric name and service (a latency SLI by its agreed bucket) and the
+// objective must have held over this organization's history, and, with a
+// backtest, its alerts must not have paged falsely. Every approval and
+// rejection carries the figures it rests on; a proposal it cannot evaluate
+// (service or metrics not here, too little history) gets an abstention
+// with the reason.
 type OwnDataReviewer struct {
 	Evidence  Evidence
 	Validator validate.Validator
-	Options   builtin.Options
+	// MinDays is the history an evaluation needs (default 1 day).
+	MinDays int
 	// Backtest, if set, replays the proposal's alerts over this
 	// organization's history; more than MaxFalsePages false pages is a
 	// rejection: the SLO would page this organization's on-call for
@@ -152,80 +213,71 @@ type OwnDataReviewer struct {
 // Review implements Reviewer.
 func (r OwnDataReviewer) Review(ctx context.Context, p records.Proposal) (Verdict, error) {
 	def := p.Definition
+	service := def.SLI.Service
 	if rep := r.Validator.Validate(ctx, def); !rep.Passed() {
-		return Verdict{Reason: fmt.Sprintf("the definition does not validate here: %v", rep.Err())}, nil
+		return Reject(map[string]float64{"validation_failures": float64(failures(rep))},
+			"the definition does not validate here: %v", rep.Err()), nil
 	}
-	in, err := r.Evidence(ctx, def.SLI.Service)
-	if errors.Is(err, source.ErrUnknownService) {
-		r.logger().Info("approving on validation alone: this organization does not run the service", "service", def.SLI.Service, "proposal", p.ID)
-		return Verdict{Approve: true}, nil
+	in, err := r.Evidence(ctx, service)
+	var short *source.NotEnoughHistoryError
+	switch {
+	case errors.Is(err, source.ErrUnknownService):
+		return Abstain(nil, "we do not run %s", service), nil
+	case errors.As(err, &short):
+		return Abstain(map[string]float64{"history_hours": short.Present.Hours(), "needed_hours": short.Needed.Hours()},
+			"not enough history of %s here: %s", service, short.Error()), nil
+	case err != nil:
+		return Verdict{}, fmt.Errorf("evidence for %s: %w", service, err)
 	}
+	ev, err := MapSLI(in, def.SLI)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("evidence for %s: %w", def.SLI.Service, err)
+		return Abstain(nil, "cannot map the SLI onto our %s series: %v", service, err), nil
 	}
-	c, ok := matchingCandidate(in, def.SLI, r.Options)
-	if !ok {
-		r.logger().Info("approving on validation alone: this organization lacks the SLI's metrics", "service", def.SLI.Service, "proposal", p.ID)
-		return Verdict{Approve: true}, nil
-	}
-	achieved, days := achievedLevel(c)
-	if days > 0 && 1-achieved > def.SLO.ErrorBudget+1e-12 {
-		return Verdict{Reason: fmt.Sprintf("over %d days our %s achieved %.4f%%, below the proposed objective %.4f%%",
-			days, def.SLI.Service, achieved*100, def.SLO.Objective*100)}, nil
+	figures := ev.figures(def)
+	minDays := max(r.MinDays, 1)
+	switch {
+	case ev.Days < minDays:
+		return Abstain(figures, "our %s has %d days of history, %d needed", service, ev.Days, minDays), nil
+	case !(ev.Events > 0):
+		return Abstain(figures, "our %s saw no events of the SLI in %d days", service, ev.Days), nil
+	case 1-ev.Achieved > def.SLO.ErrorBudget+1e-12:
+		return Reject(figures, "over %d days our %s achieved %.4f%%, below the proposed objective %.4f%%",
+			ev.Days, service, ev.Achieved*100, def.SLO.Objective*100), nil
 	}
 	if r.Backtest != nil {
 		replay, err := r.Backtest(ctx, def)
-		switch {
-		case err != nil:
-			// A replay that cannot run here (the SLI's series are not
-			// in our data) is no reason to block; the other checks stand.
+		if err != nil {
+			// The objective held on our data; a replay that cannot run
+			// here (a series the engine cannot read) does not block it.
 			r.logger().Warn("could not backtest the proposal on our data", "proposal", p.ID, "err", err)
+			return Approve(fmt.Sprintf("over %d days our %s achieved %.4f%% (objective %.4f%%); no backtest: %v",
+				ev.Days, service, ev.Achieved*100, def.SLO.Objective*100, err), figures), nil
+		}
+		figures["budget_spent"] = replay.Report.BudgetSpent
+		figures["false_pages"] = float64(falsePages(replay.Report))
+		figures["incidents"] = float64(len(replay.Report.Incidents))
+		figures["incidents_detected"] = float64(detections(replay.Report))
+		switch {
 		case replay.Report.BudgetSpent > 1:
-			return Verdict{Reason: fmt.Sprintf("on our history the objective would not have held: %.0f%% of a period's error budget spent", replay.Report.BudgetSpent*100)}, nil
+			return Reject(figures, "on our history the objective would not have held: %.0f%% of a period's error budget spent",
+				replay.Report.BudgetSpent*100), nil
 		case falsePages(replay.Report) > r.MaxFalsePages:
-			n := falsePages(replay.Report)
-			return Verdict{Reason: fmt.Sprintf("on our history its alerts would have paged %d times outside any incident (at most %d accepted)", n, r.MaxFalsePages)}, nil
+			return Reject(figures, "on our history its alerts would have paged %d times outside any incident (at most %d accepted)",
+				falsePages(replay.Report), r.MaxFalsePages), nil
 		}
 	}
-	return Verdict{Approve: true}, nil
+	return Approve(fmt.Sprintf("over %d days our %s achieved %.4f%% (objective %.4f%%)",
+		ev.Days, service, ev.Achieved*100, def.SLO.Objective*100), figures), nil
 }
 
-// matchingCandidate finds, among the SLIs this organization's evidence
-// supports, the one the definition measures (same queries).
-func matchingCandidate(in builtin.Input, sli nft.SLI, opts builtin.Options) (builtin.Candidate, bool) {
-	cands, err := builtin.Candidates(in, opts)
-	if err != nil {
-		return builtin.Candidate{}, false
-	}
-	for _, c := range cands {
-		if sameQuery(c.Spec.GoodQuery, sli.GoodQuery) && sameQuery(c.Spec.TotalQuery, sli.TotalQuery) &&
-			sameQuery(c.Spec.ErrorRatioQuery, sli.ErrorRatioQuery) {
-			return c, true
+func failures(r validate.Report) int {
+	n := 0
+	for _, c := range r.Checks {
+		if !c.Passed {
+			n++
 		}
 	}
-	return builtin.Candidate{}, false
-}
-
-func sameQuery(a, b string) bool {
-	if a == "" || b == "" {
-		return a == b
-	}
-	ca, errA := validate.Canonical(a)
-	cb, errB := validate.Canonical(b)
-	return errA == nil && errB == nil && ca == cb
-}
-
-// achievedLevel is good/total over the candidate's whole history.
-func achievedLevel(c builtin.Candidate) (float64, int) {
-	var good, total float64
-	for i := range c.Total {
-		good += c.Good[i]
-		total += c.Total[i]
-	}
-	if total <= 0 {
-		return 0, 0
-	}
-	return min(1, good/total), len(c.Total)
+	return n
 }
 
 func (r OwnDataReviewer) logger() *slog.Logger {

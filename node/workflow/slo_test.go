@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/llm/backtest"
 	"github.com/srellama/srellama/llm/builtin"
+	"github.com/srellama/srellama/llm/render"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/source"
 	"github.com/srellama/srellama/node/workflow"
@@ -45,9 +47,13 @@ func request() records.GenerationRequest {
 
 func TestSLOGeneratorAnswersTheRequest(t *testing.T) {
 	g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995)}
-	def, err := g.Generate(context.Background(), request())
+	gen, err := g.Generate(context.Background(), request())
 	if err != nil {
 		t.Fatal(err)
+	}
+	def := gen.Definition
+	if gen.Figures["history_days"] != 14 || gen.Figures["achieved"] < 0.9994 {
+		t.Fatalf("the proposer's figures %v do not state its history", gen.Figures)
 	}
 	if err := nft.ValidateDefinition(def); err != nil {
 		t.Fatal(err)
@@ -68,34 +74,72 @@ func TestSLOGeneratorAnswersTheRequest(t *testing.T) {
 	}
 }
 
-func TestOwnDataReviewer(t *testing.T) {
-	def, err := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995)}.Generate(context.Background(), request())
+func generated(t *testing.T) nft.Definition {
+	t.Helper()
+	gen, err := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995)}.Generate(context.Background(), request())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return gen.Definition
+}
+
+func TestOwnDataReviewer(t *testing.T) {
+	def := generated(t)
 	broken := def
 	broken.SLI.GoodQuery = `sum(rate(fivegs_amffunction_rm_reginitsucc{service="amf"}[{{.window}}])) by (`
+	// Another member's scrape labels and label order: the reviewer maps
+	// the SLI by metric name, not by query text.
+	foreign := def
+	foreign.SLI.GoodQuery = `sum(rate(fivegs_amffunction_rm_reginitsucc{service="amf",instance="10.0.0.7:9090",job="amf"}[{{.window}}]))`
+	foreign = rerender(t, foreign)
+	otherMetric := def
+	otherMetric.SLI.GoodQuery = `sum(rate(fivegs_amffunction_rm_regothersucc{service="amf"}[{{.window}}]))`
+	otherMetric.SLI.Metrics = []nft.Metric{{Name: "fivegs_amffunction_rm_regothersucc"}, {Name: "fivegs_amffunction_rm_reginitreq"}}
+	otherMetric = rerender(t, otherMetric)
+	fewDays := func(ctx context.Context, service string) (builtin.Input, error) {
+		return builtin.Input{}, &source.NotEnoughHistoryError{What: "evidence for amf", Needed: 24 * time.Hour, Present: 37 * time.Minute}
+	}
 	tests := []struct {
 		name     string
 		evidence workflow.Evidence
 		def      nft.Definition
-		approve  bool
+		verdict  records.Verdict
 		reason   string
+		figure   string
 	}{
-		{"our data meets the objective", evidence(0.9999), def, true, ""},
-		{"our data falls short", evidence(0.99), def, false, "below the proposed objective"},
-		{"we do not run the service", runsNothing, def, true, ""},
-		{"the definition does not validate", evidence(0.9999), broken, false, "does not validate here"},
+		{"our data meets the objective", evidence(0.9999), def, records.VerdictApprove, "achieved 99.9900%", "achieved"},
+		{"scrape labels do not matter", evidence(0.9999), foreign, records.VerdictApprove, "", "history_days"},
+		{"our data falls short", evidence(0.99), def, records.VerdictReject, "below the proposed objective", "achieved"},
+		{"we do not run the service", runsNothing, def, records.VerdictAbstain, "we do not run amf", ""},
+		{"we lack the metric", evidence(0.9999), otherMetric, records.VerdictAbstain, "has no counter fivegs_amffunction_rm_regothersucc", ""},
+		{"too little history", fewDays, def, records.VerdictAbstain, "1d needed, 37m present", "needed_hours"},
+		{"the definition does not validate", evidence(0.9999), broken, records.VerdictReject, "does not validate here", "validation_failures"},
 	}
 	for _, tt := range tests {
 		v, err := workflow.OwnDataReviewer{Evidence: tt.evidence}.Review(context.Background(), records.Proposal{ID: "p", Definition: tt.def})
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if v.Approve != tt.approve || !strings.Contains(v.Reason, tt.reason) {
-			t.Errorf("%s: verdict %+v, want approve=%v with reason containing %q", tt.name, v, tt.approve, tt.reason)
+		if v.Kind != tt.verdict || !strings.Contains(v.Reason, tt.reason) {
+			t.Errorf("%s: verdict %+v, want %s with reason containing %q", tt.name, v, tt.verdict, tt.reason)
+		}
+		if _, ok := v.Figures[tt.figure]; tt.figure != "" && !ok {
+			t.Errorf("%s: figures %v lack %s", tt.name, v.Figures, tt.figure)
+		}
+		if v.Kind != records.VerdictAbstain && len(v.Figures) == 0 {
+			t.Errorf("%s: a %s without figures", tt.name, v.Kind)
 		}
 	}
+}
+
+func rerender(t *testing.T, d nft.Definition) nft.Definition {
+	t.Helper()
+	yaml, err := render.Render(d, render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Rules = nft.Rules{YAML: yaml, Digest: nft.RulesDigest(yaml)}
+	return d
 }
 
 func runsNothing(_ context.Context, service string) (builtin.Input, error) {
@@ -106,10 +150,7 @@ func runsNothing(_ context.Context, service string) (builtin.Input, error) {
 // history is rejected with the count; a replay that cannot run here does
 // not block approval.
 func TestReviewerBacktest(t *testing.T) {
-	def, err := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995)}.Generate(context.Background(), request())
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := generated(t)
 	noisy := func(context.Context, nft.Definition) (workflow.Replay, error) {
 		return workflow.Replay{Report: backtest.Report{Pairs: []backtest.PairReport{
 			{Name: "page-fast", Severity: nft.SeverityPage, Episodes: 5, FalseEpisodes: 4},
@@ -141,7 +182,7 @@ func TestReviewerBacktest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if v.Approve != tt.approve || !strings.Contains(v.Reason, tt.reason) {
+		if (v.Kind == records.VerdictApprove) != tt.approve || !strings.Contains(v.Reason, tt.reason) || len(v.Figures) == 0 {
 			t.Errorf("%s: %+v", tt.name, v)
 		}
 	}
@@ -167,15 +208,16 @@ func TestGeneratorChoosesTheSLIThatDetects(t *testing.T) {
 		return workflow.Replay{Report: rep}, nil
 	}
 	g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: ev}
-	plain, err := g.Generate(context.Background(), request())
+	plainGen, err := g.Generate(context.Background(), request())
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.Backtest = detectsAvailability
-	chosen, err := g.Generate(context.Background(), request())
+	chosenGen, err := g.Generate(context.Background(), request())
 	if err != nil {
 		t.Fatal(err)
 	}
+	plain, chosen := plainGen.Definition, chosenGen.Definition
 	if plain.SLI.Kind == nft.KindAvailability || chosen.SLI.Kind != nft.KindAvailability {
 		t.Fatalf("without a backtest %s, with one %s; want the detecting availability SLI only with the backtest", plain.SLI.Kind, chosen.SLI.Kind)
 	}

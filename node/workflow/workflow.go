@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/nft"
@@ -52,7 +53,7 @@ type Policy struct {
 func Decide(p Policy, e records.Event) []Action {
 	var out []Action
 	switch e.Kind {
-	case records.EventRoundFinalized, records.EventGenerationRequested:
+	case records.EventRoundFinalized, records.EventGenerationRequested, records.EventRequestReassigned:
 		for _, req := range e.Requests {
 			if req.Status == records.RequestOpen && (req.Assignee == p.Self || p.Volunteer) {
 				out = append(out, Generate{Request: req})
@@ -79,23 +80,47 @@ type Ledger interface {
 	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
 }
 
+// Generated is a definition answering a request, with the figures the
+// proposer measured on its own history (recorded with its approval).
+type Generated struct {
+	Definition nft.Definition
+	Figures    map[string]float64
+}
+
 // Generator writes and validates a definition answering a request; the
 // definition names this organization as proposer.
 type Generator interface {
-	Generate(ctx context.Context, req records.GenerationRequest) (nft.Definition, error)
+	Generate(ctx context.Context, req records.GenerationRequest) (Generated, error)
 }
 
 // ErrCannotGenerate is wrapped by generators when this organization cannot
 // answer a request at all (it does not run the service, or its data holds
-// no usable metric): the executor then leaves the request to others
-// instead of retrying.
+// no usable metric): the executor then declines the request, which the
+// ledger hands to another member that runs the service.
 var ErrCannotGenerate = errors.New("cannot generate")
 
-// Verdict is a reviewer's decision on a proposal.
+// Verdict is a reviewer's decision on a proposal, with what it rests on:
+// approve or reject with the figures measured on this organization's
+// data, or abstain with the reason it cannot evaluate.
 type Verdict struct {
-	Approve bool
-	// Reason explains a rejection; the ledger records it.
-	Reason string
+	Kind    records.Verdict
+	Reason  string
+	Figures map[string]float64
+}
+
+// Approve is an approval resting on figures.
+func Approve(reason string, figures map[string]float64) Verdict {
+	return Verdict{Kind: records.VerdictApprove, Reason: reason, Figures: figures}
+}
+
+// Reject is a rejection with its reason and figures.
+func Reject(figures map[string]float64, format string, args ...any) Verdict {
+	return Verdict{Kind: records.VerdictReject, Reason: fmt.Sprintf(format, args...), Figures: figures}
+}
+
+// Abstain is an abstention with its reason.
+func Abstain(figures map[string]float64, format string, args ...any) Verdict {
+	return Verdict{Kind: records.VerdictAbstain, Reason: fmt.Sprintf(format, args...), Figures: figures}
 }
 
 // Reviewer checks another member's proposal against this organization's
@@ -106,7 +131,7 @@ type Reviewer interface {
 
 // Installer makes token states take effect.
 type Installer interface {
-	Apply(t nft.Token) (changed bool, err error)
+	Apply(ctx context.Context, t nft.Token) (changed bool, err error)
 	Reload(ctx context.Context) error
 }
 
@@ -117,7 +142,10 @@ type Executor struct {
 	Generator Generator
 	Reviewer  Reviewer
 	Installer Installer
-	Log       *slog.Logger
+	// Turns, if set, follows other members' turns on open requests, for
+	// Sweep to reassign those that pass without a proposal.
+	Turns *Turns
+	Log   *slog.Logger
 }
 
 // Handle runs the actions an event calls for. It returns an error only for
@@ -126,6 +154,9 @@ type Executor struct {
 func (x Executor) Handle(ctx context.Context, e records.Event) error {
 	changed := false
 	var errs []error
+	if x.Turns != nil {
+		x.Turns.Note(e)
+	}
 	for _, a := range Decide(x.Policy, e) {
 		var err error
 		switch a := a.(type) {
@@ -135,7 +166,7 @@ func (x Executor) Handle(ctx context.Context, e records.Event) error {
 			err = x.review(ctx, a.Proposal)
 		case Install:
 			var c bool
-			c, err = x.Installer.Apply(a.Token)
+			c, err = x.Installer.Apply(ctx, a.Token)
 			changed = changed || c
 		}
 		if err != nil {
@@ -151,32 +182,84 @@ func (x Executor) Handle(ctx context.Context, e records.Event) error {
 }
 
 func (x Executor) generate(ctx context.Context, req records.GenerationRequest) error {
+	// Catching up, the event may describe a request long settled or
+	// since passed to another member: the ledger says which.
+	current, err := x.request(ctx, req.ID)
+	if err != nil {
+		return err
+	}
+	if current.Status != records.RequestOpen || (current.Assignee != x.Policy.Self && !x.Policy.Volunteer) {
+		x.logger().Debug("request settled or reassigned; not generating", "request", req.ID, "status", current.Status, "assignee", current.Assignee)
+		return nil
+	}
+	req = current
 	proposed, err := x.alreadyProposed(ctx, req.ID)
 	if err != nil || proposed {
 		return err
 	}
-	def, err := x.Generator.Generate(ctx, req)
+	gen, err := x.Generator.Generate(ctx, req)
 	if errors.Is(err, ErrCannotGenerate) {
 		// Retrying cannot help (this organization lacks the service or
-		// usable metrics); other members can still answer the request.
-		x.logger().Warn("not generating for a request", "request", req.ID, "service", req.Service, "reason", err)
+		// usable metrics): pass the request to another member.
+		x.logger().Warn("declining a request", "request", req.ID, "service", req.Service, "reason", err)
+		if req.Assignee != x.Policy.Self {
+			return nil
+		}
+		if _, _, err := x.Ledger.Submit(ctx, "Generation:Decline", req.ID, reasonText(err)); err != nil && !isDone(err) {
+			return fmt.Errorf("declining request %s: %w", req.ID, err)
+		}
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("generating for request %s: %w", req.ID, err)
 	}
+	def := gen.Definition
 	raw, err := nft.Encode(def)
 	if err != nil {
 		return err
 	}
-	if _, _, err := x.Ledger.Submit(ctx, "Generation:Propose", req.ID, string(raw)); err != nil {
+	if len(gen.Figures) > 0 {
+		decision, _ := json.Marshal(records.DecisionSpec{Verdict: records.VerdictApprove, Figures: gen.Figures,
+			Reason: "generated from our own history"})
+		_, _, err = x.Ledger.Submit(ctx, "Generation:ProposeWith", req.ID, string(raw), string(decision))
+	} else {
+		_, _, err = x.Ledger.Submit(ctx, "Generation:Propose", req.ID, string(raw))
+	}
+	if err != nil {
 		if isDone(err) {
 			return nil
 		}
 		return fmt.Errorf("proposing for request %s: %w", req.ID, err)
 	}
-	x.logger().Info("proposed an SLO", "request", req.ID, "service", req.Service, "objective", def.SLO.Objective)
+	x.logger().Info("proposed an SLO", "request", req.ID, "service", req.Service, "name", def.Name,
+		"objective", def.SLO.Objective, "version", def.Version, "supersedes", def.Supersedes)
 	return nil
+}
+
+// reasonText bounds an error's text to what the ledger takes as a reason.
+func reasonText(err error) string {
+	s := strings.TrimSpace(err.Error())
+	if len(s) > records.MaxReasonLen {
+		s = s[:records.MaxReasonLen]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func (x Executor) request(ctx context.Context, id string) (records.GenerationRequest, error) {
+	var req records.GenerationRequest
+	raw, err := x.Ledger.Evaluate(ctx, "Generation:GetRequest", id)
+	if err != nil {
+		return req, fmt.Errorf("reading request %s: %w", id, err)
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return req, fmt.Errorf("reading request %s: %w", id, err)
+	}
+	return req, nil
 }
 
 // alreadyProposed reports whether this organization has a proposal for the
@@ -194,7 +277,20 @@ func (x Executor) alreadyProposed(ctx context.Context, requestID string) (bool, 
 }
 
 func (x Executor) review(ctx context.Context, p records.Proposal) error {
-	raw, err := x.Ledger.Evaluate(ctx, "Generation:Decisions", p.ID)
+	// Catching up, a proposal the event shows open may have closed since.
+	raw, err := x.Ledger.Evaluate(ctx, "Generation:GetProposal", p.ID)
+	if err != nil {
+		return fmt.Errorf("reading proposal %s: %w", p.ID, err)
+	}
+	var current records.Proposal
+	if err := json.Unmarshal(raw, &current); err != nil {
+		return fmt.Errorf("reading proposal %s: %w", p.ID, err)
+	}
+	if current.Status != records.ProposalOpen {
+		x.logger().Debug("proposal closed; not reviewing", "proposal", p.ID, "status", current.Status)
+		return nil
+	}
+	raw, err = x.Ledger.Evaluate(ctx, "Generation:Decisions", p.ID)
 	if err != nil {
 		return fmt.Errorf("reading decisions on %s: %w", p.ID, err)
 	}
@@ -209,15 +305,15 @@ func (x Executor) review(ctx context.Context, p records.Proposal) error {
 	if err != nil {
 		return fmt.Errorf("reviewing proposal %s: %w", p.ID, err)
 	}
-	if v.Approve {
-		_, _, err = x.Ledger.Submit(ctx, "Generation:Approve", p.ID)
-	} else {
-		_, _, err = x.Ledger.Submit(ctx, "Generation:Reject", p.ID, v.Reason)
+	spec, err := json.Marshal(records.DecisionSpec{Verdict: v.Kind, Reason: v.Reason, Figures: v.Figures})
+	if err != nil {
+		return err
 	}
-	if err != nil && !isDone(err) {
+	if _, _, err = x.Ledger.Submit(ctx, "Generation:Decide", p.ID, string(spec)); err != nil && !isDone(err) {
 		return fmt.Errorf("deciding on proposal %s: %w", p.ID, err)
 	}
-	x.logger().Info("decided on a proposal", "proposal", p.ID, "service", p.Definition.SLI.Service, "approve", v.Approve, "reason", v.Reason)
+	x.logger().Info("decided on a proposal", "proposal", p.ID, "service", p.Definition.SLI.Service,
+		"verdict", v.Kind, "reason", v.Reason, "figures", v.Figures)
 	return nil
 }
 

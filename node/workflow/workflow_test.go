@@ -37,8 +37,9 @@ type consortium struct {
 	log      []records.Event // every event so far, for replays
 	queue    []records.Event
 	// submits counts transactions per organization, to prove replays
-	// repeat nothing.
+	// repeat nothing; refused counts those the ledger refused.
 	submits map[string]int
+	refused map[string]int
 }
 
 // orgLedger is one organization's view: its client identity.
@@ -50,6 +51,7 @@ type orgLedger struct {
 func (l orgLedger) Submit(_ context.Context, fn string, args ...string) ([]byte, string, error) {
 	res, err := l.c.ledger.Submit(l.c.cc, l.c.orgs[l.msp].Client, fn, args...)
 	if err != nil {
+		l.c.refused[l.msp]++
 		return nil, "", err
 	}
 	l.c.submits[l.msp]++
@@ -79,22 +81,23 @@ type generator struct {
 	objective float64
 }
 
-func (g generator) Generate(_ context.Context, req records.GenerationRequest) (nft.Definition, error) {
+func (g generator) Generate(_ context.Context, req records.GenerationRequest) (workflow.Generated, error) {
 	d := nfttest.Definition(req.Service, g.self)
 	d.SLO.Objective, d.SLO.ErrorBudget = g.objective, nft.ErrorBudget(g.objective)
 	d.Provenance.GenerationRequestID, d.Provenance.RoundID = req.ID, req.RoundID
 	d.Provenance.GlobalModelDigest, d.Provenance.Contributors = req.GlobalModelDigest, req.Contributors
-	return d, nil
+	return workflow.Generated{Definition: d, Figures: map[string]float64{"history_days": 7}}, nil
 }
 
 // reviewer rejects objectives above what "its data" supports.
 type reviewer struct{ max float64 }
 
 func (r reviewer) Review(_ context.Context, p records.Proposal) (workflow.Verdict, error) {
+	figures := map[string]float64{"supported": r.max}
 	if p.Definition.SLO.Objective > r.max {
-		return workflow.Verdict{Reason: fmt.Sprintf("objective %v is above the %v our data supports", p.Definition.SLO.Objective, r.max)}, nil
+		return workflow.Reject(figures, "objective %v is above the %v our data supports", p.Definition.SLO.Objective, r.max), nil
 	}
-	return workflow.Verdict{Approve: true}, nil
+	return workflow.Approve("our data supports it", figures), nil
 }
 
 func newConsortium(t *testing.T, maxObjective map[string]float64) *consortium {
@@ -103,7 +106,7 @@ func newConsortium(t *testing.T, maxObjective map[string]float64) *consortium {
 		t.Fatal(err)
 	}
 	c := &consortium{t: t, ledger: stubtest.New("consortium", start), cc: cc,
-		orgs: map[string]*stubtest.Org{}, execs: map[string]workflow.Executor{}, submits: map[string]int{}}
+		orgs: map[string]*stubtest.Org{}, execs: map[string]workflow.Executor{}, submits: map[string]int{}, refused: map[string]int{}}
 	for _, msp := range []string{"Org1MSP", "Org2MSP", "Org3MSP"} {
 		org, err := stubtest.NewOrg(msp, start)
 		if err != nil {
@@ -197,7 +200,8 @@ func TestRoundToInstalledRules(t *testing.T) {
 	for _, tok := range toks {
 		for _, msp := range c.order {
 			path := filepath.Join(c.execs[msp].Installer.(rulesync.Syncer).Dir, rulesync.FileName(tok))
-			if raw, err := os.ReadFile(path); err != nil || string(raw) != tok.Definition.Rules.YAML {
+			want, _ := rulesync.Content(tok)
+			if raw, err := os.ReadFile(path); err != nil || string(raw) != string(want) {
 				t.Errorf("%s has not installed the rules of %s: %v", msp, tok.Definition.SLI.Service, err)
 			}
 		}
@@ -251,6 +255,117 @@ func TestReplayedEventsRepeatNothing(t *testing.T) {
 	if c.ledger.StateDigest() != before || fmt.Sprint(c.submits) != submits {
 		t.Fatalf("replaying the events changed the ledger (submits %s -> %v)", submits, c.submits)
 	}
+	// Catching up, settled work is recognised from the ledger: nothing is
+	// even attempted for the ledger to refuse.
+	for msp, n := range c.refused {
+		if n > 0 {
+			t.Fatalf("%s acted on settled work while catching up: %d transactions refused", msp, n)
+		}
+	}
+}
+
+// cannot is a generator of an organization that cannot answer.
+type cannot struct{}
+
+func (cannot) Generate(context.Context, records.GenerationRequest) (workflow.Generated, error) {
+	return workflow.Generated{}, fmt.Errorf("%w: we lack the SLI's metrics", workflow.ErrCannotGenerate)
+}
+
+// requests reads a round's requests.
+func (c *consortium) requests(round string) []records.GenerationRequest {
+	raw, err := c.ledger.Evaluate(c.cc, c.orgs["Org1MSP"].Client, "Generation:RequestsByRound", round)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var reqs []records.GenerationRequest
+	if err := json.Unmarshal(raw, &reqs); err != nil {
+		c.t.Fatal(err)
+	}
+	return reqs
+}
+
+// No lost work: an assignee that cannot generate declines, one whose node
+// is down lets its turn pass and another member reassigns; either way
+// another member that runs the service answers.
+func TestRequestsAreReassigned(t *testing.T) {
+	tests := []struct {
+		name string
+		// fail makes the assignee of the first request fail that way.
+		fail func(c *consortium, assignee string)
+	}{
+		{"the assignee declines", func(c *consortium, assignee string) {
+			x := c.execs[assignee]
+			x.Generator = cannot{}
+			c.execs[assignee] = x
+		}},
+		{"the assignee's node is down past its turn", func(c *consortium, assignee string) {
+			for _, msp := range c.order {
+				if msp != assignee {
+					c.handling = append(c.handling, msp)
+				}
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConsortium(t, map[string]float64{"Org1MSP": 0.9999, "Org2MSP": 0.9999, "Org3MSP": 0.9999})
+			for msp, x := range c.execs {
+				x.Turns = workflow.NewTurns()
+				c.execs[msp] = x
+			}
+			c.finalizeRound("round-1")
+			first := c.requests("round-1")[0]
+			tt.fail(c, first.Assignee)
+			c.drain()
+			if c.handling != nil {
+				// The down node's turn passes; any other member sweeps.
+				c.ledger.Advance(records.DefaultAssignTTL + time.Minute)
+				if err := c.execs[c.handling[0]].Sweep(context.Background(), c.ledger.Now()); err != nil {
+					t.Fatal(err)
+				}
+				c.drain()
+			}
+			var got records.GenerationRequest
+			for _, r := range c.requests("round-1") {
+				if r.ID == first.ID {
+					got = r
+				}
+			}
+			if got.Status != records.RequestFulfilled || len(got.Passed) != 1 || got.Passed[0] != first.Assignee || got.Assignee == first.Assignee {
+				t.Fatalf("request %s: %s, assignee %s, passed %v (first assignee %s)", got.ID, got.Status, got.Assignee, got.Passed, first.Assignee)
+			}
+		})
+	}
+}
+
+func TestTurns(t *testing.T) {
+	at := func(min int) string { return records.FormatTime(start.Add(time.Duration(min) * time.Minute)) }
+	req := func(id, until string, status records.RequestStatus) records.GenerationRequest {
+		return records.GenerationRequest{ID: id, AssignedUntil: until, Status: status}
+	}
+	tr := workflow.NewTurns()
+	tr.Note(records.Event{Kind: records.EventRoundFinalized, Requests: []records.GenerationRequest{
+		req("a", at(10), records.RequestOpen), req("b", at(20), records.RequestOpen), req("c", at(5), records.RequestFulfilled)}})
+	steps := []struct {
+		name  string
+		event *records.Event
+		now   int
+		want  string
+	}{
+		{"none due yet", nil, 9, "[]"},
+		{"a's turn passed", nil, 11, "[a]"},
+		{"a reassigned with a new turn", &records.Event{Kind: records.EventRequestReassigned, Requests: []records.GenerationRequest{req("a", at(70), records.RequestOpen)}}, 30, "[b]"},
+		{"b fulfilled by a mint", &records.Event{Kind: records.EventTokenMinted, Token: &nft.Token{Definition: nft.Definition{Provenance: nft.Provenance{GenerationRequestID: "b"}}}}, 30, "[]"},
+		{"a closed when nobody was left", &records.Event{Kind: records.EventRequestReassigned, Requests: []records.GenerationRequest{req("a", at(70), records.RequestExpired)}}, 80, "[]"},
+	}
+	for _, st := range steps {
+		if st.event != nil {
+			tr.Note(*st.event)
+		}
+		if got := fmt.Sprint(tr.Due(start.Add(time.Duration(st.now) * time.Minute))); got != st.want {
+			t.Errorf("%s: due %s, want %s", st.name, got, st.want)
+		}
+	}
 }
 
 func TestDecide(t *testing.T) {
@@ -266,6 +381,7 @@ func TestDecide(t *testing.T) {
 		{"assigned request", workflow.Policy{Self: "Org2MSP"}, records.Event{Kind: records.EventRoundFinalized, Requests: []records.GenerationRequest{req}}, "[workflow.Generate]"},
 		{"someone else's request", workflow.Policy{Self: "Org1MSP"}, records.Event{Kind: records.EventRoundFinalized, Requests: []records.GenerationRequest{req}}, "[]"},
 		{"volunteer", workflow.Policy{Self: "Org1MSP", Volunteer: true}, records.Event{Kind: records.EventGenerationRequested, Requests: []records.GenerationRequest{req}}, "[workflow.Generate]"},
+		{"reassigned to us", workflow.Policy{Self: "Org2MSP"}, records.Event{Kind: records.EventRequestReassigned, Requests: []records.GenerationRequest{req}}, "[workflow.Generate]"},
 		{"another's proposal", workflow.Policy{Self: "Org1MSP"}, records.Event{Kind: records.EventProposalSubmitted, Proposal: prop}, "[workflow.Review]"},
 		{"own proposal", workflow.Policy{Self: "Org2MSP"}, records.Event{Kind: records.EventProposalSubmitted, Proposal: prop}, "[]"},
 		{"not an elector", workflow.Policy{Self: "Org3MSP"}, records.Event{Kind: records.EventProposalSubmitted, Proposal: prop}, "[]"},

@@ -207,8 +207,31 @@ func (s *Source) ListSeries(ctx context.Context, service string) ([]source.Serie
 		}
 		out = append(out, info)
 	}
+	typeHistogramParts(out)
 	slices.SortFunc(out, func(a, b source.SeriesInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// typeHistogramParts types the _count and _sum series of a histogram
+// whose buckets are listed, where no metadata did (a backfilled
+// Prometheus has none): alone, their names do not say histogram.
+func typeHistogramParts(infos []source.SeriesInfo) {
+	histograms := map[string]bool{}
+	for _, in := range infos {
+		if base, ok := strings.CutSuffix(in.Metric, "_bucket"); ok && in.Type == source.TypeHistogram {
+			histograms[base] = true
+		}
+	}
+	for i, in := range infos {
+		if in.Type != source.TypeUnknown {
+			continue
+		}
+		for _, suffix := range []string{"_count", "_sum"} {
+			if base, ok := strings.CutSuffix(in.Metric, suffix); ok && histograms[base] {
+				infos[i].Type = source.TypeHistogram
+			}
+		}
+	}
 }
 
 // metadata loads the metric metadata once. A server without the endpoint

@@ -84,7 +84,11 @@ const DefaultTick = 15 * time.Second
 // runs, how many UEs it serves, when its traffic peaks and which faults hit
 // it between start and end, about faultsPerDay a day. Organizations differ
 // (non-IID): each has its own subset of services and its own preferred fault
-// kinds. The result depends only on the arguments.
+// kinds. The result depends only on the arguments, and the past does not
+// depend on start: the origin is the deploy boundary (Segment) at or before
+// start, and each calendar day's faults are drawn from that day's own
+// stream, so two plans of one organization and seed agree on every time
+// both cover (but for faults within an hour of end).
 func Plan(org string, seed uint64, start, end time.Time, faultsPerDay float64) (Config, error) {
 	if !end.After(start) {
 		return Config{}, errors.New("sim: plan: end is not after start")
@@ -93,6 +97,7 @@ func Plan(org string, seed uint64, start, end time.Time, faultsPerDay float64) (
 		return Config{}, fmt.Errorf("sim: plan: faults per day %v is not a non-negative number", faultsPerDay)
 	}
 	rng := rand.New(rand.NewPCG(seed, hashString("plan/"+org)))
+	start = segmentOf(start)
 	cfg := Config{
 		Org:      org,
 		Seed:     seed,
@@ -102,7 +107,7 @@ func Plan(org string, seed uint64, start, end time.Time, faultsPerDay float64) (
 		UEs:      math.Round(3000 * math.Exp(rng.NormFloat64()*0.6)),
 		PeakHour: 17 + 4*rng.Float64(),
 	}
-	cfg.Faults = planFaults(rng, cfg.Services, start, end, faultsPerDay)
+	cfg.Faults = planFaults(rng, seed, org, cfg.Services, start, end, faultsPerDay)
 	return cfg, nil
 }
 
@@ -126,9 +131,12 @@ var faultDurations = map[FaultKind][2]time.Duration{
 	DependencyFailure: {5 * time.Minute, 20 * time.Minute},
 }
 
-// planFaults schedules faults with organization-specific kind weights, never
-// two at once on the same service, none in the first and last hour.
-func planFaults(rng *rand.Rand, svcs []string, start, end time.Time, perDay float64) []Fault {
+// planFaults schedules faults with organization-specific kind weights,
+// never two at once on the same service, none in the first hour after the
+// origin or the last before end. Each calendar day's faults come from a
+// stream of that day alone and end within the day, so no day's faults
+// depend on another's: any plan covering a day draws it the same.
+func planFaults(rng *rand.Rand, seed uint64, org string, svcs []string, start, end time.Time, perDay float64) []Fault {
 	kinds := FaultKinds()
 	weights := make([]float64, len(kinds))
 	total := 0.0
@@ -137,36 +145,42 @@ func planFaults(rng *rand.Rand, svcs []string, start, end time.Time, perDay floa
 		weights[i] = rng.ExpFloat64()
 		total += weights[i]
 	}
-	days := end.Sub(start).Hours() / 24
-	n := int(math.Round(perDay * days))
 	lo, hi := start.Add(time.Hour), end.Add(-time.Hour)
 	if !hi.After(lo) {
 		return nil
 	}
 	var faults []Fault
-	for attempt := 0; len(faults) < n && attempt < 20*n; attempt++ {
-		kind := kinds[pickWeighted(rng, weights, total)]
-		svc := svcs[rng.IntN(len(svcs))]
-		f := Fault{Kind: kind, Service: svc, Intensity: 0.3 + 0.7*rng.Float64()}
-		if kind == DependencyFailure {
-			deps := presentDeps(svc, svcs)
-			if len(deps) == 0 {
+	for day := start.Truncate(24 * time.Hour); day.Before(hi); day = day.Add(24 * time.Hour) {
+		drng := rand.New(rand.NewPCG(seed^hashString("faults/"+org), uint64(day.Unix())))
+		n := int(perDay)
+		if drng.Float64() < perDay-float64(n) {
+			n++
+		}
+		placed := 0
+		for attempt := 0; placed < n && attempt < 20*n; attempt++ {
+			kind := kinds[pickWeighted(drng, weights, total)]
+			svc := svcs[drng.IntN(len(svcs))]
+			f := Fault{Kind: kind, Service: svc, Intensity: 0.3 + 0.7*drng.Float64()}
+			if kind == DependencyFailure {
+				deps := presentDeps(svc, svcs)
+				if len(deps) == 0 {
+					continue
+				}
+				f.Dependency = deps[drng.IntN(len(deps))]
+			}
+			bounds := faultDurations[kind]
+			f.Duration = (bounds[0] + time.Duration(drng.Int64N(int64(bounds[1]-bounds[0])))).Truncate(time.Minute)
+			f.Start = day.Add(time.Duration(drng.Int64N(int64(24*time.Hour - f.Duration)))).Truncate(time.Minute)
+			if overlapsOnService(faults, f) {
 				continue
 			}
-			f.Dependency = deps[rng.IntN(len(deps))]
+			placed++
+			// Every drawn fault keeps its place in the day's stream;
+			// those outside the plan's window are not injected.
+			faults = append(faults, f)
 		}
-		bounds := faultDurations[kind]
-		f.Duration = (bounds[0] + time.Duration(rng.Int64N(int64(bounds[1]-bounds[0])))).Truncate(time.Minute)
-		span := hi.Sub(lo) - f.Duration
-		if span <= 0 {
-			continue
-		}
-		f.Start = lo.Add(time.Duration(rng.Int64N(int64(span)))).Truncate(time.Minute)
-		if overlapsOnService(faults, f) {
-			continue
-		}
-		faults = append(faults, f)
 	}
+	faults = slices.DeleteFunc(faults, func(f Fault) bool { return f.Start.Before(lo) || f.End().After(hi) })
 	slices.SortFunc(faults, func(a, b Fault) int { return a.Start.Compare(b.Start) })
 	return faults
 }

@@ -44,25 +44,58 @@ type seriesIndex struct {
 	counters                  []int // every series that restarts from zero
 }
 
-func newEngine(cfg Config) *engine {
+// Segment is the simulated deployment cycle: every process restarts at
+// each Segment boundary (Mondays 00:00 UTC, a weekly deploy), counters
+// count from zero again and the random streams start afresh from a seed
+// of the boundary. So the value of a series at t depends only on t, not on
+// where a simulation started: a restarted node, a node started elsewhere
+// and a live endpoint all see the same past once they are past one
+// boundary, and a fetch skips to the last boundary before its range.
+const Segment = 7 * 24 * time.Hour
+
+// segmentOf is the boundary at or before t.
+func segmentOf(t time.Time) time.Time { return t.Truncate(Segment) }
+
+func newEngine(cfg Config) *engine { return newEngineAt(cfg, 0) }
+
+// newEngineAt is the engine's state just before tick k0 (the tick before
+// the first one stepped), as if every process started at tick k0.
+func newEngineAt(cfg Config, k0 int) *engine {
+	start := cfg.Start.Add(time.Duration(k0) * cfg.Tick)
 	orgSeed := cfg.Seed ^ hashString("org/"+cfg.Org)
+	segment := uint64(segmentOf(start).Unix())
 	e := &engine{
 		cfg:     cfg,
 		byName:  map[string]*svcState{},
 		conds:   map[string]*conditions{},
-		traffic: rand.New(rand.NewPCG(orgSeed, hashString("traffic"))),
-		tick:    -1,
+		traffic: rand.New(rand.NewPCG(orgSeed, hashString("traffic")^segment)),
+		tick:    k0 - 1,
 	}
 	for _, name := range cfg.Services {
-		s := &svcState{spec: specs[name], defs: catalogue(name), rng: rand.New(rand.NewPCG(orgSeed, hashString("service/"+name)))}
+		s := &svcState{spec: specs[name], defs: catalogue(name), rng: rand.New(rand.NewPCG(orgSeed, hashString("service/"+name)^segment))}
 		s.idx = indexSeries(s.defs, len(s.spec.procs))
 		s.values = make([]float64, len(s.defs))
-		s.values[s.idx.start] = float64(cfg.Start.Add(-cfg.Tick).Unix())
+		s.values[s.idx.start] = float64(start.Add(-cfg.Tick).Unix())
 		e.svcs = append(e.svcs, s)
 		e.byName[name] = s
 		e.conds[name] = &conditions{failFrac: map[string]float64{}}
 	}
 	return e
+}
+
+// segmentTick is the first tick at or after the boundary at or before
+// tick k's time, never before tick 0.
+func (e *engine) segmentTick(k int) int {
+	b := segmentOf(e.timeAt(k))
+	if !b.After(e.cfg.Start) {
+		return 0
+	}
+	d := b.Sub(e.cfg.Start)
+	first := int(d / e.cfg.Tick)
+	if d%e.cfg.Tick != 0 {
+		first++
+	}
+	return first
 }
 
 func indexSeries(defs []seriesDef, procs int) seriesIndex {
@@ -137,6 +170,10 @@ type conditions struct {
 
 // step advances every service by one tick.
 func (e *engine) step() {
+	if next := e.tick + 1; next > 0 && e.segmentTick(next) == next {
+		// A deploy boundary: every process restarts.
+		*e = *newEngineAt(e.cfg, next)
+	}
 	e.tick++
 	t := e.timeAt(e.tick)
 	dt := e.cfg.Tick.Seconds()

@@ -32,8 +32,8 @@ func ExamplePlan() {
 	fmt.Println("amf up:", series[0].Values)
 	// Output:
 	// services: [amf smf ausf pcf udm upf nrf]
-	// first fault: network_latency on upf at 2026-03-02 08:38:00 for 12m0s
-	// it moves: [pfcp_server_request_duration_seconds_bucket pfcp_server_request_duration_seconds_sum]
+	// first fault: cpu_stress on upf at 2026-03-02 17:59:00 for 30m0s
+	// it moves: [pfcp_server_request_duration_seconds_bucket pfcp_server_request_duration_seconds_sum process_cpu_seconds_total]
 	// amf up: [1 1 1]
 }
 

@@ -1,0 +1,565 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/fl"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/cli"
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/daemon"
+	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/federation"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/rulesync"
+	"github.com/srellama/srellama/node/source"
+	"github.com/srellama/srellama/node/source/sim"
+)
+
+// promHistory is the history every node learns and judges from.
+const promHistory = 2 * 24 * time.Hour
+
+// TestGovernedWorkflowOnPrometheus runs three organizations' nodes against
+// the embedded ledger, Org3's on a real Prometheus backfilled with its
+// simulated history (scrape labels and ALERTS included), the others on
+// the simulator, through three federated rounds. Afterwards each service
+// has at most one active SLO, revised across rounds; every decision
+// carries its figures or an abstention's reason; no node holds rules of a
+// service it does not run; token queries name no scrape-target label; and
+// the Prometheus has loaded Org3's rules with none in error.
+func TestGovernedWorkflowOnPrometheus(t *testing.T) {
+	promBin := requireTool(t, "prometheus")
+	promtool := requireTool(t, "promtool")
+	began := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+
+	end := time.Now().UTC().Truncate(time.Minute)
+	rulesDir := filepath.Join(dir, "Org3MSP", "rules")
+	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	promServices := backfill(t, promtool, filepath.Join(dir, "prometheus"), "Org3MSP", 3, end.Add(-promHistory-2*time.Hour), end)
+	promURL := startPrometheusFor(t, promBin, filepath.Join(dir, "prometheus"), rulesDir)
+	t.Logf("Prometheus backfilled with %v and ready after %v", promServices, time.Since(began).Round(time.Second))
+
+	sites := startPromConsortium(t, ctx, dir, promURL, rulesDir)
+	ev := sites[0].admin
+	waitFor(t, "every node registered", 30*time.Second, func() bool {
+		var nodes []records.Node
+		return evaluate(ctx, ev, &nodes, "Consortium:ListNodes", "") == nil && len(nodes) == len(sites)
+	})
+
+	services := []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"}
+	var rounds []records.Round
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("prom-round-%d", i)
+		openPromRound(t, ctx, ev, id, services)
+		var round records.Round
+		waitFor(t, id+" to finalize", 2*time.Minute, func() bool {
+			return evaluate(ctx, ev, &round, "Rounds:Get", id) == nil && round.Status != records.RoundOpen
+		})
+		if round.Status != records.RoundFinalized || !slices.Contains(round.Contributors, "Org3MSP") {
+			t.Fatalf("%s %s (%s), contributors %v: the Prometheus-backed node must contribute", id, round.Status, round.FailureReason, round.Contributors)
+		}
+		waitFor(t, id+"'s requests to settle", 2*time.Minute, func() bool {
+			var reqs []records.GenerationRequest
+			if evaluate(ctx, ev, &reqs, "Generation:RequestsByRound", id) != nil || len(reqs) == 0 {
+				return false
+			}
+			return !slices.ContainsFunc(reqs, func(r records.GenerationRequest) bool { return !requestSettled(ctx, ev, r) })
+		})
+		rounds = append(rounds, round)
+		t.Logf("%s settled after %v", id, time.Since(began).Round(time.Second))
+	}
+
+	// One active SLO per service, revised across rounds.
+	revised := 0
+	for _, svc := range services {
+		var active []nft.Token
+		if err := evaluate(ctx, ev, &active, "Tokens:Active", svc); err != nil {
+			t.Fatal(err)
+		}
+		var all records.Page[nft.Token]
+		if err := evaluate(ctx, ev, &all, "Audit:ByService", svc, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		live := 0
+		for _, tok := range all.Items {
+			if tok.State.Status == nft.StatusActive {
+				live++
+			}
+			for _, q := range []string{tok.Definition.SLI.GoodQuery, tok.Definition.SLI.TotalQuery} {
+				if strings.Contains(q, "instance=") || strings.Contains(q, "job=") {
+					t.Errorf("token %s names a scrape label in its SLI: %s", tok.ID[:12], q)
+				}
+			}
+		}
+		if len(all.Items) > 0 && (live != 1 || len(active) != 1) {
+			t.Errorf("%s: %d tokens, %d active (Tokens:Active lists %d); want exactly one", svc, len(all.Items), live, len(active))
+		}
+		if len(active) == 1 && active[0].Definition.Version >= 2 {
+			revised++
+			var prov records.Provenance
+			if err := evaluate(ctx, ev, &prov, "Audit:Provenance", active[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			if len(prov.Lineage) < 1 {
+				t.Errorf("%s v%d has no earlier version in its lineage", svc, active[0].Definition.Version)
+			}
+		}
+		t.Logf("%s: %d versions minted, active v%v", svc, len(all.Items), versions(active))
+	}
+	if revised == 0 {
+		t.Error("no service's SLO was revised across three rounds")
+	}
+
+	// Every decision rests on figures, or says why it abstained.
+	decisions, abstentions := 0, 0
+	for _, round := range rounds {
+		var reqs []records.GenerationRequest
+		if err := evaluate(ctx, ev, &reqs, "Generation:RequestsByRound", round.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, req := range reqs {
+			var props []records.Proposal
+			if err := evaluate(ctx, ev, &props, "Generation:ProposalsByRequest", req.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range props {
+				var ds []records.Decision
+				if err := evaluate(ctx, ev, &ds, "Generation:Decisions", p.ID); err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range ds {
+					if os.Getenv("SRELLAMA_E2E_DECISIONS") != "" {
+						t.Logf("%s %s v%d by %s: %s %s: %s %v", round.ID, req.Service, p.Definition.Version, p.Proposer, d.MSPID, d.Kind(), d.Reason, d.Figures)
+					}
+					decisions++
+					switch {
+					case d.Kind() == records.VerdictAbstain:
+						abstentions++
+						if d.Reason == "" {
+							t.Errorf("%s abstained on %s without a reason", d.MSPID, p.ID[:12])
+						}
+					case len(d.Figures) == 0:
+						t.Errorf("%s's %s of %s (%s) carries no figures", d.MSPID, d.Kind(), p.ID[:12], req.Service)
+					}
+				}
+			}
+		}
+	}
+	if decisions == 0 {
+		t.Fatal("no decisions recorded")
+	}
+	t.Logf("%d decisions, %d abstentions", decisions, abstentions)
+
+	// No node holds rules of a service it does not run.
+	for _, s := range sites {
+		served := s.served(t, ctx)
+		entries, _ := os.ReadDir(s.cfg.Rules.Dir)
+		for _, e := range entries {
+			svc, _, _ := strings.Cut(strings.TrimPrefix(e.Name(), "srellama-"), "-")
+			if !slices.Contains(served, svc) {
+				t.Errorf("%s holds %s, rules of %s, which it does not run (it runs %v)", s.cfg.Organization, e.Name(), svc, served)
+			}
+		}
+	}
+
+	// Prometheus loaded Org3's rules, with the token on every alert and no
+	// rule in error.
+	files, _ := filepath.Glob(filepath.Join(rulesDir, "*.rules.yml"))
+	if len(files) == 0 {
+		t.Fatal("the Prometheus-backed node installed no rules")
+	}
+	var groups []ruleGroup
+	waitFor(t, "Prometheus to load the installed rules and evaluate them", time.Minute, func() bool {
+		groups = promRules(t, promURL)
+		loaded := map[string]bool{}
+		evaluated := true
+		for _, g := range groups {
+			loaded[g.File] = true
+			for _, r := range g.Rules {
+				evaluated = evaluated && r.Health != "unknown"
+			}
+		}
+		return len(loaded) == len(files) && evaluated
+	})
+	recording, alerting := 0, 0
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			if r.Health == "err" {
+				t.Errorf("rule %s in %s is in error: %s", r.Name, filepath.Base(g.File), r.LastError)
+			}
+			switch r.Type {
+			case "recording":
+				recording++
+			case "alerting":
+				alerting++
+				if r.Labels[rulesync.LabelToken] == "" {
+					t.Errorf("alert %s in %s does not name its token", r.Name, filepath.Base(g.File))
+				}
+			}
+		}
+	}
+	t.Logf("Prometheus evaluates %d recording and %d alerting rules from %d files; whole test %v",
+		recording, alerting, len(files), time.Since(began).Round(time.Second))
+}
+
+func versions(ts []nft.Token) []int {
+	var out []int
+	for _, t := range ts {
+		out = append(out, t.Definition.Version)
+	}
+	return out
+}
+
+// requireTool finds a program the test runs; without it the test skips,
+// except in CI (CI=true), where it fails.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("%s not found on PATH: install the Debian package `prometheus` (apt-get install -y prometheus)", name)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// backfill writes an organization's simulated history between start and
+// end into a Prometheus data directory with promtool, as a scrape would
+// have recorded it (instance and job labels on every series) and with the
+// faults as firing ALERTS. It returns the services simulated.
+func backfill(t *testing.T, promtool, dir, org string, seed uint64, start, end time.Time) []string {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := sim.Plan(org, seed, start, end, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := source.Range{Start: start, End: end, Step: 2 * time.Minute}
+	var all []source.Series
+	for _, svc := range cfg.Services {
+		infos, err := s.ListSeries(ctx, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, len(infos))
+		for i, in := range infos {
+			ids[i] = in.ID
+		}
+		series, err := s.Fetch(ctx, ids, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range series {
+			labels := map[string]string{"instance": "10.0.3.7:9100", "job": "open5gs-" + svc}
+			for k, v := range series[i].Info.Labels {
+				labels[k] = v
+			}
+			series[i].Info.Labels = labels
+		}
+		all = append(all, series...)
+		incidents, err := s.Incidents(ctx, svc, start, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, alerts(svc, incidents, r)...)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	om := filepath.Join(dir, "history.om")
+	f, err := os.Create(om)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.WriteOpenMetrics(f, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", om, filepath.Join(dir, "data")).CombinedOutput(); err != nil {
+		t.Fatalf("promtool: %v\n%s", err, out)
+	}
+	os.Remove(om)
+	return cfg.Services
+}
+
+// alerts renders incidents as the ALERTS series Prometheus records for
+// firing alerts, one per alert name.
+func alerts(svc string, incidents []source.Incident, r source.Range) []source.Series {
+	byName := map[string][]float64{}
+	var names []string
+	for _, in := range incidents {
+		vals, ok := byName[in.Name]
+		if !ok {
+			vals = make([]float64, r.Points())
+			for i := range vals {
+				vals[i] = math.NaN()
+			}
+			byName[in.Name] = vals
+			names = append(names, in.Name)
+		}
+		for i := range vals {
+			at := r.Start.Add(time.Duration(i) * r.Step)
+			if !at.Before(in.Start) && at.Before(in.End) {
+				vals[i] = 1
+			}
+		}
+	}
+	var out []source.Series
+	for _, name := range names {
+		out = append(out, source.Series{
+			Info: source.SeriesInfo{Metric: "ALERTS", Labels: map[string]string{
+				"alertname": name, "alertstate": "firing", "service": svc, "severity": "page"}},
+			Start: r.Start, Step: r.Step, Values: byName[name],
+		})
+	}
+	return out
+}
+
+// startPrometheusFor runs Prometheus on a free loopback port over dir's
+// data, loading the rule files in rulesDir (reloaded through the
+// lifecycle API), and returns its URL.
+func startPrometheusFor(t *testing.T, bin, dir, rulesDir string) string {
+	t.Helper()
+	config := fmt.Sprintf("global:\n  scrape_interval: 1m\n  evaluation_interval: 5s\nrule_files:\n  - %s/*.rules.yml\nscrape_configs: []\n", rulesDir)
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var logs syncBuffer
+	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--storage.tsdb.retention.time=60d", "--web.listen-address="+addr, "--web.enable-lifecycle", "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start prometheus: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", logs.String())
+		}
+	})
+	url := "http://" + addr
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if resp, err := http.Get(url + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("prometheus exited before it was ready:\n%s", logs.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready after a minute:\n%s", logs.String())
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type ruleGroup struct {
+	Name  string `json:"name"`
+	File  string `json:"file"`
+	Rules []struct {
+		Name      string            `json:"name"`
+		Type      string            `json:"type"`
+		Health    string            `json:"health"`
+		LastError string            `json:"lastError"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"rules"`
+}
+
+// promRules reads Prometheus's rule groups (GET /api/v1/rules).
+func promRules(t *testing.T, url string) []ruleGroup {
+	t.Helper()
+	resp, err := http.Get(url + "/api/v1/rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Data   struct {
+			Groups []ruleGroup `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Status != "success" {
+		t.Fatalf("GET /api/v1/rules: %s %v", body.Status, err)
+	}
+	return body.Data.Groups
+}
+
+// promSite is one organization's in-process node.
+type promSite struct {
+	cfg   config.Config
+	admin *ledger.Gateway
+}
+
+// served lists the services the site's source has.
+func (s promSite) served(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	src, err := daemon.OpenSource(ctx, s.cfg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := src.Services(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svcs
+}
+
+// startPromConsortium opens the embedded ledger and starts Org1's and
+// Org2's nodes on the simulator and Org3's on the Prometheus.
+func startPromConsortium(t *testing.T, ctx context.Context, dir, promURL, rulesDir string) []promSite {
+	t.Helper()
+	cc, err := contracts.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := embedledger.Open(embedledger.Config{Dir: filepath.Join(dir, "ledger"), Channel: "consortium", Orgs: orgs,
+		Chaincodes: map[string]shim.Chaincode{"srellama": cc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var sites []promSite
+	for i, org := range orgs {
+		admin, err := l.Connect(ctx, org, "admin", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := l.Connect(ctx, org, "client", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.Close(); client.Close() })
+		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" Telecom"); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config.Default()
+		cfg.Organization = org
+		cfg.DataDir = filepath.Join(dir, org)
+		cfg.Rules.Dir = filepath.Join(dir, org, "rules")
+		cfg.Ledger.Connection = "in-process"
+		cfg.Source.History, cfg.Source.Step = "2d", "5m"
+		cfg.Source.Simulator.Seed = uint64(i + 1)
+		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		cfg.Learning.Epochs = 3
+		if org == "Org3MSP" {
+			cfg.Source.Kind = config.SourcePrometheus
+			cfg.Source.Prometheus.URL = promURL
+			cfg.Source.Prometheus.ReloadURL = promURL + "/-/reload"
+			cfg.Rules.Dir = rulesDir
+		}
+		var log *slog.Logger
+		if os.Getenv("SRELLAMA_DEBUG") != "" {
+			log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("site", org)
+		}
+		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: cli.EvidenceFor("service"), Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- n.Run(nctx) }()
+		t.Cleanup(func() {
+			stop()
+			<-done
+			n.Close()
+		})
+		sites = append(sites, promSite{cfg: cfg, admin: admin})
+	}
+	return sites
+}
+
+func openPromRound(t *testing.T, ctx context.Context, ev *ledger.Gateway, id string, services []string) {
+	t.Helper()
+	features, err := federation.FeatureSetDigest(fl.DefaultFeatureSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	spec, _ := json.Marshal(records.RoundSpec{
+		ID: id, Task: "sli-relevance", Services: services, FeatureSetDigest: features, Strategy: "median",
+		MinParticipants: 2, CommitDeadline: records.FormatTime(now.Add(45 * time.Second)),
+		Deadline: records.FormatTime(now.Add(3 * time.Minute)),
+	})
+	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requestSettled: the request closed, or every proposal for it did (a
+// proposal the others could not back leaves its request open until the
+// deadline for another).
+func requestSettled(ctx context.Context, ev *ledger.Gateway, r records.GenerationRequest) bool {
+	if r.Status != records.RequestOpen {
+		return true
+	}
+	var props []records.Proposal
+	if evaluate(ctx, ev, &props, "Generation:ProposalsByRequest", r.ID) != nil || len(props) == 0 {
+		return false
+	}
+	return !slices.ContainsFunc(props, func(p records.Proposal) bool { return p.Status == records.ProposalOpen })
+}
