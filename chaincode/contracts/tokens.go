@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -144,7 +145,7 @@ func (c *Tokens) Active(ctx contractapi.TransactionContextInterface, service str
 		out := []nft.Token{}
 		err := t.scan(keyActive, []string{service}, func(_ []string, value []byte) error {
 			var id string
-			if err := nft.Unmarshal(value, &id); err != nil {
+			if err := json.Unmarshal(value, &id); err != nil {
 				return fmt.Errorf("corrupt active index: %w", err)
 			}
 			tok, err := t.token(id)

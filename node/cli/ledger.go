@@ -403,7 +403,7 @@ from their own data.`, `
 	for i, name := range names {
 		spec.SLIs = append(spec.SLIs, nft.Metric{Name: name, Relevance: 1 - float64(i)/float64(len(names))})
 	}
-	gw, err := dialLedger(*conn)
+	gw, err := dialLedger(*conn, env)
 	if err != nil {
 		return err
 	}
