@@ -62,6 +62,8 @@ minutes.`, `
 	skip := f.Bool("skip-single-class", false, "leave out sites without anomalies where needed instead of failing")
 	poisoning := f.Bool("poisoning", false, "run the 20 % poisoning experiment for every strategy")
 	full := f.Bool("full", false, "with --output json, also print the ranking")
+	format := f.String("format", "smd", "dataset layout: smd, or nezha (dated folders; leave-one-day-out)")
+	ends := f.String("interval-ends", "auto", "interpretation interval ends: auto, exclusive or inclusive")
 	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
@@ -70,6 +72,13 @@ minutes.`, `
 		return usagef("dataset eval: --rounds, --baseline-window, --patience and --sites must be positive")
 	}
 	dir := pos[0]
+	switch *format {
+	case "nezha":
+		return runNezhaEval(ctx, env, f, dir, *seeds)
+	case "smd":
+	default:
+		return usagef("dataset eval: --format must be smd or nezha, got %q", *format)
+	}
 	machines, err := smdMachines(dir)
 	if err != nil {
 		return err
@@ -78,7 +87,7 @@ minutes.`, `
 	cfg.Protocol, cfg.Rounds, cfg.Patience, cfg.Strategy, cfg.SkipSingleClassSites = *protocol, *rounds, *patience, *strategy, *skip
 	cfg.Features.BaselineWindow, cfg.PriorWeight, cfg.Explain = *baseline, *prior, fl.ExplainMode(*explain)
 	cfg.Train.MaxClassWeight, cfg.Train.MaxUpdateNorm, cfg.Train.LearningRate = *classCap, *normCap, *lr
-	cfg.Summaries, cfg.SummaryWeight = *summaries, *summaryWeight
+	cfg.Summaries, cfg.SummaryWeight, cfg.IntervalEnds = *summaries, *summaryWeight, *ends
 	cfg.Features.Transforms, cfg.Features.Smooth = nil, *smooth
 	for _, t := range splitList(*transforms) {
 		cfg.Features.Transforms = append(cfg.Features.Transforms, fl.Transform(t))
@@ -126,6 +135,38 @@ minutes.`, `
 		return writeJSON(env.Stdout, rep)
 	}
 	printEval(env.Stdout, rep)
+	return nil
+}
+
+// runNezhaEval runs the leave-one-day-out evaluation of a Nezha folder.
+func runNezhaEval(ctx context.Context, env Env, f *flags, dir, seeds string) error {
+	cfg := evaluate.DefaultNezhaDayConfig()
+	s, err := parseSeeds(seeds)
+	if err != nil {
+		return err
+	}
+	cfg.Seed = s[0]
+	start := env.Now()
+	fmt.Fprintf(env.Stderr, "evaluating %s (nezha): leave one day out, seed %d\n", dir, cfg.Seed)
+	rep, err := evaluate.EvaluateNezhaDays(ctx, dir, cfg)
+	if err != nil {
+		return fmt.Errorf("dataset eval: %w", err)
+	}
+	fmt.Fprintf(env.Stderr, "done in %s\n", env.Now().Sub(start).Round(time.Second))
+	if f.json() {
+		return writeJSON(env.Stdout, rep)
+	}
+	t := newTable(env.Stdout, "SCORED DAY", "TRAINED ON", "AUC", "UNTRAINED AUC")
+	for _, d := range rep.Days {
+		t.row(d.Day, d.TrainedOn, f3(d.AUC), f3(d.AUCUntrained))
+	}
+	t.flush()
+	fmt.Fprintln(env.Stdout)
+	t = newTable(env.Stdout, "DAY", "FAULT", "FAULTS", "INDICATOR METRICS", "HIT@3 MODEL", "HIT@3 PLAIN |Z|")
+	for _, k := range rep.FaultKinds {
+		t.row(k.Day, k.FaultType, fmt.Sprint(k.Faults), join(k.Indicator), f3(k.HitAt3), f3(k.HitAt3PlainZ))
+	}
+	t.flush()
 	return nil
 }
 

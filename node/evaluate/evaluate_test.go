@@ -107,3 +107,34 @@ func TestEvaluateNezha(t *testing.T) {
 		t.Errorf("in-sample AUC %.3f", rep.AUCInSample)
 	}
 }
+
+// TestEvaluateNezhaDays trains on one day and scores the other: every
+// fault kind with a mapped indicator is scored, network delays included,
+// beside the no-model ranking.
+func TestEvaluateNezhaDays(t *testing.T) {
+	rep, err := EvaluateNezhaDays(context.Background(), datasetDir(t, "nezha"), DefaultNezhaDayConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Days) != 2 || rep.Days[0].TrainedOn == rep.Days[1].TrainedOn {
+		t.Fatalf("days %+v", rep.Days)
+	}
+	kinds := map[string]bool{}
+	for _, k := range rep.FaultKinds {
+		t.Logf("%s %-14s %2d faults: hit@3 %.2f, plain |z| %.2f (%v)", k.Day, k.FaultType, k.Faults, k.HitAt3, k.HitAt3PlainZ, k.Indicator)
+		kinds[k.FaultType] = true
+		if k.Faults == 0 || k.HitAt3 < 0 || k.HitAt3 > 1 {
+			t.Errorf("%+v", k)
+		}
+	}
+	for _, want := range []string{"cpu_contention", "network_delay", "exception"} {
+		if !kinds[want] {
+			t.Errorf("fault kind %s not scored", want)
+		}
+	}
+	for _, d := range rep.Days {
+		if d.AUC <= 0.5 || d.AUCUntrained <= 0 {
+			t.Errorf("day %s: AUC %.3f, untrained %.3f", d.Day, d.AUC, d.AUCUntrained)
+		}
+	}
+}
