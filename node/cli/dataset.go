@@ -62,11 +62,20 @@ minutes.`, `
 	skip := f.Bool("skip-single-class", false, "leave out sites without anomalies where needed instead of failing")
 	poisoning := f.Bool("poisoning", false, "run the 20 % poisoning experiment for every strategy")
 	full := f.Bool("full", false, "with --output json, also print the ranking")
-	format := f.String("format", "smd", "dataset layout: smd, or nezha (dated folders; leave-one-day-out)")
+	format := f.String("format", "smd", "dataset layout: smd, nezha (dated folders; leave-one-day-out), or sim (the simulator, no DIR: precision@3 per fault kind)")
 	ends := f.String("interval-ends", "auto", "interpretation interval ends: auto, exclusive or inclusive")
-	pos, err := f.parse(args, 1, 1)
+	pos, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
+	}
+	if *format == "sim" {
+		if len(pos) != 0 {
+			return usagef("dataset eval: --format sim takes no DIR")
+		}
+		return runSimEval(ctx, env, f, *seeds, *seeds != joinSeeds(def.Seeds))
+	}
+	if len(pos) != 1 {
+		return usagef("dataset eval: want 1 argument(s) DIR, got %d", len(pos))
 	}
 	if *rounds < 1 || *baseline < 2 || *patience < 0 || *numSites < 0 {
 		return usagef("dataset eval: --rounds, --baseline-window, --patience and --sites must be positive")
@@ -165,6 +174,34 @@ func runNezhaEval(ctx context.Context, env Env, f *flags, dir, seeds string) err
 	t = newTable(env.Stdout, "DAY", "FAULT", "FAULTS", "INDICATOR METRICS", "HIT@3 MODEL", "HIT@3 PLAIN |Z|")
 	for _, k := range rep.FaultKinds {
 		t.row(k.Day, k.FaultType, fmt.Sprint(k.Faults), join(k.Indicator), f3(k.HitAt3), f3(k.HitAt3PlainZ))
+	}
+	t.flush()
+	return nil
+}
+
+// runSimEval reports precision@3 of the explanations of the simulator's
+// faults per kind, on simulator seeds no setting was chosen on (or
+// --seeds).
+func runSimEval(ctx context.Context, env Env, f *flags, seeds string, custom bool) error {
+	cfg := evaluate.DefaultSimEvalConfig()
+	if custom {
+		s, err := parseSeeds(seeds)
+		if err != nil {
+			return err
+		}
+		cfg.Seeds = s
+	}
+	fmt.Fprintf(env.Stderr, "evaluating the simulator: %d organizations, seeds %s\n", cfg.Orgs, joinSeeds(cfg.Seeds))
+	rep, err := evaluate.EvaluateSimulator(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("dataset eval: %w", err)
+	}
+	if f.json() {
+		return writeJSON(env.Stdout, rep)
+	}
+	t := newTable(env.Stdout, "FAULT KIND", "FAULTS", "PRECISION@3 MODEL", "PRECISION@3 UNTRAINED")
+	for _, k := range rep.Kinds {
+		t.row(k.Kind, fmt.Sprint(k.Faults), f3(k.PrecisionAt3), f3(k.PrecisionAt3Z))
 	}
 	t.flush()
 	return nil

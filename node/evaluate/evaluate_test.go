@@ -138,3 +138,23 @@ func TestEvaluateNezhaDays(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateSimulator: precision@3 per fault kind on one unseen seed,
+// beside the untrained ranking.
+func TestEvaluateSimulator(t *testing.T) {
+	cfg := DefaultSimEvalConfig()
+	cfg.Seeds = cfg.Seeds[:1]
+	rep, err := EvaluateSimulator(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range rep.Kinds {
+		t.Logf("%-20s %2d faults: precision@3 %.2f, untrained %.2f", k.Kind, k.Faults, k.PrecisionAt3, k.PrecisionAt3Z)
+		if k.Faults == 0 || k.PrecisionAt3 < 0 || k.PrecisionAt3 > 1 {
+			t.Errorf("%+v", k)
+		}
+	}
+	if len(rep.Kinds) < 2 {
+		t.Errorf("kinds %+v", rep.Kinds)
+	}
+}
