@@ -344,6 +344,7 @@ func printEval(w io.Writer, r *evaluate.SMDReport) {
 		}
 		fmt.Fprintf(w, "learning %s %s on %s: %s against %s\n", word, v.Baseline, v.Figure, f3(v.Learned), f3(v.Value))
 	}
+	fmt.Fprintf(w, "ranking basis for nodes on such data: %s (%s)\n", r.RankingBasis, r.RankingReason)
 	for _, site := range slices.Sorted(maps.Keys(r.Skipped)) {
 		fmt.Fprintf(w, "skipped %s: %s\n", site, r.Skipped[site])
 	}

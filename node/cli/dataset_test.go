@@ -91,7 +91,7 @@ func TestDatasetEval(t *testing.T) {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
 	for _, k := range []string{"auc_federated", "auc_centralized", "auc_local", "auc_federated_sites", "auc_untrained",
-		"hitrate_150", "hitrate_150_ones", "hitrate_150_plain_z", "protocol", "worst_site", "site_spread", "verdicts"} {
+		"hitrate_150", "hitrate_150_ones", "hitrate_150_plain_z", "protocol", "worst_site", "site_spread", "verdicts", "ranking_basis"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("JSON output lacks %q", k)
 		}

@@ -192,6 +192,12 @@ type SMDReport struct {
 
 	// Verdicts compare learning with every baseline.
 	Verdicts []Verdict `json:"verdicts"`
+	// RankingBasis is the relevance policy this evaluation supports for
+	// nodes on such data (federation.RelevancePolicy): "learned" when the
+	// learned explanation beats both unit weights and plain |z| by
+	// RankingMargin in HitRate@150%, else "deviation_fallback", with why.
+	RankingBasis  string `json:"ranking_basis"`
+	RankingReason string `json:"ranking_reason"`
 	// Skipped lists sites left out for lack of anomalies, with the reason.
 	Skipped map[string]string `json:"skipped,omitempty"`
 	Bytes   int64             `json:"bytes"`
@@ -618,6 +624,7 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		rep.HitRateIncidents = hr.n / len(cfg.Seeds)
 	}
 	rep.Verdicts = verdicts(rep)
+	rep.RankingBasis, rep.RankingReason = rankingBasis(rep)
 	slog.DebugContext(ctx, "smd evaluation done", "dir", dir, "protocol", cfg.Protocol, "auc_federated", rep.AUCFederated)
 	return rep, nil
 }
@@ -649,6 +656,21 @@ func verdicts(r *SMDReport) []Verdict {
 		)
 	}
 	return v
+}
+
+// RankingMargin is how much the learned explanation must beat the
+// untrained ones by (HitRate@150%) to be presented as relevance.
+const RankingMargin = 0.03
+
+func rankingBasis(r *SMDReport) (string, string) {
+	if r.HitRateIncidents == 0 {
+		return "deviation_fallback", "no interpretation labels: the learned explanation cannot be checked"
+	}
+	base := max(r.HitRate150Ones, r.HitRate150PlainZ)
+	if r.HitRate150 >= base+RankingMargin {
+		return "learned", fmt.Sprintf("HitRate@150%% %.3f beats unit weights %.3f and plain |z| %.3f by %.2f or more", r.HitRate150, r.HitRate150Ones, r.HitRate150PlainZ, RankingMargin)
+	}
+	return "deviation_fallback", fmt.Sprintf("HitRate@150%% %.3f does not beat unit weights %.3f and plain |z| %.3f by %.2f", r.HitRate150, r.HitRate150Ones, r.HitRate150PlainZ, RankingMargin)
 }
 
 // untrained scores every fold's scored rows with the deviation scores
