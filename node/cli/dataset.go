@@ -40,7 +40,9 @@ minutes.`, `
   srellama dataset eval ../shared/datasets/smd
   srellama dataset eval ../shared/datasets/smd --protocol swap --seeds 1,2,3,4,5 --output json
   srellama dataset eval ./other-folder --sites 3 --output json
-  srellama dataset eval ../shared/datasets/smd --poisoning --output json`)
+  srellama dataset eval ../shared/datasets/smd --poisoning --output json
+  srellama dataset eval ../shared/datasets/nezha --format nezha
+  srellama dataset eval --format sim`)
 	def := evaluate.DefaultSMDConfig()
 	protocol := f.String("protocol", def.Protocol, "evaluation protocol: "+strings.Join(evaluate.Protocols(), ", "))
 	seeds := f.String("seeds", joinSeeds(def.Seeds), "comma-separated seeds, one full run each")
@@ -55,7 +57,7 @@ minutes.`, `
 	normCap := f.Float64("max-update-norm", def.Train.MaxUpdateNorm, "bound on the norm of a local update (0: none)")
 	lr := f.Float64("learning-rate", def.Train.LearningRate, "local SGD learning rate")
 	explain := f.String("explain", string(def.Explain), "explanation: learned, deviation, signed or magnitude")
-	transforms := f.String("transforms", joinTransforms(def.Features.Transforms), "comma-separated feature transforms: abszscore, refabsz, zscore, level, delta")
+	transforms := f.String("transforms", joinTransforms(def.Features.Transforms), "comma-separated feature transforms: abszscore, refabsz, absdelta, zscore, level, delta")
 	smooth := f.Int("smooth", def.Features.Smooth, "rows z-scores are averaged over")
 	numSites := f.Int("sites", 0, "deal the machines to this many sites in sorted order (0: by SMD group)")
 	siteMap := f.String("site-map", "", "file of 'machine site' lines naming each machine's site")
