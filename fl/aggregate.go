@@ -38,10 +38,10 @@ type AggregatorOptions struct {
 	// ProxMu is FedProx's μ (default 0.01).
 	ProxMu float64 `json:"prox_mu,omitempty"`
 	// TrimFraction is the fraction removed at each end by the trimmed mean
-	// (default 0.2, must be below 0.5).
+	// (must be below 0.5). Default: TrimCount(n) values at each end.
 	TrimFraction float64 `json:"trim_fraction,omitempty"`
 	// Byzantine is the number of faulty updates Multi-Krum tolerates
-	// (default: the largest f with n > 2f+2).
+	// (default: KrumFaults(n)).
 	Byzantine int `json:"byzantine,omitempty"`
 	// Select is how many updates Multi-Krum averages (default n - f).
 	Select int `json:"select,omitempty"`
@@ -66,7 +66,7 @@ func NewAggregator(name string, opt AggregatorOptions) (Aggregator, error) {
 	case TrimmedMean:
 		beta := opt.TrimFraction
 		if beta == 0 {
-			beta = 0.2
+			return coordinateAggregator{name: TrimmedMean, reduce: func(v []float64) float64 { return trimmedMeanK(v, TrimCount(len(v))) }}, nil
 		}
 		if !(beta > 0 && beta < 0.5) {
 			return nil, fmt.Errorf("aggregator %s: trim fraction %v outside (0, 0.5)", name, beta)
@@ -246,10 +246,35 @@ func median(v []float64) float64 {
 }
 
 // trimmedMean drops floor(beta·n) values at each end (never all of them).
+// TrimCount is how many values the default trimmed mean removes at each
+// end of n: a fifth of them rounded up (one at 3 to 5 sites, two at 6 to
+// 10), so that 20 % of poisoned sites on one side are always cut, never
+// leaving fewer than one value. Zero only below 3 sites.
+func TrimCount(n int) int {
+	if n < 3 {
+		return 0
+	}
+	return min((n+4)/5, (n-1)/2)
+}
+
+// KrumFaults is the default number of faulty updates Multi-Krum tolerates
+// among n: a quarter rounded up (one at 3 and 4 sites, two at 5 to 8,
+// three at 9 and 10), so that it selects n − f updates and drops the
+// outliers even in small federations. Below 3 sites it is 0 (FedAvg).
+func KrumFaults(n int) int {
+	if n < 3 {
+		return 0
+	}
+	return (n + 3) / 4
+}
+
 func trimmedMean(v []float64, beta float64) float64 {
+	return trimmedMeanK(v, int(math.Floor(beta*float64(len(v)))))
+}
+
+func trimmedMeanK(v []float64, k int) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
-	k := int(math.Floor(beta * float64(len(s))))
 	if 2*k >= len(s) {
 		k = (len(s) - 1) / 2
 	}
@@ -277,9 +302,8 @@ func (a krumAggregator) Aggregate(global Model, round uint32, updates []Update) 
 	n := len(p.updates)
 	f := a.f
 	if f == 0 {
-		f = max((n-3)/2, 0)
-	}
-	if n < 2*f+3 {
+		f = KrumFaults(n)
+	} else if n < 2*f+3 {
 		return Model{}, fmt.Errorf("aggregate %s: %d updates cannot tolerate %d faulty ones (need n ≥ 2f+3)", MultiKrum, n, f)
 	}
 	m := a.m
@@ -300,7 +324,9 @@ func (a krumAggregator) Aggregate(global Model, round uint32, updates []Update) 
 		dense[k] = v
 	}
 	scores := make([]float64, n)
-	neighbours := n - f - 2
+	// Blanchard et al. score against n−f−2 neighbours; the default f of
+	// small federations leaves fewer, so at least one is always used.
+	neighbours := min(max(n-f-2, 1), n-1)
 	for k := range dense {
 		d := make([]float64, 0, n-1)
 		for j := range dense {

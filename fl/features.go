@@ -26,7 +26,90 @@ const (
 	AbsZScore Transform = "abszscore"
 	// Rate is the name Level takes for counters.
 	Rate Transform = "rate"
+	// RefAbsZScore is |z| against the fixed reference period
+	// (FeatureSpec.ReferencePeriod, e.g. a machine's known-normal train file)
+	// even where the other z-scores use a trailing window: a long incident
+	// cannot become its own baseline, and a slow drift still shows.
+	RefAbsZScore Transform = "refabsz"
+	// AbsDelta is |Delta|, the size of a sudden change either way.
+	AbsDelta Transform = "absdelta"
+	// Summary marks a row-level summary of every metric's deviation (see
+	// AddDeviationSummaries): not a metric of its own, so rankings and
+	// explanations leave it out.
+	Summary Transform = "summary"
 )
+
+// SummaryPrefix starts the metric name of a summary feature; it cannot
+// start a Prometheus metric name.
+const SummaryPrefix = "~"
+
+// IsDeviation reports whether a transform measures how far a metric strays
+// from its normal behaviour whatever the direction: larger values can only
+// mean "more unusual".
+func (t Transform) IsDeviation() bool {
+	return t == AbsZScore || t == RefAbsZScore || t == AbsDelta || t == Summary
+}
+
+// IsSummary reports whether a feature is a summary over metrics rather
+// than a metric's own.
+func IsSummary(feature string) bool {
+	_, t := SplitFeatureName(feature)
+	return t == Summary
+}
+
+// SummaryTransforms are the deviations AddDeviationSummaries summarizes.
+var SummaryTransforms = []Transform{AbsZScore, RefAbsZScore}
+
+// AddDeviationSummaries appends, for each of SummaryTransforms the table
+// holds, the largest and the mean deviation over metrics at every row
+// ("~max.<transform>#summary", "~mean.<transform>#summary"): the untrained
+// deviation scores, as features, so a linear model can start from them and
+// learning refines rather than replaces them.
+func AddDeviationSummaries(ft *FeatureTable) {
+	for _, t := range SummaryTransforms {
+		var cols [][]float64
+		for j, f := range ft.Features {
+			if _, x := SplitFeatureName(f); x == t {
+				cols = append(cols, ft.Columns[j])
+			}
+		}
+		if len(cols) == 0 {
+			continue
+		}
+		mx := make([]float64, ft.Rows)
+		mean := make([]float64, ft.Rows)
+		for i := range ft.Rows {
+			var sum, n float64
+			best := math.NaN()
+			for _, c := range cols {
+				if v := c[i]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+					sum += v
+					n++
+					if math.IsNaN(best) || v > best {
+						best = v
+					}
+				}
+			}
+			mx[i], mean[i] = best, math.NaN()
+			if n > 0 {
+				mean[i] = sum / n
+			}
+		}
+		ft.Features = append(ft.Features, FeatureName(SummaryPrefix+"max."+string(t), Summary), FeatureName(SummaryPrefix+"mean."+string(t), Summary))
+		ft.Columns = append(ft.Columns, mx, mean)
+	}
+	idx := make([]int, len(ft.Features))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(ft.Features[a], ft.Features[b]) })
+	names := make([]string, len(idx))
+	cols := make([][]float64, len(idx))
+	for k, i := range idx {
+		names[k], cols[k] = ft.Features[i], ft.Columns[i]
+	}
+	ft.Features, ft.Columns = names, cols
+}
 
 // featureSep separates metric and transform in canonical feature names. It
 // cannot occur in Prometheus metric names.
@@ -62,6 +145,10 @@ type FeatureSpec struct {
 	// reference period, rows [0, ReferenceRows) (e.g. a known-good week):
 	// a long incident then cannot become its own baseline.
 	ReferenceRows int
+	// ReferencePeriod is the number of leading rows [0, ReferencePeriod)
+	// that RefAbsZScore compares against (the other z-scores keep their
+	// trailing window).
+	ReferencePeriod int
 	// Smooth averages z-scores over this many trailing steps (0 or 1: no
 	// smoothing): incidents last minutes, single-sample spikes mostly do
 	// not matter.
@@ -117,6 +204,9 @@ func BuildFeatures(series []MetricSeries, spec FeatureSpec) (*FeatureTable, erro
 	needsBaseline := slices.Contains(spec.Transforms, ZScore) || slices.Contains(spec.Transforms, AbsZScore)
 	if needsBaseline && spec.BaselineWindow < 2 {
 		return nil, fmt.Errorf("build features: baseline window %d too short (need at least 2)", spec.BaselineWindow)
+	}
+	if slices.Contains(spec.Transforms, RefAbsZScore) && spec.ReferencePeriod < 2 {
+		return nil, fmt.Errorf("build features: %s needs a reference period of at least 2 rows", RefAbsZScore)
 	}
 	rows := len(series[0].Values)
 	if rows == 0 {
@@ -241,22 +331,28 @@ func transform(v []float64, t Transform, spec FeatureSpec) ([]float64, error) {
 	switch t {
 	case Level:
 		copy(out, v)
-	case Delta:
+	case Delta, AbsDelta:
 		out[0] = math.NaN()
 		for i := 1; i < len(v); i++ {
 			out[i] = v[i] - v[i-1] // NaN propagates through gaps
+			if t == AbsDelta {
+				out[i] = math.Abs(out[i])
+			}
 		}
-	case ZScore, AbsZScore:
-		if spec.ReferenceRows > 0 {
+	case ZScore, AbsZScore, RefAbsZScore:
+		switch {
+		case t == RefAbsZScore:
+			referenceZ(v, spec.ReferencePeriod, out)
+		case spec.ReferenceRows > 0:
 			referenceZ(v, spec.ReferenceRows, out)
-		} else {
+		default:
 			rollingZ(v, spec.BaselineWindow, out)
 		}
 		for i, z := range out {
 			if spec.Compress {
 				z = math.Copysign(math.Log1p(math.Abs(z)), z)
 			}
-			if t == AbsZScore {
+			if t.IsDeviation() {
 				z = math.Abs(z)
 			}
 			out[i] = z

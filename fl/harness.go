@@ -15,6 +15,9 @@ type Site struct {
 	Name  string
 	Train *Dataset
 	Test  *Dataset
+	// Val, when set, are held-back rows (another period than Train) on
+	// which the global model is scored after every round to stop early.
+	Val *Dataset
 }
 
 // Poisoning makes a site misbehave, to measure robust aggregation.
@@ -41,6 +44,13 @@ type SimConfig struct {
 	// epochs every round, and evaluates them after every round.
 	Baselines bool   `json:"baselines"`
 	Seed      uint64 `json:"seed"`
+	// Init, when set, is the model the federation starts from (e.g.
+	// DeviationPrior, the untrained deviation score), instead of zeros.
+	Init *Model `json:"-"`
+	// Patience, with validation rows at some site, stops training after
+	// this many rounds without a better pooled validation AUC and keeps the
+	// best global model (round 0, Init, included), instead of the last one.
+	Patience int `json:"patience,omitempty"`
 }
 
 // SiteScore is a model's quality on one site's held-out rows.
@@ -91,6 +101,12 @@ type SimResult struct {
 	Rounds     []RoundReport `json:"rounds"`
 	Final      Model         `json:"final"`
 	Ranking    Ranking       `json:"ranking"`
+	// BestRound is the round whose global model is Final (0: Init; with
+	// early stopping, else the last round).
+	BestRound int `json:"best_round"`
+	// ValidationAUC is Final's pooled AUC on the validation rows (0 without
+	// them).
+	ValidationAUC float64 `json:"validation_auc,omitempty"`
 	// Local is each site's local-only model on its own held-out rows after
 	// the last round.
 	Local []SiteScore `json:"local,omitempty"`
@@ -106,7 +122,9 @@ type SimResult struct {
 
 // Simulate runs federated training in process: a standardization round
 // (counts, sums, sums of squares), then cfg.Rounds rounds of local training
-// and aggregation, evaluating the global model on every site after each.
+// and aggregation, evaluating the global model on every site with test rows
+// after each (none may have them: a leave-one-site-out fold scores the
+// final model on a site that never trained).
 func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 	if len(sites) == 0 {
 		return nil, errors.New("simulate: no sites")
@@ -145,9 +163,6 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 			return nil, fmt.Errorf("simulate: site %s test data: %w", s.Name, err)
 		}
 	}
-	if evaluated == 0 {
-		return nil, errors.New("simulate: no site has test data")
-	}
 	var acct *Accountant
 	if cfg.DP != nil {
 		if acct, err = NewAccountant(*cfg.DP); err != nil {
@@ -174,12 +189,18 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 	res.Standardizer, res.Features = std, std.Features
 	train := make([]*Matrix, len(sites))
 	test := make([]*Matrix, len(sites))
+	val := make([]*Matrix, len(sites))
 	for i, s := range sites {
 		if train[i], err = std.Apply(s.Train); err != nil {
 			return nil, fmt.Errorf("simulate: site %s: %w", s.Name, err)
 		}
 		if s.Test != nil {
 			if test[i], err = std.Apply(s.Test); err != nil {
+				return nil, fmt.Errorf("simulate: site %s: %w", s.Name, err)
+			}
+		}
+		if s.Val != nil {
+			if val[i], err = std.Apply(s.Val); err != nil {
 				return nil, fmt.Errorf("simulate: site %s: %w", s.Name, err)
 			}
 		}
@@ -191,6 +212,16 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 	res.TestMatrices = test
 
 	global, err := NewModel(std.Features)
+	if err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	if cfg.Init != nil {
+		if !slices.Equal(cfg.Init.Features, std.Features) {
+			return nil, errors.New("simulate: the initial model's features differ from the federation's")
+		}
+		global = cfg.Init.Clone()
+	}
+	stop, err := newEarlyStop(global, val, cfg.Patience)
 	if err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
@@ -249,9 +280,11 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("simulate: round %d: %w", r, err)
 		}
-		ev, err := evaluate(global, sites, test)
-		if err != nil {
-			return nil, fmt.Errorf("simulate: round %d: %w", r, err)
+		var ev Evaluation
+		if evaluated > 0 {
+			if ev, err = evaluate(global, sites, test); err != nil {
+				return nil, fmt.Errorf("simulate: round %d: %w", r, err)
+			}
 		}
 		rep := RoundReport{Round: r, Eval: ev, Bytes: bytes, ModelDigest: digest, Ranking: Rank(global, history)}
 		if bl != nil {
@@ -261,9 +294,16 @@ func Simulate(sites []Site, cfg SimConfig) (*SimResult, error) {
 			res.Local, res.Centralized = rep.Local, rep.Centralized
 		}
 		res.Rounds = append(res.Rounds, rep)
+		done, err := stop.observe(r, global)
+		if err != nil {
+			return nil, fmt.Errorf("simulate: round %d: %w", r, err)
+		}
+		if done {
+			break
+		}
 	}
-	res.Final = global
-	res.Ranking = Rank(global, history)
+	res.Final, res.BestRound, res.ValidationAUC = stop.result(global, len(history))
+	res.Ranking = Rank(res.Final, history[:max(res.BestRound, 1)])
 	if acct != nil {
 		res.Epsilon = map[string]float64{}
 		for _, s := range sites {
@@ -391,4 +431,143 @@ func mixSeed(seed uint64, name string, round int) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return seed ^ h.Sum64() ^ uint64(round)*0x9e3779b97f4a7c15
+}
+
+// earlyStop keeps the global model with the best pooled validation AUC and
+// says when Patience rounds have passed without improvement. Without
+// validation rows (or with one class only) it keeps the last model.
+type earlyStop struct {
+	val      []*Matrix
+	patience int
+	active   bool
+	best     Model
+	bestAUC  float64
+	bestAt   int
+}
+
+func newEarlyStop(init Model, val []*Matrix, patience int) (*earlyStop, error) {
+	e := &earlyStop{val: val, patience: patience, best: init}
+	var pos, rows int
+	for _, m := range val {
+		if m != nil {
+			pos += countPositives(m.Y)
+			rows += m.Rows
+		}
+	}
+	if patience < 1 || pos == 0 || pos == rows {
+		return e, nil
+	}
+	e.active = true
+	auc, err := PooledAUC(init, val)
+	if err != nil {
+		return nil, err
+	}
+	e.bestAUC = auc
+	return e, nil
+}
+
+func (e *earlyStop) observe(round int, m Model) (bool, error) {
+	if !e.active {
+		return false, nil
+	}
+	auc, err := PooledAUC(m, e.val)
+	if err != nil {
+		return false, err
+	}
+	if auc > e.bestAUC {
+		e.best, e.bestAUC, e.bestAt = m, auc, round
+	}
+	return round-e.bestAt >= e.patience, nil
+}
+
+func (e *earlyStop) result(last Model, rounds int) (Model, int, float64) {
+	if !e.active {
+		return last, rounds, 0
+	}
+	return e.best, e.bestAt, e.bestAUC
+}
+
+// PooledAUC scores m on the rows of every non-nil matrix together.
+func PooledAUC(m Model, parts []*Matrix) (float64, error) {
+	var scores, labels []float64
+	for _, x := range parts {
+		if x == nil {
+			continue
+		}
+		s, err := m.Scores(x)
+		if err != nil {
+			return 0, err
+		}
+		scores = append(scores, s...)
+		labels = append(labels, x.Y...)
+	}
+	return AUC(scores, labels)
+}
+
+// FitConfig configures Fit, the non-federated learner the baselines use.
+type FitConfig struct {
+	Train    TrainConfig
+	Rounds   int
+	Patience int
+	Seed     uint64
+}
+
+// Fit trains one model on the given rows pooled (a centralized model, or a
+// site's local-only model with one part) from init, Train.Epochs epochs per
+// round for up to Rounds rounds, keeping the best model on the pooled
+// validation rows (early stopping, as the federation does) or the last one
+// without validation rows.
+func Fit(train, val []*Matrix, init Model, cfg FitConfig) (Model, error) {
+	pooled, err := Concat(train...)
+	if err != nil {
+		return Model{}, fmt.Errorf("fit: %w", err)
+	}
+	pooled = pooled.ShuffleRows(mixSeed(cfg.Seed, "fit", 0))
+	stop, err := newEarlyStop(init, val, cfg.Patience)
+	if err != nil {
+		return Model{}, fmt.Errorf("fit: %w", err)
+	}
+	m := init
+	r := 1
+	for ; r <= cfg.Rounds; r++ {
+		tc := cfg.Train
+		tc.Seed = mixSeed(cfg.Seed, "fit", r)
+		tr, err := Train(pooled, m, tc)
+		if err != nil {
+			return Model{}, fmt.Errorf("fit: round %d: %w", r, err)
+		}
+		m = tr.Model
+		done, err := stop.observe(r, m)
+		if err != nil {
+			return Model{}, fmt.Errorf("fit: round %d: %w", r, err)
+		}
+		if done {
+			break
+		}
+	}
+	best, _, _ := stop.result(m, r)
+	return best, nil
+}
+
+// DeviationPrior is the untrained deviation score as a model: the same
+// weight on every deviation feature (RefAbsZScore, AbsZScore), zero on the
+// others. Training from it refines the score instead of replacing it.
+//
+// summaryWeight is the weight of the summary features
+// (AddDeviationSummaries), weight the one of every metric's deviation.
+func DeviationPrior(features []string, weight, summaryWeight, intercept float64) (Model, error) {
+	m, err := NewModel(features)
+	if err != nil {
+		return Model{}, err
+	}
+	for j, f := range features {
+		switch _, t := SplitFeatureName(f); {
+		case t == Summary:
+			m.Weights[j] = summaryWeight
+		case t.IsDeviation():
+			m.Weights[j] = weight
+		}
+	}
+	m.Intercept = intercept
+	return m, nil
 }

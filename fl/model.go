@@ -78,6 +78,16 @@ type TrainConfig struct {
 	// ClassWeighted reweights classes to equal total weight, so rare
 	// incidents are not drowned out.
 	ClassWeighted bool `json:"class_weighted"`
+	// MaxClassWeight, when positive, caps the class-balancing weight of
+	// incident rows relative to normal rows: a site whose incidents are
+	// rarest would otherwise weigh them 40 times and send the largest
+	// update, pulling the federated average its way.
+	MaxClassWeight float64 `json:"max_class_weight,omitempty"`
+	// MaxUpdateNorm, when positive, bounds the Euclidean norm of the
+	// change a training run makes to the model (weights and intercept),
+	// scaling larger changes down: no single round of one site can move
+	// the federation far.
+	MaxUpdateNorm float64 `json:"max_update_norm,omitempty"`
 	// NonNegativeDeviation keeps the weights of |z-score| features at or
 	// above zero: a metric straying from its baseline, in either direction,
 	// may only raise the predicted risk. This prior keeps the model from
@@ -102,6 +112,8 @@ func (c TrainConfig) validate() error {
 		return errors.New("train: learning rate must be positive and finite")
 	case c.L2 < 0 || c.L1 < 0 || c.ProxMu < 0 || !isFinite(c.L2) || !isFinite(c.L1) || !isFinite(c.ProxMu):
 		return errors.New("train: penalties must be non-negative and finite")
+	case c.MaxClassWeight < 0 || c.MaxUpdateNorm < 0 || !isFinite(c.MaxClassWeight) || !isFinite(c.MaxUpdateNorm):
+		return errors.New("train: class weight cap and update norm bound must be non-negative and finite")
 	}
 	return nil
 }
@@ -136,6 +148,9 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 	if cfg.ClassWeighted {
 		wPos = float64(x.Rows) / (2 * float64(pos))
 		wNeg = float64(x.Rows) / (2 * float64(x.Rows-pos))
+		if cfg.MaxClassWeight > 0 && wPos > cfg.MaxClassWeight*wNeg {
+			wPos = cfg.MaxClassWeight * wNeg
+		}
 	}
 
 	global := init.Clone()
@@ -148,7 +163,7 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 	if cfg.NonNegativeDeviation {
 		for j, f := range x.Features {
 			_, t := SplitFeatureName(f)
-			nonNeg[j] = t == AbsZScore
+			nonNeg[j] = t.IsDeviation()
 		}
 	}
 	// Batches are contiguous row ranges visited in a fresh random order
@@ -221,7 +236,31 @@ func Train(x *Matrix, init Model, cfg TrainConfig) (TrainResult, error) {
 	if !isFinite(m.Intercept) {
 		return TrainResult{}, errors.New("train: intercept diverged (learning rate too high?)")
 	}
+	if cfg.MaxUpdateNorm > 0 {
+		clipChange(&m, global, cfg.MaxUpdateNorm)
+	}
 	return TrainResult{Model: m, Loss: loss}, nil
+}
+
+// clipChange scales m − from down to norm bound when it is longer. Scaling
+// keeps non-negative weights non-negative when from's are (a convex
+// combination of two non-negative values).
+func clipChange(m *Model, from Model, bound float64) {
+	d := float64(m.Intercept - from.Intercept)
+	sq := d * d
+	for j, w := range m.Weights {
+		d := float64(w - from.Weights[j])
+		sq += d * d
+	}
+	norm := math.Sqrt(sq)
+	if norm <= bound {
+		return
+	}
+	s := bound / norm
+	for j, w := range m.Weights {
+		m.Weights[j] = from.Weights[j] + float64(s*float64(w-from.Weights[j]))
+	}
+	m.Intercept = from.Intercept + float64(s*float64(m.Intercept-from.Intercept))
 }
 
 // gemv computes y = A·v + beta·y (NoTrans) or y = Aᵀ·v + beta·y (Trans)

@@ -48,7 +48,10 @@ func (r Ranking) NFTMetrics(k int) []nft.Metric {
 func metricScores(m Model) map[string]float64 {
 	s := map[string]float64{}
 	for j, f := range m.Features {
-		metric, _ := SplitFeatureName(f)
+		metric, t := SplitFeatureName(f)
+		if t == Summary {
+			continue
+		}
 		s[metric] += math.Abs(m.Weights[j])
 	}
 	return s
@@ -148,7 +151,27 @@ const (
 	// SMD it ranks interpretation metrics better than |x|: HitRate@150%
 	// 0.79 against 0.68).
 	ExplainDeviation ExplainMode = "deviation"
+	// ExplainLearned sums w·max(x, 0)² over deviation features only
+	// (Transform.IsDeviation): how far above its usual deviation each
+	// metric is, squared as in ExplainDeviation, weighted by how much the
+	// federation learned that this metric's deviations mean incidents.
+	// With non-negative deviation weights every term is non-negative.
+	ExplainLearned ExplainMode = "learned"
 )
+
+// UnitDeviationWeights returns m with every deviation feature's weight
+// set to 1 and the others to 0: the explanation with nothing learned, the
+// baseline the learned explanation has to beat.
+func (m Model) UnitDeviationWeights() Model {
+	out := m.Clone()
+	for j, f := range out.Features {
+		out.Weights[j] = 0
+		if _, t := SplitFeatureName(f); t.IsDeviation() {
+			out.Weights[j] = 1
+		}
+	}
+	return out
+}
 
 // Explain attributes rows [w.Start, w.End) of x to the model's metrics.
 func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, error) {
@@ -160,11 +183,14 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 	}
 	metricOf := make([]string, len(m.Features))
 	deviation := make([]func(float64) float64, len(m.Features))
+	isDev := make([]bool, len(m.Features))
+	summary := make([]bool, len(m.Features))
 	for j, f := range m.Features {
 		var t Transform
 		metricOf[j], t = SplitFeatureName(f)
+		isDev[j], summary[j] = t.IsDeviation(), t == Summary
 		deviation[j] = func(v float64) float64 { return v * v }
-		if t == AbsZScore {
+		if t.IsDeviation() {
 			// Below its usual level, |z| means calm, not deviation.
 			deviation[j] = func(v float64) float64 { v = math.Max(v, 0); return v * v }
 		}
@@ -174,7 +200,7 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 	for i := w.Start; i < w.End; i++ {
 		row := x.Row(i)
 		for j, v := range row {
-			if !x.Present[j] {
+			if !x.Present[j] || summary[j] {
 				continue
 			}
 			c := m.Weights[j] * v
@@ -185,6 +211,12 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 				c = 0
 				if m.Weights[j] != 0 {
 					c = deviation[j](v)
+				}
+			case ExplainLearned:
+				c = 0
+				if isDev[j] {
+					v = math.Max(v, 0)
+					c = m.Weights[j] * v * v
 				}
 			}
 			sum[metricOf[j]] += c
@@ -197,7 +229,7 @@ func Explain(m Model, x *Matrix, w Interval, mode ExplainMode) (Explanation, err
 		e.Contributions = append(e.Contributions, Contribution{Metric: metric, Score: s / n})
 	}
 	for j, f := range m.Features {
-		if x.Present[j] {
+		if x.Present[j] && !summary[j] {
 			e.Features = append(e.Features, Contribution{Metric: f, Score: perFeature[j] / n})
 		}
 	}

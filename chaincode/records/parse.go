@@ -205,6 +205,12 @@ func ParseAggregateClaim(raw string) (AggregateClaim, error) {
 		if err := CheckRankedMetrics(r.Metrics); err != nil {
 			return AggregateClaim{}, fmt.Errorf("aggregate claim: ranking[%d] (%s): %w", i, r.Service, err)
 		}
+		if r.Basis != "" && r.Basis != RankingLearned && r.Basis != RankingDeviationFallback {
+			return AggregateClaim{}, fmt.Errorf("aggregate claim: ranking[%d] (%s): basis %q must be %s or %s", i, r.Service, r.Basis, RankingLearned, RankingDeviationFallback)
+		}
+		if len(r.Reason) > 512 || strings.ContainsFunc(r.Reason, isControl) {
+			return AggregateClaim{}, fmt.Errorf("aggregate claim: ranking[%d] (%s): reason must be at most 512 bytes without control characters", i, r.Service)
+		}
 	}
 	return c, nil
 }

@@ -84,7 +84,20 @@ type Round struct {
 type ServiceRanking struct {
 	Service string       `json:"service"`
 	Metrics []nft.Metric `json:"metrics"`
+	// Basis says where the relevance comes from: RankingLearned (the
+	// federated model's weights) or RankingDeviationFallback (learning did
+	// not earn the place; relevance is 0 and the SLI generator ranks by
+	// deviation during incidents), with Reason. Empty in claims made before
+	// the field existed.
+	Basis  string `json:"basis,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
+
+// Ranking bases.
+const (
+	RankingLearned           = "learned"
+	RankingDeviationFallback = "deviation_fallback"
+)
 
 // LocalMetrics are the quality figures a member reports for its update,
 // measured on its own held-out data.

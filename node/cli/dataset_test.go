@@ -83,14 +83,15 @@ func TestDatasetEval(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "evaluating "+dir+": 4 machines, 3 rounds of fedavg") || !strings.Contains(r.stderr, "done in") {
+	if !strings.Contains(r.stderr, "evaluating "+dir+": 4 machines, protocol loso, seeds 1,2,3, up to 3 rounds of fedavg") || !strings.Contains(r.stderr, "done in") {
 		t.Errorf("progress on stderr:\n%s", r.stderr)
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(r.stdout), &keys); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
-	for _, k := range []string{"auc_federated", "auc_centralized", "auc_local", "hitrate_100", "hitrate_150", "rounds"} {
+	for _, k := range []string{"auc_federated", "auc_centralized", "auc_local", "auc_federated_sites", "auc_untrained",
+		"hitrate_150", "hitrate_150_ones", "hitrate_150_plain_z", "protocol", "worst_site", "site_spread", "verdicts", "ranking_basis"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("JSON output lacks %q", k)
 		}
@@ -125,7 +126,7 @@ func TestDatasetEval(t *testing.T) {
 
 	r = run(ctx, t, cli.Env{}, args...)
 	golden(t, "dataset-eval", strings.ReplaceAll(r.stdout, dir, "DIR"))
-	for _, s := range []string{"federated AUC:", "centralized AUC:", "HitRate@150%:", "SITE", "LOCAL-ONLY AUC", "machine-1-1, machine-1-2"} {
+	for _, s := range []string{"federated AUC:", "centralized AUC:", "HitRate@150%:", "SITE", "LOCAL-ONLY", "UNTRAINED", "machine-1-1, machine-1-2", "learning beat random on hitrate_150"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("table lacks %q:\n%s", s, r.stdout)
 		}
@@ -135,5 +136,111 @@ func TestDatasetEval(t *testing.T) {
 	r = run(ctx, t, cli.Env{}, "dataset", "eval", dir, "--strategy", "vote", "--baseline-window", "30")
 	if r.code != 1 || !strings.Contains(r.stderr, "vote") {
 		t.Errorf("unknown strategy: %d %s", r.code, r.stderr)
+	}
+}
+
+// otherFolder writes an SMD-layout folder that is not SMD: six machines
+// named db-*, 5-minute samples, interpretation intervals with inclusive
+// ends.
+func otherFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "interpretation"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const trainRows, testRows, step = 150, 300, 300
+	for k, name := range []string{"db-east", "db-north", "db-south", "db-west", "db-x", "db-y"} {
+		rng := rand.New(rand.NewPCG(uint64(k), 7))
+		shift := 5 * k
+		anomalies := [][2]int{{30 + shift, 40 + shift}, {100 + shift, 110 + shift}, {180 + shift, 190 + shift}, {250 + shift, 260 + shift}}
+		row := func(anomalous bool) string {
+			vals := make([]string, 3)
+			for j := range vals {
+				v := 10 + rng.NormFloat64()
+				if anomalous && j == 2 {
+					v += 8
+				}
+				vals[j] = fmt.Sprintf("%.4f", v)
+			}
+			return strings.Join(vals, ",")
+		}
+		var train, test, interp strings.Builder
+		train.WriteString("timestamp,cpu,mem,latency\n")
+		for i := range trainRows {
+			fmt.Fprintf(&train, "%d,%s\n", 1600000000+step*i, row(false))
+		}
+		test.WriteString("timestamp,anomaly,cpu,mem,latency\n")
+		for i := range testRows {
+			in := false
+			for _, a := range anomalies {
+				in = in || (i >= a[0] && i < a[1])
+			}
+			label := 0
+			if in {
+				label = 1
+			}
+			fmt.Fprintf(&test, "%d,%d,%s\n", 1600000000+step*(trainRows+i), label, row(in))
+		}
+		for _, a := range anomalies {
+			fmt.Fprintf(&interp, "%d-%d:3\n", a[0], a[1]-1) // inclusive end
+		}
+		for file, content := range map[string]string{
+			name + ".train.csv": train.String(), name + ".test.csv": test.String(),
+			filepath.Join("interpretation", name+".txt"): interp.String(),
+		} {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// TestDatasetEvalOtherLayout runs the evaluation on a folder of other
+// names and another step, dealt to three sites.
+func TestDatasetEvalOtherLayout(t *testing.T) {
+	dir := otherFolder(t)
+	ctx := context.Background()
+	r := run(ctx, t, cli.Env{}, "dataset", "eval", dir, "--sites", "3", "--seeds", "1", "--rounds", "3", "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var rep struct {
+		Protocol  string              `json:"protocol"`
+		Sites     map[string][]string `json:"sites"`
+		Fed       float64             `json:"auc_federated"`
+		Untrained float64             `json:"auc_untrained"`
+		Incidents int                 `json:"hitrate_incidents"`
+		HitRate   float64             `json:"hitrate_150"`
+		Local     []json.RawMessage   `json:"auc_local"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	want := map[string][]string{"site-01": {"db-east", "db-north"}, "site-02": {"db-south", "db-west"}, "site-03": {"db-x", "db-y"}}
+	if fmt.Sprint(rep.Sites) != fmt.Sprint(want) || rep.Protocol != "loso" || len(rep.Local) != 3 {
+		t.Errorf("protocol %s, sites %v, local %d", rep.Protocol, rep.Sites, len(rep.Local))
+	}
+	// Two incidents per machine fall in the scored second half; the
+	// lifted latency must separate them whatever the step.
+	if rep.Incidents != 12 || rep.HitRate < 0.99 || rep.Fed < 0.9 || rep.Untrained < 0.9 {
+		t.Errorf("incidents %d, HitRate %.3f, AUC federated %.3f, untrained %.3f", rep.Incidents, rep.HitRate, rep.Fed, rep.Untrained)
+	}
+
+	// A site map file works too; a machine it forgets is refused by name.
+	mapFile := filepath.Join(t.TempDir(), "sites.txt")
+	os.WriteFile(mapFile, []byte("db-east a\ndb-north a\ndb-south b\ndb-west b\ndb-x c\n"), 0o644)
+	r = run(ctx, t, cli.Env{}, "dataset", "eval", dir, "--site-map", mapFile, "--seeds", "1", "--rounds", "2")
+	if r.code == 0 || !strings.Contains(r.stderr, "db-y") {
+		t.Errorf("incomplete site map: exit %d: %s", r.code, r.stderr)
+	}
+
+	// Nothing usable: a test file without an anomaly column is refused,
+	// naming the file.
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "web.test.csv"), []byte("timestamp,cpu\n0,1\n300,2\n"), 0o644)
+	r = run(ctx, t, cli.Env{}, "dataset", "eval", bad, "--sites", "1")
+	if r.code == 0 || !strings.Contains(r.stderr, "web.test.csv") || !strings.Contains(r.stderr, "anomaly") {
+		t.Errorf("file without labels: exit %d: %s", r.code, r.stderr)
 	}
 }

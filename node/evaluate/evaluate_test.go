@@ -2,7 +2,6 @@ package evaluate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -29,45 +28,6 @@ func datasetDir(tb testing.TB, name string) string {
 	return dir
 }
 
-// TestEvaluateSMD checks the targets the default configuration reaches on
-// the six SMD machines (three sites, 30 rounds).
-func TestEvaluateSMD(t *testing.T) {
-	dir := datasetDir(t, "smd")
-	rep, err := EvaluateSMD(context.Background(), dir, DefaultSMDConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("federated %.4f, centralized %.4f, local %v, federated per site %v, parity at round %d, HitRate@100%% %.3f, @150%% %.3f",
-		rep.AUCFederated, rep.AUCCentralized, rep.AUCLocal, rep.AUCFederatedSites, rep.RoundsToParity, rep.HitRate100, rep.HitRate150)
-	if len(rep.Sites) != 3 || rep.Rounds != 30 {
-		t.Fatalf("sites %v, rounds %d", rep.Sites, rep.Rounds)
-	}
-	if rep.AUCFederated < 0.99*rep.AUCCentralized {
-		t.Errorf("federated AUC %.4f below 0.99 x centralized %.4f", rep.AUCFederated, rep.AUCCentralized)
-	}
-	if rep.RoundsToParity < 1 || rep.RoundsToParity > 30 {
-		t.Errorf("federated never reached 0.99 x centralized within 30 rounds")
-	}
-	for i, local := range rep.AUCLocal {
-		fed := rep.AUCFederatedSites[i]
-		if fed.Site != local.Site || fed.AUC <= local.AUC {
-			t.Errorf("site %s: federated AUC %.4f not above its local-only %.4f", local.Site, fed.AUC, local.AUC)
-		}
-	}
-	if rep.HitRateIncidents == 0 || rep.HitRate150 < 0.75 || rep.HitRate100 > rep.HitRate150 {
-		t.Errorf("HitRate@100%% %.3f, @150%% %.3f over %d incidents", rep.HitRate100, rep.HitRate150, rep.HitRateIncidents)
-	}
-	b, err := json.Marshal(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []string{"auc_federated", "auc_centralized", "auc_local", "hitrate_100", "hitrate_150", "rounds"} {
-		if !strings.Contains(string(b), `"`+key+`":`) {
-			t.Errorf("report JSON lacks %q", key)
-		}
-	}
-}
-
 func TestEvaluateSMDBadInput(t *testing.T) {
 	ctx := context.Background()
 	if _, err := EvaluateSMD(ctx, t.TempDir(), DefaultSMDConfig()); err == nil {
@@ -87,6 +47,7 @@ func TestEvaluateSMDBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := DefaultSMDConfig()
+	cfg.Protocol = ProtocolSplit
 	cfg.Features.BaselineWindow = 10
 	_, err := EvaluateSMD(ctx, dir, cfg)
 	if !errors.Is(err, fl.ErrSingleClass) {
@@ -97,9 +58,21 @@ func TestEvaluateSMDBadInput(t *testing.T) {
 		t.Errorf("skipping the only site: %v", err)
 	}
 	cfg.SkipSingleClassSites = false
-	cfg.Strategy = "average-ish"
-	if _, err := EvaluateSMD(ctx, dir, cfg); err == nil {
-		t.Error("unknown strategy accepted")
+	cfg.Protocol = ProtocolLOSO
+	if _, err = EvaluateSMD(ctx, dir, cfg); err == nil || !strings.Contains(err.Error(), "at least 2 sites") {
+		t.Errorf("leave-one-site-out with one site: %v", err)
+	}
+	for _, mutate := range []func(*SMDConfig){
+		func(c *SMDConfig) { c.Strategy = "average-ish" },
+		func(c *SMDConfig) { c.Protocol = "holdout" },
+		func(c *SMDConfig) { c.Seeds = nil },
+		func(c *SMDConfig) { c.ValidationFraction = 1 },
+	} {
+		c := DefaultSMDConfig()
+		mutate(&c)
+		if _, err := EvaluateSMD(ctx, dir, c); err == nil {
+			t.Errorf("bad configuration %+v accepted", c)
+		}
 	}
 }
 
@@ -132,5 +105,56 @@ func TestEvaluateNezha(t *testing.T) {
 	}
 	if rep.AUCInSample < 0.7 {
 		t.Errorf("in-sample AUC %.3f", rep.AUCInSample)
+	}
+}
+
+// TestEvaluateNezhaDays trains on one day and scores the other: every
+// fault kind with a mapped indicator is scored, network delays included,
+// beside the no-model ranking.
+func TestEvaluateNezhaDays(t *testing.T) {
+	rep, err := EvaluateNezhaDays(context.Background(), datasetDir(t, "nezha"), DefaultNezhaDayConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Days) != 2 || rep.Days[0].TrainedOn == rep.Days[1].TrainedOn {
+		t.Fatalf("days %+v", rep.Days)
+	}
+	kinds := map[string]bool{}
+	for _, k := range rep.FaultKinds {
+		t.Logf("%s %-14s %2d faults: hit@3 %.2f, plain |z| %.2f (%v)", k.Day, k.FaultType, k.Faults, k.HitAt3, k.HitAt3PlainZ, k.Indicator)
+		kinds[k.FaultType] = true
+		if k.Faults == 0 || k.HitAt3 < 0 || k.HitAt3 > 1 {
+			t.Errorf("%+v", k)
+		}
+	}
+	for _, want := range []string{"cpu_contention", "network_delay", "exception"} {
+		if !kinds[want] {
+			t.Errorf("fault kind %s not scored", want)
+		}
+	}
+	for _, d := range rep.Days {
+		if d.AUC <= 0.5 || d.AUCUntrained <= 0 {
+			t.Errorf("day %s: AUC %.3f, untrained %.3f", d.Day, d.AUC, d.AUCUntrained)
+		}
+	}
+}
+
+// TestEvaluateSimulator: precision@3 per fault kind on one unseen seed,
+// beside the untrained ranking.
+func TestEvaluateSimulator(t *testing.T) {
+	cfg := DefaultSimEvalConfig()
+	cfg.Seeds = cfg.Seeds[:1]
+	rep, err := EvaluateSimulator(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range rep.Kinds {
+		t.Logf("%-20s %2d faults: precision@3 %.2f, untrained %.2f", k.Kind, k.Faults, k.PrecisionAt3, k.PrecisionAt3Z)
+		if k.Faults == 0 || k.PrecisionAt3 < 0 || k.PrecisionAt3 > 1 {
+			t.Errorf("%+v", k)
+		}
+	}
+	if len(rep.Kinds) < 2 {
+		t.Errorf("kinds %+v", rep.Kinds)
 	}
 }

@@ -77,6 +77,7 @@ type NezhaReport struct {
 type podData struct {
 	pod    string
 	data   *fl.Dataset
+	table  *fl.FeatureTable
 	faults []podFault
 }
 
@@ -84,6 +85,9 @@ type podFault struct {
 	kind      string
 	rows      fl.Interval
 	indicator []string
+	// indicatorName is the root cause's indicator as published (a metric
+	// name, or a log or trace pattern for code-level faults).
+	indicatorName string
 }
 
 // EvaluateNezha treats every date folder under dir (a folder holding
@@ -258,7 +262,7 @@ func loadPod(ctx context.Context, src *csvsource.Source, pod string, infos []sou
 			continue
 		}
 		windows = append(windows, rows)
-		pd.faults = append(pd.faults, podFault{kind: in.Name, rows: rows, indicator: in.Metrics})
+		pd.faults = append(pd.faults, podFault{kind: in.Name, rows: rows, indicator: in.Metrics, indicatorName: in.Labels["indicator"]})
 	}
 	labels, err := fl.LabelsFromIntervals(ft.Rows, windows, 0)
 	if err != nil {
@@ -267,6 +271,7 @@ func loadPod(ctx context.Context, src *csvsource.Source, pod string, infos []sou
 	if pd.data, err = fl.NewDataset(ft, labels, 0, ft.Rows); err != nil {
 		return podData{}, err
 	}
+	pd.table = ft
 	return pd, nil
 }
 

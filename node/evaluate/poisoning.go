@@ -26,42 +26,30 @@ func DefaultAttacks() []Attack {
 	}
 }
 
-// Partitions of the SMD rows into honest organizations.
-const (
-	// PartitionMachine makes every machine an organization: realistic and
-	// strongly heterogeneous (non-IID).
-	PartitionMachine = "machine"
-	// PartitionIID deals all training rows at random to Organizations
-	// organizations and evaluates on all held-out rows pooled.
-	PartitionIID = "iid"
-)
-
 // PoisoningConfig configures EvaluatePoisoning.
 type PoisoningConfig struct {
-	SMD       SMDConfig `json:"smd"`
-	Partition string    `json:"partition"`
-	// Organizations is the number of honest organizations of an IID
-	// partition.
-	Organizations int `json:"organizations"`
+	// SMD is the learner and protocol (loso by default); every machine is
+	// one organization, so that leave-one-out folds keep five honest
+	// members on the six SMD machines.
+	SMD SMDConfig `json:"smd"`
 	// Fraction is the least share of all organizations that are attackers:
-	// ceil(f·h/(1−f)) attackers join the h honest ones. Attacker k holds a
-	// copy of honest organization k's training rows and misbehaves on it;
-	// it is not evaluated, so clean and poisoned runs are scored on the
-	// same held-out rows.
+	// ceil(f·h/(1−f)) attackers join the h honest members of a fold.
+	// Attacker k holds a copy of honest member k's training rows and
+	// misbehaves on it; it is not scored, so clean and poisoned runs are
+	// scored on the same rows.
 	Fraction   float64  `json:"fraction"`
 	Attacks    []Attack `json:"attacks"`
 	Strategies []string `json:"strategies"`
 }
 
-// DefaultPoisoningConfig is the robustness benchmark: 8 IID organizations
-// plus 2 attackers (20%), every strategy, both attacks.
+// DefaultPoisoningConfig is the robustness benchmark: 20 % attackers, every
+// strategy with its defaults derived from the number of updates, both
+// attacks, leave-one-machine-out on the first seed.
 func DefaultPoisoningConfig() PoisoningConfig {
 	smd := DefaultSMDConfig()
-	smd.Options.TrimFraction = 0.25 // trims 2 of 10 at each end
-	return PoisoningConfig{
-		SMD: smd, Partition: PartitionIID, Organizations: 8, Fraction: 0.2,
-		Attacks: DefaultAttacks(), Strategies: fl.Strategies(),
-	}
+	smd.Seeds = smd.Seeds[:1]
+	smd.SiteOf = func(m string) string { return m }
+	return PoisoningConfig{SMD: smd, Fraction: 0.2, Attacks: DefaultAttacks(), Strategies: fl.Strategies()}
 }
 
 // StrategyRobustness compares one aggregation strategy with and without
@@ -77,11 +65,13 @@ type StrategyRobustness struct {
 
 // PoisoningReport is the outcome of EvaluatePoisoning.
 type PoisoningReport struct {
-	Partition     string               `json:"partition"`
-	Organizations []string             `json:"organizations"`
-	Attackers     []string             `json:"attackers"`
-	Rounds        int                  `json:"rounds"`
-	Results       []StrategyRobustness `json:"results"`
+	Protocol      string   `json:"protocol"`
+	Organizations []string `json:"organizations"`
+	// Attackers is how many join every fold's honest members.
+	Attackers int                  `json:"attackers"`
+	Members   int                  `json:"members"`
+	Rounds    int                  `json:"rounds"`
+	Results   []StrategyRobustness `json:"results"`
 }
 
 // Result returns the entry for a strategy and attack.
@@ -93,9 +83,10 @@ func (r *PoisoningReport) Result(strategy, attack string) (StrategyRobustness, b
 	return r.Results[i], true
 }
 
-// EvaluatePoisoning runs federated training on an SMD-format folder once
-// clean and once per attack with attackers added, for every strategy, and
-// reports the pooled held-out AUC of each run.
+// EvaluatePoisoning runs the federated evaluation of an SMD-format folder
+// under cfg.SMD.Protocol once clean and once per attack with attackers
+// added, for every strategy, and reports the pooled AUC of each run on the
+// scored rows.
 func EvaluatePoisoning(ctx context.Context, dir string, cfg PoisoningConfig) (*PoisoningReport, error) {
 	if !(cfg.Fraction > 0 && cfg.Fraction < 0.5) {
 		return nil, fmt.Errorf("evaluate poisoning: fraction %v outside (0, 0.5)", cfg.Fraction)
@@ -103,53 +94,69 @@ func EvaluatePoisoning(ctx context.Context, dir string, cfg PoisoningConfig) (*P
 	if len(cfg.Attacks) == 0 || len(cfg.Strategies) == 0 {
 		return nil, errors.New("evaluate poisoning: no attacks or no strategies")
 	}
-	machines, err := loadSMD(ctx, dir, cfg.SMD.Features, cfg.SMD.Horizon, cfg.SMD.TrainFileReference)
+	if err := cfg.SMD.validate(); err != nil {
+		return nil, err
+	}
+	machines, err := loadSMD(ctx, dir, cfg.SMD.loadOptions())
 	if err != nil {
 		return nil, err
 	}
-	honest, err := honestSites(machines, cfg)
+	sites := groupSites(machines, cfg.SMD.SiteOf)
+	fs, skipped, err := folds(sites, cfg.SMD)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("evaluate poisoning: %w", err)
 	}
-	rep := &PoisoningReport{Partition: cfg.Partition, Rounds: cfg.SMD.Rounds}
-	for _, s := range honest {
-		rep.Organizations = append(rep.Organizations, s.Name)
+	if len(fs) == 0 || len(skipped) > 0 {
+		return nil, fmt.Errorf("evaluate poisoning: sites without anomalies: %v", skipped)
 	}
-	h := float64(len(honest))
-	bad := int(math.Ceil(cfg.Fraction*h/(1-cfg.Fraction) - 1e-9))
-	if bad > len(honest) {
-		return nil, fmt.Errorf("evaluate poisoning: %d attackers need more than %d organizations to copy", bad, len(honest))
+	rep := &PoisoningReport{Protocol: cfg.SMD.Protocol, Rounds: cfg.SMD.Rounds}
+	for _, s := range sites {
+		rep.Organizations = append(rep.Organizations, s.name)
 	}
-	var attackers []fl.Site
-	for k := range bad {
-		name := fmt.Sprintf("attacker-%d", k+1)
-		attackers = append(attackers, fl.Site{Name: name, Train: honest[k].Train})
-		rep.Attackers = append(rep.Attackers, name)
+	h := len(fs[0].members)
+	rep.Members = h
+	bad := int(math.Ceil(cfg.Fraction*float64(h)/(1-cfg.Fraction) - 1e-9))
+	if bad > h || h < 2 {
+		return nil, fmt.Errorf("evaluate poisoning: %d attackers need more than %d members to copy", bad, h)
 	}
-	run := func(strategy string, sites []fl.Site, poisoned map[string]fl.Poisoning) (float64, error) {
-		if err := ctx.Err(); err != nil {
-			return 0, err
+	rep.Attackers = bad
+	seed := cfg.SMD.Seeds[0]
+	run := func(strategy string, poisoned map[string]fl.Poisoning) (float64, error) {
+		p := newPool()
+		for _, f := range fs {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+			c := cfg.SMD
+			c.Strategy, c.Poisoned = strategy, poisoned
+			if poisoned != nil {
+				for k := range bad {
+					m := f.members[k]
+					f.members = append(slices.Clone(f.members), member{name: fmt.Sprintf("attacker-%d", k+1), train: m.train})
+				}
+			}
+			out, err := runFold(f, c, seed, false)
+			if err != nil {
+				return 0, err
+			}
+			for _, sc := range f.scored {
+				p.add(sc.name, out.fed[sc.name], sc.test.Labels)
+			}
 		}
-		res, err := fl.Simulate(sites, fl.SimConfig{
-			Rounds: cfg.SMD.Rounds, Train: cfg.SMD.Train, Strategy: strategy, Options: cfg.SMD.Options,
-			Poisoned: poisoned, Seed: cfg.SMD.Seed,
-		})
-		if err != nil {
-			return 0, err
-		}
-		return res.Rounds[len(res.Rounds)-1].Eval.AUC, nil
+		a, _, err := p.auc()
+		return a, err
 	}
 	for _, strategy := range cfg.Strategies {
-		clean, err := run(strategy, honest, nil)
+		clean, err := run(strategy, nil)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate poisoning: %s clean: %w", strategy, err)
 		}
 		for _, a := range cfg.Attacks {
 			poisoned := map[string]fl.Poisoning{}
-			for _, org := range rep.Attackers {
-				poisoned[org] = a.Poisoning
+			for k := range bad {
+				poisoned[fmt.Sprintf("attacker-%d", k+1)] = a.Poisoning
 			}
-			auc, err := run(strategy, slices.Concat(honest, attackers), poisoned)
+			auc, err := run(strategy, poisoned)
 			if err != nil {
 				return nil, fmt.Errorf("evaluate poisoning: %s under %s: %w", strategy, a.Name, err)
 			}
@@ -159,52 +166,4 @@ func EvaluatePoisoning(ctx context.Context, dir string, cfg PoisoningConfig) (*P
 		}
 	}
 	return rep, nil
-}
-
-// honestSites partitions the machines' rows into organizations. With an
-// IID partition, the pooled held-out rows go to the first organization so
-// that the harness scores every run on exactly them.
-func honestSites(machines []machineData, cfg PoisoningConfig) ([]fl.Site, error) {
-	switch cfg.Partition {
-	case PartitionMachine, "":
-		var sites []fl.Site
-		for _, m := range machines {
-			sites = append(sites, fl.Site{Name: m.name, Train: m.train, Test: m.test})
-		}
-		if len(sites) < 3 {
-			return nil, fmt.Errorf("evaluate poisoning: need at least 3 machines, have %d", len(sites))
-		}
-		return sites, nil
-	case PartitionIID:
-		if cfg.Organizations < 3 {
-			return nil, fmt.Errorf("evaluate poisoning: need at least 3 organizations, asked for %d", cfg.Organizations)
-		}
-		var trains, tests []*fl.Dataset
-		for _, m := range machines {
-			trains = append(trains, m.train)
-			tests = append(tests, m.test)
-		}
-		pooled, err := fl.ConcatDatasets(trains...)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate poisoning: %w", err)
-		}
-		heldOut, err := fl.ConcatDatasets(tests...)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate poisoning: %w", err)
-		}
-		parts, err := fl.PartitionRows(pooled, cfg.Organizations, cfg.SMD.Seed)
-		if err != nil {
-			return nil, fmt.Errorf("evaluate poisoning: %w", err)
-		}
-		var sites []fl.Site
-		for i, p := range parts {
-			s := fl.Site{Name: fmt.Sprintf("org-%02d", i+1), Train: p}
-			if i == 0 {
-				s.Test = heldOut
-			}
-			sites = append(sites, s)
-		}
-		return sites, nil
-	}
-	return nil, fmt.Errorf("evaluate poisoning: unknown partition %q", cfg.Partition)
 }

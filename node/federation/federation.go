@@ -71,6 +71,34 @@ func Inspect(r records.Round, payload []byte) (string, error) {
 // Aggregator makes the round machine's Aggregate function.
 type Aggregator struct {
 	Options fl.AggregatorOptions
+	// Relevance decides whether a service's ranking is the learned one.
+	Relevance RelevancePolicy
+}
+
+// Relevance modes.
+const (
+	// RelevanceAuto uses the learned relevance of a service only where the
+	// federated weights separate its metrics (MinSpread), else falls back.
+	RelevanceAuto = "auto"
+	// RelevanceLearned always uses the learned relevance.
+	RelevanceLearned = "learned"
+	// RelevanceDeviation always falls back to the deviation ranking, e.g.
+	// where `srellama dataset eval` showed the learned explanation does
+	// not beat plain deviations on the members' kind of data.
+	RelevanceDeviation = "deviation"
+)
+
+// DefaultMinSpread is the least (top − bottom) / top of a service's
+// learned metric scores for RelevanceAuto to use them: below it, learning
+// left the metrics (nearly) where the untrained prior put them, and their
+// order is noise.
+const DefaultMinSpread = 0.1
+
+// RelevancePolicy says when a round's ranking may present learned weights
+// as relevance. The zero value is RelevanceAuto with DefaultMinSpread.
+type RelevancePolicy struct {
+	Mode      string  `json:"mode,omitempty"`
+	MinSpread float64 `json:"min_spread,omitempty"`
 }
 
 // Aggregate combines the updates with the round's strategy. Updates whose
@@ -85,7 +113,7 @@ func (a Aggregator) Aggregate(r records.Round, updates []round.Update) (records.
 	if err != nil {
 		return records.AggregateClaim{}, err
 	}
-	ranking, err := Rankings(r, model)
+	ranking, err := RankingsWith(r, model, a.Relevance)
 	if err != nil {
 		return records.AggregateClaim{}, err
 	}
@@ -133,26 +161,93 @@ func (a Aggregator) Model(r records.Round, updates []round.Update) (fl.Model, []
 }
 
 // Rankings splits a model's metric ranking into one ranking per service of
-// the round, best first, in the form the chaincode stores.
+// the round, best first, in the form the chaincode stores, under the
+// default RelevancePolicy.
 func Rankings(r records.Round, model fl.Model) ([]records.ServiceRanking, error) {
+	return RankingsWith(r, model, RelevancePolicy{})
+}
+
+// RankingsWith is Rankings under a relevance policy. A service whose
+// learned relevance does not earn its place gets the deviation fallback:
+// its metrics with relevance 0, basis RankingDeviationFallback and the
+// reason, so that nobody reads noise as relevance; the SLI generator then
+// ranks them by their deviation during incidents on its own data.
+func RankingsWith(r records.Round, model fl.Model, policy RelevancePolicy) ([]records.ServiceRanking, error) {
+	mode := policy.Mode
+	if mode == "" {
+		mode = RelevanceAuto
+	}
+	minSpread := policy.MinSpread
+	if minSpread == 0 {
+		minSpread = DefaultMinSpread
+	}
+	if mode != RelevanceAuto && mode != RelevanceLearned && mode != RelevanceDeviation {
+		return nil, fmt.Errorf("relevance mode %q: want auto, learned or deviation", mode)
+	}
 	perService := map[string][]nft.Metric{}
+	all := map[string][]fl.MetricScore{}
 	for _, s := range fl.Rank(model, nil) {
 		svc, metric, ok := SplitMetricKey(s.Metric)
-		if !ok || !slices.Contains(r.Services, svc) || len(perService[svc]) >= TopMetricsPerService {
+		if !ok || !slices.Contains(r.Services, svc) {
 			continue
 		}
-		perService[svc] = append(perService[svc], nft.Metric{Name: metric, Relevance: s.Score, Stability: s.Stability})
+		all[svc] = append(all[svc], fl.MetricScore{Metric: metric, Score: s.Score, Stability: s.Stability})
+		if len(perService[svc]) < TopMetricsPerService {
+			perService[svc] = append(perService[svc], nft.Metric{Name: metric, Relevance: s.Score, Stability: s.Stability})
+		}
 	}
 	var out []records.ServiceRanking
 	for _, svc := range r.Services { // sorted, as the round spec requires
-		if ms := perService[svc]; len(ms) > 0 {
-			out = append(out, records.ServiceRanking{Service: svc, Metrics: ms})
+		ms := perService[svc]
+		if len(ms) == 0 {
+			continue
 		}
+		sr := records.ServiceRanking{Service: svc, Metrics: ms, Basis: records.RankingLearned}
+		reason := ""
+		switch mode {
+		case RelevanceDeviation:
+			reason = "relevance policy is deviation: learning did not beat the untrained ranking in evaluation"
+		case RelevanceAuto:
+			reason = separates(all[svc], minSpread)
+		}
+		if reason != "" {
+			sr = deviationFallback(svc, all[svc], reason)
+		}
+		out = append(out, sr)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("the global model ranks no metric of the round's services")
 	}
 	return out, nil
+}
+
+// separates returns why learned scores do not separate metrics, or "".
+func separates(scores []fl.MetricScore, minSpread float64) string {
+	if len(scores) < 2 {
+		return "a single metric: nothing to rank"
+	}
+	top, bottom := scores[0].Score, scores[len(scores)-1].Score
+	if !(top > 0) {
+		return "the federated model gives no weight to this service's metrics"
+	}
+	if spread := (top - bottom) / top; spread < minSpread {
+		return fmt.Sprintf("learned weights do not separate this service's metrics (spread %.3f below %.3f)", spread, minSpread)
+	}
+	return ""
+}
+
+// deviationFallback lists a service's metrics by name with relevance 0.
+func deviationFallback(svc string, scores []fl.MetricScore, reason string) records.ServiceRanking {
+	names := make([]string, len(scores))
+	for i, s := range scores {
+		names[i] = s.Metric
+	}
+	slices.Sort(names)
+	sr := records.ServiceRanking{Service: svc, Basis: records.RankingDeviationFallback, Reason: reason}
+	for _, n := range names[:min(len(names), TopMetricsPerService)] {
+		sr.Metrics = append(sr.Metrics, nft.Metric{Name: n})
+	}
+	return sr
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -145,3 +145,63 @@ func TestInspect(t *testing.T) {
 		}
 	}
 }
+
+// TestRankingBasis checks that a ranking says whether it is learned, and
+// falls back to the deviation ranking where learning did not separate the
+// metrics or the policy says so.
+func TestRankingBasis(t *testing.T) {
+	r := testRound("fedavg")
+	features := []string{
+		fl.FeatureName(auth, fl.AbsZScore), fl.FeatureName(reginit, fl.AbsZScore), fl.FeatureName(session, fl.AbsZScore),
+	}
+	slices.Sort(features)
+	model := func(weights ...float64) fl.Model {
+		m, err := fl.NewModel(features)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(m.Weights, weights)
+		return m
+	}
+	// features sorted: amf/..authreject, amf/..reginitreq, smf/..
+	learned := model(0.2, 1.5, 0.7)
+	flat := model(0.5, 0.52, 0.7)
+	for _, tc := range []struct {
+		name   string
+		model  fl.Model
+		policy federation.RelevancePolicy
+		basis  string // of the amf service
+		first  string
+	}{
+		{"learned weights separate", learned, federation.RelevancePolicy{}, records.RankingLearned, "fivegs_amffunction_rm_reginitreq"},
+		{"flat weights fall back", flat, federation.RelevancePolicy{}, records.RankingDeviationFallback, "fivegs_amffunction_amf_authreject"},
+		{"policy deviation falls back", learned, federation.RelevancePolicy{Mode: federation.RelevanceDeviation}, records.RankingDeviationFallback, "fivegs_amffunction_amf_authreject"},
+		{"policy learned keeps flat weights", flat, federation.RelevancePolicy{Mode: federation.RelevanceLearned}, records.RankingLearned, "fivegs_amffunction_rm_reginitreq"},
+	} {
+		got, err := federation.RankingsWith(r, tc.model, tc.policy)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		amf := got[0]
+		if amf.Service != "amf" || amf.Basis != tc.basis || amf.Metrics[0].Name != tc.first {
+			t.Errorf("%s: %+v", tc.name, amf)
+		}
+		if amf.Basis == records.RankingDeviationFallback {
+			if amf.Reason == "" || amf.Metrics[0].Relevance != 0 {
+				t.Errorf("%s: fallback without reason or with relevance: %+v", tc.name, amf)
+			}
+		}
+		// A single metric (smf) has nothing to rank.
+		if got[1].Basis != records.RankingDeviationFallback && tc.policy.Mode != federation.RelevanceLearned {
+			t.Errorf("%s: one-metric service %+v", tc.name, got[1])
+		}
+		claim := records.AggregateClaim{Digest: "sha256:" + strings.Repeat("ab", 32), Contributors: []string{"Org1MSP"}, Ranking: got}
+		b, _ := json.Marshal(claim)
+		if _, err := records.ParseAggregateClaim(string(b)); err != nil {
+			t.Errorf("%s: the chaincode refuses the claim: %v", tc.name, err)
+		}
+	}
+	if _, err := federation.RankingsWith(r, learned, federation.RelevancePolicy{Mode: "vibes"}); err == nil {
+		t.Error("unknown relevance mode accepted")
+	}
+}

@@ -1,0 +1,200 @@
+package evaluate
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/srellama/srellama/fl"
+)
+
+// syntheticFolder writes an SMD-format folder of machines in groups: 300
+// train rows, 600 labelled rows of five metrics, anomalies lifting m02 and
+// m03 spread over both halves, interpretation files naming them.
+func syntheticFolder(t *testing.T, groups, perGroup int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "interpretation"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const trainRows, testRows = 300, 600
+	for g := 1; g <= groups; g++ {
+		for m := 1; m <= perGroup; m++ {
+			name := fmt.Sprintf("machine-%d-%d", g, m)
+			rng := rand.New(rand.NewPCG(uint64(g), uint64(m)))
+			var anomalies [][2]int
+			for k := range 6 {
+				s := 40 + 95*k + 3*g + m
+				anomalies = append(anomalies, [2]int{s, s + 12})
+			}
+			row := func(anomalous bool) string {
+				vals := make([]string, 5)
+				for k := range vals {
+					v := 0.5 + 0.05*rng.NormFloat64()
+					if anomalous && (k == 1 || k == 2) {
+						v += 0.3
+					}
+					vals[k] = fmt.Sprintf("%.4f", v)
+				}
+				return strings.Join(vals, ",")
+			}
+			var train, test, interp strings.Builder
+			train.WriteString("timestamp,m01,m02,m03,m04,m05\n")
+			for i := range trainRows {
+				fmt.Fprintf(&train, "%d,%s\n", 1700000000+60*i, row(false))
+			}
+			test.WriteString("timestamp,anomaly,m01,m02,m03,m04,m05\n")
+			for i := range testRows {
+				in := false
+				for _, a := range anomalies {
+					in = in || (i >= a[0] && i < a[1])
+				}
+				label := 0
+				if in {
+					label = 1
+				}
+				fmt.Fprintf(&test, "%d,%d,%s\n", 1700000000+60*(trainRows+i), label, row(in))
+			}
+			for _, a := range anomalies {
+				fmt.Fprintf(&interp, "%d-%d:2,3\n", a[0], a[1])
+			}
+			for file, content := range map[string]string{
+				name + ".train.csv": train.String(), name + ".test.csv": test.String(),
+				filepath.Join("interpretation", name+".txt"): interp.String(),
+			} {
+				if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return dir
+}
+
+func quickConfig(protocol string) SMDConfig {
+	cfg := DefaultSMDConfig()
+	cfg.Protocol, cfg.Seeds, cfg.Rounds = protocol, []uint64{1, 2}, 4
+	cfg.Features.BaselineWindow = 60
+	return cfg
+}
+
+// TestProtocolsScoreTheRightRows checks which rows each protocol trains on
+// and scores: every protocol scores every site, loso once per site with a
+// federation that never saw it, and all baselines on the same rows.
+func TestProtocolsScoreTheRightRows(t *testing.T) {
+	machines, err := loadSMD(context.Background(), syntheticFolder(t, 3, 2), quickConfig(ProtocolLOSO).loadOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := groupSites(machines, nil)
+	for _, tc := range []struct {
+		protocol   string
+		folds      int
+		members    int
+		scoredRows int // per site: two machines' halves
+	}{
+		{ProtocolSplit, 1, 3, 600},
+		{ProtocolSwap, 1, 3, 600},
+		{ProtocolLOSO, 3, 2, 600},
+	} {
+		fs, skipped, err := folds(sites, quickConfig(tc.protocol))
+		if err != nil || len(skipped) > 0 {
+			t.Fatalf("%s: %v %v", tc.protocol, err, skipped)
+		}
+		if len(fs) != tc.folds {
+			t.Fatalf("%s: %d folds", tc.protocol, len(fs))
+		}
+		seen := map[string]bool{}
+		for _, f := range fs {
+			if len(f.members) != tc.members {
+				t.Errorf("%s: %d members", tc.protocol, len(f.members))
+			}
+			for _, sc := range f.scored {
+				seen[sc.name] = true
+				if sc.test.Rows() != tc.scoredRows {
+					t.Errorf("%s: site %s scores %d rows", tc.protocol, sc.name, sc.test.Rows())
+				}
+				for _, m := range f.members {
+					if tc.protocol == ProtocolLOSO && m.name == sc.name {
+						t.Errorf("loso: site %s trains the federation that scores it", sc.name)
+					}
+				}
+			}
+		}
+		if len(seen) != 3 {
+			t.Errorf("%s scores sites %v", tc.protocol, seen)
+		}
+	}
+	// swap scores the first half, split the second: their scored labels
+	// are the two halves of each machine.
+	split, _, _ := folds(sites, quickConfig(ProtocolSplit))
+	swap, _, _ := folds(sites, quickConfig(ProtocolSwap))
+	a, b := split[0].scored[0].test.Labels, swap[0].scored[0].test.Labels
+	first, _ := sites[0].machines[0].half(false)
+	if fmt.Sprint(b[:first.Rows()]) != fmt.Sprint(first.Labels) || fmt.Sprint(a) == fmt.Sprint(b) {
+		t.Error("swap does not score the first halves")
+	}
+}
+
+// TestEvaluateSMDSynthetic runs every protocol on a small folder: every
+// report has its baselines, verdicts and explanation scores.
+func TestEvaluateSMDSynthetic(t *testing.T) {
+	dir := syntheticFolder(t, 3, 2)
+	for _, protocol := range Protocols() {
+		rep, err := EvaluateSMD(context.Background(), dir, quickConfig(protocol))
+		if err != nil {
+			t.Fatalf("%s: %v", protocol, err)
+		}
+		t.Logf("%s: federated %.3f, centralized %.3f, local %.3f, untrained %.3f; HitRate@150%% %.3f (ones %.3f, plain %.3f, random %.3f)",
+			protocol, rep.AUCFederated, rep.AUCCentralized, rep.AUCLocalPooled, rep.AUCUntrained,
+			rep.HitRate150, rep.HitRate150Ones, rep.HitRate150PlainZ, rep.HitRate150Random)
+		if rep.Protocol != protocol || len(rep.AUCFederatedSites) != 3 || len(rep.AUCLocal) != 3 || len(rep.AUCFederatedSeeds) != 2 {
+			t.Errorf("%s: report %+v", protocol, rep)
+		}
+		if rep.AUCFederated < 0.9 || rep.AUCUntrained < 0.9 || rep.WorstSite.AUC < 0.85 {
+			t.Errorf("%s: AUC federated %.3f, untrained %.3f, worst site %v on clear anomalies", protocol, rep.AUCFederated, rep.AUCUntrained, rep.WorstSite)
+		}
+		if rep.HitRateIncidents == 0 || rep.HitRate150 < 0.9 || rep.HitRate150Random > 0.9 {
+			t.Errorf("%s: HitRate@150%% %.3f (random %.3f) over %d incidents", protocol, rep.HitRate150, rep.HitRate150Random, rep.HitRateIncidents)
+		}
+		if len(rep.Verdicts) != 7 {
+			t.Errorf("%s: verdicts %v", protocol, rep.Verdicts)
+		}
+		for _, v := range rep.BestRounds {
+			if v < 0 || v > 4 {
+				t.Errorf("%s: best round %d outside 0..4", protocol, v)
+			}
+		}
+	}
+}
+
+// TestEvaluatePoisoningLOSO runs the poisoning experiment on the small
+// folder: every strategy and attack has a result, and the robust
+// strategies hold up against the boosted sign-flipped update.
+func TestEvaluatePoisoningLOSO(t *testing.T) {
+	dir := syntheticFolder(t, 2, 3)
+	cfg := DefaultPoisoningConfig()
+	cfg.SMD.Rounds, cfg.SMD.Features.BaselineWindow = 4, 60
+	rep, err := EvaluatePoisoning(context.Background(), dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Protocol != ProtocolLOSO || rep.Members != 5 || rep.Attackers != 2 || len(rep.Results) != 2*len(fl.Strategies()) {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, r := range rep.Results {
+		t.Logf("%-12s %-10s clean %.3f poisoned %.3f", r.Strategy, r.Attack, r.AUCClean, r.AUCPoisoned)
+		if r.AUCClean < 0.9 {
+			t.Errorf("%s clean AUC %.3f", r.Strategy, r.AUCClean)
+		}
+	}
+	for _, s := range []string{fl.Median, fl.TrimmedMean, fl.MultiKrum} {
+		if r, _ := rep.Result(s, "scaled"); r.Drop > 0.05 {
+			t.Errorf("%s lost %.3f AUC to 2 scaled attackers of 7", s, r.Drop)
+		}
+	}
+}
