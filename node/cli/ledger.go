@@ -56,12 +56,16 @@ serves until interrupted (Ctrl-C or SIGTERM stop it cleanly).`, `
 	listen := f.String("listen", "127.0.0.1:7051", "loopback address to serve on (port 0 picks a free port)")
 	orgs := f.String("orgs", "Org1MSP,Org2MSP,Org3MSP", "member organizations' MSP IDs, comma-separated")
 	channel := f.String("channel", DefaultChannel, "channel name")
+	timeWindow := f.Duration("time-window", embedledger.DefaultTimeWindow, "refuse proposals dated further than this from the ledger's clock (Fabric's peer.authentication.timewindow)")
 	verbose := f.Bool("v", false, "log the ledger's operations on stderr")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return usagef("ledger: --dir is required")
+	}
+	if *timeWindow <= 0 {
+		return usagef("ledger: --time-window must be positive, got %v", *timeWindow)
 	}
 	members := splitList(*orgs)
 	if len(members) == 0 {
@@ -94,6 +98,7 @@ serves until interrupted (Ctrl-C or SIGTERM stop it cleanly).`, `
 		Ledger: embedledger.Config{
 			Dir: *dir, Channel: *channel, Orgs: members,
 			Chaincodes: map[string]shim.Chaincode{ChaincodeName: cc}, Logger: logger,
+			TimeWindow: *timeWindow,
 		},
 		Address: *listen, Chaincode: ChaincodeName, Ready: ready,
 	})

@@ -56,7 +56,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TimeWindow is how far a proposal's timestamp may be from the
+	// ledger's clock, either way (default 15 minutes, as Fabric's
+	// peer.authentication.timewindow). Chaincode takes "now" from that
+	// timestamp; the window is what bounds a client's choice of it.
+	// Negative: no check.
+	TimeWindow time.Duration
 }
+
+// DefaultTimeWindow is Fabric's default peer.authentication.timewindow.
+const DefaultTimeWindow = 15 * time.Minute
 
 func (c *Config) withDefaults() (Config, error) {
 	out := *c
@@ -80,6 +89,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.Now == nil {
 		out.Now = time.Now
+	}
+	if out.TimeWindow == 0 {
+		out.TimeWindow = DefaultTimeWindow
 	}
 	return out, nil
 }
@@ -260,11 +272,35 @@ func (l *Ledger) checkProposal(sp *peer.SignedProposal) (*fabmsg.Proposal, *msp.
 	if err := creator.Verify(sp.GetProposalBytes(), sp.GetSignature()); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: proposal from %s: %v", ErrUnauthorized, creator.MSPID, err)
 	}
+	if err := l.checkTimestamp(p); err != nil {
+		return nil, nil, nil, err
+	}
 	cc, ok := l.cfg.Chaincodes[p.Chaincode]
 	if !ok {
 		return nil, nil, nil, fmt.Errorf("%w: chaincode %q is not installed on channel %q", ErrNotFound, p.Chaincode, l.cfg.Channel)
 	}
 	return p, creator, cc, nil
+}
+
+// checkTimestamp refuses a proposal whose timestamp is further than the
+// time window from the ledger's clock, as a Fabric peer's TimeWindowCheck
+// does: the chaincode reads the time from the proposal, so a client could
+// otherwise move a deadline by choosing it.
+func (l *Ledger) checkTimestamp(p *fabmsg.Proposal) error {
+	window := l.cfg.TimeWindow
+	if window < 0 {
+		return nil
+	}
+	ts := p.Timestamp()
+	if ts == nil || ts.CheckValid() != nil {
+		return fmt.Errorf("%w: proposal %s has no valid timestamp", ErrBadRequest, p.TxID())
+	}
+	at, now := ts.AsTime(), l.cfg.Now()
+	if skew := at.Sub(now); skew > window || skew < -window {
+		return fmt.Errorf("%w: proposal %s: timestamp %s is %s from the ledger's clock (%s), beyond the %s time window (peer.authentication.timewindow); check the client's clock",
+			ErrBadRequest, p.TxID(), at.UTC().Format(time.RFC3339), skew.Round(time.Second), now.UTC().Format(time.RFC3339), window)
+	}
+	return nil
 }
 
 // simulate runs the chaincode against a snapshot of committed state, and
