@@ -62,6 +62,13 @@ type Config struct {
 	// timestamp; the window is what bounds a client's choice of it.
 	// Negative: no check.
 	TimeWindow time.Duration
+	// VerifyBlocks is how many of the last blocks have their checksums
+	// verified when the ledger opens: 0 (the default), every block; a
+	// negative number, none. `srellama audit verify` checks them all.
+	VerifyBlocks int64
+	// Limits bound what clients of ServeGateway can make the ledger hold
+	// (zero fields: DefaultLimits).
+	Limits Limits
 }
 
 // DefaultTimeWindow is Fabric's default peer.authentication.timewindow.
@@ -93,7 +100,9 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.TimeWindow == 0 {
 		out.TimeWindow = DefaultTimeWindow
 	}
-	return out, nil
+	var err error
+	out.Limits, err = out.Limits.withDefaults()
+	return out, err
 }
 
 // chaincodeVersion is reported in chaincode actions; the embedded ledger has
@@ -134,6 +143,63 @@ type Ledger struct {
 	newTip  chan struct{} // closed and replaced at every commit
 	failure error         // set when a commit failed; the ledger stops
 	stats   Stats
+
+	// healthMu guards damage and onUnhealthy; it is taken under mu.
+	healthMu sync.Mutex
+	// damage is the first failed read of the store: the ledger goes on
+	// serving what it can read, but is unhealthy.
+	damage      error
+	onUnhealthy []func(error)
+}
+
+// Health reports whether the ledger is sound: nil, or what is wrong. A
+// read that found the store damaged (or failed otherwise) makes the ledger
+// unhealthy for good: the transaction it served failed, and others may read
+// the same damage. A failed commit stops the committer.
+func (l *Ledger) Health() error {
+	l.mu.Lock()
+	failure := l.failure
+	l.mu.Unlock()
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	return errors.Join(l.damage, failure)
+}
+
+// readFailed records a failed read of the store and returns the error for
+// the request that made it: Unavailable, never "not found".
+func (l *Ledger) readFailed(err error) error {
+	l.unhealthy(err, true)
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// unhealthy logs the first error that makes the ledger unhealthy and tells
+// the watchers (the served health service).
+func (l *Ledger) unhealthy(err error, damage bool) {
+	l.healthMu.Lock()
+	first := l.damage == nil
+	if damage && first {
+		l.damage = err
+	}
+	watchers := slices.Clone(l.onUnhealthy)
+	l.healthMu.Unlock()
+	if damage && !first {
+		return
+	}
+	l.log.Error("embedded ledger is unhealthy", "err", err)
+	for _, w := range watchers {
+		w(err)
+	}
+}
+
+// watchHealth calls fn when the ledger becomes unhealthy (at once if it
+// is).
+func (l *Ledger) watchHealth(fn func(error)) {
+	if err := l.Health(); err != nil {
+		fn(err)
+	}
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	l.onUnhealthy = append(l.onUnhealthy, fn)
 }
 
 // endorsementsKept is how many of its recent endorsements the ledger
@@ -204,7 +270,7 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
 	l.verifier = msp.NewVerifier(roots(l.orgs), c.Now)
-	if l.store, err = store.Open(StorePath(c.Dir)); err != nil {
+	if l.store, err = store.OpenWith(StorePath(c.Dir), store.Options{VerifyBlocks: c.VerifyBlocks}); err != nil {
 		return nil, err
 	}
 	if err := l.replayUnindexed(); err != nil {
@@ -325,6 +391,11 @@ func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode, endorsing bool)
 		Args: p.Args, Transient: p.Transient, Signed: p.Signed,
 	}, snap)
 	resp := invoke(cc, stub)
+	if err := snap.Err(); err != nil {
+		// The chaincode read through a failed read: its answer, error or
+		// not, may be wrong (a key it found "absent" may be there).
+		return nil, nil, height, l.readFailed(err)
+	}
 	if resp.GetStatus() >= shim.ERRORTHRESHOLD {
 		return resp, nil, height, &ChaincodeError{Status: resp.GetStatus(), Message: resp.GetMessage()}
 	}
@@ -408,6 +479,12 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 	return p.Envelope(prp, endorsements)
 }
 
-func (l *Ledger) txStatus(txID string) (store.TxStatus, bool) { return l.store.TxStatus(txID) }
+func (l *Ledger) txStatus(txID string) (store.TxStatus, bool, error) {
+	st, ok, err := l.store.TxStatus(txID)
+	if err != nil {
+		return st, false, l.readFailed(err)
+	}
+	return st, ok, nil
+}
 
 func (l *Ledger) beginClose() { l.closeMu.Do(func() { close(l.closing) }) }
