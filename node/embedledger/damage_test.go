@@ -97,6 +97,16 @@ func TestDamagedIndexTableFailsReadsLoudly(t *testing.T) {
 	fillAndStop(t, dir)
 	flip(t, largestTable(t, dir), 64)
 
+	// The offline audit reads every table and finds the damage.
+	s, err := store.OpenExisting(embedledger.StorePath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := embedledger.VerifyState(context.Background(), s); !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), "rebuild the index") {
+		t.Errorf("VerifyState of the damaged index = %v, want the damage and its remedy", err)
+	}
+	s.Close()
+
 	l := openLedger(t, dir, nil)
 	defer l.Close()
 	if err := l.Health(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,10 @@ import (
 // largest size it may have; a request that finds no room within
 // AdmissionWait is refused with ResourceExhausted (clients retry), before
 // any of its bytes are read, and one not received within ReceiveTimeout is
-// cancelled. Each connection carries at most MaxStreamsPerConn concurrent
+// cancelled. A quarter of that room (at least one request) is all that
+// connections without a successful call yet may use: a flood from no
+// identity never gets a call through, so it competes only with other
+// newcomers, and the clients already at work keep the rest. Each connection carries at most MaxStreamsPerConn concurrent
 // calls, and connections beyond MaxConnections are closed as they arrive.
 // Memory held for requests is then about three times MaxInFlightBytes at
 // worst (the received buffers, their copy into one message, the decoded
@@ -114,14 +118,21 @@ func (l Limits) serverOptions(a *admission) []grpc.ServerOption {
 
 // admission counts the requests being received (see Limits).
 type admission struct {
-	slots   chan struct{}
-	wait    time.Duration
-	timeout time.Duration
-	refused atomic.Uint64
+	// slots are for connections that have made a successful call (every
+	// served call authenticates its caller), newcomers for the others.
+	slots, newcomers chan struct{}
+	wait             time.Duration
+	timeout          time.Duration
+	refused          atomic.Uint64
 }
 
 func newAdmission(l Limits) *admission {
-	return &admission{slots: make(chan struct{}, l.MaxInFlightBytes/int64(l.MaxMessageBytes)), wait: l.AdmissionWait, timeout: l.ReceiveTimeout}
+	n := int(l.MaxInFlightBytes / int64(l.MaxMessageBytes))
+	newcomers := max(1, n/4)
+	return &admission{
+		slots: make(chan struct{}, max(1, n-newcomers)), newcomers: make(chan struct{}, newcomers),
+		wait: l.AdmissionWait, timeout: l.ReceiveTimeout,
+	}
 }
 
 // servedMethods are the calls admitted; any other is refused before gRPC
@@ -147,16 +158,20 @@ func (a *admission) admit(ctx context.Context, info *tap.Info) (context.Context,
 	if !servedMethods[info.FullMethodName] {
 		return nil, status.Errorf(codes.Unimplemented, "method %s is not served", info.FullMethodName)
 	}
+	slots := a.newcomers
+	if c, ok := ctx.Value(connKey{}).(*connState); ok && c.proven.Load() {
+		slots = a.slots
+	}
 	select {
-	case a.slots <- struct{}{}:
+	case slots <- struct{}{}:
 	default:
 		timer := time.NewTimer(a.wait)
 		defer timer.Stop()
 		select {
-		case a.slots <- struct{}{}:
+		case slots <- struct{}{}:
 		case <-timer.C:
 			a.refused.Add(1)
-			return nil, status.Errorf(codes.ResourceExhausted, "the ledger is receiving as many requests as it may hold (%d); retry", cap(a.slots))
+			return nil, status.Errorf(codes.ResourceExhausted, "the ledger is receiving as many requests as it may hold (%d); retry", cap(slots))
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
@@ -169,26 +184,48 @@ func (a *admission) admit(ctx context.Context, info *tap.Info) (context.Context,
 	received := func() {
 		once.Do(func() {
 			slowly.Stop()
-			<-a.slots
+			<-slots
 		})
 	}
 	context.AfterFunc(ctx, received) // the call ended, or was cancelled
 	return context.WithValue(ctx, receivedKey{}, received), nil
 }
 
-func (a *admission) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+type gatewayCallKey struct{}
 
-// HandleRPC gives the slot back once the request is received and decoded.
-func (a *admission) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	if _, ok := s.(*stats.InPayload); !ok {
-		return
+// TagRPC marks the gateway's calls: each authenticates its caller, while
+// the health service answers anyone.
+func (a *admission) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	if strings.HasPrefix(info.FullMethodName, "/"+gwproto.Gateway_ServiceDesc.ServiceName+"/") {
+		return context.WithValue(ctx, gatewayCallKey{}, true)
 	}
-	if received, ok := ctx.Value(receivedKey{}).(func()); ok {
-		received()
+	return ctx
+}
+
+// HandleRPC gives the slot back once the request is received and decoded,
+// and marks a connection proven by its first successful call.
+func (a *admission) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	switch s := s.(type) {
+	case *stats.InPayload:
+		if received, ok := ctx.Value(receivedKey{}).(func()); ok {
+			received()
+		}
+	case *stats.End:
+		if c, ok := ctx.Value(connKey{}).(*connState); ok && s.Error == nil && ctx.Value(gatewayCallKey{}) != nil {
+			c.proven.Store(true)
+		}
 	}
 }
 
-func (a *admission) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+type connKey struct{}
+
+// connState is what admission knows of a connection: whether a call on it
+// has succeeded, which takes a member's valid signature.
+type connState struct{ proven atomic.Bool }
+
+func (a *admission) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return context.WithValue(ctx, connKey{}, &connState{})
+}
 
 func (a *admission) HandleConn(context.Context, stats.ConnStats) {}
 

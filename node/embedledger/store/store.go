@@ -14,6 +14,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -775,3 +776,21 @@ func decodeVersioned(raw []byte) (Height, []byte) {
 
 // prefixLimit is the first key after every key that starts with prefix.
 func prefixLimit(prefix []byte) []byte { return util.BytesPrefix(prefix).Limit }
+
+// Scan reads every entry of the index (state, history, the block and
+// transaction indexes), so that LevelDB checks the checksum of every table
+// block, and returns how many it read. A damaged table is an ErrDamaged
+// error with the remedy.
+func (r *reader) Scan(ctx context.Context) (uint64, error) {
+	it := r.iterate(nil, nil)
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+		}
+	}
+	r.iterDone(it)
+	return n, r.err
+}
