@@ -119,7 +119,7 @@ func open(dir string, readOnly bool, o Options) (*Store, error) {
 		Compression: opt.NoCompression,
 		// A larger memtable turns into fewer, larger level-0 tables.
 		WriteBuffer:            16 << 20,
-		BlockCacheCapacity:     64 << 20,
+		BlockCacheCapacity:     blockCache(readOnly),
 		DisableSeeksCompaction: true,
 	})
 	if err != nil {
@@ -171,6 +171,16 @@ func open(dir string, readOnly bool, o Options) (*Store, error) {
 	}
 	s.cache = newStateCache(height, stateCacheBytes)
 	return s, nil
+}
+
+// blockCache sizes LevelDB's block cache: an audit reads each table block
+// about once, in order, so a cache would only hold what it never reads
+// again.
+func blockCache(readOnly bool) int {
+	if readOnly {
+		return 4 << 20
+	}
+	return 64 << 20
 }
 
 func (s *Store) checkFormat(readOnly bool) error {
