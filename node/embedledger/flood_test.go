@@ -85,11 +85,12 @@ func BenchmarkFloodUnauthenticated(b *testing.B) {
 			b.ReportMetric(idle, "idle-rss-MB")
 			b.ReportMetric(peak, "peak-rss-MB")
 			b.ReportMetric(after, "rss-5s-after-MB")
-			b.ReportMetric(float64(len(lat)), "honest-tx")
 			b.ReportMetric(float64(errs), "honest-errors")
 			if len(quietLat) > 0 {
 				b.ReportMetric(ms(quietLat[len(quietLat)*99/100]), "quiet-p99-ms")
+				b.ReportMetric(float64(len(quietLat))/3, "quiet-tx/s")
 			}
+			b.ReportMetric(float64(len(lat))/floodDuration.Seconds(), "flood-tx/s")
 			if len(lat) > 0 {
 				b.ReportMetric(ms(lat[len(lat)/2]), "honest-p50-ms")
 				b.ReportMetric(ms(lat[len(lat)*99/100]), "honest-p99-ms")
