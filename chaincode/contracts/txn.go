@@ -14,16 +14,9 @@ import (
 	"github.com/srellama/srellama/nft"
 )
 
-// TimeWindow is how far the peers let a proposal's timestamp stray from
-// their own clocks: Fabric's default peer.authentication.timewindow, which
-// the embedded ledger applies too. A transaction's time is that timestamp,
-// chosen by the client, so a deadline is only as firm as this window.
-// Deadlines that would end something early (closing a round, expiring a
-// proposal) take effect only TimeWindow after they pass, so that no
-// forged timestamp can bring them forward; deadlines that end a window for
-// acting (committing an update, voting, deciding) can be overrun by up to
-// TimeWindow with a backdated timestamp, never by more.
-const TimeWindow = 15 * time.Minute
+// TimeWindow is records.TimeWindow: closing a round or a proposal takes
+// effect only this long after its deadline (see there).
+const TimeWindow = records.TimeWindow
 
 // txn is one transaction's view of the ledger: the stub, who is calling,
 // and the transaction time. Every contract function starts by building one,
