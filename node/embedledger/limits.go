@@ -123,7 +123,6 @@ type admission struct {
 	slots, newcomers chan struct{}
 	wait             time.Duration
 	timeout          time.Duration
-	refused          atomic.Uint64
 }
 
 func newAdmission(l Limits) *admission {
@@ -170,7 +169,6 @@ func (a *admission) admit(ctx context.Context, info *tap.Info) (context.Context,
 		select {
 		case slots <- struct{}{}:
 		case <-timer.C:
-			a.refused.Add(1)
 			return nil, status.Errorf(codes.ResourceExhausted, "the ledger is receiving as many requests as it may hold (%d); retry", cap(slots))
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
@@ -233,8 +231,7 @@ func (a *admission) HandleConn(context.Context, stats.ConnStats) {}
 // a client cannot make the ledger hold more than max connections' buffers.
 type limitListener struct {
 	net.Listener
-	slots   chan struct{}
-	refused atomic.Uint64
+	slots chan struct{}
 }
 
 func newLimitListener(l net.Listener, max int) *limitListener {
@@ -251,7 +248,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		case l.slots <- struct{}{}:
 			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
 		default:
-			l.refused.Add(1)
 			c.Close()
 		}
 	}
