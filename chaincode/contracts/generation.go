@@ -367,8 +367,9 @@ func (c *Generation) Close(ctx contractapi.TransactionContextInterface, proposal
 	if err != nil {
 		return "", err
 	}
-	if deadline, _ := records.ParseTime(prop.Deadline); !t.now.After(deadline) {
-		return "", fmt.Errorf("proposal %s is open until %s", proposalID, prop.Deadline)
+	if deadline, _ := records.ParseTime(prop.Deadline); !t.now.After(deadline.Add(TimeWindow)) { // see Rounds.Close
+		return "", fmt.Errorf("proposal %s is open until %s; it can be closed after %s (the deadline plus the %s time window)",
+			proposalID, prop.Deadline, records.FormatTime(deadline.Add(TimeWindow)), TimeWindow)
 	}
 	prop.Status, prop.Reason = records.ProposalExpired, "deadline passed without quorum"
 	if err := t.put(prop, keyProposal, prop.ID); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/xeipuuv/gojsonschema"
 
+	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/nft"
 )
@@ -234,6 +235,11 @@ func TestRejections(t *testing.T) {
 func TestDeadlines(t *testing.T) {
 	w := registered(t)
 	w.submit(w.org1.Admin, "Rounds:Open", mustJSON(t, w.roundSpec("round-late")))
+	// A transaction dated before the round opened is backdated.
+	w.ledger.Advance(-time.Minute)
+	w.refused(w.org1.Client, "before the round opened", "Rounds:CommitUpdate", "round-late", mustJSON(t, commitment("a")))
+	w.refused(w.org1.Client, "before the round opened", "Rounds:SubmitAggregate", "round-late", mustJSON(t, claim("Org1MSP")))
+	w.ledger.Advance(time.Minute)
 	w.submit(w.org1.Client, "Rounds:CommitUpdate", "round-late", mustJSON(t, commitment("a")))
 	w.refused(w.org1.Client, "aggregation starts after the commit deadline", "Rounds:SubmitAggregate", "round-late", mustJSON(t, claim("Org1MSP")))
 
@@ -243,7 +249,11 @@ func TestDeadlines(t *testing.T) {
 	w.refused(w.org1.Client, "has not committed", "Rounds:SubmitAggregate", "round-late", mustJSON(t, claim("Org1MSP", "Org2MSP")))
 	w.refused(w.org1.Client, "is open until", "Rounds:Close", "round-late")
 
+	// The deadline has passed, but a client may date a transaction up to
+	// the time window ahead: closing waits for the window too.
 	w.ledger.Advance(10 * time.Minute)
+	w.refused(w.org1.Client, "it can be closed after", "Rounds:Close", "round-late")
+	w.ledger.Advance(contracts.TimeWindow)
 	res := w.submit(w.org3.Client, "Rounds:Close", "round-late")
 	failed := event(t, res, records.EventRoundFailed).Round
 	if failed.Status != records.RoundFailed || failed.FailureReason == "" {
@@ -259,6 +269,8 @@ func TestDeadlines(t *testing.T) {
 	w.refused(w.org2.Client, "is open until", "Generation:Close", prop.ID)
 	w.ledger.Advance(records.DefaultRequestTTL + time.Second)
 	w.refused(w.org2.Client, "expired", "Generation:Approve", prop.ID)
+	w.refused(w.org2.Client, "the deadline plus the 15m0s time window", "Generation:Close", prop.ID)
+	w.ledger.Advance(contracts.TimeWindow)
 	res = w.submit(w.org2.Client, "Generation:Close", prop.ID)
 	closed := event(t, res, records.EventProposalClosed)
 	if closed.Proposal.Status != records.ProposalExpired || closed.Requests[0].Status != records.RequestExpired {

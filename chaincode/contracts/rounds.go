@@ -277,14 +277,17 @@ func (t *txn) countVotes(roundID, outcome string) (int, error) {
 }
 
 // Close fails a round whose deadline passed without quorum. Any member may
-// call it; before the deadline it is refused.
+// call it from TimeWindow after the deadline on: a transaction's time is
+// its proposal's timestamp, which a client may set up to TimeWindow ahead
+// of the peers' clocks, so an earlier close could be a forged one.
 func (c *Rounds) Close(ctx contractapi.TransactionContextInterface, roundID string) (string, error) {
 	t, round, err := memberInOpenRound(ctx, roundID)
 	if err != nil {
 		return "", err
 	}
-	if deadline, _ := records.ParseTime(round.Deadline); !t.now.After(deadline) {
-		return "", fmt.Errorf("round %q is open until %s", roundID, round.Deadline)
+	if deadline, _ := records.ParseTime(round.Deadline); !t.now.After(deadline.Add(TimeWindow)) {
+		return "", fmt.Errorf("round %q is open until %s; it can be closed after %s (the deadline plus the %s time window)",
+			roundID, round.Deadline, records.FormatTime(deadline.Add(TimeWindow)), TimeWindow)
 	}
 	votes, err := scanJSON[records.AggregateVote](t, keyVote, roundID)
 	if err != nil {
@@ -323,7 +326,16 @@ func memberInOpenRound(ctx contractapi.TransactionContextInterface, roundID stri
 		return nil, records.Round{}, err
 	}
 	round, err := t.openRound(roundID)
-	return t, round, err
+	if err != nil {
+		return t, round, err
+	}
+	// A transaction's time is its proposal's timestamp, which the client
+	// chooses within the peers' time window: one dated before the round
+	// opened is backdated, and would slip a late commit in.
+	if opened, _ := records.ParseTime(round.OpenedAt); t.now.Before(opened) {
+		return t, round, fmt.Errorf("round %q: transaction time %s is before the round opened (%s)", roundID, t.at, round.OpenedAt)
+	}
+	return t, round, nil
 }
 
 // openRound loads a round and checks that it is open and the caller is one

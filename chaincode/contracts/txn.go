@@ -15,6 +15,10 @@ import (
 	"github.com/srellama/srellama/nft"
 )
 
+// TimeWindow is records.TimeWindow: closing a round or a proposal takes
+// effect only this long after its deadline (see there).
+const TimeWindow = records.TimeWindow
+
 // txn is one transaction's view of the ledger: the stub, who is calling,
 // and the transaction time. Every contract function starts by building one,
 // so identity and time are read the same way everywhere.

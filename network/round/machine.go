@@ -422,7 +422,9 @@ func (m *Machine) onTick() []Output {
 		}
 		out = append(out, m.retries(st)...)
 		out = append(out, m.maybeAggregate(st)...)
-		if deadline, _ := records.ParseTime(st.Round.Deadline); m.now.After(deadline) {
+		// The chaincode closes a round only TimeWindow after its deadline,
+		// so that no postdated transaction can close it early.
+		if deadline, _ := records.ParseTime(st.Round.Deadline); m.now.After(deadline.Add(records.TimeWindow)) {
 			if _, pending := st.Pending[kindClose]; !pending {
 				st.Pending[kindClose] = pendingTx{RetryAt: m.now.Add(m.cfg.RetryEvery)}
 				out = append(out, SubmitClose{RoundID: st.Round.ID})

@@ -308,7 +308,7 @@ func TestRoundWithoutQuorumFailsAtDeadline(t *testing.T) {
 		c.cut[msp] = true
 	}
 	c.open("round-f", 2)
-	c.run(time.Minute, 30)
+	c.run(time.Minute, 35) // the deadline (15 min) plus the time window (15 min)
 	if r := c.roundOnLedger("round-f"); r.Status != records.RoundFailed {
 		t.Fatalf("round %s, want failed", r.Status)
 	}

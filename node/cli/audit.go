@@ -66,11 +66,14 @@ func runAuditVerify(ctx context.Context, args []string, env Env) error {
 Audit a ledger. Exit status 0 when every check passes, 1 when one fails.
 
 With --ledger-dir (an embedded ledger's folder; stop its service first, the
-database allows one process): checks the block hash chain from the genesis
-block (each header's previous hash and data hash), replays every valid
-transaction's writes and checks that the world state is exactly their result,
-and checks every token record in the state: its digest matches its content
-(nft.ValidateToken) and it is stored under its own ID.
+database allows one process): checks every block's checksum and the block
+hash chain from the genesis block (each header's previous hash and data
+hash), replays every valid transaction's writes and checks that the world
+state is exactly their result (streaming through a scratch database in the
+temporary folder, so memory stays flat however large the ledger), reads every
+index table, and checks every token record in the state: its digest matches
+its content (nft.ValidateToken) and it is stored under its own ID. Damage is
+reported with the block or table it is in and the remedy.
 
 With --connection (any organization's connection, embedded ledger or a real
 Fabric peer): lists the members (Consortium:ListOrganizations), pages through

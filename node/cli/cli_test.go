@@ -70,6 +70,8 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{name: "dataset eval of an empty folder", args: []string{"dataset", "eval", "."}, code: 1, stderr: []string{"holds no machine-X-Y.test.csv"}},
 		{name: "ledger on a public address", args: []string{"ledger", "--dir", "/nonexistent/ledger", "--listen", "0.0.0.0:7051"}, code: 1, stderr: []string{"is not a loopback address"}},
 		{name: "ledger without a folder", args: []string{"ledger", "--dir", ""}, code: 2, stderr: []string{"--dir is required"}},
+		{name: "ledger with no time window", args: []string{"ledger", "--time-window", "0s"}, code: 2, stderr: []string{"--time-window must be positive"}},
+		{name: "ledger with in-flight bytes below a message", args: []string{"ledger", "--max-message-bytes", "1000", "--max-inflight-bytes", "999"}, code: 2, stderr: []string{"--max-inflight-bytes >= --max-message-bytes"}},
 		{name: "ledger with a bad organization", args: []string{"ledger", "--orgs", "Org 1"}, code: 2, stderr: []string{`"Org 1" is not an MSP ID`}},
 	}
 	for _, tt := range tests {

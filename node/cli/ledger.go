@@ -58,12 +58,28 @@ serves until interrupted (Ctrl-C or SIGTERM stop it cleanly).`, `
 	listen := f.String("listen", "127.0.0.1:7051", "loopback address to serve on (port 0 picks a free port)")
 	orgs := f.String("orgs", "Org1MSP,Org2MSP,Org3MSP", "member organizations' MSP IDs, comma-separated")
 	channel := f.String("channel", DefaultChannel, "channel name")
+	timeWindow := f.Duration("time-window", embedledger.DefaultTimeWindow, "refuse proposals dated further than this from the ledger's clock (Fabric's peer.authentication.timewindow)")
+	verifyBlocks := f.Int64("verify-blocks", 0, "verify the checksums of this many of the last blocks at start (0: every block; 'audit verify' checks them all)")
+	lim := embedledger.DefaultLimits
+	maxMessage := f.Int("max-message-bytes", lim.MaxMessageBytes, "largest request accepted")
+	maxInFlight := f.Int64("max-inflight-bytes", lim.MaxInFlightBytes, "requests being received at once, each counted at --max-message-bytes")
+	maxStreams := f.Uint("max-streams-per-conn", uint(lim.MaxStreamsPerConn), "concurrent calls on one client connection")
+	maxConns := f.Int("max-connections", lim.MaxConnections, "open client connections; more are closed as they arrive")
 	verbose := f.Bool("v", false, "log the ledger's operations on stderr")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return usagef("ledger: --dir is required")
+	}
+	if *verifyBlocks < 0 {
+		return usagef("ledger: --verify-blocks must not be negative, got %d", *verifyBlocks)
+	}
+	if *maxMessage <= 0 || *maxInFlight < int64(*maxMessage) || *maxStreams == 0 || *maxStreams > 1<<31 || *maxConns <= 0 {
+		return usagef("ledger: want --max-message-bytes > 0, --max-inflight-bytes >= --max-message-bytes, --max-streams-per-conn and --max-connections > 0")
+	}
+	if *timeWindow <= 0 {
+		return usagef("ledger: --time-window must be positive, got %v", *timeWindow)
 	}
 	members := splitList(*orgs)
 	if len(members) == 0 {
@@ -96,6 +112,11 @@ serves until interrupted (Ctrl-C or SIGTERM stop it cleanly).`, `
 		Ledger: embedledger.Config{
 			Dir: *dir, Channel: *channel, Orgs: members,
 			Chaincodes: map[string]shim.Chaincode{ChaincodeName: cc}, Logger: logger,
+			TimeWindow: *timeWindow, VerifyBlocks: *verifyBlocks,
+			Limits: embedledger.Limits{
+				MaxMessageBytes: *maxMessage, MaxInFlightBytes: *maxInFlight,
+				MaxStreamsPerConn: uint32(*maxStreams), MaxConnections: *maxConns,
+			},
 		},
 		Address: *listen, Chaincode: ChaincodeName, Ready: ready,
 	})

@@ -288,10 +288,18 @@ func (l *Ledger) published(num uint64, batch []*pendingTx, codes []peer.TxValida
 			if len(l.waiters[id]) == 0 {
 				continue
 			}
-			var ok bool
-			if st, ok = l.txStatus(id); !ok {
+			found, ok, err := l.txStatus(id)
+			if err != nil {
+				for _, w := range l.waiters[id] {
+					w <- commitResult{err: err}
+				}
+				delete(l.waiters, id)
+				continue
+			}
+			if !ok {
 				continue // cannot be: a duplicate's ID is in the index
 			}
+			st = found
 		}
 		for _, w := range l.waiters[id] {
 			w <- commitResult{status: st}
@@ -306,7 +314,7 @@ func (l *Ledger) published(num uint64, batch []*pendingTx, codes []peer.TxValida
 // fail stops the ledger after a commit error: nothing of the failed block
 // was written, and every waiter learns the ledger is unavailable.
 func (l *Ledger) fail(batch []*pendingTx, err error) {
-	l.log.Error("embedded ledger stopped: block commit failed", "err", err)
+	l.unhealthy(fmt.Errorf("the committer stopped: %w", err), false)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.failure = err
@@ -360,7 +368,11 @@ func (l *Ledger) waitCommit(ctx context.Context, txID string) (store.TxStatus, e
 	var st store.TxStatus
 	ok := false
 	if l.queued[txID] == 0 {
-		st, ok = l.txStatus(txID)
+		var err error
+		if st, ok, err = l.txStatus(txID); err != nil {
+			l.mu.Unlock()
+			return store.TxStatus{}, err
+		}
 	}
 	if !ok {
 		if l.failure != nil {

@@ -2,6 +2,7 @@ package embedledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -112,13 +113,16 @@ func (l *Ledger) Height() uint64 {
 // Block returns committed block num.
 func (l *Ledger) Block(num uint64) (*common.Block, error) {
 	var raw []byte
-	var ok bool
-	_ = l.store.View(func(s *store.Snapshot) error {
-		raw, ok = s.BlockBytes(num)
-		return nil
+	err := l.store.View(func(s *store.Snapshot) error {
+		var err error
+		raw, err = s.Block(num)
+		return err
 	})
-	if !ok {
+	switch {
+	case errors.Is(err, store.ErrNoBlock):
 		return nil, fmt.Errorf("%w: block %d", ErrNotFound, num)
+	case err != nil:
+		return nil, l.readFailed(err)
 	}
 	var b common.Block
 	if err := proto.Unmarshal(raw, &b); err != nil {

@@ -56,7 +56,23 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// TimeWindow is how far a proposal's timestamp may be from the
+	// ledger's clock, either way (default 15 minutes, as Fabric's
+	// peer.authentication.timewindow). Chaincode takes "now" from that
+	// timestamp; the window is what bounds a client's choice of it.
+	// Negative: no check.
+	TimeWindow time.Duration
+	// VerifyBlocks is how many of the last blocks have their checksums
+	// verified when the ledger opens: 0 (the default), every block; a
+	// negative number, none. `srellama audit verify` checks them all.
+	VerifyBlocks int64
+	// Limits bound what clients of ServeGateway can make the ledger hold
+	// (zero fields: DefaultLimits).
+	Limits Limits
 }
+
+// DefaultTimeWindow is Fabric's default peer.authentication.timewindow.
+const DefaultTimeWindow = 15 * time.Minute
 
 func (c *Config) withDefaults() (Config, error) {
 	out := *c
@@ -81,7 +97,12 @@ func (c *Config) withDefaults() (Config, error) {
 	if out.Now == nil {
 		out.Now = time.Now
 	}
-	return out, nil
+	if out.TimeWindow == 0 {
+		out.TimeWindow = DefaultTimeWindow
+	}
+	var err error
+	out.Limits, err = out.Limits.withDefaults()
+	return out, err
 }
 
 // chaincodeVersion is reported in chaincode actions; the embedded ledger has
@@ -122,6 +143,63 @@ type Ledger struct {
 	newTip  chan struct{} // closed and replaced at every commit
 	failure error         // set when a commit failed; the ledger stops
 	stats   Stats
+
+	// healthMu guards damage and onUnhealthy; it is taken under mu.
+	healthMu sync.Mutex
+	// damage is the first failed read of the store: the ledger goes on
+	// serving what it can read, but is unhealthy.
+	damage      error
+	onUnhealthy []func(error)
+}
+
+// Health reports whether the ledger is sound: nil, or what is wrong. A
+// read that found the store damaged (or failed otherwise) makes the ledger
+// unhealthy for good: the transaction it served failed, and others may read
+// the same damage. A failed commit stops the committer.
+func (l *Ledger) Health() error {
+	l.mu.Lock()
+	failure := l.failure
+	l.mu.Unlock()
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	return errors.Join(l.damage, failure)
+}
+
+// readFailed records a failed read of the store and returns the error for
+// the request that made it: Unavailable, never "not found".
+func (l *Ledger) readFailed(err error) error {
+	l.unhealthy(err, true)
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// unhealthy logs the first error that makes the ledger unhealthy and tells
+// the watchers (the served health service).
+func (l *Ledger) unhealthy(err error, damage bool) {
+	l.healthMu.Lock()
+	first := l.damage == nil
+	if damage && first {
+		l.damage = err
+	}
+	watchers := slices.Clone(l.onUnhealthy)
+	l.healthMu.Unlock()
+	if damage && !first {
+		return
+	}
+	l.log.Error("embedded ledger is unhealthy", "err", err)
+	for _, w := range watchers {
+		w(err)
+	}
+}
+
+// watchHealth calls fn when the ledger becomes unhealthy (at once if it
+// is).
+func (l *Ledger) watchHealth(fn func(error)) {
+	if err := l.Health(); err != nil {
+		fn(err)
+	}
+	l.healthMu.Lock()
+	defer l.healthMu.Unlock()
+	l.onUnhealthy = append(l.onUnhealthy, fn)
 }
 
 // endorsementsKept is how many of its recent endorsements the ledger
@@ -192,7 +270,7 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, fmt.Errorf("embedded ledger: %w", err)
 	}
 	l.verifier = msp.NewVerifier(roots(l.orgs), c.Now)
-	if l.store, err = store.Open(StorePath(c.Dir)); err != nil {
+	if l.store, err = store.OpenWith(StorePath(c.Dir), store.Options{VerifyBlocks: c.VerifyBlocks}); err != nil {
 		return nil, err
 	}
 	if err := l.replayUnindexed(); err != nil {
@@ -260,11 +338,35 @@ func (l *Ledger) checkProposal(sp *peer.SignedProposal) (*fabmsg.Proposal, *msp.
 	if err := creator.Verify(sp.GetProposalBytes(), sp.GetSignature()); err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: proposal from %s: %v", ErrUnauthorized, creator.MSPID, err)
 	}
+	if err := l.checkTimestamp(p); err != nil {
+		return nil, nil, nil, err
+	}
 	cc, ok := l.cfg.Chaincodes[p.Chaincode]
 	if !ok {
 		return nil, nil, nil, fmt.Errorf("%w: chaincode %q is not installed on channel %q", ErrNotFound, p.Chaincode, l.cfg.Channel)
 	}
 	return p, creator, cc, nil
+}
+
+// checkTimestamp refuses a proposal whose timestamp is further than the
+// time window from the ledger's clock, as a Fabric peer's TimeWindowCheck
+// does: the chaincode reads the time from the proposal, so a client could
+// otherwise move a deadline by choosing it.
+func (l *Ledger) checkTimestamp(p *fabmsg.Proposal) error {
+	window := l.cfg.TimeWindow
+	if window < 0 {
+		return nil
+	}
+	ts := p.Timestamp()
+	if ts == nil || ts.CheckValid() != nil {
+		return fmt.Errorf("%w: proposal %s has no valid timestamp", ErrBadRequest, p.TxID())
+	}
+	at, now := ts.AsTime(), l.cfg.Now()
+	if skew := at.Sub(now); skew > window || skew < -window {
+		return fmt.Errorf("%w: proposal %s: timestamp %s is %s from the ledger's clock (%s), beyond the %s time window (peer.authentication.timewindow); check the client's clock",
+			ErrBadRequest, p.TxID(), at.UTC().Format(time.RFC3339), skew.Round(time.Second), now.UTC().Format(time.RFC3339), window)
+	}
+	return nil
 }
 
 // simulate runs the chaincode against a snapshot of committed state, and
@@ -289,6 +391,11 @@ func (l *Ledger) simulate(p *fabmsg.Proposal, cc shim.Chaincode, endorsing bool)
 		Args: p.Args, Transient: p.Transient, Signed: p.Signed,
 	}, snap)
 	resp := invoke(cc, stub)
+	if err := snap.Err(); err != nil {
+		// The chaincode read through a failed read: its answer, error or
+		// not, may be wrong (a key it found "absent" may be there).
+		return nil, nil, height, l.readFailed(err)
+	}
 	if resp.GetStatus() >= shim.ERRORTHRESHOLD {
 		return resp, nil, height, &ChaincodeError{Status: resp.GetStatus(), Message: resp.GetMessage()}
 	}
@@ -372,6 +479,12 @@ func (l *Ledger) Endorse(ctx context.Context, sp *peer.SignedProposal, orgs []st
 	return p.Envelope(prp, endorsements)
 }
 
-func (l *Ledger) txStatus(txID string) (store.TxStatus, bool) { return l.store.TxStatus(txID) }
+func (l *Ledger) txStatus(txID string) (store.TxStatus, bool, error) {
+	st, ok, err := l.store.TxStatus(txID)
+	if err != nil {
+		return st, false, l.readFailed(err)
+	}
+	return st, ok, nil
+}
 
 func (l *Ledger) beginClose() { l.closeMu.Do(func() { close(l.closing) }) }

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
@@ -268,13 +270,25 @@ func (l *Ledger) ServeGateway(ctx context.Context, address, chaincode string, re
 	if err != nil {
 		return fmt.Errorf("embedded ledger: TLS key pair: %w", err)
 	}
-	lis, err := net.Listen("tcp", address)
+	tcp, err := net.Listen("tcp", address)
 	if err != nil {
 		return fmt.Errorf("embedded ledger: %w", err)
 	}
+	lis := newLimitListener(tcp, l.cfg.Limits.MaxConnections)
 	addr := lis.Addr().String()
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	opts := append(l.cfg.Limits.serverOptions(newAdmission(l.cfg.Limits)),
+		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	srv := grpc.NewServer(opts...)
 	gwproto.RegisterGatewayServer(srv, l.GatewayServer(addr))
+	// The gRPC health service says whether the ledger is sound (see
+	// Health): NOT_SERVING once a read found the store damaged or a commit
+	// failed.
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	l.watchHealth(func(error) {
+		hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		hs.SetServingStatus(gwproto.Gateway_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	})
 	for _, org := range l.cfg.Orgs {
 		for path, who := range map[string]string{ConnectionConfigPath(l.cfg.Dir, org): "client", AdminConnectionConfigPath(l.cfg.Dir, org): "admin"} {
 			if err := ledger.SaveConfig(path, l.ConnectionConfig(org, who, addr, chaincode)); err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -183,13 +184,56 @@ func (b *blockFile) read(offset int64, length uint32) ([]byte, error) {
 		return nil, fmt.Errorf("block file: %w", err)
 	}
 	if got := binary.BigEndian.Uint32(rec[0:4]); got != length {
-		return nil, fmt.Errorf("block file: record at %d has length %d, index says %d", offset, got, length)
+		return nil, fmt.Errorf("%w: has length %d, the index says %d", errBadRecord, got, length)
 	}
 	block := rec[recordHeader:]
 	if binary.BigEndian.Uint32(rec[4:8]) != crc32.Checksum(block, castagnoli) {
-		return nil, fmt.Errorf("block file: record at %d fails its checksum", offset)
+		return nil, fmt.Errorf("%w: fails its checksum", errBadRecord)
 	}
 	return block, nil
+}
+
+// errBadRecord is a record whose bytes do not hold what was written.
+var errBadRecord = errors.New("bad record")
+
+// verify checks the checksum of every record from offset from (a record's
+// start) up to end, the end of the last indexed record: first is the
+// number of the block at from, and the records must be the blocks first
+// to last, no more, no less. Reading sequentially, it takes about a second
+// a gigabyte.
+func (b *blockFile) verify(from, end int64, first, last uint64) error {
+	r := bufio.NewReaderSize(io.NewSectionReader(b.f, from, end-from), 1<<20)
+	var hdr [recordHeader]byte
+	var buf []byte
+	offset, num := from, first
+	for offset < end {
+		if num > last {
+			return blockDamage(num, offset, fmt.Sprintf("follows the last indexed block %d before the indexed end at %d", last, end))
+		}
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return blockDamage(num, offset, fmt.Sprintf("cannot be read: %v", err))
+		}
+		length := int64(binary.BigEndian.Uint32(hdr[0:4]))
+		if offset+recordHeader+length > end {
+			return blockDamage(num, offset, fmt.Sprintf("has a length (%d) that runs past the last indexed block", length))
+		}
+		if int64(cap(buf)) < length {
+			buf = make([]byte, length)
+		}
+		buf = buf[:length]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return blockDamage(num, offset, fmt.Sprintf("cannot be read: %v", err))
+		}
+		if binary.BigEndian.Uint32(hdr[4:8]) != crc32.Checksum(buf, castagnoli) {
+			return blockDamage(num, offset, "fails its checksum")
+		}
+		offset += recordHeader + length
+		num++
+	}
+	if num != last+1 {
+		return blockDamage(num, offset, fmt.Sprintf("is missing: the indexed records end after block %d, the index has %d", num-1, last))
+	}
+	return nil
 }
 
 func (b *blockFile) close() error { return b.f.Close() }

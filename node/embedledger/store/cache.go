@@ -117,14 +117,17 @@ type cachedView struct {
 	height uint64
 }
 
-func (v cachedView) get(key []byte) ([]byte, bool) {
+func (v cachedView) get(key []byte) ([]byte, bool, error) {
 	if len(key) == 0 || key[0] != tagState {
 		return v.view.get(key)
 	}
 	if raw, present, known := v.cache.get(key, v.height); known {
-		return raw, present
+		return raw, present, nil
 	}
-	raw, present := v.view.get(key)
+	raw, present, err := v.view.get(key)
+	if err != nil {
+		return nil, false, err // nothing learnt: the next read tries again
+	}
 	v.cache.remember(key, raw, v.height) // absence too: new token IDs are looked up
-	return raw, present
+	return raw, present, nil
 }

@@ -14,6 +14,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -58,6 +60,7 @@ type TxStatus struct {
 // Store is the ledger's database: the LevelDB index and state, and the
 // block file.
 type Store struct {
+	dir    string
 	db     *leveldb.DB
 	blocks *blockFile
 	// commitMu makes commits one at a time: an Update reads a snapshot plus
@@ -73,19 +76,34 @@ type Store struct {
 // stateCacheBytes bounds the state cache.
 const stateCacheBytes = 64 << 20
 
+// Options configure Open.
+type Options struct {
+	// VerifyBlocks is how many of the last indexed blocks' records have
+	// their checksums verified when the store opens: 0, every block; a
+	// negative number, none. A damaged record refuses the open, naming the
+	// block and the remedy.
+	VerifyBlocks int64
+}
+
 // Open opens (creating if needed) the database in directory dir: the
-// LevelDB database in dir/index and the blocks in dir/blocks.
+// LevelDB database in dir/index and the blocks in dir/blocks. Every
+// indexed block's checksum is verified first.
 func Open(dir string) (*Store, error) {
-	return open(dir, false)
+	return OpenWith(dir, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(dir string, opt Options) (*Store, error) {
+	return open(dir, false, opt)
 }
 
 // OpenExisting opens the database in dir read-only, refusing to create one:
-// for audits of a stopped ledger.
+// for audits of a stopped ledger, which read every block themselves.
 func OpenExisting(dir string) (*Store, error) {
-	return open(dir, true)
+	return open(dir, true, Options{VerifyBlocks: -1})
 }
 
-func open(dir string, readOnly bool) (*Store, error) {
+func open(dir string, readOnly bool, o Options) (*Store, error) {
 	if !readOnly {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("open ledger store: %w", err)
@@ -101,7 +119,7 @@ func open(dir string, readOnly bool) (*Store, error) {
 		Compression: opt.NoCompression,
 		// A larger memtable turns into fewer, larger level-0 tables.
 		WriteBuffer:            16 << 20,
-		BlockCacheCapacity:     64 << 20,
+		BlockCacheCapacity:     blockCache(readOnly),
 		DisableSeeksCompaction: true,
 	})
 	if err != nil {
@@ -110,13 +128,13 @@ func open(dir string, readOnly bool) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
-	s := &Store{db: db, namespaces: map[string]bool{}}
+	s := &Store{dir: dir, db: db, namespaces: map[string]bool{}}
 	if err := s.checkFormat(readOnly); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open ledger store %s: %w", dir, err)
 	}
-	var indexedEnd int64
-	var height uint64
+	var indexedEnd, verifyFrom int64
+	var height, verifyFirst uint64
 	err = s.View(func(snap *Snapshot) error {
 		for _, ns := range snap.Namespaces() {
 			s.namespaces[ns] = true
@@ -125,14 +143,27 @@ func open(dir string, readOnly bool) (*Store, error) {
 		if height > 0 {
 			loc, ok := snap.blockLocation(height - 1)
 			if !ok {
-				return fmt.Errorf("the index has no location for block %d", height-1)
+				return errors.Join(snap.Err(), fmt.Errorf("the index has no location for block %d", height-1))
 			}
 			indexedEnd = loc.end()
+			if o.VerifyBlocks > 0 && uint64(o.VerifyBlocks) < height {
+				verifyFirst = height - uint64(o.VerifyBlocks)
+				if loc, ok = snap.blockLocation(verifyFirst); !ok {
+					return errors.Join(snap.Err(), fmt.Errorf("the index has no location for block %d", verifyFirst))
+				}
+				verifyFrom = loc.offset
+			}
 		}
-		return nil
+		return snap.Err()
 	})
 	if err == nil {
 		s.blocks, err = openBlockFile(filepath.Join(dir, "blocks"), indexedEnd, readOnly)
+	}
+	if err == nil && height > 0 && o.VerifyBlocks >= 0 {
+		if err = s.blocks.verify(verifyFrom, indexedEnd, verifyFirst, height-1); err != nil {
+			s.blocks.close()
+			err = withRemedy(err, dir)
+		}
 	}
 	if err != nil {
 		db.Close()
@@ -140,6 +171,16 @@ func open(dir string, readOnly bool) (*Store, error) {
 	}
 	s.cache = newStateCache(height, stateCacheBytes)
 	return s, nil
+}
+
+// blockCache sizes LevelDB's block cache: an audit reads each table block
+// about once, in order, so a cache would only hold what it never reads
+// again.
+func blockCache(readOnly bool) int {
+	if readOnly {
+		return 4 << 20
+	}
+	return 64 << 20
 }
 
 func (s *Store) checkFormat(readOnly bool) error {
@@ -173,7 +214,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger snapshot: %w", err)
 	}
-	return &Snapshot{reader{view: v, blocks: s.blocks}}, nil
+	return &Snapshot{reader{view: v, blocks: s.blocks, dir: s.dir}}, nil
 }
 
 // view is a LevelDB snapshot, read through the state cache once the store
@@ -187,7 +228,11 @@ func (s *Store) view() (view, error) {
 	if s.cache == nil {
 		return base, nil
 	}
-	raw, ok := base.get(metaKey(keyHeight))
+	raw, ok, err := base.get(metaKey(keyHeight))
+	if err != nil {
+		base.release()
+		return nil, withRemedy(err, s.dir)
+	}
 	var height uint64
 	if ok && len(raw) == 8 {
 		height = binary.BigEndian.Uint64(raw)
@@ -215,11 +260,15 @@ func (s *Store) Commit(fn func(*Update) error) error {
 		return fmt.Errorf("open ledger update: %w", err)
 	}
 	u := &Update{
-		reader: reader{view: &overlayView{base: base, writes: map[string]overlayValue{}}, blocks: s.blocks},
+		reader: reader{view: &overlayView{base: base, writes: map[string]overlayValue{}}, blocks: s.blocks, dir: s.dir},
 		known:  s.namespaces,
 	}
 	defer u.release()
 	if err := fn(u); err != nil {
+		return errors.Join(err, u.Err())
+	}
+	if err := u.Err(); err != nil {
+		// What fn decided, it decided on a read that failed.
 		return err
 	}
 	end := s.blocks.end
@@ -293,6 +342,38 @@ type reader struct {
 	view   view
 	blocks *blockFile
 	iters  []iterator.Iterator // released with the view
+	dir    string
+	// err is the first read that failed. Reads go on (answering as if
+	// the key were absent), but the caller must check Err before it uses
+	// anything it read: an answer computed on a failed read is wrong.
+	err error
+}
+
+// Err returns the first read error of this view, with its remedy if the
+// store is damaged. A view with an error must not be trusted for anything.
+func (r *reader) Err() error { return r.err }
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = withRemedy(err, r.dir)
+	}
+}
+
+// get reads a key, recording a failed read.
+func (r *reader) get(key []byte) ([]byte, bool) {
+	raw, ok, err := r.view.get(key)
+	if err != nil {
+		r.fail(err)
+		return nil, false
+	}
+	return raw, ok
+}
+
+// iterDone records an iterator's error once it stops.
+func (r *reader) iterDone(it iterator.Iterator) {
+	if err := it.Error(); err != nil {
+		r.fail(indexError(err))
+	}
 }
 
 func (r *reader) iterate(start, limit []byte) iterator.Iterator {
@@ -311,7 +392,7 @@ func (r *reader) release() {
 
 // Get returns the committed value and version of key in namespace ns.
 func (r *reader) Get(ns, key string) (value []byte, ver Height, ok bool) {
-	raw, ok := r.view.get(stateKey(ns, key))
+	raw, ok := r.get(stateKey(ns, key))
 	if !ok || len(raw) < 16 {
 		return nil, Height{}, false
 	}
@@ -328,6 +409,7 @@ type Entry struct {
 
 // Iterator walks a key range in lexical order.
 type Iterator struct {
+	r       *reader
 	it      iterator.Iterator
 	ns      string
 	prefix  int // length of the namespace prefix of every store key
@@ -345,7 +427,7 @@ func (r *reader) Range(ns, start, end string) *Iterator {
 		limit = escapeKey(slices.Clone(prefix), end)
 	}
 	it := r.iterate(escapeKey(slices.Clone(prefix), start), limit)
-	return &Iterator{it: it, ns: ns, prefix: len(prefix)}
+	return &Iterator{r: r, it: it, ns: ns, prefix: len(prefix)}
 }
 
 // Next returns the next entry, or false at the end of the range.
@@ -376,6 +458,7 @@ func (it *Iterator) Next() (Entry, bool) {
 		}
 	}
 	it.done = true
+	it.r.iterDone(it.it)
 	it.it.Release()
 	return Entry{}, false
 }
@@ -387,6 +470,7 @@ func (r *reader) Namespaces() []string {
 	for ok := it.First(); ok; ok = it.Next() {
 		out = append(out, string(it.Key()[1:]))
 	}
+	r.iterDone(it)
 	return out
 }
 
@@ -412,6 +496,10 @@ func (r *reader) History(ns, key string) ([]*queryresult.KeyModification, error)
 		}
 		out = append(out, &m)
 	}
+	r.iterDone(it)
+	if r.err != nil {
+		return nil, fmt.Errorf("history of %q: %w", key, r.err)
+	}
 	slices.Reverse(out)
 	return out, nil
 }
@@ -419,9 +507,9 @@ func (r *reader) History(ns, key string) ([]*queryresult.KeyModification, error)
 // writtenValue finds the value that the transaction at the given height
 // wrote to key.
 func (r *reader) writtenValue(at Height, ns, key string) ([]byte, error) {
-	raw, ok := r.BlockBytes(at.Block)
-	if !ok {
-		return nil, fmt.Errorf("block %d is missing", at.Block)
+	raw, err := r.Block(at.Block)
+	if err != nil {
+		return nil, err
 	}
 	var b common.Block
 	if err := proto.Unmarshal(raw, &b); err != nil || at.Tx >= uint64(len(b.GetData().GetData())) {
@@ -454,16 +542,23 @@ func (r *reader) writtenValue(at Height, ns, key string) ([]byte, error) {
 
 // TxStatus looks a transaction up in the index.
 func (r *reader) TxStatus(txID string) (TxStatus, bool) {
-	raw, ok := r.view.get(txKey(txID))
+	raw, ok := r.get(txKey(txID))
 	return decodeTxStatus(raw, ok)
 }
 
 // TxStatus looks a transaction up in the committed index: one key, read
 // without the snapshot (and its height lookup) a view would take, for the
 // duplicate check of every endorsement and every commit-status request.
-func (s *Store) TxStatus(txID string) (TxStatus, bool) {
+func (s *Store) TxStatus(txID string) (TxStatus, bool, error) {
 	raw, err := s.db.Get(txKey(txID), nil)
-	return decodeTxStatus(raw, err == nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+		return TxStatus{}, false, nil
+	case err != nil:
+		return TxStatus{}, false, withRemedy(indexError(err), s.dir)
+	}
+	st, ok := decodeTxStatus(raw, true)
+	return st, ok, nil
 }
 
 func decodeTxStatus(raw []byte, ok bool) (TxStatus, bool) {
@@ -477,20 +572,48 @@ func decodeTxStatus(raw []byte, ok bool) (TxStatus, bool) {
 	}, true
 }
 
-// BlockBytes returns the marshaled block with the given number. A block
-// that cannot be read (a damaged block file) is reported missing, which
-// VerifyChain reports.
+// BlockBytes returns the marshaled block with the given number, or false
+// when there is none; a block that cannot be read is also false, and the
+// view's Err says why.
 func (r *reader) BlockBytes(num uint64) ([]byte, bool) {
-	loc, ok := r.blockLocation(num)
-	if !ok {
+	raw, err := r.Block(num)
+	if err != nil {
+		r.fail(err)
 		return nil, false
 	}
-	raw, err := r.blocks.read(loc.offset, loc.length)
-	return raw, err == nil
+	return raw, true
+}
+
+// ErrNoBlock is returned for a block number beyond the chain.
+var ErrNoBlock = errors.New("no such block")
+
+// Block returns the marshaled block with the given number: ErrNoBlock when
+// the index has none, an ErrDamaged error naming the block when its record
+// does not hold what was written.
+func (r *reader) Block(num uint64) ([]byte, error) {
+	raw, ok, err := r.view.get(blockKey(num))
+	if err != nil {
+		return nil, withRemedy(err, r.dir)
+	}
+	if !ok {
+		return nil, fmt.Errorf("block %d: %w", num, ErrNoBlock)
+	}
+	loc, ok := decodeLocation(raw)
+	if !ok {
+		return nil, withRemedy(fmt.Errorf("%w: %w: the location of block %d is malformed", ErrDamaged, errIndexDamaged, num), r.dir)
+	}
+	block, err := r.blocks.read(loc.offset, loc.length)
+	switch {
+	case errors.Is(err, errBadRecord):
+		return nil, withRemedy(blockDamage(num, loc.offset, strings.TrimPrefix(err.Error(), errBadRecord.Error()+": ")), r.dir)
+	case err != nil:
+		return nil, fmt.Errorf("block %d: %w", num, err)
+	}
+	return block, nil
 }
 
 func (r *reader) blockLocation(num uint64) (blockLocation, bool) {
-	raw, ok := r.view.get(blockKey(num))
+	raw, ok := r.get(blockKey(num))
 	if !ok {
 		return blockLocation{}, false
 	}
@@ -519,11 +642,11 @@ func (r *reader) BlockCount() uint64 {
 // Height returns the number of committed blocks and the hash of the last
 // block's header (nil when there is none).
 func (r *reader) Height() (uint64, []byte) {
-	raw, ok := r.view.get(metaKey(keyHeight))
+	raw, ok := r.get(metaKey(keyHeight))
 	if !ok || len(raw) != 8 {
 		return 0, nil
 	}
-	tip, _ := r.view.get(metaKey(keyTipHash))
+	tip, _ := r.get(metaKey(keyTipHash))
 	return binary.BigEndian.Uint64(raw), tip
 }
 
@@ -663,3 +786,21 @@ func decodeVersioned(raw []byte) (Height, []byte) {
 
 // prefixLimit is the first key after every key that starts with prefix.
 func prefixLimit(prefix []byte) []byte { return util.BytesPrefix(prefix).Limit }
+
+// Scan reads every entry of the index (state, history, the block and
+// transaction indexes), so that LevelDB checks the checksum of every table
+// block, and returns how many it read. A damaged table is an ErrDamaged
+// error with the remedy.
+func (r *reader) Scan(ctx context.Context) (uint64, error) {
+	it := r.iterate(nil, nil)
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+		}
+	}
+	r.iterDone(it)
+	return n, r.err
+}

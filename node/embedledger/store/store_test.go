@@ -425,13 +425,37 @@ func TestBlockFileCrashRecovery(t *testing.T) {
 	raw, _ := os.ReadFile(blocks)
 	raw[recordHeader] ^= 0xFF // the first block's first byte
 	os.WriteFile(blocks, raw, 0o600)
-	s, err = Open(dir)
+	// Open verifies every indexed block's checksum and refuses the damage,
+	// naming the block and the remedy.
+	if s, err := Open(dir); err == nil || !errors.Is(err, ErrDamaged) ||
+		!strings.Contains(err.Error(), "block 0 (record at offset 0) fails its checksum") || !strings.Contains(err.Error(), "restore") {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open with block 0 damaged = %v, want it refused", err)
+	}
+	// Verifying only the last two blocks, it opens; block 0 then reads
+	// as damaged, not as missing.
+	s, err = OpenWith(dir, Options{VerifyBlocks: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := readBlocks(t, s); !slices.Equal(got, []string{"<missing>", "block one", "block two"}) {
 		t.Fatalf("blocks with the first damaged = %q", got)
 	}
+	s.View(func(snap *Snapshot) error {
+		if _, err := snap.Block(0); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "block 0") {
+			t.Errorf("Block(0) = %v, want damage named", err)
+		}
+		if _, err := snap.Block(3); !errors.Is(err, ErrNoBlock) {
+			t.Errorf("Block(3) = %v, want ErrNoBlock", err)
+		}
+		snap.BlockBytes(0)
+		if !errors.Is(snap.Err(), ErrDamaged) {
+			t.Errorf("after a damaged block read, the snapshot's Err is %v", snap.Err())
+		}
+		return nil
+	})
 	s.Close()
 
 	os.WriteFile(blocks, raw[:len(raw)-1], 0o600)
@@ -581,8 +605,8 @@ func TestStoreTxStatusReadsTheCommittedIndex(t *testing.T) {
 	}); !errors.Is(err, refused) {
 		t.Fatalf("commit = %v, want the update's error", err)
 	}
-	if got, ok := s.TxStatus("committed"); !ok || got != want {
-		t.Errorf("TxStatus(committed) = %+v, %v; want %+v", got, ok, want)
+	if got, ok, err := s.TxStatus("committed"); !ok || err != nil || got != want {
+		t.Errorf("TxStatus(committed) = %+v, %v, %v; want %+v", got, ok, err, want)
 	}
 	s.View(func(snap *Snapshot) error {
 		if got, ok := snap.TxStatus("committed"); !ok || got != want {
@@ -591,8 +615,8 @@ func TestStoreTxStatusReadsTheCommittedIndex(t *testing.T) {
 		return nil
 	})
 	for _, id := range []string{"failed", "never submitted"} {
-		if got, ok := s.TxStatus(id); ok {
-			t.Errorf("TxStatus(%s) = %+v, want absent", id, got)
+		if got, ok, err := s.TxStatus(id); ok || err != nil {
+			t.Errorf("TxStatus(%s) = %+v, %v, want absent", id, got, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"sort"
 
@@ -12,24 +13,29 @@ import (
 )
 
 // view is what readers read through: a LevelDB snapshot, or a snapshot
-// under an update's own writes. get returns a value the caller may keep.
+// under an update's own writes. get returns a value the caller may keep;
+// a key that is absent is (nil, false, nil), and a read that failed is an
+// error, never an absence.
 type view interface {
-	get(key []byte) ([]byte, bool)
+	get(key []byte) ([]byte, bool, error)
 	iterate(r *util.Range) iterator.Iterator
 	release()
 }
 
 type snapshotView struct{ snap *leveldb.Snapshot }
 
-func (v snapshotView) get(key []byte) ([]byte, bool) {
+func (v snapshotView) get(key []byte) ([]byte, bool, error) {
 	val, err := v.snap.Get(key, nil)
-	if err != nil {
-		// ErrNotFound, or a read error on a released or corrupt store:
-		// either way there is no value to give; VerifyState reports
-		// corruption.
-		return nil, false
+	switch {
+	case err == nil:
+		return val, true, nil
+	case errors.Is(err, leveldb.ErrNotFound):
+		return nil, false, nil
+	default:
+		// A corrupt table, a failed read, a closed store: the key may
+		// well be there, so saying "not found" would be a wrong answer.
+		return nil, false, indexError(err)
 	}
-	return val, true
 }
 
 func (v snapshotView) iterate(r *util.Range) iterator.Iterator { return v.snap.NewIterator(r, nil) }
@@ -64,12 +70,12 @@ func (o *overlayView) delete(key []byte) {
 	o.writes[string(key)] = overlayValue{deleted: true}
 }
 
-func (o *overlayView) get(key []byte) ([]byte, bool) {
+func (o *overlayView) get(key []byte) ([]byte, bool, error) {
 	if w, ok := o.writes[string(key)]; ok {
 		if w.deleted {
-			return nil, false
+			return nil, false, nil
 		}
-		return slices.Clone(w.value), true
+		return slices.Clone(w.value), true, nil
 	}
 	return o.base.get(key)
 }
