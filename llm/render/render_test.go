@@ -93,7 +93,8 @@ func TestWindowsCoverEveryAlertAndThePeriod(t *testing.T) {
 		want   string
 	}{
 		{"30d", "5m 30m 1h 2h 6h 1d 3d 30d"},
-		{"7d", "5m 30m 1h 2h 6h 1d 3d 7d"},
+		{"7d", "5m 30m 1h 2h 6h 1d 3d 1w"},
+		{"28d", "5m 30m 1h 2h 6h 1d 3d 4w"},
 		{"2d", "5m 30m 1h 2h 6h 1d 2d"},
 		{"1d", "5m 30m 1h 2h 6h 1d"},
 	}

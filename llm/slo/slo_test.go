@@ -24,14 +24,14 @@ func TestBuildScalesThePolicyToThePeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.SLO.ErrorBudget != 0.001 || d.SLO.Period != "28d" || len(d.SLO.AlertPolicy) != 4 {
+	if d.SLO.ErrorBudget != 0.001 || d.SLO.Period != "4w" || len(d.SLO.AlertPolicy) != 4 {
 		t.Errorf("SLO = %+v", d.SLO)
 	}
-	// 2% of a 28d budget in 1h: 0.02 * 672h / 1h.
+	// 2% of a 28d budget in 1h: 0.02 * 672h / 1h. Prometheus prints 28d as 4w.
 	if got := d.SLO.AlertPolicy[0].BurnRate; got != 13.44 {
 		t.Errorf("page-fast burn rate %v, want 13.44", got)
 	}
-	if d.Rules.Digest != nft.RulesDigest(d.Rules.YAML) || !strings.Contains(d.Rules.YAML, "slo:sli_error:ratio_rate28d") {
+	if d.Rules.Digest != nft.RulesDigest(d.Rules.YAML) || !strings.Contains(d.Rules.YAML, "slo:sli_error:ratio_rate4w") {
 		t.Error("rules or digest missing")
 	}
 	if got := slo.SpecOf(d); got.GoodQuery != spec().GoodQuery || got.Objective != 0.999 {
