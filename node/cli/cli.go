@@ -91,6 +91,7 @@ func commands() []*command {
 		}},
 		{name: "slo", summary: "SLO synthesis", subs: []*command{
 			{name: "generate", summary: "generate one service's SLO and Prometheus rules offline from a metric source", run: runSLOGenerate},
+			{name: "export", summary: "export a token or definition as OpenSLO, a Sloth spec or a PrometheusRule", run: runSLOExport},
 		}},
 		{name: "dataset", summary: "evaluation on public datasets", subs: []*command{
 			{name: "eval", summary: "run the federated evaluation on an SMD-format folder", run: runDatasetEval},
