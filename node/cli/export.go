@@ -43,7 +43,7 @@ otherwise the export is printed.`, `
 	defFile := f.String("definition", "", "definition or token JSON file to export instead of a minted token")
 	format := f.String("format", export.FormatOpenSLO, "openslo, sloth or prometheusrule")
 	out := f.String("out", "", "folder to write the export to (default: print it)")
-	suffix := f.String("sloth-name-suffix", "", "sloth: appended to the SLO name, so Sloth's rules and the token's own can be loaded into one Prometheus side by side (e.g. -sloth)")
+	suffix := f.String("sloth-name-suffix", "-sloth", "sloth: appended to the SLO name, so Sloth's rules and the token's own can be loaded into one Prometheus side by side; \"\" to replace the token's rules with Sloth's (both under one name write the same series, which Prometheus refuses as out-of-order samples)")
 	namespace := f.String("namespace", "monitoring", "prometheusrule: namespace of the resource")
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
