@@ -163,6 +163,14 @@ var reservedAlertLabels = map[string]bool{
 	"long_window": true, "short_window": true, "alertname": true,
 }
 
+// ValidateRouting checks routing on its own, as a node's configuration
+// gives it, before any definition carries it.
+func ValidateRouting(r Routing) error {
+	var c checker
+	checkRouting(&c, "routing", r)
+	return c.err()
+}
+
 func checkRouting(c *checker, at string, r Routing) {
 	switch r.Severities {
 	case "", SeverityNamesPageTicket, SeverityNamesCriticalWarning:

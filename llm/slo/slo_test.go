@@ -74,3 +74,17 @@ func TestBadSpecsAreRefused(t *testing.T) {
 		t.Errorf("err = %v, want no metrics", err)
 	}
 }
+
+func TestBuildCarriesTheDeploymentsRoutingAndPeriodSLI(t *testing.T) {
+	r := &nft.Routing{Severities: nft.SeverityNamesCriticalWarning, Labels: map[string]string{"team": "core"}}
+	d, err := slo.Build(spec(), slo.Draft{Metrics: metrics, Routing: r, PeriodSLI: nft.PeriodSLISloth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Routing != r || d.SLO.PeriodSLI != nft.PeriodSLISloth {
+		t.Errorf("routing %+v, period SLI %q", d.Routing, d.SLO.PeriodSLI)
+	}
+	if !strings.Contains(d.Rules.YAML, "severity: critical") || !strings.Contains(d.Rules.YAML, "team: core") || !strings.Contains(d.Rules.YAML, "count_over_time(") {
+		t.Error("the rules do not follow the routing and period SLI")
+	}
+}

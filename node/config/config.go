@@ -129,6 +129,29 @@ type Generator struct {
 	Model   string `yaml:"model" env:"SRELLAMA_OLLAMA_MODEL"`
 	Timeout string `yaml:"timeout" env:"SRELLAMA_OLLAMA_TIMEOUT"`
 	Samples int    `yaml:"samples" env:"SRELLAMA_OLLAMA_SAMPLES"`
+	// PeriodSLI is "" (the ratio of the period's sums) or "sloth" (the
+	// mean of 5-minute ratios, Sloth's numbers).
+	PeriodSLI string `yaml:"period_sli" env:"SRELLAMA_PERIOD_SLI"`
+	// Routing is how the organization's proposals route their alerts; it
+	// becomes part of every definition the node proposes.
+	Routing Routing `yaml:"routing"`
+}
+
+// Routing is nft.Routing in the configuration file.
+type Routing struct {
+	RunbookURL  string            `yaml:"runbook_url" env:"SRELLAMA_RUNBOOK_URL"`
+	Severities  string            `yaml:"severities" env:"SRELLAMA_SEVERITIES"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// NFT returns the routing a definition carries: nil when nothing is set,
+// so definitions of nodes without routing keep their token IDs.
+func (r Routing) NFT() *nft.Routing {
+	if r.RunbookURL == "" && r.Severities == "" && len(r.Labels) == 0 && len(r.Annotations) == 0 {
+		return nil
+	}
+	return &nft.Routing{RunbookURL: r.RunbookURL, Severities: nft.SeverityNames(r.Severities), Labels: r.Labels, Annotations: r.Annotations}
 }
 
 // Rules configures where minted SLOs take effect.
@@ -356,6 +379,14 @@ func (n Network) validate(add func(string, ...any)) {
 
 func (g Generator) validate(add func(string, ...any)) {
 	checkDuration(add, "generator.period", g.Period)
+	if g.PeriodSLI != "" && g.PeriodSLI != string(nft.PeriodSLISloth) {
+		add("generator.period_sli: must be empty (ratio of the period's sums) or sloth, got %q", g.PeriodSLI)
+	}
+	if r := g.Routing.NFT(); r != nil {
+		if err := nft.ValidateRouting(*r); err != nil {
+			add("generator.%v", strings.TrimPrefix(err.Error(), "invalid s-528 token: "))
+		}
+	}
 	switch g.Kind {
 	case GeneratorBuiltin:
 	case GeneratorOllama:

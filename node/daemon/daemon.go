@@ -31,6 +31,7 @@ import (
 	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/network"
 	"github.com/srellama/srellama/network/round"
+	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/api"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/federation"
@@ -179,7 +180,8 @@ func (n *Node) buildWorkflow() error {
 		return n.parts.Evidence(ctx, src, service, r)
 	}
 	replay := workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Run
-	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay}
+	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay,
+		Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI)}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
 		if err != nil {
