@@ -66,8 +66,32 @@ type series struct {
 	counter bool
 }
 
-// Generate writes the unit tests for d's rules (rendered with opts).
+// Generate writes the unit tests for d's rules (rendered with opts), which
+// the runner stores as RulesFile next to the tests.
 func Generate(d nft.Definition, opts render.Options) (Tests, error) {
+	return generate(d, opts, RulesFile)
+}
+
+// ErrRulesDiffer refuses tests for rules that are not the plain rendering
+// of their definition (rendered with options, or by an older renderer):
+// tests of another rendering would test nothing that is installed.
+var ErrRulesDiffer = errors.New("the rules are not the rendering of the definition")
+
+// ForRules writes the unit tests of a definition's own rules (d.Rules),
+// stored at rulesPath (relative to the test file, as promtool resolves
+// it), to keep beside an installed rule file.
+func ForRules(d nft.Definition, rulesPath string) (Tests, error) {
+	want, err := render.Render(d, render.Options{})
+	if err != nil {
+		return Tests{}, err
+	}
+	if want != d.Rules.YAML {
+		return Tests{}, ErrRulesDiffer
+	}
+	return generate(d, render.Options{}, rulesPath)
+}
+
+func generate(d nft.Definition, opts render.Options, rulesFile string) (Tests, error) {
 	if d.SLI.ErrorRatioQuery != "" {
 		return Tests{}, fmt.Errorf("%w: an error_ratio_query does not say which series are good", ErrNotSynthesizable)
 	}
@@ -106,7 +130,7 @@ func Generate(d nft.Definition, opts render.Options) (Tests, error) {
 	noDataAt := mustDur(render.NoDataFor) + 15*time.Minute
 
 	tf := testFile{
-		RuleFiles:          []string{RulesFile},
+		RuleFiles:          []string{rulesFile},
 		EvaluationInterval: model.Duration(step).String(),
 		Tests: []testGroup{
 			{

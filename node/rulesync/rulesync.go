@@ -49,6 +49,9 @@ func (s Syncer) Apply(t nft.Token) (changed bool, err error) {
 	}
 	path := filepath.Join(s.Dir, FileName(t))
 	if t.State.Status != nft.StatusActive {
+		if err := s.removeTests(t); err != nil {
+			return false, err
+		}
 		err := os.Remove(path)
 		switch {
 		case err == nil:
@@ -58,6 +61,10 @@ func (s Syncer) Apply(t nft.Token) (changed bool, err error) {
 		default:
 			return false, fmt.Errorf("rulesync: %w", err)
 		}
+	}
+	// The tests first: once the rules are in place, their tests are too.
+	if err := s.writeTests(t); err != nil {
+		return false, err
 	}
 	if current, err := os.ReadFile(path); err == nil && string(current) == t.Definition.Rules.YAML {
 		return false, nil
