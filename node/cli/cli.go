@@ -95,6 +95,7 @@ func commands() []*command {
 		}},
 		{name: "slo", summary: "SLO synthesis", subs: []*command{
 			{name: "generate", summary: "generate one service's SLO and Prometheus rules offline from a metric source", run: runSLOGenerate},
+			{name: "import", summary: "import Sloth or OpenSLO SLO specs: validate them, write their rules or propose them to the consortium", run: runSLOImport},
 			{name: "export", summary: "export a token or definition as OpenSLO, a Sloth spec or a PrometheusRule", run: runSLOExport},
 		}},
 		{name: "dataset", summary: "evaluation on public datasets", subs: []*command{
