@@ -157,7 +157,22 @@ func (r Routing) NFT() *nft.Routing {
 // Rules configures where minted SLOs take effect.
 type Rules struct {
 	Dir string `yaml:"dir" env:"SRELLAMA_RULES_DIR"`
+	// Target is where minted rules go: files (rule files in Dir, plus
+	// source.prometheus.reload_url), prometheusrule (PrometheusRule
+	// manifests in Dir, for GitOps) or ruler (a Mimir/Cortex ruler's API).
+	Target    string `yaml:"target" env:"SRELLAMA_RULES_TARGET"`
+	Namespace string `yaml:"namespace" env:"SRELLAMA_RULES_NAMESPACE"`
+	// RulerURL is the ruler's root (target ruler); the tenant is
+	// source.prometheus.tenant_id.
+	RulerURL string `yaml:"ruler_url" env:"SRELLAMA_RULER_URL"`
 }
+
+// Rule delivery targets.
+const (
+	RulesFiles          = "files"
+	RulesPrometheusRule = "prometheusrule"
+	RulesRuler          = "ruler"
+)
 
 // API configures the node's HTTP API.
 type API struct {
@@ -317,6 +332,7 @@ func (c Config) Validate() error {
 		add("learning.noise: an epsilon budget needs a positive noise multiplier")
 	}
 	c.Generate.validate(add)
+	c.Rules.validate(add)
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		add("api.listen: %q is not host:port", c.API.Listen)
 	}
@@ -374,6 +390,18 @@ func (n Network) validate(add func(string, ...any)) {
 	}
 	if n.InlineLimit < 1024 || n.InlineLimit > 1<<20 {
 		add("network.inline_limit: must be in 1KiB..1MiB, got %d", n.InlineLimit)
+	}
+}
+
+func (r Rules) validate(add func(string, ...any)) {
+	switch r.Target {
+	case "", RulesFiles, RulesPrometheusRule:
+	case RulesRuler:
+		if u, err := url.Parse(r.RulerURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			add("rules.ruler_url: target ruler needs the ruler's http(s) URL, got %q", r.RulerURL)
+		}
+	default:
+		add("rules.target: %q is not one of files, prometheusrule, ruler", r.Target)
 	}
 }
 

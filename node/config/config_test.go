@@ -97,6 +97,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{"epsilon without noise", minimal + "learning:\n  epsilon_budget: 8\n", nil, []string{"learning.noise"}},
 		{"bad listen", minimal + "network:\n  listen: [\"127.0.0.1:4001\"]\n", nil, []string{"not a multiaddr"}},
 		{"bad api address", minimal + "api:\n  listen: localhost\n", nil, []string{"api.listen"}},
+		{"bad rules target", minimal + "rules:\n  target: s3\n", nil, []string{"rules.target"}},
+		{"ruler without URL", minimal + "rules:\n  target: ruler\n", nil, []string{"rules.ruler_url"}},
 		{"bad period sli", minimal + "generator:\n  period_sli: median\n", nil, []string{"generator.period_sli"}},
 		{"routing replaces severity", minimal + "generator:\n  routing:\n    labels: {severity: low}\n", nil, []string{"generator.routing.labels", "set by the rules"}},
 		{"routing bad severities", minimal + "generator:\n  routing:\n    severities: p1\n", nil, []string{"generator.routing.severities"}},

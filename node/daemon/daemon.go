@@ -195,7 +195,7 @@ func (n *Node) buildWorkflow() error {
 		Generator: timedGenerator{gen, n.metrics},
 		Reviewer: workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
 			Backtest: replay},
-		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL},
+		Installer: installer(n.cfg),
 		Log:       n.log,
 	}
 	return nil
@@ -435,4 +435,15 @@ func readSecret(path string) (string, error) {
 		return "", fmt.Errorf("daemon: reading secret: %w", err)
 	}
 	return strings.TrimSpace(string(raw)), nil
+}
+
+// installer is where the configuration sends minted rules.
+func installer(cfg config.Config) workflow.Installer {
+	switch cfg.Rules.Target {
+	case config.RulesPrometheusRule:
+		return rulesync.Manifests{Dir: cfg.Rules.Dir, Namespace: cfg.Rules.Namespace}
+	case config.RulesRuler:
+		return rulesync.Ruler{URL: cfg.Rules.RulerURL, Namespace: cfg.Rules.Namespace, TenantID: cfg.Source.Prometheus.TenantID}
+	}
+	return rulesync.Syncer{Dir: cfg.Rules.Dir, ReloadURL: cfg.Source.Prometheus.ReloadURL}
 }
