@@ -339,3 +339,52 @@ func write(t *testing.T, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+func TestPyrra(t *testing.T) {
+	base := definition(t)
+	if _, err := export.Pyrra(base, export.KubeOptions{}); err == nil || !strings.Contains(err.Error(), "no error selector") {
+		t.Errorf("a good/total ratio exported to Pyrra: %v", err)
+	}
+	s := slo.SpecOf(base)
+	s.GoodQuery, s.TotalQuery = "", ""
+	s.ErrorRatioQuery = `sum by (service) (rate(fivegs_amffunction_rm_reginitfail{service="amf"}[{{.window}}])) / sum by (service) (rate(fivegs_amffunction_rm_reginitreq{service="amf"}[{{.window}}]))`
+	d, err := slo.Build(s, slo.Draft{Metrics: base.SLI.Metrics, Provenance: base.Provenance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := export.Pyrra(d, export.KubeOptions{Namespace: "monitoring"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got export.PyrraSLO
+	if err := yaml.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	r := got.Spec.Indicator.Ratio
+	if got.Kind != "ServiceLevelObjective" || got.Spec.Target != "99.95" || got.Spec.Window != "30d" || r == nil ||
+		r.Errors.Metric != `fivegs_amffunction_rm_reginitfail{service="amf"}` || r.Total.Metric != `fivegs_amffunction_rm_reginitreq{service="amf"}` ||
+		len(r.Grouping) != 1 || r.Grouping[0] != "service" {
+		t.Errorf("pyrra SLO %+v\n%s", got, out)
+	}
+}
+
+func TestPyrraLatency(t *testing.T) {
+	base := definition(t)
+	s := slo.SpecOf(base)
+	s.Kind, s.LatencyThreshold = nft.KindLatency, 0.5
+	s.GoodQuery = `sum(rate(amf_sbi_request_duration_seconds_bucket{le="0.5"}[{{.window}}]))`
+	s.TotalQuery = `sum(rate(amf_sbi_request_duration_seconds_count[{{.window}}]))`
+	d, err := slo.Build(s, slo.Draft{Metrics: base.SLI.Metrics, Provenance: base.Provenance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := export.Pyrra(d, export.KubeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got export.PyrraSLO
+	if err := yaml.Unmarshal(out, &got); err != nil || got.Spec.Indicator.Latency == nil ||
+		got.Spec.Indicator.Latency.Success.Metric != `amf_sbi_request_duration_seconds_bucket{le="0.5"}` {
+		t.Errorf("%v\n%s", err, out)
+	}
+}

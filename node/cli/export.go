@@ -32,6 +32,11 @@ a token, or of a definition as 'slo generate --output json' prints it).
                   30d also Sloth's AlertWindows catalogue (--out writes it to
                   DIR/windows/, printed otherwise), to generate with
                   sloth generate --default-slo-period P --slo-period-windows-path DIR/windows
+  pyrra           a Pyrra ServiceLevelObjective, for the SLIs Pyrra can express:
+                  an error ratio sum(rate(errors[w])) / sum(rate(total[w])), or a
+                  latency SLI over a histogram bucket and its _count (Pyrra takes
+                  counter selectors, and its ratio counts errors: a good/total
+                  ratio has no Pyrra form and is refused with that reason)
   prometheusrule  the token's own rules as a prometheus-operator PrometheusRule
 
 With --out DIR the files are written there (named after the SLO's ID);
@@ -41,18 +46,18 @@ otherwise the export is printed.`, `
   srellama slo export --definition amf.json --format prometheusrule --namespace monitoring`)
 	conn := connectionFlag(f, env, "")
 	defFile := f.String("definition", "", "definition or token JSON file to export instead of a minted token")
-	format := f.String("format", export.FormatOpenSLO, "openslo, sloth or prometheusrule")
+	format := f.String("format", export.FormatOpenSLO, "openslo, sloth, pyrra or prometheusrule")
 	out := f.String("out", "", "folder to write the export to (default: print it)")
 	suffix := f.String("sloth-name-suffix", "-sloth", "sloth: appended to the SLO name, so Sloth's rules and the token's own can be loaded into one Prometheus side by side; \"\" to replace the token's rules with Sloth's (both under one name write the same series, which Prometheus refuses as out-of-order samples)")
-	namespace := f.String("namespace", "monitoring", "prometheusrule: namespace of the resource")
+	namespace := f.String("namespace", "monitoring", "prometheusrule, pyrra: namespace of the resource")
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
 	}
 	switch *format {
-	case export.FormatOpenSLO, export.FormatSloth, export.FormatPrometheusRule:
+	case export.FormatOpenSLO, export.FormatSloth, export.FormatPrometheusRule, export.FormatPyrra:
 	default:
-		return usagef("slo export: --format must be openslo, sloth or prometheusrule, got %q", *format)
+		return usagef("slo export: --format must be openslo, sloth, pyrra or prometheusrule, got %q", *format)
 	}
 	var d nft.Definition
 	switch {
@@ -132,6 +137,9 @@ func exportFiles(d nft.Definition, format, slothSuffix, namespace string) ([]exp
 			files = append(files, exportFile{filepath.Join("windows", s.Period+".yaml"), s.Windows})
 		}
 		return files, nil
+	case export.FormatPyrra:
+		data, err := export.Pyrra(d, export.KubeOptions{Namespace: namespace})
+		return []exportFile{{id + ".pyrra.yaml", data}}, err
 	default:
 		data, err := export.PrometheusRuleFor(d, export.KubeOptions{Namespace: namespace})
 		return []exportFile{{id + ".prometheusrule.yaml", data}}, err
