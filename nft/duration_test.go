@@ -42,7 +42,8 @@ func TestParseDurationRefuses(t *testing.T) {
 func TestFormatDuration(t *testing.T) {
 	day := 24 * time.Hour
 	tests := map[time.Duration]string{
-		30 * day: "30d", 28 * day: "28d", 7 * day: "7d", 36 * time.Hour: "1d12h",
+		30 * day: "30d", 28 * day: "4w", 7 * day: "1w", 14 * day: "2w", 90 * day: "90d", 365 * day: "1y",
+		36 * time.Hour:  "1d12h",
 		5 * time.Minute: "5m", 90 * time.Minute: "1h30m",
 	}
 	for d, want := range tests {

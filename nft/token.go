@@ -64,6 +64,9 @@ type GeneratorKind string
 const (
 	GeneratorBuiltin GeneratorKind = "builtin"
 	GeneratorLLM     GeneratorKind = "llm"
+	// GeneratorImport marks a definition translated from another tool's
+	// SLO spec (Sloth, OpenSLO); Provenance.Source names the file.
+	GeneratorImport GeneratorKind = "import"
 )
 
 // WindowPlaceholder is the template marker every SLI query must carry; the
@@ -84,14 +87,57 @@ type Token struct {
 // Definition is the immutable SLI/SLO content of a token. A proposal carries
 // exactly this; approvers approve exactly this.
 type Definition struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Version     int        `json:"version"`
-	Supersedes  string     `json:"supersedes,omitempty"`
-	SLI         SLI        `json:"sli"`
-	SLO         SLO        `json:"slo"`
-	Rules       Rules      `json:"rules"`
-	Provenance  Provenance `json:"provenance"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Version     int    `json:"version"`
+	Supersedes  string `json:"supersedes,omitempty"`
+	SLI         SLI    `json:"sli"`
+	SLO         SLO    `json:"slo"`
+	Rules       Rules  `json:"rules"`
+	// Routing is omitted when nil, so definitions without it keep the
+	// token IDs they had before the field existed.
+	Routing    *Routing   `json:"routing,omitempty"`
+	Provenance Provenance `json:"provenance"`
+}
+
+// Routing is how the SLO's alerts reach people: severity label values, a
+// runbook link, extra labels and annotations for Alertmanager routes. It is
+// part of the definition and its digest, so every member installs the same
+// rules and any member can render them again from the token alone.
+type Routing struct {
+	// RunbookURL becomes every alert's runbook_url annotation; "{{slo}}"
+	// in it is replaced with the SLO's ID (service-name).
+	RunbookURL string `json:"runbook_url,omitempty"`
+	// Severities names the severity label values: "page-ticket" (the
+	// default, the SRE workbook's words) or "critical-warning" (what
+	// kube-prometheus and Pyrra route on).
+	Severities SeverityNames `json:"severities,omitempty"`
+	// Labels are added to every alert (team, owner, ...). They cannot
+	// replace the labels the rules need (severity, sloth_*, windows).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are added to every alert.
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// SeverityNames selects the values of alerts' severity label.
+type SeverityNames string
+
+// Severity naming schemes.
+const (
+	SeverityNamesPageTicket      SeverityNames = "page-ticket"
+	SeverityNamesCriticalWarning SeverityNames = "critical-warning"
+)
+
+// SeverityLabel is the severity label value of s under routing r (nil
+// routing: page and ticket).
+func (r *Routing) SeverityLabel(s Severity) string {
+	if r != nil && r.Severities == SeverityNamesCriticalWarning {
+		if s == SeverityPage {
+			return "critical"
+		}
+		return "warning"
+	}
+	return string(s)
 }
 
 // SLI is the service level indicator. Exactly one query form is used: either
@@ -124,7 +170,22 @@ type SLO struct {
 	Period      string        `json:"period"`
 	ErrorBudget float64       `json:"error_budget"`
 	AlertPolicy []AlertWindow `json:"alert_policy"`
+	// PeriodSLI says how the error ratio over the whole period is
+	// computed: empty (the default) is the ratio of the period's sums,
+	// every event weighted alike; PeriodSLISloth is the mean of the
+	// period's 5-minute ratios, every 5 minutes weighted alike, as Sloth
+	// computes it. Omitted when empty, so older token IDs do not change.
+	PeriodSLI PeriodSLI `json:"period_sli,omitempty"`
 }
+
+// PeriodSLI is how the period's error ratio is computed.
+type PeriodSLI string
+
+// Period SLI methods.
+const (
+	PeriodSLIEvents PeriodSLI = ""
+	PeriodSLISloth  PeriodSLI = "sloth"
+)
 
 // AlertWindow is one multi-window, multi-burn-rate alert: it fires when the
 // error rate over both LongWindow and ShortWindow exceeds BurnRate times the
@@ -157,6 +218,20 @@ type Provenance struct {
 	Generator           Generator         `json:"generator"`
 	Validation          []ValidationCheck `json:"validation"`
 	Proposer            string            `json:"proposer"`
+	// Source names the spec an imported definition was translated from;
+	// nil for generated definitions.
+	Source *Source `json:"source,omitempty"`
+}
+
+// Source is another tool's SLO spec a definition was imported from.
+type Source struct {
+	// Format is the spec's format: sloth/prometheus-v1,
+	// sloth/kubernetes-v1 or openslo/v1.
+	Format string `json:"format"`
+	// Name is the file's base name, for people; Digest is what identifies
+	// the bytes that were imported: sha256:<hex> of the whole file.
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
 }
 
 // Generator names the generator and, for an LLM, the model and the prompt.

@@ -2,11 +2,14 @@ package nft
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Problem is one reason a token or definition is refused.
@@ -136,7 +139,74 @@ func checkDefinition(c *checker, at string, d Definition) {
 	checkSLI(c, at+".sli", d.SLI)
 	checkSLO(c, at+".slo", d.SLO)
 	checkRules(c, at+".rules", d.Rules)
+	if d.Routing != nil {
+		checkRouting(c, at+".routing", *d.Routing)
+	}
 	checkProvenance(c, at+".provenance", d.Provenance)
+}
+
+// Limits of a definition's routing.
+const (
+	MaxRoutingLabels    = 32
+	MaxRoutingValueLen  = 1024
+	MaxRunbookURLLen    = 2048
+	maxRoutingLabelName = 128
+)
+
+var labelNamePattern = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]{0,127}$`)
+
+// reservedAlertLabels are the labels the rendered rules set themselves;
+// routing may not replace them, or alerts would stop matching their SLO.
+var reservedAlertLabels = map[string]bool{
+	"severity": true, "sloth_id": true, "sloth_service": true, "sloth_slo": true,
+	"sloth_window": true, "sloth_severity": true, "burn_window": true,
+	"long_window": true, "short_window": true, "alertname": true,
+}
+
+// ValidateRouting checks routing on its own, as a node's configuration
+// gives it, before any definition carries it.
+func ValidateRouting(r Routing) error {
+	var c checker
+	checkRouting(&c, "routing", r)
+	return c.err()
+}
+
+func checkRouting(c *checker, at string, r Routing) {
+	switch r.Severities {
+	case "", SeverityNamesPageTicket, SeverityNamesCriticalWarning:
+	default:
+		c.addf(at+".severities", "must be page-ticket or critical-warning, got %q", r.Severities)
+	}
+	if r.RunbookURL != "" {
+		if len(r.RunbookURL) > MaxRunbookURLLen {
+			c.addf(at+".runbook_url", "longer than %d bytes", MaxRunbookURLLen)
+		} else if u, err := url.Parse(r.RunbookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			c.addf(at+".runbook_url", "must be an absolute http(s) URL, got %q", r.RunbookURL)
+		}
+	}
+	checkLabelMap(c, at+".labels", r.Labels, true)
+	checkLabelMap(c, at+".annotations", r.Annotations, false)
+}
+
+func checkLabelMap(c *checker, at string, m map[string]string, labels bool) {
+	if len(m) > MaxRoutingLabels {
+		c.addf(at, "more than %d entries", MaxRoutingLabels)
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch {
+		case !labelNamePattern.MatchString(k) || strings.HasPrefix(k, "__"):
+			c.addf(at, "%q is not a Prometheus label name", k)
+		case labels && reservedAlertLabels[k]:
+			c.addf(at, "%q is set by the rules themselves and cannot be routed", k)
+		case !labels && (k == "summary" || k == "description" || k == "runbook" || k == "runbook_url"):
+			c.addf(at, "%q is written by the rules (use runbook_url for the link)", k)
+		case len(m[k]) > MaxRoutingValueLen || !utf8.ValidString(m[k]):
+			c.addf(at+"."+k, "must be valid UTF-8 of at most %d bytes", MaxRoutingValueLen)
+		case labels && m[k] == "":
+			c.addf(at+"."+k, "an empty label value is no label at all")
+		}
+	}
 }
 
 func checkSLI(c *checker, at string, s SLI) {
@@ -261,6 +331,9 @@ func checkSLO(c *checker, at string, s SLO) {
 		c.addf(at+".period", "%s is outside 1d..366d", s.Period)
 	}
 	checkAlertPolicy(c, at+".alert_policy", s, period)
+	if s.PeriodSLI != PeriodSLIEvents && s.PeriodSLI != PeriodSLISloth {
+		c.addf(at+".period_sli", "must be empty (ratio of the period's sums) or sloth (mean of 5m ratios), got %q", s.PeriodSLI)
+	}
 }
 
 func checkAlertPolicy(c *checker, at string, s SLO, period time.Duration) {
@@ -345,6 +418,22 @@ func checkProvenance(c *checker, at string, p Provenance) {
 		c.addf(at+".generation_request_id", "too long")
 	}
 	checkGenerator(c, at+".generator", p.Generator)
+	switch {
+	case p.Generator.Kind == GeneratorImport && p.Source == nil:
+		c.addf(at+".source", "an imported definition must name the spec it came from")
+	case p.Generator.Kind != GeneratorImport && p.Source != nil:
+		c.addf(at+".source", "only an imported definition (generator kind import) has a source")
+	case p.Source != nil:
+		if strings.TrimSpace(p.Source.Format) == "" || len(p.Source.Format) > MaxNameLen {
+			c.addf(at+".source.format", "must name the spec format")
+		}
+		if len(p.Source.Name) > 4*MaxNameLen || !utf8.ValidString(p.Source.Name) {
+			c.addf(at+".source.name", "must be valid UTF-8 of at most %d bytes", 4*MaxNameLen)
+		}
+		if !IsDigest(p.Source.Digest) {
+			c.addf(at+".source.digest", "must be sha256:<64 hex>, got %q", p.Source.Digest)
+		}
+	}
 	if len(p.Validation) == 0 {
 		c.addf(at+".validation", "a definition must carry the results of its validation")
 	} else if len(p.Validation) > MaxChecks {
@@ -390,6 +479,10 @@ func checkGenerator(c *checker, at string, g Generator) {
 		c.addf(at+".version", "must not be empty")
 	}
 	switch g.Kind {
+	case GeneratorImport:
+		if g.Model != "" || g.ModelDigest != "" || g.PromptDigest != "" || g.FallbackReason != "" {
+			c.addf(at, "an import names no model")
+		}
 	case GeneratorBuiltin:
 		if g.Model != "" || g.ModelDigest != "" || g.PromptDigest != "" {
 			if g.FallbackReason == "" {
@@ -416,7 +509,7 @@ func checkGenerator(c *checker, at string, g Generator) {
 			c.addf(at+".fallback_reason", "set only when the builtin generator took over (kind builtin)")
 		}
 	default:
-		c.addf(at+".kind", "must be builtin or llm, got %q", g.Kind)
+		c.addf(at+".kind", "must be builtin, llm or import, got %q", g.Kind)
 	}
 }
 

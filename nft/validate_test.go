@@ -66,7 +66,25 @@ func TestValidateDefinitionRefuses(t *testing.T) {
 		{"llm without model digest", func(d *nft.Definition) {
 			d.Provenance.Generator = nft.Generator{Kind: nft.GeneratorLLM, Name: "ollama", Version: "1", Model: "llama3", PromptDigest: nft.DigestBytes(nil)}
 		}, "definition.provenance.generator.model_digest", "sha256"},
-		{"unknown generator", func(d *nft.Definition) { d.Provenance.Generator.Kind = "oracle" }, "definition.provenance.generator.kind", "builtin or llm"},
+		{"unknown generator", func(d *nft.Definition) { d.Provenance.Generator.Kind = "oracle" }, "definition.provenance.generator.kind", "builtin, llm or import"},
+		{"routing severities", func(d *nft.Definition) { d.Routing = &nft.Routing{Severities: "p1-p2"} }, "definition.routing.severities", "critical-warning"},
+		{"routing runbook not a URL", func(d *nft.Definition) { d.Routing = &nft.Routing{RunbookURL: "wiki/slo"} }, "definition.routing.runbook_url", "absolute"},
+		{"routing replaces severity", func(d *nft.Definition) {
+			d.Routing = &nft.Routing{Labels: map[string]string{"severity": "low"}}
+		}, "definition.routing.labels", "set by the rules"},
+		{"routing bad label name", func(d *nft.Definition) {
+			d.Routing = &nft.Routing{Labels: map[string]string{"team-name": "sre"}}
+		}, "definition.routing.labels", "not a Prometheus label name"},
+		{"routing replaces summary", func(d *nft.Definition) {
+			d.Routing = &nft.Routing{Annotations: map[string]string{"summary": "x"}}
+		}, "definition.routing.annotations", "written by the rules"},
+		{"period sli", func(d *nft.Definition) { d.SLO.PeriodSLI = "mean" }, "definition.slo.period_sli", "sloth"},
+		{"import without source", func(d *nft.Definition) {
+			d.Provenance.Generator = nft.Generator{Kind: nft.GeneratorImport, Name: "srellama-import", Version: "1"}
+		}, "definition.provenance.source", "must name the spec"},
+		{"source without import", func(d *nft.Definition) {
+			d.Provenance.Source = &nft.Source{Format: "openslo/v1", Name: "x.yaml", Digest: nft.DigestBytes(nil)}
+		}, "definition.provenance.source", "only an imported"},
 		{"bad proposer", func(d *nft.Definition) { d.Provenance.Proposer = "" }, "definition.provenance.proposer", "MSP ID"},
 		{"short window not shorter", func(d *nft.Definition) { d.SLO.AlertPolicy[0].ShortWindow = "2h" }, "definition.slo.alert_policy[0].short_window", "shorter than the long window"},
 		{"burn rate not derived", func(d *nft.Definition) { d.SLO.AlertPolicy[0].BurnRate = 10 }, "definition.slo.alert_policy[0].burn_rate", "budget_consumed x period"},
@@ -92,6 +110,28 @@ func TestValidateDefinitionRefuses(t *testing.T) {
 			}
 			t.Errorf("no problem at %s mentioning %q; got: %v", tt.field, tt.mentioned, err)
 		})
+	}
+}
+
+// A definition without routing, period SLI or source keeps the token ID it
+// had before those fields existed: they are omitted from the canonical
+// form when empty.
+func TestNewOptionalFieldsKeepOldTokenIDs(t *testing.T) {
+	d := nfttest.Definition("amf", "Org1MSP")
+	before := nfttest.Token(d).ID
+	d.Routing = &nft.Routing{Severities: nft.SeverityNamesCriticalWarning, Labels: map[string]string{"team": "core"}}
+	if err := nft.ValidateDefinition(d); err != nil {
+		t.Fatal(err)
+	}
+	if nfttest.Token(d).ID == before {
+		t.Error("routing is not part of the token ID")
+	}
+	d.Routing = nil
+	if got := nfttest.Token(d).ID; got != before {
+		t.Errorf("ID changed from %s to %s with every new field empty", before, got)
+	}
+	if canon, err := nft.Canonical(d); err != nil || strings.Contains(string(canon), "routing") || strings.Contains(string(canon), "period_sli") {
+		t.Errorf("empty new fields are encoded: %s, %v", canon, err)
 	}
 }
 

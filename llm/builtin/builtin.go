@@ -53,6 +53,10 @@ type Input struct {
 	Contributors        []string `json:"contributors,omitempty"`
 	GenerationRequestID string   `json:"generation_request_id,omitempty"`
 	Proposer            string   `json:"proposer"`
+	// Routing and PeriodSLI are the deployment's choices (the node's
+	// configuration), copied into the definition as they are.
+	Routing   *nft.Routing  `json:"routing,omitempty"`
+	PeriodSLI nft.PeriodSLI `json:"period_sli,omitempty"`
 }
 
 // Metric is one ranked metric with its history.
@@ -134,6 +138,8 @@ func (g Generator) Define(ctx context.Context, in Input, c Candidate) (nft.Defin
 		Metrics:    c.Metrics,
 		Provenance: in.Provenance(nft.Generator{Kind: nft.GeneratorBuiltin, Name: Name, Version: Version}),
 		Render:     g.Validator.Render,
+		Routing:    in.Routing,
+		PeriodSLI:  in.PeriodSLI,
 	})
 	if err != nil {
 		return nft.Definition{}, err

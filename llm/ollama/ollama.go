@@ -250,7 +250,7 @@ func (g Generator) accept(ctx context.Context, in builtin.Input, cands []builtin
 	if len(errs) > 0 {
 		return nft.Definition{}, errors.Join(errs...)
 	}
-	def, err := slo.Build(spec, slo.Draft{Metrics: metrics, Provenance: in.Provenance(gen), Render: v.Render})
+	def, err := slo.Build(spec, slo.Draft{Metrics: metrics, Provenance: in.Provenance(gen), Render: v.Render, Routing: in.Routing, PeriodSLI: in.PeriodSLI})
 	if err != nil {
 		return nft.Definition{}, err
 	}

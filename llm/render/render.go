@@ -64,7 +64,8 @@ const NoDataFor = "15m"
 // recompute them from the definition alone; a deployment may render its
 // own copy with a runbook URL.
 type Options struct {
-	// RunbookURL, when set, is written as the runbook_url annotation of
+	// RunbookURL, when set and the definition has no routing of its own
+	// (nft.Routing.RunbookURL, which is part of the token), is written as the runbook_url annotation of
 	// every alert; "{{slo}}" in it is replaced with the SLO's ID. Without
 	// it, alerts carry a short written runbook instead.
 	RunbookURL string
@@ -119,6 +120,16 @@ func ErrorRatioExpr(sli nft.SLI, window string) string {
 		return "(" + Instantiate(sli.ErrorRatioQuery, window) + ")"
 	}
 	return "1 - (\n  (" + Instantiate(sli.GoodQuery, window) + ")\n  /\n  (" + Instantiate(sli.TotalQuery, window) + ")\n)"
+}
+
+// meanOf5mRatios is Sloth's period SLI: the mean of the 5-minute error
+// ratios recorded over the period, each 5 minutes weighted alike however
+// many events it had (a quiet night's failed request counts as much as a
+// busy hour's). The default, ErrorRatioExpr over the period, weighs every
+// event alike instead.
+func meanOf5mRatios(d nft.Definition, period string) string {
+	sel := RecordName("5m") + selector(d) + "[" + period + "]"
+	return "sum_over_time(" + sel + ")\n/ ignoring (" + LabelWindow + ")\ncount_over_time(" + sel + ")"
 }
 
 // Instantiate replaces the window placeholder (with or without inner
@@ -182,11 +193,17 @@ func Build(d nft.Definition, opts Options) (File, error) {
 		return File{}, err
 	}
 	id := ID(d)
+	period, _ := nft.ParseDuration(d.SLO.Period) // checked by checkRenderable
+	periodWindow := nft.FormatDuration(period)
 	sli := Group{Name: "sloth-slo-sli-recordings-" + id}
 	for _, w := range windows {
+		expr := ErrorRatioExpr(d.SLI, w)
+		if w == periodWindow && d.SLO.PeriodSLI == nft.PeriodSLISloth {
+			expr = meanOf5mRatios(d, w)
+		}
 		sli.Rules = append(sli.Rules, Rule{
 			Record: RecordName(w),
-			Expr:   ErrorRatioExpr(d.SLI, w),
+			Expr:   expr,
 			Labels: sloLabels(d, LabelWindow, w),
 		})
 	}
@@ -265,6 +282,8 @@ func metadataGroup(d nft.Definition) (Group, error) {
 	}
 	return Group{
 		Name: "sloth-slo-meta-recordings-" + ID(d),
+		// Recording rules carry no routing labels: extra labels on the
+		// series the joins match would split them.
 		Rules: []Rule{
 			{Record: RecordObjective, Expr: "vector(" + num(d.SLO.Objective) + ")", Labels: sloLabels(d)},
 			{Record: RecordErrorBudget, Expr: "vector(" + num(budget) + ")", Labels: sloLabels(d)},
@@ -298,13 +317,13 @@ func burnAlert(d nft.Definition, w nft.AlertWindow, opts Options) Rule {
 	return Rule{
 		Alert: AlertBurn,
 		Expr:  "(\n  " + cond(w.LongWindow) + "\n  and\n  " + cond(w.ShortWindow) + "\n)",
-		Labels: sloLabels(d,
-			"severity", string(w.Severity),
+		Labels: alertLabels(d, sloLabels(d,
+			"severity", d.Routing.SeverityLabel(w.Severity),
 			LabelSeverity, string(w.Severity),
 			LabelBurnWindow, w.Name,
 			LabelLongWindow, canonical(w.LongWindow),
 			LabelShortWindow, canonical(w.ShortWindow),
-		),
+		)),
 		Annotations: annotations(d, opts, burnRunbook(d),
 			fmt.Sprintf("%s %s is burning its error budget %sx too fast (%s).", d.SLI.Service, d.Name, num(w.BurnRate), w.Name),
 			fmt.Sprintf("The error ratio of %s over both %s and %s is above %s times the error budget of %s%%: "+
@@ -320,10 +339,10 @@ func noDataAlert(d nft.Definition, opts Options) Rule {
 		Alert: AlertNoData,
 		Expr:  "absent(" + RecordName("5m") + selector(d) + ")",
 		For:   NoDataFor,
-		Labels: sloLabels(d,
-			"severity", string(nft.SeverityTicket),
+		Labels: alertLabels(d, sloLabels(d,
+			"severity", d.Routing.SeverityLabel(nft.SeverityTicket),
 			LabelSeverity, string(nft.SeverityTicket),
-		),
+		)),
 		Annotations: annotations(d, opts, noDataRunbook(d),
 			fmt.Sprintf("%s %s has no SLI data: its error budget is not being watched.", d.SLI.Service, d.Name),
 			fmt.Sprintf("%s has been absent for %s: the metrics of %s are not scraped, were renamed, or never had an event. "+
@@ -332,12 +351,36 @@ func noDataAlert(d nft.Definition, opts Options) Rule {
 	}
 }
 
+// alertLabels adds the definition's routing labels to an alert's own;
+// nft refuses routing labels that would replace the alert's.
+func alertLabels(d nft.Definition, l labelMap) labelMap {
+	if d.Routing != nil {
+		for k, v := range d.Routing.Labels {
+			if _, own := l[k]; !own {
+				l[k] = v
+			}
+		}
+	}
+	return l
+}
+
 func annotations(d nft.Definition, opts Options, runbook, summary, description string) labelMap {
 	a := labelMap{"summary": summary, "description": description}
-	if opts.RunbookURL != "" {
-		a["runbook_url"] = strings.ReplaceAll(opts.RunbookURL, "{{slo}}", ID(d))
+	url := opts.RunbookURL
+	if d.Routing != nil && d.Routing.RunbookURL != "" {
+		url = d.Routing.RunbookURL // the definition's own routing wins
+	}
+	if url != "" {
+		a["runbook_url"] = strings.ReplaceAll(url, "{{slo}}", ID(d))
 	} else {
 		a["runbook"] = runbook
+	}
+	if d.Routing != nil {
+		for k, v := range d.Routing.Annotations {
+			if _, own := a[k]; !own {
+				a[k] = v
+			}
+		}
 	}
 	return a
 }

@@ -57,6 +57,7 @@ func TestRenderGolden(t *testing.T) {
 		opts   render.Options
 	}{
 		{"ratio-30d.yaml", definition(t, "30d", ratioSLI), render.Options{}},
+		{"ratio-4w-routed-sloth-period.yaml", routed(definition(t, "4w", ratioSLI)), render.Options{}},
 		{"error-ratio-7d-runbook.yaml", definition(t, "7d", errorRatioSLI),
 			render.Options{RunbookURL: "https://runbooks.internal/slo/{{slo}}"}},
 		{"ratio-1d.yaml", definition(t, "1d", ratioSLI), render.Options{}},
@@ -93,7 +94,8 @@ func TestWindowsCoverEveryAlertAndThePeriod(t *testing.T) {
 		want   string
 	}{
 		{"30d", "5m 30m 1h 2h 6h 1d 3d 30d"},
-		{"7d", "5m 30m 1h 2h 6h 1d 3d 7d"},
+		{"7d", "5m 30m 1h 2h 6h 1d 3d 1w"},
+		{"28d", "5m 30m 1h 2h 6h 1d 3d 4w"},
 		{"2d", "5m 30m 1h 2h 6h 1d 2d"},
 		{"1d", "5m 30m 1h 2h 6h 1d"},
 	}
@@ -188,4 +190,63 @@ func TestYAMLReadsBackAsWritten(t *testing.T) {
 			t.Errorf("%q read back as expr %q for %q label %q annotation %q", want, r.Expr, r.For, r.Labels["l"], r.Annotations["a"])
 		}
 	}
+}
+
+func routed(d nft.Definition) nft.Definition {
+	d.SLO.PeriodSLI = nft.PeriodSLISloth
+	d.Routing = &nft.Routing{
+		RunbookURL:  "https://runbooks.example/slo/{{slo}}",
+		Severities:  nft.SeverityNamesCriticalWarning,
+		Labels:      map[string]string{"team": "core-5g", "owner": "sre"},
+		Annotations: map[string]string{"dashboard": "https://grafana.example/d/slo"},
+	}
+	return d
+}
+
+func TestRoutingReachesEveryAlertAndNoRecordingRule(t *testing.T) {
+	f, err := render.Build(routed(definition(t, "30d", ratioSLI)), render.Options{RunbookURL: "https://ignored.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				if r.Labels["team"] != "" || r.Labels["severity"] != "" {
+					t.Errorf("recording rule %s carries routing labels %v", r.Record, r.Labels)
+				}
+				continue
+			}
+			alerts++
+			want := "critical"
+			if r.Labels[render.LabelSeverity] == string(nft.SeverityTicket) {
+				want = "warning"
+			}
+			if r.Labels["severity"] != want || r.Labels["team"] != "core-5g" || r.Labels["owner"] != "sre" {
+				t.Errorf("%s %s labels %v", r.Alert, r.Labels[render.LabelBurnWindow], r.Labels)
+			}
+			if r.Annotations["runbook_url"] != "https://runbooks.example/slo/amf-reginit-success" || r.Annotations["dashboard"] == "" || r.Annotations["runbook"] != "" {
+				t.Errorf("%s annotations %v", r.Alert, r.Annotations)
+			}
+		}
+	}
+	if alerts != 5 {
+		t.Errorf("%d alerts, want 4 burn alerts and the no-data alert", alerts)
+	}
+}
+
+func TestSlothPeriodSLIIsTheMeanOf5mRatios(t *testing.T) {
+	f, err := render.Build(routed(definition(t, "30d", ratioSLI)), render.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Groups[0].Rules {
+		if r.Record == render.RecordName("30d") {
+			if !strings.Contains(r.Expr, "sum_over_time(slo:sli_error:ratio_rate5m{") || !strings.Contains(r.Expr, "count_over_time(") {
+				t.Errorf("period rule %q is not the mean of 5m ratios", r.Expr)
+			}
+			return
+		}
+	}
+	t.Error("no period rule")
 }

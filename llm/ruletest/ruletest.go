@@ -12,6 +12,7 @@ package ruletest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -66,8 +67,34 @@ type series struct {
 	counter bool
 }
 
-// Generate writes the unit tests for d's rules (rendered with opts).
+// Generate writes the unit tests for d's rules (rendered with opts), which
+// the runner stores as RulesFile next to the tests.
 func Generate(d nft.Definition, opts render.Options) (Tests, error) {
+	return generate(d, opts, RulesFile, nil)
+}
+
+// ErrRulesDiffer refuses tests for rules that are not the plain rendering
+// of their definition (rendered with options, or by an older renderer):
+// tests of another rendering would test nothing that is installed.
+var ErrRulesDiffer = errors.New("the rules are not the rendering of the definition")
+
+// ForRules writes the unit tests of a definition's own rules (d.Rules),
+// stored at rulesPath (relative to the test file, as promtool resolves
+// it), to keep beside an installed rule file. alertLabels are the labels
+// the installer adds to every alert (the token ID), which the expected
+// alerts then carry too.
+func ForRules(d nft.Definition, rulesPath string, alertLabels map[string]string) (Tests, error) {
+	want, err := render.Render(d, render.Options{})
+	if err != nil {
+		return Tests{}, err
+	}
+	if want != d.Rules.YAML {
+		return Tests{}, ErrRulesDiffer
+	}
+	return generate(d, render.Options{}, rulesPath, alertLabels)
+}
+
+func generate(d nft.Definition, opts render.Options, rulesFile string, alertLabels map[string]string) (Tests, error) {
 	if d.SLI.ErrorRatioQuery != "" {
 		return Tests{}, fmt.Errorf("%w: an error_ratio_query does not say which series are good", ErrNotSynthesizable)
 	}
@@ -96,7 +123,7 @@ func Generate(d nft.Definition, opts render.Options) (Tests, error) {
 	var burnAlerts []expAlert
 	for _, r := range alertRules(file, render.AlertBurn) {
 		if slices.Contains(firing, r.Labels[render.LabelBurnWindow]) {
-			burnAlerts = append(burnAlerts, expAlert{Labels: r.Labels, Annotations: r.Annotations})
+			burnAlerts = append(burnAlerts, expAlert{Labels: withLabels(r.Labels, alertLabels), Annotations: r.Annotations})
 		}
 	}
 	noData := alertRules(file, render.AlertNoData)
@@ -106,7 +133,7 @@ func Generate(d nft.Definition, opts render.Options) (Tests, error) {
 	noDataAt := mustDur(render.NoDataFor) + 15*time.Minute
 
 	tf := testFile{
-		RuleFiles:          []string{RulesFile},
+		RuleFiles:          []string{rulesFile},
 		EvaluationInterval: model.Duration(step).String(),
 		Tests: []testGroup{
 			{
@@ -132,7 +159,7 @@ func Generate(d nft.Definition, opts render.Options) (Tests, error) {
 				InputSeries: []inputSeries{{Series: "srellama_unrelated_metric", Values: fmt.Sprintf("1+0x%d", int(noDataAt/step))}},
 				AlertRuleTests: []alertTest{
 					{EvalTime: model.Duration(noDataAt).String(), Alertname: render.AlertNoData,
-						ExpAlerts: []expAlert{{Labels: noData[0].Labels, Annotations: noData[0].Annotations}}},
+						ExpAlerts: []expAlert{{Labels: withLabels(noData[0].Labels, alertLabels), Annotations: noData[0].Annotations}}},
 				},
 			},
 		},
@@ -146,6 +173,19 @@ func Generate(d nft.Definition, opts render.Options) (Tests, error) {
 		fmt.Sprintf("fast burn: %s fire", strings.Join(firing, ", ")),
 		"no data: " + render.AlertNoData + " fires",
 	}}, nil
+}
+
+// withLabels returns labels with extra added, leaving labels unchanged.
+func withLabels(labels, extra map[string]string) map[string]string {
+	if len(extra) == 0 {
+		return labels
+	}
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, extra)
+	return out
 }
 
 // Firing returns the alert pairs that must fire at the end of a burst of

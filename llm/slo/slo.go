@@ -91,6 +91,11 @@ type Draft struct {
 	Metrics    []nft.Metric
 	Provenance nft.Provenance
 	Render     render.Options
+	// Routing and PeriodSLI come from the deployment (the node's
+	// configuration), not from the generator; they are part of the
+	// definition.
+	Routing   *nft.Routing
+	PeriodSLI nft.PeriodSLI
 }
 
 // Build returns the definition of a spec, with its alert policy and its
@@ -126,7 +131,9 @@ func Build(s Spec, d Draft) (nft.Definition, error) {
 			Period:      nft.FormatDuration(period),
 			ErrorBudget: nft.ErrorBudget(s.Objective),
 			AlertPolicy: policy,
+			PeriodSLI:   d.PeriodSLI,
 		},
+		Routing:    d.Routing,
 		Provenance: d.Provenance,
 	}
 	yaml, err := render.Render(def, d.Render)

@@ -24,14 +24,14 @@ func TestBuildScalesThePolicyToThePeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.SLO.ErrorBudget != 0.001 || d.SLO.Period != "28d" || len(d.SLO.AlertPolicy) != 4 {
+	if d.SLO.ErrorBudget != 0.001 || d.SLO.Period != "4w" || len(d.SLO.AlertPolicy) != 4 {
 		t.Errorf("SLO = %+v", d.SLO)
 	}
-	// 2% of a 28d budget in 1h: 0.02 * 672h / 1h.
+	// 2% of a 28d budget in 1h: 0.02 * 672h / 1h. Prometheus prints 28d as 4w.
 	if got := d.SLO.AlertPolicy[0].BurnRate; got != 13.44 {
 		t.Errorf("page-fast burn rate %v, want 13.44", got)
 	}
-	if d.Rules.Digest != nft.RulesDigest(d.Rules.YAML) || !strings.Contains(d.Rules.YAML, "slo:sli_error:ratio_rate28d") {
+	if d.Rules.Digest != nft.RulesDigest(d.Rules.YAML) || !strings.Contains(d.Rules.YAML, "slo:sli_error:ratio_rate4w") {
 		t.Error("rules or digest missing")
 	}
 	if got := slo.SpecOf(d); got.GoodQuery != spec().GoodQuery || got.Objective != 0.999 {
@@ -72,5 +72,19 @@ func TestBadSpecsAreRefused(t *testing.T) {
 	}
 	if _, err := slo.Build(spec(), slo.Draft{}); err == nil || !strings.Contains(err.Error(), "no metrics") {
 		t.Errorf("err = %v, want no metrics", err)
+	}
+}
+
+func TestBuildCarriesTheDeploymentsRoutingAndPeriodSLI(t *testing.T) {
+	r := &nft.Routing{Severities: nft.SeverityNamesCriticalWarning, Labels: map[string]string{"team": "core"}}
+	d, err := slo.Build(spec(), slo.Draft{Metrics: metrics, Routing: r, PeriodSLI: nft.PeriodSLISloth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Routing != r || d.SLO.PeriodSLI != nft.PeriodSLISloth {
+		t.Errorf("routing %+v, period SLI %q", d.Routing, d.SLO.PeriodSLI)
+	}
+	if !strings.Contains(d.Rules.YAML, "severity: critical") || !strings.Contains(d.Rules.YAML, "team: core") || !strings.Contains(d.Rules.YAML, "count_over_time(") {
+		t.Error("the rules do not follow the routing and period SLI")
 	}
 }

@@ -38,6 +38,9 @@ type Env struct {
 	// LedgerReady, when set, is called with the address the ledger command
 	// bound, once clients can connect (tests use it with --listen :0).
 	LedgerReady func(addr string)
+	// ListenReady, when set, is called with the address simulate --listen
+	// bound, once Prometheus can scrape it.
+	ListenReady func(addr string)
 }
 
 // OSEnv is the process's environment.
@@ -77,6 +80,7 @@ func commands() []*command {
 	return []*command{
 		{name: "demo", summary: "run a three-organization consortium on embedded parts, from metrics to minted, audited SLO tokens", run: runDemo},
 		{name: "node", summary: "run one organization's node from its configuration", run: runNode},
+		{name: "simulate", summary: "serve a simulated organization's live /metrics, or write its history as OpenMetrics for promtool backfill", run: runSimulate},
 		{name: "ledger", summary: "run the embedded ledger as a TLS Fabric Gateway service on loopback", run: runLedger},
 		{name: "round", summary: "federated rounds on the ledger", subs: []*command{
 			{name: "open", summary: "open a federated round (Rounds:Open)", run: runRoundOpen},
@@ -94,6 +98,8 @@ func commands() []*command {
 		}},
 		{name: "slo", summary: "SLO synthesis", subs: []*command{
 			{name: "generate", summary: "generate one service's SLO and Prometheus rules offline from a metric source", run: runSLOGenerate},
+			{name: "import", summary: "import Sloth or OpenSLO SLO specs: validate them, write their rules or propose them to the consortium", run: runSLOImport},
+			{name: "export", summary: "export a token or definition as OpenSLO, a Sloth spec or a PrometheusRule", run: runSLOExport},
 		}},
 		{name: "dataset", summary: "evaluation on public datasets", subs: []*command{
 			{name: "eval", summary: "run the federated evaluation on an SMD-format folder", run: runDatasetEval},

@@ -129,6 +129,29 @@ type Generator struct {
 	Model   string `yaml:"model" env:"SRELLAMA_OLLAMA_MODEL"`
 	Timeout string `yaml:"timeout" env:"SRELLAMA_OLLAMA_TIMEOUT"`
 	Samples int    `yaml:"samples" env:"SRELLAMA_OLLAMA_SAMPLES"`
+	// PeriodSLI is "" (the ratio of the period's sums) or "sloth" (the
+	// mean of 5-minute ratios, Sloth's numbers).
+	PeriodSLI string `yaml:"period_sli" env:"SRELLAMA_PERIOD_SLI"`
+	// Routing is how the organization's proposals route their alerts; it
+	// becomes part of every definition the node proposes.
+	Routing Routing `yaml:"routing"`
+}
+
+// Routing is nft.Routing in the configuration file.
+type Routing struct {
+	RunbookURL  string            `yaml:"runbook_url" env:"SRELLAMA_RUNBOOK_URL"`
+	Severities  string            `yaml:"severities" env:"SRELLAMA_SEVERITIES"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// NFT returns the routing a definition carries: nil when nothing is set,
+// so definitions of nodes without routing keep their token IDs.
+func (r Routing) NFT() *nft.Routing {
+	if r.RunbookURL == "" && r.Severities == "" && len(r.Labels) == 0 && len(r.Annotations) == 0 {
+		return nil
+	}
+	return &nft.Routing{RunbookURL: r.RunbookURL, Severities: nft.SeverityNames(r.Severities), Labels: r.Labels, Annotations: r.Annotations}
 }
 
 // Rules configures where minted SLOs take effect.
@@ -138,12 +161,25 @@ type Rules struct {
 	// default: the services its metric source has), ["all"], or a list of
 	// services.
 	Install []string `yaml:"install" env:"SRELLAMA_RULES_INSTALL"`
+	// Target is where minted rules go: files (rule files in Dir, plus
+	// source.prometheus.reload_url), prometheusrule (PrometheusRule
+	// manifests in Dir, for GitOps) or ruler (a Mimir/Cortex ruler's API).
+	Target    string `yaml:"target" env:"SRELLAMA_RULES_TARGET"`
+	Namespace string `yaml:"namespace" env:"SRELLAMA_RULES_NAMESPACE"`
+	// RulerURL is the ruler's root (target ruler); the tenant is
+	// source.prometheus.tenant_id.
+	RulerURL string `yaml:"ruler_url" env:"SRELLAMA_RULER_URL"`
 }
 
-// Rules.Install modes.
+// Rules.Install modes and rule delivery targets.
 const (
 	InstallServed = "served"
 	InstallAll    = "all"
+
+	// Rule delivery targets.
+	RulesFiles          = "files"
+	RulesPrometheusRule = "prometheusrule"
+	RulesRuler          = "ruler"
 )
 
 // API configures the node's HTTP API.
@@ -311,6 +347,7 @@ func (c Config) Validate() error {
 			add("rules.install: %q is not a service name (or all, served)", svc)
 		}
 	}
+	c.Rules.validate(add)
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		add("api.listen: %q is not host:port", c.API.Listen)
 	}
@@ -371,8 +408,28 @@ func (n Network) validate(add func(string, ...any)) {
 	}
 }
 
+func (r Rules) validate(add func(string, ...any)) {
+	switch r.Target {
+	case "", RulesFiles, RulesPrometheusRule:
+	case RulesRuler:
+		if u, err := url.Parse(r.RulerURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			add("rules.ruler_url: target ruler needs the ruler's http(s) URL, got %q", r.RulerURL)
+		}
+	default:
+		add("rules.target: %q is not one of files, prometheusrule, ruler", r.Target)
+	}
+}
+
 func (g Generator) validate(add func(string, ...any)) {
 	checkDuration(add, "generator.period", g.Period)
+	if g.PeriodSLI != "" && g.PeriodSLI != string(nft.PeriodSLISloth) {
+		add("generator.period_sli: must be empty (ratio of the period's sums) or sloth, got %q", g.PeriodSLI)
+	}
+	if r := g.Routing.NFT(); r != nil {
+		if err := nft.ValidateRouting(*r); err != nil {
+			add("generator.%v", strings.TrimPrefix(err.Error(), "invalid s-528 token: "))
+		}
+	}
 	switch g.Kind {
 	case GeneratorBuiltin:
 	case GeneratorOllama:

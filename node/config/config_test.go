@@ -45,6 +45,20 @@ func TestMinimalFileRunsOnEmbeddedDefaults(t *testing.T) {
 	}
 }
 
+func TestRoutingBecomesTheDefinitions(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal+"generator:\n  period_sli: sloth\n  routing:\n    severities: critical-warning\n    runbook_url: https://rb.example/{{slo}}\n    labels: {team: core}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Generate.Routing.NFT()
+	if r == nil || r.Severities != "critical-warning" || r.Labels["team"] != "core" || r.RunbookURL != "https://rb.example/{{slo}}" || cfg.Generate.PeriodSLI != "sloth" {
+		t.Errorf("routing %+v, period_sli %q", r, cfg.Generate.PeriodSLI)
+	}
+	if cfg, _ := config.Load(write(t, minimal), noEnv); cfg.Generate.Routing.NFT() != nil {
+		t.Error("a configuration without routing gives definitions a routing (and new token IDs)")
+	}
+}
+
 func TestEnvironmentOverridesTheFile(t *testing.T) {
 	env := map[string]string{
 		"SRELLAMA_SOURCE":         "prometheus",
@@ -85,6 +99,11 @@ func TestConfigurationErrors(t *testing.T) {
 		{"bad api address", minimal + "api:\n  listen: localhost\n", nil, []string{"api.listen"}},
 		{"install mode in a list", minimal + "rules:\n  install: [all, amf]\n", nil, []string{"rules.install: \"all\" stands alone"}},
 		{"install a bad service", minimal, map[string]string{"SRELLAMA_RULES_INSTALL": "amf,Bad Name"}, []string{"rules.install: \"Bad Name\""}},
+		{"bad rules target", minimal + "rules:\n  target: s3\n", nil, []string{"rules.target"}},
+		{"ruler without URL", minimal + "rules:\n  target: ruler\n", nil, []string{"rules.ruler_url"}},
+		{"bad period sli", minimal + "generator:\n  period_sli: median\n", nil, []string{"generator.period_sli"}},
+		{"routing replaces severity", minimal + "generator:\n  routing:\n    labels: {severity: low}\n", nil, []string{"generator.routing.labels", "set by the rules"}},
+		{"routing bad severities", minimal + "generator:\n  routing:\n    severities: p1\n", nil, []string{"generator.routing.severities"}},
 		{"bad env number", minimal, map[string]string{"SRELLAMA_EPOCHS": "many"}, []string{"SRELLAMA_EPOCHS", "not an integer"}},
 	}
 	for _, tt := range tests {

@@ -184,7 +184,7 @@ func (n *Node) buildWorkflow() error {
 	}
 	replay := workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Run
 	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay,
-		Active: n.activeTokens}
+		Active: n.activeTokens, Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI)}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
 		if err != nil {
@@ -198,10 +198,9 @@ func (n *Node) buildWorkflow() error {
 		Generator: timedGenerator{gen, n.metrics},
 		Reviewer: countedReviewer{workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
 			Backtest: replay}, n.metrics},
-		Installer: rulesync.Syncer{Dir: n.cfg.Rules.Dir, ReloadURL: n.cfg.Source.Prometheus.ReloadURL,
-			Installs: n.installs, Skipped: n.skipped},
-		Turns: workflow.NewTurns(),
-		Log:   n.log,
+		Installer: installer(n.cfg, rulesync.Served{Installs: n.installs, Skipped: n.skipped}),
+		Turns:     workflow.NewTurns(),
+		Log:       n.log,
 	}
 	return nil
 }
@@ -502,4 +501,16 @@ func readSecret(path string) (string, error) {
 		return "", fmt.Errorf("daemon: reading secret: %w", err)
 	}
 	return strings.TrimSpace(string(raw)), nil
+}
+
+// installer is where the configuration sends minted rules.
+func installer(cfg config.Config, served rulesync.Served) workflow.Installer {
+	switch cfg.Rules.Target {
+	case config.RulesPrometheusRule:
+		return rulesync.Manifests{Dir: cfg.Rules.Dir, Namespace: cfg.Rules.Namespace, Served: served}
+	case config.RulesRuler:
+		return rulesync.Ruler{URL: cfg.Rules.RulerURL, Namespace: cfg.Rules.Namespace, TenantID: cfg.Source.Prometheus.TenantID,
+			Served: served}
+	}
+	return rulesync.Syncer{Dir: cfg.Rules.Dir, ReloadURL: cfg.Source.Prometheus.ReloadURL, Served: served}
 }

@@ -63,8 +63,10 @@ type Summary struct {
 	Backtests  []Backtest         `json:"backtests"`
 	AuditOK    bool               `json:"audit_ok"`
 	RulesDir   string             `json:"rules_dir"`
-	Report     string             `json:"report"`
-	Elapsed    time.Duration      `json:"elapsed_ns"`
+	// Promtool says what promtool checked (nothing when it is not on PATH).
+	Promtool string        `json:"promtool"`
+	Report   string        `json:"report"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
 const chaincodeName = "srellama"
@@ -121,6 +123,10 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	if err := writeOutputs(opt, &sum); err != nil {
 		return sum, err
 	}
+	if sum.Promtool, err = checkWithPromtool(ctx, &sum); err != nil {
+		return sum, err
+	}
+	progress("%s", sum.Promtool)
 	sum.Elapsed = time.Since(began)
 	progress("done in %s: rules in %s, report %s", sum.Elapsed.Round(time.Millisecond), sum.RulesDir, sum.Report)
 	return sum, nil

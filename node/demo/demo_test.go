@@ -43,5 +43,15 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
+	if err == nil {
+		for _, tok := range sum.Tokens {
+			if _, serr := os.Stat(filepath.Join(sum.RulesDir, rulesync.TestsDir, rulesync.TestFileName(tok))); serr != nil && tok.Definition.SLI.ErrorRatioQuery == "" {
+				t.Errorf("no promtool test file beside the rules of %s: %v", tok.Definition.Name, serr)
+			}
+		}
+		if !strings.Contains(sum.Promtool, "pass test rules") {
+			t.Errorf("the demo did not run promtool: %q", sum.Promtool)
+		}
+	}
 	t.Logf("demo: %d tokens in %s\n%s", len(sum.Tokens), sum.Elapsed, progress.String())
 }

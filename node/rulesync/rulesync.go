@@ -38,12 +38,32 @@ type Syncer struct {
 	// (http://host:9090/-/reload, which needs --web.enable-lifecycle).
 	ReloadURL string
 	Client    *http.Client
+	Served    Served
+}
+
+// Served says which services' rules a node installs, whatever the target.
+type Served struct {
 	// Installs, if set, says whether this node installs a service's
 	// rules (it serves the service); nil installs every service's.
 	Installs func(ctx context.Context, service string) (bool, error)
-	// Skipped, if set, hears of every token whose rules were not
+	// Skipped, if set, hears of every active token whose rules were not
 	// installed because Installs refused its service.
 	Skipped func(t nft.Token)
+}
+
+// installs reports whether t's rules belong on this node.
+func (s Served) installs(ctx context.Context, t nft.Token) (bool, error) {
+	if s.Installs == nil {
+		return true, nil
+	}
+	ok, err := s.Installs(ctx, t.Definition.SLI.Service)
+	if err != nil {
+		return false, fmt.Errorf("rulesync: %w", err)
+	}
+	if !ok && t.State.Status == nft.StatusActive && s.Skipped != nil {
+		s.Skipped(t)
+	}
+	return ok, nil
 }
 
 // FileName is the rule file of a token's SLO: one per service and name.
@@ -89,15 +109,13 @@ func (s Syncer) Apply(ctx context.Context, t nft.Token) (changed bool, err error
 	if err != nil {
 		return false, err
 	}
-	install := true
-	if s.Installs != nil {
-		if install, err = s.Installs(ctx, t.Definition.SLI.Service); err != nil {
-			return legacy, fmt.Errorf("rulesync: %w", err)
-		}
+	install, err := s.Served.installs(ctx, t)
+	if err != nil {
+		return legacy, err
 	}
 	if !install {
-		if t.State.Status == nft.StatusActive && s.Skipped != nil {
-			s.Skipped(t)
+		if err := s.removeTests(t, func([]byte) bool { return true }); err != nil {
+			return legacy, err
 		}
 		removed, err := removeIf(path, func([]byte) bool { return true })
 		return legacy || removed, err
@@ -105,11 +123,19 @@ func (s Syncer) Apply(ctx context.Context, t nft.Token) (changed bool, err error
 	if t.State.Status != nft.StatusActive {
 		// A superseded version's event may come after its successor's
 		// install (or a replay may repeat it): remove only its own file.
-		removed, err := removeIf(path, func(current []byte) bool { return bytes.HasPrefix(current, []byte(header(t))) })
+		own := func(current []byte) bool { return bytes.HasPrefix(current, []byte(header(t))) }
+		if err := s.removeTests(t, own); err != nil {
+			return legacy, err
+		}
+		removed, err := removeIf(path, own)
 		return legacy || removed, err
 	}
 	content, err := Content(t)
 	if err != nil {
+		return legacy, err
+	}
+	// The tests first: once the rules are in place, their tests are too.
+	if err := s.writeTests(t); err != nil {
 		return legacy, err
 	}
 	if current, err := os.ReadFile(path); err == nil && bytes.Equal(current, content) {

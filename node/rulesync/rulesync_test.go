@@ -69,9 +69,9 @@ func TestWrittenRulesPassPromtool(t *testing.T) {
 // no file and is reported.
 func TestRevisionReplacesAndAlertsNameTheToken(t *testing.T) {
 	var skipped []string
-	s := rulesync.Syncer{Dir: t.TempDir(),
+	s := rulesync.Syncer{Dir: t.TempDir(), Served: rulesync.Served{
 		Installs: func(_ context.Context, service string) (bool, error) { return service == "amf", nil },
-		Skipped:  func(t nft.Token) { skipped = append(skipped, t.Definition.SLI.Service) }}
+		Skipped:  func(t nft.Token) { skipped = append(skipped, t.Definition.SLI.Service) }}}
 	ctx := context.Background()
 	v1 := rendered(t)
 	def2 := v1.Definition

@@ -30,11 +30,15 @@ type LLM interface {
 // organization's data, the relevance of each metric from the federated
 // ranking the request carries.
 type SLOGenerator struct {
-	Self     string
-	Period   string
-	Evidence Evidence
-	Builtin  builtin.Generator
-	LLM      LLM
+	Self   string
+	Period string
+	// Routing and PeriodSLI go into every definition (the node's
+	// generator.routing and generator.period_sli).
+	Routing   *nft.Routing
+	PeriodSLI nft.PeriodSLI
+	Evidence  Evidence
+	Builtin   builtin.Generator
+	LLM       LLM
 	// Backtest, if set, makes the builtin generator choose among the SLIs
 	// the evidence supports by replaying each over this organization's
 	// history: the one that detects the most known incidents with the
@@ -60,6 +64,7 @@ func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationReques
 		return Generated{}, fmt.Errorf("evidence for %s: %w", req.Service, err)
 	}
 	in.Proposer, in.Period = g.Self, g.Period
+	in.Routing, in.PeriodSLI = g.Routing, g.PeriodSLI
 	in.RoundID, in.GlobalModelDigest, in.GenerationRequestID = req.RoundID, req.GlobalModelDigest, req.ID
 	in.Contributors = req.Contributors
 	applyRanking(&in, req.SLIs)

@@ -1,0 +1,355 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/fl"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/cli"
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/daemon"
+	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/federation"
+	"github.com/srellama/srellama/node/rulesync"
+)
+
+// TestBackfilledPrometheusEndToEnd is the newcomer's path of the README
+// with a real Prometheus: 'srellama simulate --backfill' writes three days
+// of an organization's simulated 5G core as OpenMetrics, promtool turns
+// them into TSDB blocks, Prometheus starts on them; three nodes with
+// source.kind prometheus read that Prometheus, learn in a federated round
+// on the embedded ledger, and the minted tokens' rules are installed into
+// Prometheus's rule folder, reloaded, and reported healthy by its
+// /api/v1/rules. (The three organizations read one Prometheus here: what
+// differs between them is their identity on the ledger, not their data.)
+func TestBackfilledPrometheusEndToEnd(t *testing.T) {
+	promBin := externalTool(t, "prometheus", "apt-get install -y prometheus")
+	promtoolBin := externalTool(t, "promtool", "apt-get install -y prometheus")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+
+	// 1. History and live metrics: srellama simulate --backfill --listen
+	// writes the history, then serves the same simulation live, which
+	// Prometheus scrapes (its metadata types the Open5GS counters, whose
+	// names lack _total).
+	om := filepath.Join(dir, "sim.om")
+	live := make(chan string, 1)
+	simDone := make(chan int, 1)
+	var stderr strings.Builder
+	env := cli.Env{Stderr: &stderr, ListenReady: func(addr string) { live <- addr }}
+	go func() {
+		simDone <- cli.Run(ctx, []string{"simulate", "--backfill", "3d", "--step", "5m", "--out", om, "--listen", "127.0.0.1:0"}, env)
+	}()
+	var target string
+	select {
+	case target = <-live:
+	case code := <-simDone:
+		t.Fatalf("simulate: exit %d: %s", code, stderr.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("simulate did not start serving within 2 minutes")
+	}
+	defer func() { cancel(); <-simDone }()
+	tsdb := filepath.Join(dir, "tsdb")
+	if out, err := exec.Command(promtoolBin, "tsdb", "create-blocks-from", "openmetrics", om, tsdb).CombinedOutput(); err != nil {
+		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
+	}
+
+	// 2. Prometheus on the blocks, scraping the live simulator and loading
+	// the first organization's rules.
+	rulesDir := filepath.Join(dir, "Org1MSP", "rules")
+	if err := os.MkdirAll(rulesDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	api := runPrometheus(t, promBin, dir, tsdb, filepath.Join(rulesDir, "*.yml"), target)
+	poll(t, "Prometheus to have scraped the simulator's metadata", 30*time.Second, func() bool {
+		var body struct {
+			Data map[string]json.RawMessage `json:"data"`
+		}
+		promGet(t, api+"/api/v1/metadata", &body)
+		_, ok := body.Data["fivegs_amffunction_rm_reginitreq"]
+		return ok
+	})
+
+	// 3. Three nodes with source.kind prometheus, on the embedded ledger.
+	cc, err := contracts.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs := []string{"Org1MSP", "Org2MSP", "Org3MSP"}
+	l, err := embedledger.Open(embedledger.Config{Dir: filepath.Join(dir, "ledger"), Channel: "consortium", Orgs: orgs,
+		Chaincodes: map[string]shim.Chaincode{"srellama": cc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var adminOrg1 interface {
+		Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+		Submit(ctx context.Context, fn string, args ...string) ([]byte, string, error)
+	}
+	for _, org := range orgs {
+		admin, err := l.Connect(ctx, org, "admin", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := l.Connect(ctx, org, "client", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		defer client.Close()
+		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" Telecom"); err != nil {
+			t.Fatal(err)
+		}
+		if adminOrg1 == nil {
+			adminOrg1 = admin
+		}
+		cfg := config.Default()
+		cfg.Organization = org
+		cfg.DataDir = filepath.Join(dir, org)
+		cfg.Rules.Dir = filepath.Join(dir, org, "rules")
+		cfg.Ledger.Connection = "in-process"
+		cfg.Source.Kind = config.SourcePrometheus
+		cfg.Source.History, cfg.Source.Step = "2d", "5m"
+		cfg.Source.Prometheus.URL = api
+		if org == "Org1MSP" {
+			cfg.Source.Prometheus.ReloadURL = api + "/-/reload"
+		}
+		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		var logger *slog.Logger
+		if os.Getenv("SRELLAMA_DEBUG") != "" {
+			logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("site", org)
+		}
+		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: cli.Evidence, Log: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- n.Run(nctx) }()
+		defer func() { stop(); <-done; n.Close() }()
+	}
+	poll(t, "every node registered", 30*time.Second, func() bool {
+		raw, err := adminOrg1.Evaluate(ctx, "Consortium:ListNodes", "")
+		var nodes []records.Node
+		return err == nil && json.Unmarshal(raw, &nodes) == nil && len(nodes) == len(orgs)
+	})
+
+	// 4. A round over the services the backfill holds.
+	services := prometheusServices(t, api)
+	features, err := federation.FeatureSetDigest(fl.DefaultFeatureSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	spec, _ := json.Marshal(records.RoundSpec{
+		ID: "backfilled-1", Task: "sli-relevance", Services: services,
+		FeatureSetDigest: features, Strategy: "median", MinParticipants: 2,
+		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
+	})
+	if _, _, err := adminOrg1.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
+		t.Fatal(err)
+	}
+	var round records.Round
+	poll(t, "the round to finish", 3*time.Minute, func() bool {
+		raw, err := adminOrg1.Evaluate(ctx, "Rounds:Get", "backfilled-1")
+		return err == nil && json.Unmarshal(raw, &round) == nil && round.Status != records.RoundOpen
+	})
+	if round.Status != records.RoundFinalized {
+		t.Fatalf("round %s: %s", round.Status, round.FailureReason)
+	}
+	var tokens []nft.Token
+	poll(t, "tokens minted from the round", 2*time.Minute, func() bool {
+		raw, err := adminOrg1.Evaluate(ctx, "Audit:ByRound", "backfilled-1", "", "")
+		var page records.Page[nft.Token]
+		if err != nil || json.Unmarshal(raw, &page) != nil {
+			return false
+		}
+		tokens = page.Items
+		return len(tokens) > 0
+	})
+
+	// 5. Installed, reloaded, healthy in Prometheus.
+	for _, tok := range tokens {
+		path := filepath.Join(rulesDir, rulesync.FileName(tok))
+		poll(t, "Org1 to install "+tok.Definition.Name, time.Minute, func() bool {
+			raw, err := os.ReadFile(path)
+			return err == nil && string(raw) == tok.Definition.Rules.YAML
+		})
+	}
+	want := map[string]bool{}
+	for _, tok := range tokens {
+		want["sloth-slo-alerts-"+tok.Definition.SLI.Service+"-"+tok.Definition.Name] = true
+	}
+	var report string
+	poll(t, "Prometheus to load and evaluate every minted rule", time.Minute, func() bool {
+		groups := backfillRules(t, api)
+		seen, rules, healthy := 0, 0, 0
+		var bad []string
+		for _, g := range groups {
+			if want[g.Name] {
+				seen++
+			}
+			for _, r := range g.Rules {
+				rules++
+				switch {
+				case r.Health == "ok" && r.LastError == "":
+					healthy++
+				case r.Health == "err":
+					bad = append(bad, r.Name+": "+r.LastError)
+				}
+			}
+		}
+		if len(bad) > 0 {
+			t.Fatalf("rules in error: %v", bad)
+		}
+		report = fmt.Sprintf("%d tokens, %d rules, all healthy", len(tokens), rules)
+		return seen == len(want) && healthy == rules && rules > 0
+	})
+	t.Log(report)
+}
+
+func externalTool(t *testing.T, name, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI must have %s: %s", name, install)
+		}
+		t.Skipf("%s not installed (%s)", name, install)
+	}
+	return path
+}
+
+// runPrometheus starts Prometheus on a free loopback port over the TSDB
+// folder, scraping target, with the rule files of ruleGlob and its reload
+// endpoint enabled.
+func runPrometheus(t *testing.T, bin, dir, tsdb, ruleGlob, target string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := filepath.Join(dir, "prometheus.yml")
+	// The live series lose the job and instance labels the scrape adds, so
+	// they continue the backfilled ones instead of starting new series.
+	body := fmt.Sprintf(`global:
+  scrape_interval: 5s
+  evaluation_interval: 1s
+rule_files: [%q]
+scrape_configs:
+  - job_name: srellama-sim
+    static_configs:
+      - targets: [%q]
+    metric_relabel_configs:
+      - action: labeldrop
+        regex: job|instance
+`, ruleGlob, target)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "prometheus.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config.file="+conf, "--storage.tsdb.path="+tsdb, "--storage.tsdb.retention.time=30d",
+		"--web.listen-address="+addr, "--web.enable-lifecycle", "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			log, _ := os.ReadFile(logPath)
+			t.Logf("prometheus log:\n%s", log)
+		}
+	})
+	api := "http://" + addr
+	poll(t, "Prometheus ready", 30*time.Second, func() bool {
+		resp, err := http.Get(api + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return api
+}
+
+func prometheusServices(t *testing.T, api string) []string {
+	t.Helper()
+	var body struct {
+		Data []string `json:"data"`
+	}
+	promGet(t, api+"/api/v1/label/service/values", &body)
+	if len(body.Data) == 0 {
+		t.Fatal("the backfilled Prometheus has no service label values")
+	}
+	return body.Data
+}
+
+type promRuleGroup struct {
+	Name  string `json:"name"`
+	Rules []struct {
+		Name      string `json:"name"`
+		Health    string `json:"health"`
+		LastError string `json:"lastError"`
+	} `json:"rules"`
+}
+
+func backfillRules(t *testing.T, api string) []promRuleGroup {
+	t.Helper()
+	var body struct {
+		Data struct {
+			Groups []promRuleGroup `json:"groups"`
+		} `json:"data"`
+	}
+	promGet(t, api+"/api/v1/rules", &body)
+	return body.Data.Groups
+}
+
+func promGet(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("%s: %v: %s", url, err, data)
+	}
+}
+
+func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
