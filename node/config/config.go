@@ -103,6 +103,10 @@ type Network struct {
 	Bootstrap []string `yaml:"bootstrap" env:"SRELLAMA_BOOTSTRAP"`
 	// InlineLimit is the largest update carried on gossip itself.
 	InlineLimit int `yaml:"inline_limit" env:"SRELLAMA_INLINE_LIMIT"`
+	// RoundRetention is how long a closed round's state and update
+	// payloads stay in data_dir/rounds (counted from its close and its
+	// deadline, whichever is later) before they are deleted.
+	RoundRetention string `yaml:"round_retention" env:"SRELLAMA_ROUND_RETENTION"`
 }
 
 // Learning configures local training and privacy.
@@ -152,9 +156,10 @@ func Default() Config {
 			Prometheus: Prometheus{Timeout: "30s", ServiceLabel: "service"},
 		},
 		Network: Network{
-			Consortium:  "srellama",
-			Listen:      []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
-			InlineLimit: 64 << 10,
+			Consortium:     "srellama",
+			Listen:         []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+			InlineLimit:    64 << 10,
+			RoundRetention: "7d",
 		},
 		Learning: Learning{Epochs: 5, Clip: 1},
 		Generate: Generator{Kind: GeneratorBuiltin, Period: "30d", Timeout: "2m", Samples: 1},
@@ -351,6 +356,11 @@ func (n Network) validate(add func(string, ...any)) {
 	}
 	if n.InlineLimit < 1024 || n.InlineLimit > 1<<20 {
 		add("network.inline_limit: must be in 1KiB..1MiB, got %d", n.InlineLimit)
+	}
+	if d, err := nft.ParseDuration(n.RoundRetention); err != nil {
+		add("network.round_retention: %v", err)
+	} else if d < time.Minute {
+		add("network.round_retention: must be at least 1m (a closed round's updates are still served to late peers), got %s", n.RoundRetention)
 	}
 }
 

@@ -150,7 +150,8 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 	train.Epochs = n.cfg.Learning.Epochs
 	n.part, err = network.NewParticipant(network.ParticipantConfig{
 		Machine: round.Config{Self: n.cfg.Organization, Inspect: federation.Inspect,
-			Aggregate: federation.Aggregator{}.Aggregate, Grace: 30 * time.Second, RetryEvery: 5 * time.Second},
+			Aggregate: federation.Aggregator{}.Aggregate, Grace: 30 * time.Second, RetryEvery: 5 * time.Second,
+			Retain: config.Duration(n.cfg.Network.RoundRetention)},
 		Gossip: n.gossip, Admission: n.adm, Ledger: n.parts.Ledger,
 		Trainer: federation.Trainer{MSPID: n.cfg.Organization, Source: n.parts.Source, History: history, Step: step,
 			Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Config: train, Horizon: 5, Log: n.log},
