@@ -142,8 +142,30 @@ type Rules struct {
 
 // API configures the node's HTTP API.
 type API struct {
+	// Listen is host:port. Off loopback only with AllowRemote and a bearer
+	// token: the API shows the consortium's rounds and tokens.
 	Listen string `yaml:"listen" env:"SRELLAMA_API_LISTEN"`
+	// AllowRemote must be true to listen on anything but loopback.
+	AllowRemote bool `yaml:"allow_remote" env:"SRELLAMA_API_ALLOW_REMOTE"`
+	// BearerTokenFile holds the token clients must send (Authorization:
+	// Bearer ...) on every route but /healthz; required off loopback.
+	BearerTokenFile string `yaml:"bearer_token_file" env:"SRELLAMA_API_BEARER_TOKEN_FILE"`
+	// PprofListen, if set, serves net/http/pprof on this loopback
+	// host:port, apart from the API.
+	PprofListen string `yaml:"pprof_listen" env:"SRELLAMA_PPROF_LISTEN"`
 }
+
+// Bounds on settings that size what the node computes or holds in memory.
+const (
+	// MaxFaultsPerDay is one fault every 15 minutes on average, already
+	// more than a simulated core can show apart.
+	MaxFaultsPerDay = 96
+	// MaxHistory bounds source.history: the simulator plans and holds it
+	// all in memory, and every round and review reads it.
+	MaxHistory = 90 * 24 * time.Hour
+	// MinStep bounds source.step from below (rows = history / step).
+	MinStep = time.Second
+)
 
 // Default returns the configuration of an organization on embedded parts:
 // the simulator, the builtin generator, loopback everywhere.
@@ -220,6 +242,12 @@ func setFromString(fv reflect.Value, val string) error {
 	switch fv.Kind() {
 	case reflect.String:
 		fv.SetString(val)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return errors.New("not true or false")
+		}
+		fv.SetBool(b)
 	case reflect.Int:
 		n, err := strconv.Atoi(val)
 		if err != nil {
@@ -254,7 +282,7 @@ func setFromString(fv reflect.Value, val string) error {
 
 func (c *Config) resolvePaths(base string) {
 	for _, p := range []*string{&c.DataDir, &c.Ledger.Connection, &c.Source.CSV.Dir, &c.Rules.Dir,
-		&c.Source.Prometheus.BearerTokenFile, &c.Source.Prometheus.PasswordFile} {
+		&c.Source.Prometheus.BearerTokenFile, &c.Source.Prometheus.PasswordFile, &c.API.BearerTokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -299,22 +327,53 @@ func (c Config) Validate() error {
 		add("learning.noise: an epsilon budget needs a positive noise multiplier")
 	}
 	c.Generate.validate(add)
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		add("api.listen: %q is not host:port", c.API.Listen)
-	}
+	c.API.validate(add)
 	if len(p) > 0 {
 		return p
 	}
 	return nil
 }
 
+func (a API) validate(add func(string, ...any)) {
+	host, _, err := net.SplitHostPort(a.Listen)
+	switch {
+	case err != nil:
+		add("api.listen: %q is not host:port", a.Listen)
+	case !isLoopback(host) && !a.AllowRemote:
+		add("api.listen: %q is not a loopback address; set api.allow_remote: true and api.bearer_token_file to serve it to the network", a.Listen)
+	case !isLoopback(host) && a.BearerTokenFile == "":
+		add("api.bearer_token_file: required when api.listen (%q) is off loopback", a.Listen)
+	}
+	if a.PprofListen != "" {
+		if host, _, err := net.SplitHostPort(a.PprofListen); err != nil || !isLoopback(host) {
+			add("api.pprof_listen: %q must be a loopback host:port (profiles expose the process's memory)", a.PprofListen)
+		}
+	}
+}
+
+// isLoopback says a listen host reaches only this machine: "localhost" or
+// a loopback IP. An empty host or 0.0.0.0 listens everywhere.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (s Source) validate(add func(string, ...any)) {
 	checkDuration(add, "source.history", s.History)
 	checkDuration(add, "source.step", s.Step)
+	if h, err := nft.ParseDuration(s.History); err == nil && h > MaxHistory {
+		add("source.history: %s is longer than the %s the node learns from at most", s.History, nft.FormatDuration(MaxHistory))
+	}
+	if st, err := nft.ParseDuration(s.Step); err == nil && st < MinStep {
+		add("source.step: %s is below %s", s.Step, MinStep)
+	}
 	switch s.Kind {
 	case SourceSimulator:
-		if s.Simulator.FaultsPerDay < 0 {
-			add("source.simulator.faults_per_day: must be non-negative")
+		if f := s.Simulator.FaultsPerDay; !(f >= 0 && f <= MaxFaultsPerDay) {
+			add("source.simulator.faults_per_day: must be in 0..%d, got %v", MaxFaultsPerDay, f)
 		}
 	case SourcePrometheus:
 		u, err := url.Parse(s.Prometheus.URL)

@@ -89,8 +89,8 @@ func Plan(org string, seed uint64, start, end time.Time, faultsPerDay float64) (
 	if !end.After(start) {
 		return Config{}, errors.New("sim: plan: end is not after start")
 	}
-	if faultsPerDay < 0 || math.IsNaN(faultsPerDay) || math.IsInf(faultsPerDay, 0) {
-		return Config{}, fmt.Errorf("sim: plan: faults per day %v is not a non-negative number", faultsPerDay)
+	if !(faultsPerDay >= 0 && faultsPerDay <= maxFaultsPerDay) {
+		return Config{}, fmt.Errorf("sim: plan: faults per day %v is not in 0..%d", faultsPerDay, maxFaultsPerDay)
 	}
 	rng := rand.New(rand.NewPCG(seed, hashString("plan/"+org)))
 	cfg := Config{
@@ -126,6 +126,10 @@ var faultDurations = map[FaultKind][2]time.Duration{
 	DependencyFailure: {5 * time.Minute, 20 * time.Minute},
 }
 
+// maxFaultsPerDay bounds a plan: one fault a minute on average is far past
+// anything a core can show apart, and the plan's size is linear in it.
+const maxFaultsPerDay = 1440
+
 // planFaults schedules faults with organization-specific kind weights, never
 // two at once on the same service, none in the first and last hour.
 func planFaults(rng *rand.Rand, svcs []string, start, end time.Time, perDay float64) []Fault {
@@ -144,6 +148,7 @@ func planFaults(rng *rand.Rand, svcs []string, start, end time.Time, perDay floa
 		return nil
 	}
 	var faults []Fault
+	busy := map[string][]Fault{} // per service, sorted by start, never overlapping
 	for attempt := 0; len(faults) < n && attempt < 20*n; attempt++ {
 		kind := kinds[pickWeighted(rng, weights, total)]
 		svc := svcs[rng.IntN(len(svcs))]
@@ -162,9 +167,11 @@ func planFaults(rng *rand.Rand, svcs []string, start, end time.Time, perDay floa
 			continue
 		}
 		f.Start = lo.Add(time.Duration(rng.Int64N(int64(span)))).Truncate(time.Minute)
-		if overlapsOnService(faults, f) {
+		at, free := freeSlot(busy[svc], f)
+		if !free {
 			continue
 		}
+		busy[svc] = slices.Insert(busy[svc], at, f)
 		faults = append(faults, f)
 	}
 	slices.SortFunc(faults, func(a, b Fault) int { return a.Start.Compare(b.Start) })
@@ -193,13 +200,19 @@ func presentDeps(svc string, svcs []string) []string {
 	return deps
 }
 
-func overlapsOnService(faults []Fault, f Fault) bool {
-	for _, g := range faults {
-		if g.Service == f.Service && g.Start.Before(f.End()) && f.Start.Before(g.End()) {
-			return true
-		}
+// freeSlot finds where f goes among a service's faults (sorted by start,
+// never overlapping, so also sorted by end) and whether it overlaps none:
+// only its neighbours can overlap it, so the check is a binary search
+// instead of a scan of every fault planned so far.
+func freeSlot(busy []Fault, f Fault) (int, bool) {
+	at, _ := slices.BinarySearchFunc(busy, f.Start, func(g Fault, t time.Time) int { return g.Start.Compare(t) })
+	if at > 0 && f.Start.Before(busy[at-1].End()) {
+		return at, false
 	}
-	return false
+	if at < len(busy) && busy[at].Start.Before(f.End()) {
+		return at, false
+	}
+	return at, true
 }
 
 // sortServices orders services as allServices does (callers first).
