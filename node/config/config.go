@@ -91,7 +91,11 @@ type Prometheus struct {
 // CSV configures a dataset folder.
 type CSV struct {
 	Dir    string `yaml:"dir" env:"SRELLAMA_CSV_DIR"`
-	Format string `yaml:"format" env:"SRELLAMA_CSV_FORMAT"` // smd, nezha, wide
+	// Format is smd, nezha or wide: one <service>.csv[.gz] per service
+	// with a "timestamp" column (Unix seconds), an optional 0/1 "anomaly"
+	// column and one column per metric; only its last history's rows are
+	// read.
+	Format string `yaml:"format" env:"SRELLAMA_CSV_FORMAT"`
 }
 
 // Network configures the node's libp2p host.

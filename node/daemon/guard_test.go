@@ -3,10 +3,12 @@ package daemon_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/node/config"
@@ -46,5 +48,30 @@ func TestNodeGuards(t *testing.T) {
 	_, err = daemon.New(context.Background(), cfg, daemon.Parts{Evidence: noEvidence})
 	if !errors.Is(err, datadir.ErrLocked) {
 		t.Fatalf("second node on a data folder: %v", err)
+	}
+}
+
+// A wide CSV far longer than the node's history opens, keeping only the
+// history's rows.
+func TestWideCSVReadsOnlyTheHistory(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("timestamp,anomaly,latency\n")
+	for i := range 20_000 {
+		fmt.Fprintf(&b, "%d,0,%d\n", 1_700_000_000+60*i, i%97)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "amf.csv"), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Source.Kind, cfg.Source.CSV.Dir, cfg.Source.CSV.Format = config.SourceCSV, dir, "wide"
+	cfg.Source.History, cfg.Source.Step = "1d", "1m"
+	src, err := daemon.OpenSource(context.Background(), cfg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	services, err := src.Services(context.Background())
+	if err != nil || len(services) != 1 || services[0] != "amf" {
+		t.Fatalf("services %v, %v", services, err)
 	}
 }

@@ -80,7 +80,7 @@ func openCSV(ctx context.Context, cfg config.Config) (source.Source, error) {
 				continue
 			}
 			files = append(files, csvsource.WideFile{Path: filepath.Join(dir, name), Service: stem,
-				Options: csvsource.TableOptions{MaxRows: wideRows(cfg)}})
+				Options: csvsource.TableOptions{TimeColumn: "timestamp", LabelColumn: "anomaly", MaxRows: wideRows(cfg)}})
 		}
 		if len(files) == 0 {
 			return nil, fmt.Errorf("daemon: CSV source: no .csv or .csv.gz files in %s", dir)
