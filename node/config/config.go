@@ -90,7 +90,7 @@ type Prometheus struct {
 
 // CSV configures a dataset folder.
 type CSV struct {
-	Dir    string `yaml:"dir" env:"SRELLAMA_CSV_DIR"`
+	Dir string `yaml:"dir" env:"SRELLAMA_CSV_DIR"`
 	// Format is smd, nezha or wide: one <service>.csv[.gz] per service
 	// with a "timestamp" column (Unix seconds), an optional 0/1 "anomaly"
 	// column and one column per metric; only its last history's rows are
