@@ -84,14 +84,19 @@ type Token struct {
 // Definition is the immutable SLI/SLO content of a token. A proposal carries
 // exactly this; approvers approve exactly this.
 type Definition struct {
-	Name        string     `json:"name"`
-	Description string     `json:"description"`
-	Version     int        `json:"version"`
-	Supersedes  string     `json:"supersedes,omitempty"`
-	SLI         SLI        `json:"sli"`
-	SLO         SLO        `json:"slo"`
-	Rules       Rules      `json:"rules"`
-	Provenance  Provenance `json:"provenance"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Version     int    `json:"version"`
+	// Protocol is the rendering protocol the rules were produced under
+	// (see Protocol): members re-render a definition and compare the bytes,
+	// so a change of rendering is a new protocol, visible in the token.
+	// Zero (omitted) is a definition from before versions were recorded.
+	Protocol   int        `json:"protocol,omitempty"`
+	Supersedes string     `json:"supersedes,omitempty"`
+	SLI        SLI        `json:"sli"`
+	SLO        SLO        `json:"slo"`
+	Rules      Rules      `json:"rules"`
+	Provenance Provenance `json:"provenance"`
 }
 
 // SLI is the service level indicator. Exactly one query form is used: either
