@@ -210,7 +210,7 @@ func (a meanAggregator) Aggregate(global Model, round uint32, updates []Update) 
 func weightedMean(v, w []float64) float64 {
 	var s, n float64
 	for i := range v {
-		s += v[i] * w[i]
+		s = mulAdd(v[i], w[i], s) // never fused: see exact.go
 		n += w[i]
 	}
 	return s / n
@@ -360,7 +360,7 @@ func sqDist(a, b []float64) float64 {
 	var s float64
 	for i := range a {
 		d := a[i] - b[i]
-		s += d * d
+		s = mulAdd(d, d, s) // never fused: see exact.go
 	}
 	return s
 }

@@ -33,7 +33,7 @@ func ComputeStats(d *Dataset) Stats {
 			if isFinite(v) {
 				s.Count[j]++
 				s.Sum[j] += v
-				s.SumSq[j] += v * v
+				s.SumSq[j] = mulAdd(v, v, s.SumSq[j])
 			}
 		}
 	}
@@ -141,7 +141,7 @@ func NewStandardizer(s Stats) (*Standardizer, error) {
 			return nil, fmt.Errorf("standardizer: feature %s has no finite observation at any site", f)
 		}
 		mean := s.Sum[j] / n
-		variance := s.SumSq[j]/n - mean*mean
+		variance := mulSub(s.SumSq[j]/n, mean, mean)
 		// Relative tolerance: sums of squares lose digits when the mean is
 		// large compared with the spread.
 		if n < 2 || variance <= 1e-12*math.Max(1, mean*mean) {

@@ -6,19 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/srellama/srellama/chaincode/devca"
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/network/round"
-	"github.com/srellama/srellama/nft"
 )
 
 // Submitter is the part of the node's ledger client a participant uses.
@@ -40,10 +35,13 @@ type ParticipantConfig struct {
 	Admission *Admission
 	Ledger    Submitter
 	Trainer   Trainer
-	// StateDir, if set, is where round states are persisted after every
-	// step, so a restarted node resumes its rounds: rounds.json holds the
-	// states without payloads, updates/<digest> each payload once.
+	// StateDir, if set, is where round states are persisted (DirStorage)
+	// after every step that changes them, so a restarted node resumes its
+	// rounds. Closed rounds are deleted after Machine.Retain.
 	StateDir string
+	// Storage replaces StateDir's DirStorage when set; with neither,
+	// rounds live in memory only.
+	Storage round.Storage
 	// OnFinished is told when a round closes on the ledger.
 	OnFinished func(round.Finished)
 	// Nodes reads the ledger's node registry (Consortium:ListNodes); the
@@ -66,6 +64,7 @@ type Participant struct {
 
 	mu      sync.Mutex // serializes Step and persistence
 	machine *round.Machine
+	storage round.Storage
 	wg      sync.WaitGroup
 }
 
@@ -87,22 +86,28 @@ func NewParticipant(cfg ParticipantConfig) (*Participant, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Participant{cfg: cfg, machine: m}
-	if cfg.StateDir != "" {
-		states, err := loadStates(cfg.StateDir)
-		if err != nil {
+	storage := cfg.Storage
+	if storage == nil && cfg.StateDir != "" {
+		if storage, err = OpenDirStorage(cfg.StateDir); err != nil {
 			return nil, err
 		}
-		m.Restore(states)
-		// Peers may still need the updates this node held before it
-		// stopped, its own first of all.
-		for _, st := range states {
-			for _, u := range st.Received {
-				cfg.Gossip.cfg.Store.Put(u.Digest, u.Payload)
-			}
+	}
+	if storage == nil {
+		storage = round.NewMemoryStorage()
+	}
+	states, err := storage.Load()
+	if err != nil {
+		return nil, err
+	}
+	m.Restore(states)
+	// Peers may still need the updates this node held before it stopped,
+	// its own first of all.
+	for _, st := range states {
+		for _, u := range st.Received {
+			cfg.Gossip.cfg.Store.Put(u.Digest, u.Payload)
 		}
 	}
-	return p, nil
+	return &Participant{cfg: cfg, machine: m, storage: storage}, nil
 }
 
 // Resume rejoins the topics of rounds restored from disk. Call it once the
@@ -215,17 +220,16 @@ func (p *Participant) State(roundID string) (round.State, bool) {
 
 func (p *Participant) step(ctx context.Context, in round.Input) {
 	p.mu.Lock()
-	outs := p.machine.Step(in)
-	// Persist before returning: the caller advances its ledger event
-	// checkpoint after HandleEvent, so the state must already hold what
-	// the event changed. A tick changes nothing unless it produced outputs.
-	_, isTick := in.(round.Tick)
-	if p.cfg.StateDir != "" && (!isTick || len(outs) > 0) {
-		if err := saveStates(p.cfg.StateDir, p.machine.States()); err != nil {
-			p.cfg.Log.Error("cannot persist round state", "err", err)
-		}
-	}
+	// Persisted before returning, and before anything is done: the caller
+	// advances its ledger event checkpoint after HandleEvent, so storage
+	// must already hold what the event changed, and nothing is published
+	// or submitted that a restart would not remember.
+	outs, err := p.machine.Step(in).Persist(p.storage)
 	p.mu.Unlock()
+	if err != nil {
+		p.cfg.Log.Error("cannot persist round state; not acting on this step", "input", fmt.Sprintf("%T", in), "err", err)
+		return
+	}
 	for _, out := range outs {
 		p.do(ctx, out)
 	}
@@ -324,104 +328,4 @@ func (p *Participant) async(f func()) {
 		defer p.wg.Done()
 		f()
 	}()
-}
-
-const stateFile = "rounds.json"
-
-func loadStates(dir string) ([]round.State, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading round state: %w", err)
-	}
-	var states []round.State
-	if err := json.Unmarshal(raw, &states); err != nil {
-		return nil, fmt.Errorf("round state in %s is corrupt: %w", dir, err)
-	}
-	for i := range states {
-		for msp, u := range states[i].Received {
-			payload, err := os.ReadFile(blobPath(dir, u.Digest))
-			if err != nil {
-				return nil, fmt.Errorf("round %s: update of %s: %w", states[i].Round.ID, msp, err)
-			}
-			if nft.DigestBytes(payload) != u.Digest {
-				return nil, fmt.Errorf("round %s: stored update of %s does not hash to %s", states[i].Round.ID, msp, u.Digest)
-			}
-			u.Payload = payload
-			states[i].Received[msp] = u
-		}
-		if own := states[i].Own; own != nil {
-			if u, ok := states[i].Received[own.MSPID]; ok {
-				own.Payload = u.Payload
-			} else if payload, err := os.ReadFile(blobPath(dir, own.Digest)); err == nil {
-				own.Payload = payload
-			}
-		}
-	}
-	return states, nil
-}
-
-// saveStates writes every payload not yet on disk (once: payloads are
-// immutable and named by digest), then the states without payloads.
-func saveStates(dir string, states []round.State) error {
-	if err := os.MkdirAll(filepath.Join(dir, "updates"), 0o700); err != nil {
-		return fmt.Errorf("round state: %w", err)
-	}
-	slim := make([]round.State, len(states))
-	for i, s := range states {
-		updates := make([]round.Update, 0, len(s.Received)+1)
-		for _, u := range s.Received {
-			updates = append(updates, u)
-		}
-		if s.Own != nil {
-			updates = append(updates, *s.Own)
-		}
-		for _, u := range updates {
-			if err := saveBlob(dir, u); err != nil {
-				return err
-			}
-		}
-		s.Received = stripPayloads(s.Received)
-		s.Early = stripPayloads(s.Early)
-		if s.Own != nil {
-			own := *s.Own
-			own.Payload = nil
-			s.Own = &own
-		}
-		slim[i] = s
-	}
-	raw, err := json.Marshal(slim)
-	if err != nil {
-		return err
-	}
-	return devca.WriteFileAtomic(filepath.Join(dir, stateFile), raw, 0o600)
-}
-
-func saveBlob(dir string, u round.Update) error {
-	path := blobPath(dir, u.Digest)
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	return devca.WriteFileAtomic(path, u.Payload, 0o600)
-}
-
-func blobPath(dir, digest string) string {
-	return filepath.Join(dir, "updates", strings.TrimPrefix(digest, nft.DigestPrefix))
-}
-
-// stripPayloads copies a map of updates without their payloads. Early
-// updates are not persisted at all: they were never matched to a
-// commitment and peers will send or serve them again.
-func stripPayloads(in map[string]round.Update) map[string]round.Update {
-	out := make(map[string]round.Update, len(in))
-	for k, u := range in {
-		if u.Digest == "" {
-			continue
-		}
-		u.Payload = nil
-		out[k] = u
-	}
-	return out
 }

@@ -93,6 +93,12 @@ func BurnRate(consumed float64, period, window time.Duration) float64 {
 	return roundDecimals(consumed*float64(period)/float64(window), 9)
 }
 
+// Protocol is the version of how a definition becomes bytes members
+// compare: the rendering of its rules (llm/render), the error budget and
+// burn-rate arithmetic, the canonical encoding. Changing any of them bumps
+// it, so that tokens say which rendering they carry.
+const Protocol = 1
+
 // ErrorBudget is the fraction of events allowed to fail: 1 - objective,
 // rounded to 12 decimals so that 1-0.999 is 0.001 and not 0.0010000000000000009.
 func ErrorBudget(objective float64) float64 {

@@ -90,10 +90,15 @@ type Definition struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	Version     int    `json:"version"`
-	Supersedes  string `json:"supersedes,omitempty"`
-	SLI         SLI    `json:"sli"`
-	SLO         SLO    `json:"slo"`
-	Rules       Rules  `json:"rules"`
+	// Protocol is the rendering protocol the rules were produced under
+	// (see Protocol): members re-render a definition and compare the bytes,
+	// so a change of rendering is a new protocol, visible in the token.
+	// Zero (omitted) is a definition from before versions were recorded.
+	Protocol   int    `json:"protocol,omitempty"`
+	Supersedes string `json:"supersedes,omitempty"`
+	SLI        SLI    `json:"sli"`
+	SLO        SLO    `json:"slo"`
+	Rules      Rules  `json:"rules"`
 	// Routing is omitted when nil, so definitions without it keep the
 	// token IDs they had before the field existed.
 	Routing    *Routing   `json:"routing,omitempty"`

@@ -130,6 +130,9 @@ func checkDefinition(c *checker, at string, d Definition) {
 	if d.Version < 1 {
 		c.addf(at+".version", "must be at least 1, got %d", d.Version)
 	}
+	if d.Protocol < 0 || d.Protocol > Protocol {
+		c.addf(at+".protocol", "rendering protocol %d is not one this build knows (up to %d): upgrade the node", d.Protocol, Protocol)
+	}
 	switch {
 	case d.Version == 1 && d.Supersedes != "":
 		c.addf(at+".supersedes", "version 1 cannot supersede a token")

@@ -95,6 +95,10 @@ func ParseRoundSpec(raw string) (RoundSpec, error) {
 	if !nft.IsValidName(s.ID) {
 		return RoundSpec{}, fmt.Errorf("round spec: id %q must be a name (a-z, 0-9, '_', '.', '-')", s.ID)
 	}
+	s.Protocol = s.ProtocolVersion()
+	if s.Protocol != Protocol {
+		return RoundSpec{}, fmt.Errorf("round spec: protocol %d is not the one this chaincode runs (%d); a new protocol comes with a chaincode upgrade", s.Protocol, Protocol)
+	}
 	if !taskPattern.MatchString(s.Task) {
 		return RoundSpec{}, fmt.Errorf("round spec: task %q must be a name (a-z, 0-9, '_', '.', '-')", s.Task)
 	}

@@ -40,9 +40,22 @@ const (
 // Aggregation strategies a round may name; fl implements them.
 var Strategies = []string{"fedavg", "fedprox", "median", "trimmed-mean", "multi-krum"}
 
+// Protocol is the version of the round protocol this chaincode opens
+// rounds under: the update and model encodings, the aggregation arithmetic
+// (fl.ProtocolVersion) and the claim format, everything whose bytes a quorum
+// compares. Changing any of them is a new version, brought in by upgrading
+// the chaincode through its governed lifecycle, so that members running
+// different arithmetic refuse a round visibly instead of splitting its
+// quorum silently.
+const Protocol = 1
+
 // RoundSpec is what a member admin submits to open a round.
 type RoundSpec struct {
-	ID               string   `json:"id"`
+	ID string `json:"id"`
+	// Protocol is the round protocol version (see Protocol). A spec that
+	// omits it is read as version 1, the protocol before versions were
+	// recorded; the stored round always names it.
+	Protocol         int      `json:"protocol"`
 	Task             string   `json:"task"`
 	Services         []string `json:"services"`
 	FeatureSetDigest string   `json:"feature_set_digest"`
@@ -60,6 +73,14 @@ type RoundSpec struct {
 	// are RFC 3339 times compared with transaction timestamps.
 	CommitDeadline string `json:"commit_deadline"`
 	Deadline       string `json:"deadline"`
+}
+
+// ProtocolVersion is the spec's protocol, reading an unset one as 1.
+func (s RoundSpec) ProtocolVersion() int {
+	if s.Protocol == 0 {
+		return 1
+	}
+	return s.Protocol
 }
 
 // Round is a federated round as the ledger holds it.

@@ -16,6 +16,7 @@ import (
 	"github.com/OpenSLO/go-sdk/pkg/openslosdk"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	sloth "github.com/slok/sloth/pkg/prometheus/api/v1"
 	"go.yaml.in/yaml/v3"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -242,7 +243,7 @@ func TestPrometheusRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, errs := rulefmt.Parse(spec, false, model.UTF8Validation)
+	groups, errs := rulefmt.Parse(spec, false, model.UTF8Validation, parser.NewParser(parser.Options{}))
 	if len(errs) > 0 || len(groups.Groups) != 3 {
 		t.Fatalf("spec does not parse as a rule file: %v", errs)
 	}

@@ -148,7 +148,7 @@ func pyrraIndicator(sli nft.SLI) (PyrraIndicator, error) {
 }
 
 func parse(q string) (parser.Expr, error) {
-	expr, err := parser.ParseExpr(render.Instantiate(q, QueryWindow))
+	expr, err := promQL.ParseExpr(render.Instantiate(q, QueryWindow))
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", q, err)
 	}
@@ -185,3 +185,6 @@ func rateOf(e parser.Expr) (string, []string, error) {
 	}
 	return ms.VectorSelector.String(), agg.Grouping, nil
 }
+
+// promQL parses PromQL as Prometheus does by default.
+var promQL = parser.NewParser(parser.Options{})

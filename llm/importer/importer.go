@@ -314,7 +314,7 @@ func windowed(query string, counter bool) (string, error) {
 	if strings.Contains(query, "{{") {
 		return query, nil
 	}
-	expr, err := parser.ParseExpr(query)
+	expr, err := promQL.ParseExpr(query)
 	if err != nil {
 		return "", fmt.Errorf("query %q: %w", query, err)
 	}
@@ -347,7 +347,7 @@ func finish(spec slo.Spec, method nft.PeriodSLI) (Imported, error) {
 		if q == "" {
 			continue
 		}
-		expr, err := parser.ParseExpr(strings.ReplaceAll(q, nft.WindowPlaceholder, "5m"))
+		expr, err := promQL.ParseExpr(strings.ReplaceAll(q, nft.WindowPlaceholder, "5m"))
 		if err != nil {
 			return Imported{}, fmt.Errorf("SLO %q: query %q: %w", spec.Name, q, err)
 		}
@@ -382,3 +382,6 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// promQL parses PromQL as Prometheus does by default.
+var promQL = parser.NewParser(parser.Options{})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/srellama/srellama/llm/render"
@@ -81,7 +82,7 @@ func TestRenderGolden(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("rendering differs from %s (run go test -update to accept):\n%s", path, got)
 			}
-			if _, errs := rulefmt.Parse([]byte(got), false, model.LegacyValidation); len(errs) > 0 {
+			if _, errs := rulefmt.Parse([]byte(got), false, model.LegacyValidation, parser.NewParser(parser.Options{})); len(errs) > 0 {
 				t.Errorf("rulefmt refuses the rendering: %v", errs)
 			}
 		})

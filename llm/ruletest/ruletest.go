@@ -277,7 +277,7 @@ func synthesize(s nft.SLI) ([]series, error) {
 		query string
 		role  role
 	}{{s.GoodQuery, roleGood}, {s.TotalQuery, roleTotal}} {
-		e, err := parser.ParseExpr(render.Instantiate(q.query, "5m"))
+		e, err := promQL.ParseExpr(render.Instantiate(q.query, "5m"))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNotSynthesizable, err)
 		}
@@ -453,3 +453,6 @@ type expAlert struct {
 	Labels      map[string]string `yaml:"exp_labels,omitempty"`
 	Annotations map[string]string `yaml:"exp_annotations,omitempty"`
 }
+
+// promQL parses with the default options: no experimental syntax.
+var promQL = parser.NewParser(parser.Options{})

@@ -117,6 +117,7 @@ func Build(s Spec, d Draft) (nft.Definition, error) {
 		Name:        s.Name,
 		Description: s.Description,
 		Version:     1,
+		Protocol:    nft.Protocol,
 		SLI: nft.SLI{
 			Service:          s.Service,
 			Kind:             s.Kind,

@@ -152,7 +152,7 @@ func parseSLI(s nft.SLI, windows []string) ([]parser.Expr, error) {
 	var exprs []parser.Expr
 	for _, q := range sliQueries(s) {
 		for i, w := range windows {
-			e, err := parser.ParseExpr(render.Instantiate(q, w))
+			e, err := promQL.ParseExpr(render.Instantiate(q, w))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("query %q at window %s: %w", q, w, err))
 				break
@@ -178,7 +178,7 @@ func parseSLI(s nft.SLI, windows []string) ([]parser.Expr, error) {
 func usesWindow(s nft.SLI) error {
 	const probe = 7*time.Minute + 13*time.Second // a window no query mentions by accident
 	for _, q := range sliQueries(s) {
-		e, err := parser.ParseExpr(render.Instantiate(q, "7m13s"))
+		e, err := promQL.ParseExpr(render.Instantiate(q, "7m13s"))
 		if err != nil {
 			return err
 		}
@@ -267,7 +267,7 @@ func histogramBase(name string) string {
 }
 
 func checkRulefmt(yaml string) error {
-	groups, errs := rulefmt.Parse([]byte(yaml), false, model.LegacyValidation)
+	groups, errs := rulefmt.Parse([]byte(yaml), false, model.LegacyValidation, promQL)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -310,7 +310,7 @@ func (v Validator) Finish(ctx context.Context, d nft.Definition) (nft.Definition
 // vector or a scalar. Generators use it to report every bad query of an
 // answer at once, before a definition can be built from it.
 func ParseQuery(q string) error {
-	e, err := parser.ParseExpr(render.Instantiate(q, "5m"))
+	e, err := promQL.ParseExpr(render.Instantiate(q, "5m"))
 	if err != nil {
 		return fmt.Errorf("invalid PromQL %q: %w", q, err)
 	}
@@ -322,7 +322,7 @@ func ParseQuery(q string) error {
 
 // MetricNames returns the metric names a query's selectors use.
 func MetricNames(q string) ([]string, error) {
-	e, err := parser.ParseExpr(render.Instantiate(q, "5m"))
+	e, err := promQL.ParseExpr(render.Instantiate(q, "5m"))
 	if err != nil {
 		return nil, err
 	}
@@ -336,9 +336,12 @@ func HistogramBase(name string) string { return histogramBase(name) }
 // Canonical returns a query's canonical text (parsed and printed at the 5m
 // window), so queries that differ only in spacing compare equal.
 func Canonical(q string) (string, error) {
-	e, err := parser.ParseExpr(render.Instantiate(q, "5m"))
+	e, err := promQL.ParseExpr(render.Instantiate(q, "5m"))
 	if err != nil {
 		return "", err
 	}
 	return e.String(), nil
 }
+
+// promQL parses with the default options: no experimental syntax.
+var promQL = parser.NewParser(parser.Options{})

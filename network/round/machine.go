@@ -25,6 +25,7 @@ package round
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -73,6 +74,10 @@ type Config struct {
 	Grace time.Duration
 	// RetryEvery spaces out retries of failed transactions and fetches.
 	RetryEvery time.Duration
+	// Retain is how long a closed round is kept, counted from its close or
+	// its deadline, whichever is later; then it is forgotten and Ready
+	// tells storage to delete it. Zero keeps closed rounds forever.
+	Retain time.Duration
 }
 
 // Machine runs the rounds this member takes part in.
@@ -80,6 +85,10 @@ type Machine struct {
 	cfg    Config
 	now    time.Time
 	rounds map[string]*State
+	// changed and forgotten collect what the current step did to the
+	// rounds, for its Ready.
+	changed   map[string]bool
+	forgotten []string
 }
 
 // State is one round as this member sees it. It is exported so the adapter
@@ -97,6 +106,8 @@ type State struct {
 	Pending    map[string]pendingTx      `json:"pending"` // transaction kind -> retry state
 	LastFetch  time.Time                 `json:"last_fetch"`
 	Outcome    *records.Round            `json:"outcome,omitempty"`
+	// ClosedAt is when this member saw the round close, by its ticks.
+	ClosedAt time.Time `json:"closed_at,omitzero"`
 }
 
 type pendingTx struct {
@@ -113,8 +124,10 @@ func New(cfg Config) (*Machine, error) {
 		return nil, errors.New("round: Config.Inspect and Config.Aggregate are required")
 	case cfg.Grace <= 0 || cfg.RetryEvery <= 0:
 		return nil, errors.New("round: Config.Grace and Config.RetryEvery must be positive")
+	case cfg.Retain < 0:
+		return nil, errors.New("round: Config.Retain must not be negative")
 	}
-	return &Machine{cfg: cfg, rounds: map[string]*State{}}, nil
+	return &Machine{cfg: cfg, rounds: map[string]*State{}, changed: map[string]bool{}}, nil
 }
 
 // Restore replaces the machine's rounds with persisted states.
@@ -151,8 +164,15 @@ func (m *Machine) State(roundID string) (State, bool) {
 	return *s, true
 }
 
-// Forget drops a closed round's state once the adapter no longer needs it.
-func (m *Machine) Forget(roundID string) { delete(m.rounds, roundID) }
+// Forget drops a round's state now, whatever Retain says; the next Ready
+// tells storage to delete it.
+func (m *Machine) Forget(roundID string) {
+	if _, ok := m.rounds[roundID]; ok {
+		delete(m.rounds, roundID)
+		delete(m.changed, roundID)
+		m.forgotten = append(m.forgotten, roundID)
+	}
+}
 
 func (s *State) ensureMaps() {
 	if s.Committed == nil {
@@ -172,8 +192,20 @@ func (s *State) ensureMaps() {
 	}
 }
 
-// Step applies one input and returns what the adapter must do.
-func (m *Machine) Step(in Input) []Output {
+// Step applies one input and returns what the adapter must persist and
+// then do: the outputs come only out of Ready.Persist.
+func (m *Machine) Step(in Input) Ready {
+	outs := m.apply(in)
+	rd := Ready{Forgotten: m.forgotten, outputs: outs}
+	for _, id := range slices.Sorted(maps.Keys(m.changed)) {
+		rd.Changed = append(rd.Changed, *m.rounds[id])
+	}
+	m.changed = map[string]bool{}
+	m.forgotten = nil
+	return rd
+}
+
+func (m *Machine) apply(in Input) []Output {
 	switch in := in.(type) {
 	case Tick:
 		if in.Now.After(m.now) {
@@ -205,6 +237,7 @@ func (m *Machine) withRound(id string, f func(*State) []Output) []Output {
 	if !ok || s.Phase == PhaseClosed {
 		return nil
 	}
+	m.changed[id] = true
 	return f(s)
 }
 
@@ -212,9 +245,15 @@ func (m *Machine) onOpened(r records.Round) []Output {
 	if _, seen := m.rounds[r.ID]; seen || !slices.Contains(r.Members, m.cfg.Self) || r.Status != records.RoundOpen {
 		return nil
 	}
+	if m.expired(r) {
+		// A replayed event of a round already forgotten: it closed long
+		// ago, and reviving it would only train and commit in vain.
+		return nil
+	}
 	s := &State{Round: r, Phase: PhaseTraining}
 	s.ensureMaps()
 	m.rounds[r.ID] = s
+	m.changed[r.ID] = true
 	return []Output{StartTraining{Round: r}}
 }
 
@@ -411,27 +450,58 @@ func (m *Machine) onTxDone(in TxDone) []Output {
 
 func (m *Machine) onTick() []Output {
 	var out []Output
-	for _, s := range m.States() {
-		st := m.rounds[s.Round.ID]
+	for _, id := range slices.Sorted(maps.Keys(m.rounds)) {
+		st := m.rounds[id]
 		if st.Phase == PhaseClosed {
+			m.retire(st)
 			continue
 		}
+		// Whatever a tick changes in a round comes with an output (a
+		// retry, a fetch, an aggregate, a close), so only those rounds
+		// need persisting.
+		var o []Output
 		if st.Phase == PhaseVerifying {
-			out = append(out, m.verify(st)...)
-			continue
-		}
-		out = append(out, m.retries(st)...)
-		out = append(out, m.maybeAggregate(st)...)
-		// The chaincode closes a round only TimeWindow after its deadline,
-		// so that no postdated transaction can close it early.
-		if deadline, _ := records.ParseTime(st.Round.Deadline); m.now.After(deadline.Add(records.TimeWindow)) {
-			if _, pending := st.Pending[kindClose]; !pending {
-				st.Pending[kindClose] = pendingTx{RetryAt: m.now.Add(m.cfg.RetryEvery)}
-				out = append(out, SubmitClose{RoundID: st.Round.ID})
+			o = m.verify(st)
+		} else {
+			o = append(m.retries(st), m.maybeAggregate(st)...)
+			// The chaincode closes a round only TimeWindow after its
+			// deadline, so that no postdated transaction can close it early.
+			if deadline, _ := records.ParseTime(st.Round.Deadline); m.now.After(deadline.Add(records.TimeWindow)) {
+				if _, pending := st.Pending[kindClose]; !pending {
+					st.Pending[kindClose] = pendingTx{RetryAt: m.now.Add(m.cfg.RetryEvery)}
+					o = append(o, SubmitClose{RoundID: st.Round.ID})
+				}
 			}
 		}
+		if len(o) > 0 {
+			m.changed[id] = true
+		}
+		out = append(out, o...)
 	}
 	return out
+}
+
+// retire stamps a closed round with the time it was first seen closed and
+// forgets it once Retain has passed since then and since its deadline.
+func (m *Machine) retire(s *State) {
+	if s.ClosedAt.IsZero() {
+		s.ClosedAt = m.now
+		m.changed[s.Round.ID] = true
+		return
+	}
+	if m.cfg.Retain > 0 && m.expired(s.Round) && m.now.After(s.ClosedAt.Add(m.cfg.Retain)) {
+		m.Forget(s.Round.ID)
+	}
+}
+
+// expired says a round's deadline is more than Retain ago: a closed round
+// that old is forgotten, and an opening event that old is a replay.
+func (m *Machine) expired(r records.Round) bool {
+	if m.cfg.Retain <= 0 || m.now.IsZero() {
+		return false
+	}
+	deadline, err := records.ParseTime(r.Deadline)
+	return err == nil && m.now.After(deadline.Add(m.cfg.Retain))
 }
 
 func (m *Machine) retries(s *State) []Output {

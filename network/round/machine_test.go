@@ -28,6 +28,7 @@ type cluster struct {
 	cc       shim.Chaincode
 	orgs     []*stubtest.Org
 	machines map[string]*round.Machine
+	storages map[string]*round.MemoryStorage
 	cut      map[string]bool              // partitioned members: no messages in or out
 	store    map[string]map[string][]byte // member -> digest -> payload it holds
 	rejects  []round.Reject
@@ -45,7 +46,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	}
 	c := &cluster{
 		t: t, ledger: stubtest.New("consortium", start), cc: cc,
-		machines: map[string]*round.Machine{}, cut: map[string]bool{},
+		machines: map[string]*round.Machine{}, storages: map[string]*round.MemoryStorage{}, cut: map[string]bool{},
 		store: map[string]map[string][]byte{}, finished: map[string]round.Finished{},
 	}
 	for i := range n {
@@ -57,6 +58,7 @@ func newCluster(t *testing.T, n int) *cluster {
 		c.orgs = append(c.orgs, org)
 		c.submit(org.Admin, "Consortium:RegisterOrganization", msp)
 		c.machines[msp] = c.newMachine(msp)
+		c.storages[msp] = round.NewMemoryStorage()
 		c.store[msp] = map[string][]byte{}
 	}
 	return c
@@ -125,7 +127,13 @@ func (c *cluster) members() []string {
 }
 
 func (c *cluster) deliver(msp string, in round.Input) {
-	c.queue = append(c.queue, func() { c.act(msp, c.machines[msp].Step(in)) })
+	c.queue = append(c.queue, func() {
+		outs, err := c.machines[msp].Step(in).Persist(c.storages[msp])
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.act(msp, outs)
+	})
 }
 
 // act carries out a member's outputs the way the node's adapter does.
@@ -275,7 +283,16 @@ func TestRestartedMemberFetchesMissingUpdates(t *testing.T) {
 	c.cut["Org02MSP"] = true // misses the gossip while "down"
 	c.open("round-r", 3)
 	c.run(time.Second, 2) // everyone trains and commits; no aggregation yet
-	states, err := json.Marshal(c.machines["Org02MSP"].States())
+	// What storage holds is exactly what the machine has (nothing acted on
+	// was left unsaved), and survives a JSON round trip.
+	saved, err := c.storages["Org02MSP"].Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := json.Marshal(c.machines["Org02MSP"].States()); !jsonEqual(t, saved, want) {
+		t.Fatal("storage does not hold the machine's state")
+	}
+	states, err := json.Marshal(saved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +341,7 @@ func TestRoundWithoutQuorumFailsAtDeadline(t *testing.T) {
 // arrives before its commitment is held, not rejected.
 func TestBadUpdatesAreRejected(t *testing.T) {
 	c := newCluster(t, 1)
-	m := c.newMachine("Org01MSP")
+	m := stepper{t: t, m: c.newMachine("Org01MSP"), s: round.NewMemoryStorage()}
 	r := records.Round{
 		RoundSpec: records.RoundSpec{ID: "round-b", Services: []string{"amf"}, MinParticipants: 2,
 			CommitDeadline: records.FormatTime(start.Add(time.Minute)), Deadline: records.FormatTime(start.Add(time.Hour))},
@@ -342,7 +359,7 @@ func TestBadUpdatesAreRejected(t *testing.T) {
 	digest, _ := inspect(r, honest)
 	m.Step(round.UpdateCommitted{RoundID: "round-b", MSPID: "Org02MSP", Digest: digest})
 	m.Step(round.UpdateCommitted{RoundID: "round-b", MSPID: "Org03MSP", Digest: nft.DigestBytes([]byte("update:Org03MSP:real"))})
-	if st, _ := m.State("round-b"); len(st.Received) != 1 {
+	if st, _ := m.m.State("round-b"); len(st.Received) != 1 {
 		t.Fatalf("the held update was not accepted once committed: %+v", st.Received)
 	}
 
@@ -365,7 +382,33 @@ func TestBadUpdatesAreRejected(t *testing.T) {
 			t.Errorf("%s: got %+v, want a rejection of %s saying %q", tt.name, out[0], tt.u.MSPID, tt.want)
 		}
 	}
-	if st, _ := m.State("round-b"); len(st.Received) != 1 {
+	if st, _ := m.m.State("round-b"); len(st.Received) != 1 {
 		t.Fatalf("a rejected update was kept: %+v", st.Received)
 	}
+}
+
+// stepper drives one machine the way the adapter does: every step's Ready
+// persisted before its outputs are read.
+type stepper struct {
+	t *testing.T
+	m *round.Machine
+	s round.Storage
+}
+
+func (p stepper) Step(in round.Input) []round.Output {
+	p.t.Helper()
+	outs, err := p.m.Step(in).Persist(p.s)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return outs
+}
+
+func jsonEqual(t *testing.T, a any, b []byte) bool {
+	t.Helper()
+	raw, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw) == string(b)
 }

@@ -1,4 +1,5 @@
-// Package api is a node's HTTP API on loopback: health, federated rounds
+// Package api is a node's HTTP API (on loopback unless the operator allows
+// more, then behind a bearer token): health, federated rounds
 // and their state, the relevance ranking, tokens with their rules, audit
 // (history, provenance), and the node's own Prometheus metrics. Everything
 // it shows comes from the ledger through the node's client, so two nodes of
@@ -7,15 +8,18 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/srellama/srellama/chaincode/records"
@@ -48,6 +52,9 @@ type Server struct {
 	Log          *slog.Logger
 	// Timeout bounds each ledger query.
 	Timeout time.Duration
+	// BearerToken, if set, is required (Authorization: Bearer ...) on
+	// every route but /healthz.
+	BearerToken string
 }
 
 // Handler returns the API's routes.
@@ -63,9 +70,85 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/tokens/{id}/history", s.query("Audit:History"))
 	mux.HandleFunc("GET /api/v1/tokens/{id}/provenance", s.query("Audit:Provenance"))
 	if s.Registry != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+		// The node's own metrics, plus the Go runtime's and the
+		// process's (memory, goroutines, GC, CPU, open files).
+		runtime := prometheus.NewRegistry()
+		runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{s.Registry, runtime}, promhttp.HandlerOpts{}))
 	}
+	if s.BearerToken == "" {
+		return mux
+	}
+	return s.authorize(mux)
+}
+
+// authorize requires the bearer token everywhere but /healthz, which
+// liveness probes call without credentials and which reveals nothing.
+func (s *Server) authorize(next http.Handler) http.Handler {
+	want := []byte("Bearer " + s.BearerToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="srellama"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody("a bearer token is required"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// PprofHandler serves net/http/pprof's profiles, for a separate listener
+// the operator opts into (api.pprof_listen, loopback only).
+func PprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// badRequest answers 400 for input the ledger would refuse, before asking
+// it: through a real gateway the refusal comes back as a generic error,
+// which would read as the ledger failing (502).
+func badRequest(w http.ResponseWriter, msg string) {
+	writeJSON(w, http.StatusBadRequest, errorBody(msg))
+}
+
+// pageOK checks page_size and bookmark as the chaincode does.
+func pageOK(w http.ResponseWriter, r *http.Request) bool {
+	q := r.URL.Query()
+	if _, _, err := records.ParsePage(q.Get("page_size"), q.Get("bookmark")); err != nil {
+		badRequest(w, err.Error())
+		return false
+	}
+	return true
+}
+
+// roundIDOK checks the {id} of a round route.
+func roundIDOK(w http.ResponseWriter, r *http.Request) bool {
+	if id := r.PathValue("id"); !nft.IsValidName(id) {
+		badRequest(w, fmt.Sprintf("round id %q is not a name (a-z, 0-9, '_', '.', '-')", truncateID(id)))
+		return false
+	}
+	return true
+}
+
+// tokenIDOK checks the {id} of a token route.
+func tokenIDOK(w http.ResponseWriter, r *http.Request) bool {
+	if id := r.PathValue("id"); !nft.IsTokenID(id) {
+		badRequest(w, fmt.Sprintf("token id %q must be 64 lowercase hex characters", truncateID(id)))
+		return false
+	}
+	return true
+}
+
+func truncateID(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 func (s *Server) evaluate(r *http.Request, fn string, args ...string) ([]byte, error) {
@@ -90,6 +173,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rounds(w http.ResponseWriter, r *http.Request) {
+	if !pageOK(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	raw, err := s.evaluate(r, "Rounds:List", q.Get("page_size"), q.Get("bookmark"))
 	s.relay(w, raw, err)
@@ -104,6 +190,9 @@ type roundView struct {
 }
 
 func (s *Server) round(w http.ResponseWriter, r *http.Request) {
+	if !roundIDOK(w, r) {
+		return
+	}
 	id := r.PathValue("id")
 	raw, err := s.evaluate(r, "Rounds:Get", id)
 	if err != nil {
@@ -125,6 +214,9 @@ func (s *Server) round(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ranking(w http.ResponseWriter, r *http.Request) {
+	if !roundIDOK(w, r) {
+		return
+	}
 	raw, err := s.evaluate(r, "Rounds:Get", r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
@@ -147,8 +239,15 @@ func (s *Server) tokens(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var fn, key string
 	n := 0
-	for _, by := range []struct{ param, fn string }{{"service", "Audit:ByService"}, {"owner", "Audit:ByOwner"}, {"round", "Audit:ByRound"}} {
+	for _, by := range []struct {
+		param, fn string
+		valid     func(string) bool
+	}{{"service", "Audit:ByService", nft.IsValidName}, {"owner", "Audit:ByOwner", nft.IsValidMSPID}, {"round", "Audit:ByRound", nft.IsValidName}} {
 		if v := q.Get(by.param); v != "" {
+			if !by.valid(v) {
+				badRequest(w, fmt.Sprintf("%s %q is not a valid %s", by.param, truncateID(v), by.param))
+				return
+			}
 			fn, key = by.fn, v
 			n++
 		}
@@ -157,12 +256,18 @@ func (s *Server) tokens(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody("give exactly one of service, owner or round"))
 		return
 	}
+	if !pageOK(w, r) {
+		return
+	}
 	raw, err := s.evaluate(r, fn, key, q.Get("page_size"), q.Get("bookmark"))
 	s.relay(w, raw, err)
 }
 
 func (s *Server) query(fn string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !tokenIDOK(w, r) {
+			return
+		}
 		raw, err := s.evaluate(r, fn, r.PathValue("id"))
 		s.relay(w, raw, err)
 	}
@@ -171,6 +276,9 @@ func (s *Server) query(fn string) http.HandlerFunc {
 // rules serves a token's Prometheus rule file as YAML, after checking the
 // token against its digest.
 func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
+	if !tokenIDOK(w, r) {
+		return
+	}
 	raw, err := s.evaluate(r, "Tokens:Get", r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)

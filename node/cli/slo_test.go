@@ -53,14 +53,14 @@ func golden(t *testing.T, name, got string) {
 // in it with the PromQL parser.
 func checkRules(t *testing.T, yaml string) {
 	t.Helper()
-	groups, errs := rulefmt.Parse([]byte(yaml), false, model.UTF8Validation)
+	groups, errs := rulefmt.Parse([]byte(yaml), false, model.UTF8Validation, parser.NewParser(parser.Options{}))
 	if len(errs) > 0 {
 		t.Fatalf("rulefmt: %v", errs)
 	}
 	var alerts, records int
 	for _, g := range groups.Groups {
 		for _, r := range g.Rules {
-			if _, err := parser.ParseExpr(r.Expr); err != nil {
+			if _, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr); err != nil {
 				t.Errorf("rule %s%s: %v", r.Record, r.Alert, err)
 			}
 			if r.Alert != "" {

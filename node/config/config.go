@@ -90,8 +90,12 @@ type Prometheus struct {
 
 // CSV configures a dataset folder.
 type CSV struct {
-	Dir    string `yaml:"dir" env:"SRELLAMA_CSV_DIR"`
-	Format string `yaml:"format" env:"SRELLAMA_CSV_FORMAT"` // smd, nezha, wide
+	Dir string `yaml:"dir" env:"SRELLAMA_CSV_DIR"`
+	// Format is smd, nezha or wide: one <service>.csv[.gz] per service
+	// with a "timestamp" column (Unix seconds), an optional 0/1 "anomaly"
+	// column and one column per metric; only its last history's rows are
+	// read.
+	Format string `yaml:"format" env:"SRELLAMA_CSV_FORMAT"`
 }
 
 // Network configures the node's libp2p host.
@@ -103,6 +107,10 @@ type Network struct {
 	Bootstrap []string `yaml:"bootstrap" env:"SRELLAMA_BOOTSTRAP"`
 	// InlineLimit is the largest update carried on gossip itself.
 	InlineLimit int `yaml:"inline_limit" env:"SRELLAMA_INLINE_LIMIT"`
+	// RoundRetention is how long a closed round's state and update
+	// payloads stay in data_dir/rounds (counted from its close and its
+	// deadline, whichever is later) before they are deleted.
+	RoundRetention string `yaml:"round_retention" env:"SRELLAMA_ROUND_RETENTION"`
 }
 
 // Learning configures local training and privacy.
@@ -184,8 +192,30 @@ const (
 
 // API configures the node's HTTP API.
 type API struct {
+	// Listen is host:port. Off loopback only with AllowRemote and a bearer
+	// token: the API shows the consortium's rounds and tokens.
 	Listen string `yaml:"listen" env:"SRELLAMA_API_LISTEN"`
+	// AllowRemote must be true to listen on anything but loopback.
+	AllowRemote bool `yaml:"allow_remote" env:"SRELLAMA_API_ALLOW_REMOTE"`
+	// BearerTokenFile holds the token clients must send (Authorization:
+	// Bearer ...) on every route but /healthz; required off loopback.
+	BearerTokenFile string `yaml:"bearer_token_file" env:"SRELLAMA_API_BEARER_TOKEN_FILE"`
+	// PprofListen, if set, serves net/http/pprof on this loopback
+	// host:port, apart from the API.
+	PprofListen string `yaml:"pprof_listen" env:"SRELLAMA_PPROF_LISTEN"`
 }
+
+// Bounds on settings that size what the node computes or holds in memory.
+const (
+	// MaxFaultsPerDay is one fault every 15 minutes on average, already
+	// more than a simulated core can show apart.
+	MaxFaultsPerDay = 96
+	// MaxHistory bounds source.history: the simulator plans and holds it
+	// all in memory, and every round and review reads it.
+	MaxHistory = 90 * 24 * time.Hour
+	// MinStep bounds source.step from below (rows = history / step).
+	MinStep = time.Second
+)
 
 // Default returns the configuration of an organization on embedded parts:
 // the simulator, the builtin generator, loopback everywhere.
@@ -198,9 +228,10 @@ func Default() Config {
 			Prometheus: Prometheus{Timeout: "30s", ServiceLabel: "service"},
 		},
 		Network: Network{
-			Consortium:  "srellama",
-			Listen:      []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
-			InlineLimit: 64 << 10,
+			Consortium:     "srellama",
+			Listen:         []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+			InlineLimit:    64 << 10,
+			RoundRetention: "7d",
 		},
 		Learning: Learning{Epochs: 5, Clip: 1},
 		Generate: Generator{Kind: GeneratorBuiltin, Period: "30d", Timeout: "2m", Samples: 1},
@@ -261,6 +292,12 @@ func setFromString(fv reflect.Value, val string) error {
 	switch fv.Kind() {
 	case reflect.String:
 		fv.SetString(val)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return errors.New("not true or false")
+		}
+		fv.SetBool(b)
 	case reflect.Int:
 		n, err := strconv.Atoi(val)
 		if err != nil {
@@ -295,7 +332,7 @@ func setFromString(fv reflect.Value, val string) error {
 
 func (c *Config) resolvePaths(base string) {
 	for _, p := range []*string{&c.DataDir, &c.Ledger.Connection, &c.Source.CSV.Dir, &c.Rules.Dir,
-		&c.Source.Prometheus.BearerTokenFile, &c.Source.Prometheus.PasswordFile} {
+		&c.Source.Prometheus.BearerTokenFile, &c.Source.Prometheus.PasswordFile, &c.API.BearerTokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -348,22 +385,53 @@ func (c Config) Validate() error {
 		}
 	}
 	c.Rules.validate(add)
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		add("api.listen: %q is not host:port", c.API.Listen)
-	}
+	c.API.validate(add)
 	if len(p) > 0 {
 		return p
 	}
 	return nil
 }
 
+func (a API) validate(add func(string, ...any)) {
+	host, _, err := net.SplitHostPort(a.Listen)
+	switch {
+	case err != nil:
+		add("api.listen: %q is not host:port", a.Listen)
+	case !isLoopback(host) && !a.AllowRemote:
+		add("api.listen: %q is not a loopback address; set api.allow_remote: true and api.bearer_token_file to serve it to the network", a.Listen)
+	case !isLoopback(host) && a.BearerTokenFile == "":
+		add("api.bearer_token_file: required when api.listen (%q) is off loopback", a.Listen)
+	}
+	if a.PprofListen != "" {
+		if host, _, err := net.SplitHostPort(a.PprofListen); err != nil || !isLoopback(host) {
+			add("api.pprof_listen: %q must be a loopback host:port (profiles expose the process's memory)", a.PprofListen)
+		}
+	}
+}
+
+// isLoopback says a listen host reaches only this machine: "localhost" or
+// a loopback IP. An empty host or 0.0.0.0 listens everywhere.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (s Source) validate(add func(string, ...any)) {
 	checkDuration(add, "source.history", s.History)
 	checkDuration(add, "source.step", s.Step)
+	if h, err := nft.ParseDuration(s.History); err == nil && h > MaxHistory {
+		add("source.history: %s is longer than the %s the node learns from at most", s.History, nft.FormatDuration(MaxHistory))
+	}
+	if st, err := nft.ParseDuration(s.Step); err == nil && st < MinStep {
+		add("source.step: %s is below %s", s.Step, MinStep)
+	}
 	switch s.Kind {
 	case SourceSimulator:
-		if s.Simulator.FaultsPerDay < 0 {
-			add("source.simulator.faults_per_day: must be non-negative")
+		if f := s.Simulator.FaultsPerDay; !(f >= 0 && f <= MaxFaultsPerDay) {
+			add("source.simulator.faults_per_day: must be in 0..%d, got %v", MaxFaultsPerDay, f)
 		}
 	case SourcePrometheus:
 		u, err := url.Parse(s.Prometheus.URL)
@@ -405,6 +473,11 @@ func (n Network) validate(add func(string, ...any)) {
 	}
 	if n.InlineLimit < 1024 || n.InlineLimit > 1<<20 {
 		add("network.inline_limit: must be in 1KiB..1MiB, got %d", n.InlineLimit)
+	}
+	if d, err := nft.ParseDuration(n.RoundRetention); err != nil {
+		add("network.round_retention: %v", err)
+	} else if d < time.Minute {
+		add("network.round_retention: must be at least 1m (a closed round's updates are still served to late peers), got %s", n.RoundRetention)
 	}
 }
 

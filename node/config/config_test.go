@@ -104,6 +104,14 @@ func TestConfigurationErrors(t *testing.T) {
 		{"bad period sli", minimal + "generator:\n  period_sli: median\n", nil, []string{"generator.period_sli"}},
 		{"routing replaces severity", minimal + "generator:\n  routing:\n    labels: {severity: low}\n", nil, []string{"generator.routing.labels", "set by the rules"}},
 		{"routing bad severities", minimal + "generator:\n  routing:\n    severities: p1\n", nil, []string{"generator.routing.severities"}},
+		{"api on every address", minimal + "api:\n  listen: 0.0.0.0:8081\n", nil, []string{"api.listen", "allow_remote"}},
+		{"api on an empty host", minimal + "api:\n  listen: :8081\n", nil, []string{"not a loopback address"}},
+		{"remote api without a token", minimal + "api:\n  listen: 10.0.0.5:8081\n  allow_remote: true\n", nil, []string{"api.bearer_token_file: required"}},
+		{"pprof off loopback", minimal + "api:\n  pprof_listen: 0.0.0.0:6060\n", nil, []string{"api.pprof_listen"}},
+		{"too many faults", minimal + "source:\n  simulator:\n    faults_per_day: 100000\n", nil, []string{"faults_per_day: must be in 0..96"}},
+		{"negative faults", minimal + "source:\n  simulator:\n    faults_per_day: -1\n", nil, []string{"faults_per_day"}},
+		{"a century of history", minimal + "source:\n  history: 36500d\n", nil, []string{"source.history: 36500d is longer than"}},
+		{"bad env bool", minimal, map[string]string{"SRELLAMA_API_ALLOW_REMOTE": "perhaps"}, []string{"not true or false"}},
 		{"bad env number", minimal, map[string]string{"SRELLAMA_EPOCHS": "many"}, []string{"SRELLAMA_EPOCHS", "not an integer"}},
 	}
 	for _, tt := range tests {
@@ -118,6 +126,17 @@ func TestConfigurationErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Off loopback with the explicit setting and a token, the API is allowed.
+func TestRemoteAPIWithToken(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal+"api:\n  listen: 0.0.0.0:8081\n  allow_remote: true\n  bearer_token_file: api.token\n  pprof_listen: localhost:6060\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(cfg.API.BearerTokenFile) {
+		t.Fatalf("token file %q is not resolved against the config's folder", cfg.API.BearerTokenFile)
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/api"
 	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/datadir"
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/rulesync"
@@ -90,16 +91,24 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 		parts.Log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, parts: parts, log: parts.Log.With("org", cfg.Organization), registry: prometheus.NewRegistry()}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("daemon: data dir: %w", err)
+	lock, err := datadir.Acquire(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	n.closers = append(n.closers, lock.Release)
 	if n.parts.Ledger == nil {
 		lc, err := ledger.LoadConfig(cfg.Ledger.Connection)
 		if err != nil {
+			n.Close()
 			return nil, err
+		}
+		if lc.MSPID != cfg.Organization {
+			n.Close()
+			return nil, fmt.Errorf("daemon: organization %s does not match the ledger identity's MSP %s (%s): the node would act for one organization with another's identity", cfg.Organization, lc.MSPID, cfg.Ledger.Connection)
 		}
 		gw, err := ledger.Dial(lc, ledger.WithLogger(n.log))
 		if err != nil {
+			n.Close()
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
 		n.parts.Ledger = gw
@@ -108,6 +117,7 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 	if n.parts.Source == nil {
 		src, err := OpenSource(ctx, cfg, parts.Now())
 		if err != nil {
+			n.Close()
 			return nil, err
 		}
 		n.parts.Source = src
@@ -154,7 +164,8 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 		Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Config: train, Horizon: 5, Log: n.log}}
 	n.part, err = network.NewParticipant(network.ParticipantConfig{
 		Machine: round.Config{Self: n.cfg.Organization, Inspect: federation.Inspect,
-			Aggregate: federation.Aggregator{}.Aggregate, Grace: 30 * time.Second, RetryEvery: 5 * time.Second},
+			Aggregate: federation.Aggregator{}.Aggregate, Grace: 30 * time.Second, RetryEvery: 5 * time.Second,
+			Retain: config.Duration(n.cfg.Network.RoundRetention)},
 		Gossip: n.gossip, Admission: n.adm, Ledger: n.parts.Ledger,
 		Trainer:    n.trainer,
 		StateDir:   filepath.Join(n.cfg.DataDir, "rounds"),
@@ -352,8 +363,20 @@ func (n *Node) dial(ctx context.Context, node records.Node) {
 }
 
 func (n *Node) serveAPI() (func(), error) {
+	token, err := readSecret(n.cfg.API.BearerTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	if n.cfg.API.BearerTokenFile != "" && len(token) < 16 {
+		return nil, fmt.Errorf("daemon: API: the bearer token in %s is shorter than 16 characters", n.cfg.API.BearerTokenFile)
+	}
+	stopPprof, err := servePprof(n.cfg.API.PprofListen, n.log)
+	if err != nil {
+		return nil, err
+	}
 	l, err := net.Listen("tcp", n.cfg.API.Listen)
 	if err != nil {
+		stopPprof()
 		return nil, fmt.Errorf("daemon: API: %w", err)
 	}
 	n.mu.Lock()
@@ -361,7 +384,7 @@ func (n *Node) serveAPI() (func(), error) {
 	n.mu.Unlock()
 	srv := &http.Server{
 		Handler: (&api.Server{Organization: n.cfg.Organization, Ledger: n.parts.Ledger, Rounds: phases{n.part, n.trainer},
-			Registry: n.registry, Log: n.log}).Handler(),
+			Registry: n.registry, Log: n.log, BearerToken: token}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -373,7 +396,24 @@ func (n *Node) serveAPI() (func(), error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		stopPprof()
 	}, nil
+}
+
+// servePprof serves profiles on the opt-in loopback listener (config
+// checks it is loopback); with none configured it does nothing.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: pprof: %w", err)
+	}
+	srv := &http.Server{Handler: api.PprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	log.Info("serving pprof", "addr", l.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // handleEvents feeds every chaincode event to the round participant and

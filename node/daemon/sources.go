@@ -52,6 +52,14 @@ func openPrometheus(cfg config.Config) (source.Source, error) {
 	return src, nil
 }
 
+// wideRows is how many of a wide file's last rows the node keeps: its
+// history at its step, plus a day (evidence windows end at midnight), so a
+// long file costs memory for the history asked for, not for its length.
+func wideRows(cfg config.Config) int {
+	history, step := config.Duration(cfg.Source.History), config.Duration(cfg.Source.Step)
+	return int((history + 24*time.Hour) / step)
+}
+
 func openCSV(ctx context.Context, cfg config.Config) (source.Source, error) {
 	dir := cfg.Source.CSV.Dir
 	switch cfg.Source.CSV.Format {
@@ -71,7 +79,8 @@ func openCSV(ctx context.Context, cfg config.Config) (source.Source, error) {
 			if e.IsDir() || stem == name {
 				continue
 			}
-			files = append(files, csvsource.WideFile{Path: filepath.Join(dir, name), Service: stem})
+			files = append(files, csvsource.WideFile{Path: filepath.Join(dir, name), Service: stem,
+				Options: csvsource.TableOptions{TimeColumn: "timestamp", LabelColumn: "anomaly", MaxRows: wideRows(cfg)}})
 		}
 		if len(files) == 0 {
 			return nil, fmt.Errorf("daemon: CSV source: no .csv or .csv.gz files in %s", dir)

@@ -51,6 +51,9 @@ func SplitMetricKey(key string) (service, metric string, ok bool) {
 // decodes (dimensions, finite values, sorted features), belongs to this
 // round, and names only the round's services.
 func Inspect(r records.Round, payload []byte) (string, error) {
+	if err := checkProtocol(r); err != nil {
+		return "", err
+	}
 	u, err := fl.DecodeUpdate(payload)
 	if err != nil {
 		return "", err
@@ -122,6 +125,9 @@ func (a Aggregator) Aggregate(r records.Round, updates []round.Update) (records.
 
 // Model returns the round's global model and its contributors, sorted.
 func (a Aggregator) Model(r records.Round, updates []round.Update) (fl.Model, []string, error) {
+	if err := checkProtocol(r); err != nil {
+		return fl.Model{}, nil, err
+	}
 	agg, err := fl.NewAggregator(r.Strategy, a.Options)
 	if err != nil {
 		return fl.Model{}, nil, fmt.Errorf("round %q: %w", r.ID, err)
@@ -158,6 +164,15 @@ func (a Aggregator) Model(r records.Round, updates []round.Update) (fl.Model, []
 	}
 	slices.Sort(contributors)
 	return model, contributors, nil
+}
+
+// checkProtocol refuses a round opened under a protocol this build does not
+// compute: taking part with other arithmetic would only split the quorum.
+func checkProtocol(r records.Round) error {
+	if v := r.ProtocolVersion(); v != fl.ProtocolVersion {
+		return fmt.Errorf("round %q runs protocol %d; this node computes protocol %d: upgrade the node", r.ID, v, fl.ProtocolVersion)
+	}
+	return nil
 }
 
 // Rankings splits a model's metric ranking into one ranking per service of

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/srellama/srellama/nft"
@@ -79,7 +80,7 @@ func (f *fakeRuler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		indented := "groups:\n  - " + strings.ReplaceAll(strings.TrimSpace(string(body)), "\n", "\n    ") + "\n"
-		if _, errs := rulefmt.Parse([]byte(indented), false, model.UTF8Validation); len(errs) > 0 {
+		if _, errs := rulefmt.Parse([]byte(indented), false, model.UTF8Validation, parser.NewParser(parser.Options{})); len(errs) > 0 {
 			f.errs = append(f.errs, errs[0].Error())
 			http.Error(w, errs[0].Error(), http.StatusBadRequest)
 			return

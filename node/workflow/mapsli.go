@@ -118,7 +118,7 @@ func selectorOf(q string) (selected, error) {
 	if q == "" {
 		return selected{}, errors.New("empty query")
 	}
-	e, err := parser.ParseExpr(render.Instantiate(q, "5m"))
+	e, err := promQL.ParseExpr(render.Instantiate(q, "5m"))
 	if err != nil {
 		return selected{}, err
 	}
@@ -174,3 +174,6 @@ func bucketAt(m builtin.Metric, le string) (builtin.Bucket, error) {
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// promQL parses PromQL as Prometheus does by default.
+var promQL = parser.NewParser(parser.Options{})

@@ -35,6 +35,10 @@ type TableOptions struct {
 	EntityColumn string
 	// Ignore lists further non-metric columns.
 	Ignore []string
+	// MaxRows, if positive, keeps only the file's last MaxRows rows (files
+	// are written in time order: the newest data), so memory is bounded
+	// by the history a node asked for, not by the file's size.
+	MaxRows int
 }
 
 // Table is a parsed wide CSV file, rows in file order.
@@ -126,11 +130,34 @@ func ReadTable(r io.Reader, name string, opt TableOptions) (*Table, error) {
 			}
 			t.Values[k] = append(t.Values[k], v)
 		}
+		// Drop the oldest rows in batches, so the copy costs O(1) per row
+		// and at most 2·MaxRows rows are ever held.
+		if opt.MaxRows > 0 && len(t.Times) >= 2*opt.MaxRows {
+			t.keepLast(opt.MaxRows)
+		}
 	}
 	if len(t.Times) == 0 {
 		return nil, fmt.Errorf("%s: no data rows", name)
 	}
+	if opt.MaxRows > 0 && len(t.Times) > opt.MaxRows {
+		t.keepLast(opt.MaxRows)
+	}
 	return t, nil
+}
+
+// keepLast drops all but the last n rows, in place.
+func (t *Table) keepLast(n int) {
+	drop := len(t.Times) - n
+	t.Times = append(t.Times[:0], t.Times[drop:]...)
+	if t.Labels != nil {
+		t.Labels = append(t.Labels[:0], t.Labels[drop:]...)
+	}
+	if t.Entities != nil {
+		t.Entities = append(t.Entities[:0], t.Entities[drop:]...)
+	}
+	for k := range t.Values {
+		t.Values[k] = append(t.Values[k][:0], t.Values[k][drop:]...)
+	}
 }
 
 type columns struct {

@@ -93,8 +93,8 @@ func Plan(org string, seed uint64, start, end time.Time, faultsPerDay float64) (
 	if !end.After(start) {
 		return Config{}, errors.New("sim: plan: end is not after start")
 	}
-	if faultsPerDay < 0 || math.IsNaN(faultsPerDay) || math.IsInf(faultsPerDay, 0) {
-		return Config{}, fmt.Errorf("sim: plan: faults per day %v is not a non-negative number", faultsPerDay)
+	if !(faultsPerDay >= 0 && faultsPerDay <= maxFaultsPerDay) {
+		return Config{}, fmt.Errorf("sim: plan: faults per day %v is not in 0..%d", faultsPerDay, maxFaultsPerDay)
 	}
 	rng := rand.New(rand.NewPCG(seed, hashString("plan/"+org)))
 	start = segmentOf(start)
@@ -131,6 +131,10 @@ var faultDurations = map[FaultKind][2]time.Duration{
 	DependencyFailure: {5 * time.Minute, 20 * time.Minute},
 }
 
+// maxFaultsPerDay bounds a plan: one fault a minute on average is far past
+// anything a core can show apart, and the plan's size is linear in it.
+const maxFaultsPerDay = 1440
+
 // planFaults schedules faults with organization-specific kind weights,
 // never two at once on the same service, none in the first hour after the
 // origin or the last before end. Each calendar day's faults come from a
@@ -150,6 +154,7 @@ func planFaults(rng *rand.Rand, seed uint64, org string, svcs []string, start, e
 		return nil
 	}
 	var faults []Fault
+	busy := map[string][]Fault{} // per service, sorted by start, never overlapping
 	for day := start.Truncate(24 * time.Hour); day.Before(hi); day = day.Add(24 * time.Hour) {
 		drng := rand.New(rand.NewPCG(seed^hashString("faults/"+org), uint64(day.Unix())))
 		n := int(perDay)
@@ -171,10 +176,12 @@ func planFaults(rng *rand.Rand, seed uint64, org string, svcs []string, start, e
 			bounds := faultDurations[kind]
 			f.Duration = (bounds[0] + time.Duration(drng.Int64N(int64(bounds[1]-bounds[0])))).Truncate(time.Minute)
 			f.Start = day.Add(time.Duration(drng.Int64N(int64(24*time.Hour - f.Duration)))).Truncate(time.Minute)
-			if overlapsOnService(faults, f) {
+			at, free := freeSlot(busy[f.Service], f)
+			if !free {
 				continue
 			}
 			placed++
+			busy[f.Service] = slices.Insert(busy[f.Service], at, f)
 			// Every drawn fault keeps its place in the day's stream;
 			// those outside the plan's window are not injected.
 			faults = append(faults, f)
@@ -207,13 +214,19 @@ func presentDeps(svc string, svcs []string) []string {
 	return deps
 }
 
-func overlapsOnService(faults []Fault, f Fault) bool {
-	for _, g := range faults {
-		if g.Service == f.Service && g.Start.Before(f.End()) && f.Start.Before(g.End()) {
-			return true
-		}
+// freeSlot finds where f goes among a service's faults (sorted by start,
+// never overlapping, so also sorted by end) and whether it overlaps none:
+// only its neighbours can overlap it, so the check is a binary search
+// instead of a scan of every fault planned so far.
+func freeSlot(busy []Fault, f Fault) (int, bool) {
+	at, _ := slices.BinarySearchFunc(busy, f.Start, func(g Fault, t time.Time) int { return g.Start.Compare(t) })
+	if at > 0 && f.Start.Before(busy[at-1].End()) {
+		return at, false
 	}
-	return false
+	if at < len(busy) && busy[at].Start.Before(f.End()) {
+		return at, false
+	}
+	return at, true
 }
 
 // sortServices orders services as allServices does (callers first).
