@@ -81,8 +81,8 @@ var goldenWant = map[string]string{
 	"median/ranking":       "sha256:c684b6f9a1464682b31ff09413710a3a7ec451672b7c0ecb35e596261fe8dde7",
 	"multi-krum":           "sha256:7c54200d74944ff7a8a2eb470a9389ef85e30272efed1fa466f692f6e31fd0bf",
 	"multi-krum/ranking":   "sha256:0da93aeb07bb7debcd8177425c0942d54422a33e059102f039ebf4c9d91dd6cb",
-	"trimmed-mean":         "sha256:0d58eb6163f0bde36e52ac0532fb551bdf21764405bfdeaa3ed6fe1cfd938825",
-	"trimmed-mean/ranking": "sha256:beaa1e6cf033f6cece36795feaefc1605fe6437d7957b2836e218600897b9b46",
+	"trimmed-mean":         "sha256:e0f518c63b3463d78ccc985d4922fc97a8d797d939a928bd9841f63b6b4aedfc",
+	"trimmed-mean/ranking": "sha256:f210ef60fa2a0843c2daa12576b83a330ff73977b5de85992dc5b8d7d65fb274",
 }
 
 func TestGoldenDigests(t *testing.T) {

@@ -56,11 +56,11 @@ func sortUpdate(u *fl.Update) {
 // (.ci/run runs this in GOAMD64=v1 and v3 builds and under qemu-aarch64):
 // the bytes members submit and the quorum compares.
 var goldenClaims = map[string]string{
-	"fedavg":       "sha256:079b26996e10983e941b2eee60b64d7411879d74cde43d150986271fc3886e68",
-	"fedprox":      "sha256:079b26996e10983e941b2eee60b64d7411879d74cde43d150986271fc3886e68",
-	"median":       "sha256:6e56677cfb45be9b1f31b95f43ed4ff076a0317579587ae9f073c3c14ef93f2e",
-	"trimmed-mean": "sha256:1451735d8d309e5051e73f1dfe6dfb63c3c25359d65c09c7db72d9f0ccadec5e",
-	"multi-krum":   "sha256:f9d7fe3309e04604e203ac358124312312eb237eba782b3d313647898ab71d13",
+	"fedavg":       "sha256:3e3d419c18f9f047723a47a7342889098e0594da169f672579ad4f02774cdb9e",
+	"fedprox":      "sha256:3e3d419c18f9f047723a47a7342889098e0594da169f672579ad4f02774cdb9e",
+	"median":       "sha256:9640c899c86919c1459e560093fefefe556cbad3fb073d31f96f41861109e3ce",
+	"trimmed-mean": "sha256:37283865d05e10456b0a1b0ab3a2194556685b52cea3961711173b3c75bda142",
+	"multi-krum":   "sha256:d32567b2f71e6e73944e3473be87202ab8c3e5318e6092601eaf6be143c23d34",
 }
 
 func TestGoldenClaims(t *testing.T) {

@@ -126,16 +126,11 @@ func (r Ruler) Apply(ctx context.Context, t nft.Token) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if !install || t.State.Status != nft.StatusActive {
+		return r.deleteGroups(ctx, file.Groups, !install, t.ID)
+	}
 	changed := false
 	for _, g := range file.Groups {
-		if !install || t.State.Status != nft.StatusActive {
-			deleted, err := r.deleteGroup(ctx, g.Name, !install, t.ID)
-			if err != nil {
-				return changed, err
-			}
-			changed = changed || deleted
-			continue
-		}
 		body, err := yaml.Marshal(g)
 		if err != nil {
 			return changed, fmt.Errorf("rulesync: %w", err)
@@ -148,18 +143,32 @@ func (r Ruler) Apply(ctx context.Context, t nft.Token) (bool, error) {
 	return changed, nil
 }
 
-// deleteGroup deletes a rule group, unless any is false and the group the
-// ruler holds is not the token's (a successor's).
-func (r Ruler) deleteGroup(ctx context.Context, name string, any bool, tokenID string) (bool, error) {
-	target := r.namespacePath() + "/" + url.PathEscape(name)
+// deleteGroups deletes a token's rule groups, unless any is false and the
+// ruler holds them as another token's (a successor's, whose POSTs replaced
+// them): the alerting group names its token, the recording groups do not.
+func (r Ruler) deleteGroups(ctx context.Context, groups []ruleGroup, any bool, tokenID string) (bool, error) {
 	if !any {
-		status, current, err := r.do(ctx, http.MethodGet, target, nil)
-		if err != nil || status == http.StatusNotFound || !bytes.Contains(current, []byte(tokenID)) {
-			return false, err
+		owned := false
+		for _, g := range groups {
+			_, current, err := r.do(ctx, http.MethodGet, r.namespacePath()+"/"+url.PathEscape(g.Name), nil)
+			if err != nil {
+				return false, err
+			}
+			owned = owned || bytes.Contains(current, []byte(tokenID))
+		}
+		if !owned {
+			return false, nil
 		}
 	}
-	status, _, err := r.do(ctx, http.MethodDelete, target, nil)
-	return err == nil && status != http.StatusNotFound, err
+	changed := false
+	for _, g := range groups {
+		status, _, err := r.do(ctx, http.MethodDelete, r.namespacePath()+"/"+url.PathEscape(g.Name), nil)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || status != http.StatusNotFound
+	}
+	return changed, nil
 }
 
 // Reload does nothing: the ruler loads what it is sent.

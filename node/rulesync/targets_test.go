@@ -3,10 +3,12 @@ package rulesync_test
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/nft/nfttest"
 	"github.com/srellama/srellama/node/rulesync"
 )
 
@@ -135,5 +138,31 @@ func TestRulerTarget(t *testing.T) {
 	}
 	if _, err := (rulesync.Ruler{URL: srv.URL}).Apply(context.Background(), rendered(t)); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("no tenant: %v", err)
+	}
+}
+
+// A revision's POSTs replace its predecessor's groups; the predecessor's
+// late superseded event must not delete them.
+func TestRulerKeepsTheSuccessorsGroups(t *testing.T) {
+	fake := &fakeRuler{groups: map[string]map[string]string{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	r := rulesync.Ruler{URL: srv.URL, TenantID: "org1"}
+	ctx := context.Background()
+	v1 := rendered(t)
+	def2 := v1.Definition
+	def2.Version, def2.Supersedes, def2.Description = 2, v1.ID, "revised"
+	v2 := nfttest.Token(def2)
+	old := v1
+	old.State.Status, old.State.SupersededBy = nft.StatusSuperseded, v2.ID
+	for _, tok := range []nft.Token{v1, v2, old} {
+		if _, err := r.Apply(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := fake.groups["org1/"+rulesync.RulerNamespace]
+	held := strings.Join(slices.Collect(maps.Values(got)), "\n")
+	if len(got) != 3 || !strings.Contains(held, v2.ID) {
+		t.Fatalf("the ruler holds %d groups (v2's alerts there: %v)", len(got), strings.Contains(held, v2.ID))
 	}
 }
