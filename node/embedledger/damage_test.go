@@ -89,7 +89,7 @@ func largestTable(t *testing.T, dir string) string {
 
 // After 64 bytes of one LevelDB table of a stopped ledger are flipped, no
 // read says "not found" for a key that is there: a read that hits the
-// damage fails its transaction with Unavailable, naming the damage and the
+// damage fails its transaction with DataLoss, naming the damage and the
 // remedy, and the ledger reports itself unhealthy. A counter read as absent
 // would be incremented to 1 instead of 2.
 func TestDamagedIndexTableFailsReadsLoudly(t *testing.T) {
@@ -118,8 +118,8 @@ func TestDamagedIndexTableFailsReadsLoudly(t *testing.T) {
 	for i := range damageKeys {
 		v, err := gw.Evaluate(ctx, "get", counterKey(i))
 		if err != nil {
-			if status.Code(errors.Unwrap(err)) != codes.Unavailable && !strings.Contains(err.Error(), "Unavailable") {
-				t.Fatalf("get %s: %v, want Unavailable", counterKey(i), err)
+			if status.Code(errors.Unwrap(err)) != codes.DataLoss && !strings.Contains(err.Error(), "DataLoss") {
+				t.Fatalf("get %s: %v, want DataLoss", counterKey(i), err)
 			}
 			if !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "rebuild the index") {
 				t.Fatalf("get %s: %v, want the damage and the remedy named", counterKey(i), err)
@@ -173,7 +173,7 @@ func TestDamagedBlockFileIsRefusedAtOpen(t *testing.T) {
 		t.Fatalf("open verifying the last block only: %v", err)
 	}
 	defer l.Close()
-	if _, err := l.Block(damaged); !errors.Is(err, embedledger.ErrUnavailable) || !strings.Contains(err.Error(), "fails its checksum") {
+	if _, err := l.Block(damaged); !errors.Is(err, embedledger.ErrDamaged) || !strings.Contains(err.Error(), "fails its checksum") {
 		t.Fatalf("Block(%d) = %v, want the damage", damaged, err)
 	}
 	if err := l.Health(); err == nil {

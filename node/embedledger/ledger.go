@@ -166,9 +166,14 @@ func (l *Ledger) Health() error {
 }
 
 // readFailed records a failed read of the store and returns the error for
-// the request that made it: Unavailable, never "not found".
+// the request that made it, never "not found": ErrDamaged (gRPC DataLoss,
+// which clients do not retry: the damage stays until an operator repairs
+// it) when the store is damaged, else ErrUnavailable.
 func (l *Ledger) readFailed(err error) error {
 	l.unhealthy(err, true)
+	if errors.Is(err, store.ErrDamaged) {
+		return fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
@@ -319,6 +324,7 @@ var (
 	ErrNotFound     = errors.New("not found")
 	ErrDuplicate    = errors.New("duplicate transaction")
 	ErrUnavailable  = errors.New("ledger unavailable")
+	ErrDamaged      = errors.New("ledger damaged")
 )
 
 // checkProposal decodes a signed proposal and authenticates its creator,

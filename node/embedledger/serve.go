@@ -39,6 +39,8 @@ func classify(err error) (codes.Code, string, string, bool) {
 		return codes.NotFound, "", "", false
 	case errors.Is(err, ErrDuplicate):
 		return codes.AlreadyExists, "", "", false
+	case errors.Is(err, ErrDamaged):
+		return codes.DataLoss, "", "", false
 	case errors.Is(err, ErrUnavailable):
 		return codes.Unavailable, "", "", false
 	default:

@@ -75,6 +75,7 @@ func Start(t testing.TB) *Server {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "serve")
+	ownGroup(cmd)
 	env := append(os.Environ(),
 		"OLLAMA_HOST=127.0.0.1:"+port,
 		"OLLAMA_MODELS="+filepath.Join(dir, "models"),
