@@ -52,7 +52,11 @@ type Input struct {
 	GlobalModelDigest   string   `json:"global_model_digest,omitempty"`
 	Contributors        []string `json:"contributors,omitempty"`
 	GenerationRequestID string   `json:"generation_request_id,omitempty"`
-	Proposer            string   `json:"proposer"`
+	// RankingBasis says where the metrics' relevance came from
+	// (nft.RankingLearned, nft.RankingLocalDeviation); it goes into the
+	// definition's provenance.
+	RankingBasis string `json:"ranking_basis,omitempty"`
+	Proposer     string `json:"proposer"`
 }
 
 // Metric is one ranked metric with its history.
@@ -160,6 +164,7 @@ func (in Input) Provenance(gen nft.Generator) nft.Provenance {
 		GlobalModelDigest:   in.GlobalModelDigest,
 		Contributors:        slices.Compact(contributors),
 		GenerationRequestID: in.GenerationRequestID,
+		RankingBasis:        in.RankingBasis,
 		Generator:           gen,
 		Proposer:            in.Proposer,
 	}
