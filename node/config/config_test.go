@@ -85,6 +85,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{"bad api address", minimal + "api:\n  listen: localhost\n", nil, []string{"api.listen"}},
 		{"install mode in a list", minimal + "rules:\n  install: [all, amf]\n", nil, []string{"rules.install: \"all\" stands alone"}},
 		{"install a bad service", minimal, map[string]string{"SRELLAMA_RULES_INSTALL": "amf,Bad Name"}, []string{"rules.install: \"Bad Name\""}},
+		{"bad relevance policy", minimal + "learning:\n  relevance: smart\n", nil, []string{"learning.relevance: \"smart\""}},
+		{"bad relevance policy in env", minimal, map[string]string{"SRELLAMA_RELEVANCE": "always"}, []string{"learning.relevance: \"always\""}},
 		{"bad env number", minimal, map[string]string{"SRELLAMA_EPOCHS": "many"}, []string{"SRELLAMA_EPOCHS", "not an integer"}},
 	}
 	for _, tt := range tests {
@@ -114,7 +116,26 @@ func TestExampleConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Organization != "Org1MSP" || cfg.Source.Kind != config.SourceSimulator || cfg.API.Listen != "127.0.0.1:8081" {
+	if cfg.Organization != "Org1MSP" || cfg.Source.Kind != config.SourceSimulator || cfg.API.Listen != "127.0.0.1:8081" ||
+		cfg.Learning.Relevance != config.RelevanceDeviation {
 		t.Fatalf("example: %+v", cfg)
+	}
+}
+
+// The evaluation's verdict sets the default: learned explanations lost
+// to unit weights on SMD under loso, so rankings fall back to deviation.
+func TestRelevanceDefaultsToDeviation(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Learning.Relevance != config.RelevanceDeviation {
+		t.Fatalf("default relevance policy %q, want %q", cfg.Learning.Relevance, config.RelevanceDeviation)
+	}
+	cfg, err = config.Load(write(t, minimal), func(k string) string {
+		return map[string]string{"SRELLAMA_RELEVANCE": "auto"}[k]
+	})
+	if err != nil || cfg.Learning.Relevance != config.RelevanceAuto {
+		t.Fatalf("SRELLAMA_RELEVANCE=auto: %q, %v", cfg.Learning.Relevance, err)
 	}
 }
