@@ -42,13 +42,15 @@ func (tr Trainer) deviationSpec(reference int) fl.FeatureSpec {
 // plain |z|): features are the metric's deviations (fl.RefAbsZScore
 // against the older part of the history, the training split, which
 // stands for its normal period; fl.AbsZScore; fl.AbsDelta), standardized
-// on that older part; a model with weight 1 on every deviation
-// (fl.DeviationPrior) explains each incident window (fl.Explain,
-// ExplainLearned), and a metric's score is its mean contribution over the
-// incidents, scaled so the top metric scores 1. Stability is the share of
-// incidents in which the metric was among the top quarter of metrics.
-// Ties are broken by name. A service without a known incident in the
-// history is an error wrapping source.ErrNoIncidents.
+// on the rows of that older part outside incidents; a model with weight 1
+// on every deviation (fl.DeviationPrior) explains each incident window
+// (fl.Explain, ExplainLearned). Each incident's scores are taken as shares
+// of its top metric's, so every incident counts alike; a metric's score is
+// its mean share over the incidents, scaled so the top metric scores 1.
+// Stability is the share of incidents in which the metric was among the
+// top quarter of metrics. Ties are broken by name. A service without a
+// known incident in the history is an error wrapping
+// source.ErrNoIncidents.
 func (tr Trainer) DeviationRanking(ctx context.Context, service string) ([]fl.MetricScore, error) {
 	if tr.History <= 0 || tr.Step <= 0 || tr.Now == nil {
 		return nil, errors.New("deviation ranking: History, Step and Now are required")
@@ -83,7 +85,7 @@ func (tr Trainer) DeviationRanking(ctx context.Context, service string) ([]fl.Me
 	if err != nil {
 		return nil, fmt.Errorf("deviation ranking of %s: %w", service, err)
 	}
-	x, err := standardizeOnReference(ft, split)
+	x, err := standardizeOnReference(ft, split, windows)
 	if err != nil {
 		return nil, fmt.Errorf("deviation ranking of %s: %w", service, err)
 	}
@@ -94,33 +96,51 @@ func (tr Trainer) DeviationRanking(ctx context.Context, service string) ([]fl.Me
 	return rankByIncidents(model, x, windows, service)
 }
 
-// standardizeOnReference standardizes every feature the reference rows
-// [0, reference) observed, with their means and deviations.
-func standardizeOnReference(ft *fl.FeatureTable, reference int) (*fl.Matrix, error) {
-	labels := make([]float64, ft.Rows)
-	ref, err := fl.NewDataset(ft, labels, 0, reference)
-	if err != nil {
-		return nil, err
+// standardizeOnReference standardizes every feature that the normal rows
+// of the reference period observed (rows [0, reference) outside the
+// incident windows; all of them if incidents cover every row), with their
+// means and deviations: a metric's deviation during incidents is then
+// measured against how much it deviates when nothing is wrong.
+func standardizeOnReference(ft *fl.FeatureTable, reference int, windows []fl.Interval) (*fl.Matrix, error) {
+	var normal []int
+	for i := range reference {
+		if !slices.ContainsFunc(windows, func(w fl.Interval) bool { return i >= w.Start && i < w.End }) {
+			normal = append(normal, i)
+		}
+	}
+	if len(normal) < 2 {
+		normal = normal[:0]
+		for i := range reference {
+			normal = append(normal, i)
+		}
+	}
+	ref := &fl.Dataset{Features: ft.Features, Labels: make([]float64, len(normal))}
+	for _, c := range ft.Columns {
+		col := make([]float64, len(normal))
+		for k, i := range normal {
+			col[k] = c[i]
+		}
+		ref.Columns = append(ref.Columns, col)
 	}
 	stats := fl.ComputeStats(ref)
 	observed := &fl.FeatureTable{Rows: ft.Rows}
+	refObserved := &fl.Dataset{Labels: ref.Labels}
 	for j, f := range ft.Features {
 		if stats.Count[j] > 0 {
 			observed.Features = append(observed.Features, f)
 			observed.Columns = append(observed.Columns, ft.Columns[j])
+			refObserved.Columns = append(refObserved.Columns, ref.Columns[j])
 		}
 	}
 	if len(observed.Features) == 0 {
 		return nil, errors.New("no deviation feature has a value in the reference period")
 	}
-	if ref, err = fl.NewDataset(observed, labels, 0, reference); err != nil {
-		return nil, err
-	}
-	st, err := fl.NewStandardizer(fl.ComputeStats(ref))
+	refObserved.Features = observed.Features
+	st, err := fl.NewStandardizer(fl.ComputeStats(refObserved))
 	if err != nil {
 		return nil, err
 	}
-	all, err := fl.NewDataset(observed, labels, 0, ft.Rows)
+	all, err := fl.NewDataset(observed, make([]float64, ft.Rows), 0, ft.Rows)
 	if err != nil {
 		return nil, err
 	}
@@ -137,8 +157,17 @@ func rankByIncidents(model fl.Model, x *fl.Matrix, windows []fl.Interval, servic
 			return nil, err
 		}
 		quarter := max(1, (len(e.Contributions)+3)/4)
+		// Each incident counts alike: scores are shares of the incident's
+		// top one, so that one huge deviation (a restart's start time)
+		// does not outweigh what moved in every other incident.
+		top1 := 0.0
+		if len(e.Contributions) > 0 {
+			top1 = e.Contributions[0].Score
+		}
 		for i, c := range e.Contributions {
-			sum[c.Metric] += c.Score
+			if top1 > 0 {
+				sum[c.Metric] += c.Score / top1
+			}
 			if i < quarter {
 				top[c.Metric]++
 			}
