@@ -24,6 +24,7 @@ type shiftedSource struct {
 	step      time.Duration
 	rows      int
 	shift     map[string]float64 // metric -> shift in sds during incidents
+	only      map[string]int     // metric -> the one incident it shifts in (else all)
 	incidents [][2]int           // row ranges [lo, hi)
 }
 
@@ -54,8 +55,10 @@ func (s shiftedSource) Fetch(_ context.Context, ids []string, r source.Range) ([
 		v := make([]float64, r.Points())
 		for i := range v {
 			v[i] = 50 + rng.NormFloat64()
-			if s.during(i) {
-				v[i] += s.shift[metric]
+			if k, ok := s.during(i); ok {
+				if only, set := s.only[metric]; !set || only == k {
+					v[i] += s.shift[metric]
+				}
 			}
 		}
 		out = append(out, source.Series{Info: source.SeriesInfo{ID: id, Metric: metric, Type: source.TypeGauge}, Start: r.Start, Step: r.Step, Values: v})
@@ -63,13 +66,13 @@ func (s shiftedSource) Fetch(_ context.Context, ids []string, r source.Range) ([
 	return out, nil
 }
 
-func (s shiftedSource) during(i int) bool {
-	for _, in := range s.incidents {
+func (s shiftedSource) during(i int) (int, bool) {
+	for k, in := range s.incidents {
 		if i >= in[0] && i < in[1] {
-			return true
+			return k, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 func (s shiftedSource) Incidents(_ context.Context, service string, start, end time.Time) ([]source.Incident, error) {
@@ -88,6 +91,7 @@ func TestDeviationRankingOrdersByDeviationNotName(t *testing.T) {
 	tests := []struct {
 		name      string
 		shift     map[string]float64
+		only      map[string]int
 		incidents [][2]int
 		want      []string // best first
 	}{
@@ -109,10 +113,17 @@ func TestDeviationRankingOrdersByDeviationNotName(t *testing.T) {
 			incidents: [][2]int{{400, 420}, {1700, 1720}},
 			want:      []string{"y_drops", "a_cpu"},
 		},
+		{
+			name:      "one huge deviation does not outweigh what moved in every other incident",
+			shift:     map[string]float64{"a_restart": 1000, "m_errors": 5, "b_cpu": 0},
+			only:      map[string]int{"a_restart": 0},
+			incidents: [][2]int{{1500, 1520}, {1600, 1620}, {1700, 1720}, {1800, 1820}},
+			want:      []string{"m_errors", "a_restart", "b_cpu"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			src := shiftedSource{start: start, step: step, rows: rows, shift: tc.shift, incidents: tc.incidents}
+			src := shiftedSource{start: start, step: step, rows: rows, shift: tc.shift, only: tc.only, incidents: tc.incidents}
 			tr := federation.Trainer{MSPID: "Org1MSP", Source: src, History: time.Duration(rows-1) * step, Step: step,
 				Now: func() time.Time { return start.Add(time.Duration(rows-1) * step) }, Spec: fl.DefaultFeatureSpec()}
 			got, err := tr.DeviationRanking(context.Background(), "svc")
