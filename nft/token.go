@@ -218,11 +218,18 @@ type Provenance struct {
 	GlobalModelDigest string `json:"global_model_digest,omitempty"`
 	// Contributors is omitted when empty, so a nil and an empty list
 	// encode alike and cannot give one definition two token IDs.
-	Contributors        []string          `json:"contributors,omitempty"`
-	GenerationRequestID string            `json:"generation_request_id,omitempty"`
-	Generator           Generator         `json:"generator"`
-	Validation          []ValidationCheck `json:"validation"`
-	Proposer            string            `json:"proposer"`
+	Contributors        []string `json:"contributors,omitempty"`
+	GenerationRequestID string   `json:"generation_request_id,omitempty"`
+	// RankingBasis says where the order of the SLI's candidate metrics
+	// came from: RankingLearned (the round's federated relevance) or
+	// RankingLocalDeviation (the round fell back from learning, and the
+	// proposer ranked the service's metrics by their deviation during its
+	// own incidents). Empty for hand-written definitions and those made
+	// before the field existed.
+	RankingBasis string            `json:"ranking_basis,omitempty"`
+	Generator    Generator         `json:"generator"`
+	Validation   []ValidationCheck `json:"validation"`
+	Proposer     string            `json:"proposer"`
 	// Source names the spec an imported definition was translated from;
 	// nil for generated definitions.
 	Source *Source `json:"source,omitempty"`
@@ -238,6 +245,12 @@ type Source struct {
 	Name   string `json:"name"`
 	Digest string `json:"digest"`
 }
+
+// Ranking bases of a definition's provenance.
+const (
+	RankingLearned        = "learned"
+	RankingLocalDeviation = "local_deviation"
+)
 
 // Generator names the generator and, for an LLM, the model and the prompt.
 type Generator struct {

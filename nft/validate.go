@@ -420,6 +420,9 @@ func checkProvenance(c *checker, at string, p Provenance) {
 	if p.GenerationRequestID != "" && len(p.GenerationRequestID) > MaxNameLen*2 {
 		c.addf(at+".generation_request_id", "too long")
 	}
+	if p.RankingBasis != "" && p.RankingBasis != RankingLearned && p.RankingBasis != RankingLocalDeviation {
+		c.addf(at+".ranking_basis", "must be %s or %s, got %q", RankingLearned, RankingLocalDeviation, p.RankingBasis)
+	}
 	checkGenerator(c, at+".generator", p.Generator)
 	switch {
 	case p.Generator.Kind == GeneratorImport && p.Source == nil:

@@ -86,6 +86,7 @@ func TestValidateDefinitionRefuses(t *testing.T) {
 			d.Provenance.Source = &nft.Source{Format: "openslo/v1", Name: "x.yaml", Digest: nft.DigestBytes(nil)}
 		}, "definition.provenance.source", "only an imported"},
 		{"bad proposer", func(d *nft.Definition) { d.Provenance.Proposer = "" }, "definition.provenance.proposer", "MSP ID"},
+		{"unknown ranking basis", func(d *nft.Definition) { d.Provenance.RankingBasis = "vibes" }, "definition.provenance.ranking_basis", "learned or local_deviation"},
 		{"short window not shorter", func(d *nft.Definition) { d.SLO.AlertPolicy[0].ShortWindow = "2h" }, "definition.slo.alert_policy[0].short_window", "shorter than the long window"},
 		{"burn rate not derived", func(d *nft.Definition) { d.SLO.AlertPolicy[0].BurnRate = 10 }, "definition.slo.alert_policy[0].burn_rate", "budget_consumed x period"},
 		{"alert that cannot fire", func(d *nft.Definition) {

@@ -200,7 +200,13 @@ type GenerationRequest struct {
 	GlobalModelDigest string       `json:"global_model_digest,omitempty"`
 	Contributors      []string     `json:"contributors"`
 	SLIs              []nft.Metric `json:"slis"`
-	Assignee          string       `json:"assignee"`
+	// RankingBasis and RankingReason copy the round ranking's Basis and
+	// Reason for the service: under RankingDeviationFallback the SLIs carry
+	// no learned order and the generator ranks the service's metrics by
+	// their deviation during its own incidents. Empty for explicit requests.
+	RankingBasis  string `json:"ranking_basis,omitempty"`
+	RankingReason string `json:"ranking_reason,omitempty"`
+	Assignee      string `json:"assignee"`
 	// AssignedUntil is when the assignee's turn ends: past it, with no
 	// proposal of the assignee's, any member may reassign the request.
 	AssignedUntil string `json:"assigned_until,omitempty"`

@@ -52,7 +52,11 @@ type Input struct {
 	GlobalModelDigest   string   `json:"global_model_digest,omitempty"`
 	Contributors        []string `json:"contributors,omitempty"`
 	GenerationRequestID string   `json:"generation_request_id,omitempty"`
-	Proposer            string   `json:"proposer"`
+	// RankingBasis says where the metrics' relevance came from
+	// (nft.RankingLearned, nft.RankingLocalDeviation); it goes into the
+	// definition's provenance.
+	RankingBasis string `json:"ranking_basis,omitempty"`
+	Proposer     string `json:"proposer"`
 	// Routing and PeriodSLI are the deployment's choices (the node's
 	// configuration), copied into the definition as they are.
 	Routing   *nft.Routing  `json:"routing,omitempty"`
@@ -166,6 +170,7 @@ func (in Input) Provenance(gen nft.Generator) nft.Provenance {
 		GlobalModelDigest:   in.GlobalModelDigest,
 		Contributors:        slices.Compact(contributors),
 		GenerationRequestID: in.GenerationRequestID,
+		RankingBasis:        in.RankingBasis,
 		Generator:           gen,
 		Proposer:            in.Proposer,
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/daemon"
 	"github.com/srellama/srellama/node/demo"
@@ -59,9 +60,15 @@ report (Markdown with relevance charts) are written to the output folder.`, `
 func printDemo(w io.Writer, sum demo.Summary) {
 	fmt.Fprintf(w, "Round %s finalized by %s (global model %s)\n\n", sum.Round.ID, strings.Join(sum.Round.Contributors, ", "), sum.Round.GlobalModelDigest)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tTOP METRIC\tRELEVANCE")
+	fmt.Fprintln(tw, "SERVICE\tRANKING\tTOP METRIC\tRELEVANCE")
 	for _, sr := range sum.Round.Ranking {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\n", sr.Service, sr.Metrics[0].Name, sr.Metrics[0].Relevance)
+		if sr.Basis == records.RankingDeviationFallback {
+			// No learned order to show: each SLO's proposer ranked the
+			// metrics by their deviation during its own incidents.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sr.Service, "deviation fallback", "(ranked by the proposer)", "-")
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3f\n", sr.Service, "learned", sr.Metrics[0].Name, sr.Metrics[0].Relevance)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -112,6 +112,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{"negative faults", minimal + "source:\n  simulator:\n    faults_per_day: -1\n", nil, []string{"faults_per_day"}},
 		{"a century of history", minimal + "source:\n  history: 36500d\n", nil, []string{"source.history: 36500d is longer than"}},
 		{"bad env bool", minimal, map[string]string{"SRELLAMA_API_ALLOW_REMOTE": "perhaps"}, []string{"not true or false"}},
+		{"bad relevance policy", minimal + "learning:\n  relevance: smart\n", nil, []string{"learning.relevance: \"smart\""}},
+		{"bad relevance policy in env", minimal, map[string]string{"SRELLAMA_RELEVANCE": "always"}, []string{"learning.relevance: \"always\""}},
 		{"bad env number", minimal, map[string]string{"SRELLAMA_EPOCHS": "many"}, []string{"SRELLAMA_EPOCHS", "not an integer"}},
 	}
 	for _, tt := range tests {
@@ -152,7 +154,26 @@ func TestExampleConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Organization != "Org1MSP" || cfg.Source.Kind != config.SourceSimulator || cfg.API.Listen != "127.0.0.1:8081" {
+	if cfg.Organization != "Org1MSP" || cfg.Source.Kind != config.SourceSimulator || cfg.API.Listen != "127.0.0.1:8081" ||
+		cfg.Learning.Relevance != config.RelevanceDeviation {
 		t.Fatalf("example: %+v", cfg)
+	}
+}
+
+// The evaluation's verdict sets the default: learned explanations lost
+// to unit weights on SMD under loso, so rankings fall back to deviation.
+func TestRelevanceDefaultsToDeviation(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Learning.Relevance != config.RelevanceDeviation {
+		t.Fatalf("default relevance policy %q, want %q", cfg.Learning.Relevance, config.RelevanceDeviation)
+	}
+	cfg, err = config.Load(write(t, minimal), func(k string) string {
+		return map[string]string{"SRELLAMA_RELEVANCE": "auto"}[k]
+	})
+	if err != nil || cfg.Learning.Relevance != config.RelevanceAuto {
+		t.Fatalf("SRELLAMA_RELEVANCE=auto: %q, %v", cfg.Learning.Relevance, err)
 	}
 }

@@ -164,8 +164,8 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 		Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Config: train, Horizon: 5, Log: n.log}}
 	n.part, err = network.NewParticipant(network.ParticipantConfig{
 		Machine: round.Config{Self: n.cfg.Organization, Inspect: federation.Inspect,
-			Aggregate: federation.Aggregator{}.Aggregate, Grace: 30 * time.Second, RetryEvery: 5 * time.Second,
-			Retain: config.Duration(n.cfg.Network.RoundRetention)},
+			Aggregate: federation.Aggregator{Relevance: federation.RelevancePolicy{Mode: n.cfg.Learning.Relevance}}.Aggregate,
+			Grace:     30 * time.Second, RetryEvery: 5 * time.Second, Retain: config.Duration(n.cfg.Network.RoundRetention)},
 		Gossip: n.gossip, Admission: n.adm, Ledger: n.parts.Ledger,
 		Trainer:    n.trainer,
 		StateDir:   filepath.Join(n.cfg.DataDir, "rounds"),
@@ -195,7 +195,9 @@ func (n *Node) buildWorkflow() error {
 	}
 	replay := workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Run
 	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay,
-		Active: n.activeTokens, Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI)}
+		Active: n.activeTokens, Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI),
+		Deviation: deviationRanking(federation.Trainer{MSPID: n.cfg.Organization, Source: src,
+			History: history, Step: step, Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Log: n.log})}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
 		if err != nil {
@@ -214,6 +216,18 @@ func (n *Node) buildWorkflow() error {
 		Log:       n.log,
 	}
 	return nil
+}
+
+// deviationRanking ranks a service's metrics by their deviation during
+// this organization's incidents, for rounds whose ranking fell back.
+func deviationRanking(tr federation.Trainer) func(context.Context, string) ([]nft.Metric, error) {
+	return func(ctx context.Context, service string) ([]nft.Metric, error) {
+		scores, err := tr.DeviationRanking(ctx, service)
+		if err != nil {
+			return nil, err
+		}
+		return fl.Ranking(scores).NFTMetrics(len(scores)), nil
+	}
 }
 
 // activeTokens reads a service's active SLOs from the ledger.

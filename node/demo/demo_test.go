@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/cli"
 	"github.com/srellama/srellama/node/demo"
 	"github.com/srellama/srellama/node/rulesync"
@@ -26,6 +28,19 @@ func TestDemo(t *testing.T) {
 	}
 	if len(sum.Tokens) == 0 || !sum.AuditOK || sum.Blocks == 0 || len(sum.Backtests) != len(sum.Tokens) {
 		t.Fatalf("summary: %d tokens, audit %v, %d blocks", len(sum.Tokens), sum.AuditOK, sum.Blocks)
+	}
+	// The node's default relevance policy is deviation: the round says
+	// its ranking is the fallback, and every SLO's provenance says its
+	// proposer ranked the metrics by local deviation.
+	for _, sr := range sum.Round.Ranking {
+		if sr.Basis != records.RankingDeviationFallback || sr.Reason == "" {
+			t.Fatalf("ranking of %s: basis %q, reason %q; want the deviation fallback with its reason", sr.Service, sr.Basis, sr.Reason)
+		}
+	}
+	for _, tok := range sum.Tokens {
+		if b := tok.Definition.Provenance.RankingBasis; b != nft.RankingLocalDeviation {
+			t.Fatalf("token %s: ranking basis %q, want %q", tok.Definition.Name, b, nft.RankingLocalDeviation)
+		}
 	}
 	report, err := os.ReadFile(sum.Report)
 	if err != nil || !strings.Contains(string(report), "## SLOs") || !strings.Contains(string(report), "## Backtests") || !strings.Contains(string(report), "backtest-") {

@@ -64,6 +64,10 @@ func writeOutputs(opt Options, sum *Summary) error {
 	}
 	fmt.Fprintf(&b, "\n## Federated relevance ranking\n\n")
 	for _, sr := range r.Ranking {
+		if sr.Basis == records.RankingDeviationFallback {
+			fmt.Fprintf(&b, "### %s\n\nDeviation fallback, not learned: %s. The SLO's proposer ranked the metrics by their deviation during its own incidents (the SLO's provenance says `ranking_basis: local_deviation`).\n\n", sr.Service, sr.Reason)
+			continue
+		}
 		chart := "relevance-" + sr.Service + ".svg"
 		if err := writeFile(filepath.Join(opt.OutputDir, chart), relevanceSVG(sr)); err != nil {
 			return err

@@ -135,6 +135,11 @@ func SelectorID(metric string, labels map[string]string) string {
 // for what was asked (a fresh Prometheus, a service that appeared lately).
 var ErrNotEnoughHistory = errors.New("not enough history")
 
+// ErrNoIncidents is wrapped when a service had no known incident in the
+// range asked about, where incidents were needed (a ranking by deviation
+// during incidents).
+var ErrNoIncidents = errors.New("no known incidents")
+
 // NotEnoughHistoryError says how much history was needed and how much the
 // source had.
 type NotEnoughHistoryError struct {

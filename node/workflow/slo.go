@@ -52,6 +52,16 @@ type SLOGenerator struct {
 	// it (the one of the same name, else the first), so the consortium
 	// keeps one active SLO per service.
 	Active func(ctx context.Context, service string) ([]nft.Token, error)
+	// Deviation ranks a service's metrics by their deviation during this
+	// organization's own incidents, best first, relevance in [0, 1]
+	// (federation.Trainer.DeviationRanking). It is used when the round's
+	// ranking for the service is the deviation fallback: the request then
+	// carries no learned order, and without a local ranking the SLI would
+	// be picked in the order the evidence lists metrics. Without it such
+	// requests are declined. Errors wrapping source.ErrNoIncidents or
+	// source.ErrNotEnoughHistory decline the request too: another runner
+	// may have the incidents this one lacks.
+	Deviation func(ctx context.Context, service string) ([]nft.Metric, error)
 }
 
 // Generate implements Generator.
@@ -67,7 +77,9 @@ func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationReques
 	in.Routing, in.PeriodSLI = g.Routing, g.PeriodSLI
 	in.RoundID, in.GlobalModelDigest, in.GenerationRequestID = req.RoundID, req.GlobalModelDigest, req.ID
 	in.Contributors = req.Contributors
-	applyRanking(&in, req.SLIs)
+	if err := g.rank(ctx, &in, req); err != nil {
+		return Generated{}, err
+	}
 	var def nft.Definition
 	if g.LLM != nil {
 		def, err = g.LLM.Generate(ctx, in)
@@ -173,6 +185,34 @@ func (g SLOGenerator) builtin(ctx context.Context, in builtin.Input) (nft.Defini
 		return nft.Definition{}, fmt.Errorf("no candidate SLI could be defined and backtested: %w", lastErr)
 	}
 	return best, nil
+}
+
+// rank gives the evidence metrics their relevance: the round's learned
+// ranking, or, where the round fell back from learning, this
+// organization's own deviation ranking, and records which in the
+// provenance.
+func (g SLOGenerator) rank(ctx context.Context, in *builtin.Input, req records.GenerationRequest) error {
+	if req.RankingBasis != records.RankingDeviationFallback {
+		applyRanking(in, req.SLIs)
+		if req.RankingBasis == records.RankingLearned {
+			in.RankingBasis = nft.RankingLearned
+		}
+		return nil
+	}
+	if g.Deviation == nil {
+		return fmt.Errorf("%w: the round's ranking of %s is the deviation fallback (%s) and this node ranks no metrics by deviation",
+			ErrCannotGenerate, req.Service, req.RankingReason)
+	}
+	ranked, err := g.Deviation(ctx, req.Service)
+	switch {
+	case errors.Is(err, source.ErrNoIncidents) || errors.Is(err, source.ErrNotEnoughHistory):
+		return fmt.Errorf("%w: the round's ranking of %s is the deviation fallback, and %v", ErrCannotGenerate, req.Service, err)
+	case err != nil:
+		return fmt.Errorf("deviation ranking of %s: %w", req.Service, err)
+	}
+	applyRanking(in, ranked)
+	in.RankingBasis = nft.RankingLocalDeviation
+	return nil
 }
 
 // applyRanking gives each evidence metric the federated relevance of the
