@@ -298,8 +298,14 @@ func (c workflowConsumer) park(ev ledger.Event, kind records.EventKind, cause er
 	if err != nil {
 		return err
 	}
-	c.log.Warn("workflow action failed; retrying later, later events go on", "event", kind, "tx", ev.TxID,
-		"attempts", a.Attempts, "err", cause, "next_try", a.NextTry.Format(time.RFC3339))
+	level := slog.LevelDebug
+	if a.Attempts&(a.Attempts-1) == 0 {
+		// Attempts 1, 2, 4, 8...: a long outage does not flood the log;
+		// the API and metrics show every action's state.
+		level = slog.LevelWarn
+	}
+	c.log.Log(context.Background(), level, "workflow action failed; retrying later, later events go on", "event", kind,
+		"tx", ev.TxID, "attempts", a.Attempts, "err", cause, "next_try", a.NextTry.Format(time.RFC3339))
 	return nil
 }
 
