@@ -466,6 +466,7 @@ func TestRoundsGoOnWhileTheWorkflowFails(t *testing.T) {
 	if decided == 0 {
 		t.Fatalf("none of the %d parked reviews was decided once the source was back", len(parked))
 	}
+	t.Logf("%d reviews parked while the source was down; %d decided once it was back, the rest closed meanwhile", len(parked), decided)
 	if m := metricsOf(t, victim); !strings.Contains(m, `srellama_workflow_recovered_total{kind="ProposalSubmitted"}`) {
 		t.Fatal("metrics count no recovered review")
 	}
