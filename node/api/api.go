@@ -1,9 +1,10 @@
 // Package api is a node's HTTP API (on loopback unless the operator allows
 // more, then behind a bearer token): health, federated rounds
 // and their state, the relevance ranking, tokens with their rules, audit
-// (history, provenance), and the node's own Prometheus metrics. Everything
-// it shows comes from the ledger through the node's client, so two nodes of
-// a consortium answer the same questions alike.
+// (history, provenance), the workflow's pending retries, and the node's own
+// Prometheus metrics. Everything else it shows comes from the ledger
+// through the node's client, so two nodes of a consortium answer the same
+// questions alike.
 package api
 
 import (
@@ -43,11 +44,42 @@ type PhaseReasons interface {
 	PhaseReason(roundID string) string
 }
 
+// Workflow lists the workflow actions that failed and wait for their next
+// try; optional.
+type Workflow interface {
+	Pending() PendingList
+}
+
+// PendingList is the workflow's pending actions, in ledger order.
+type PendingList struct {
+	Count int `json:"count"`
+	// Limit is how many may wait; at the limit the workflow reads no
+	// further event until one succeeds.
+	Limit   int             `json:"limit"`
+	Actions []PendingAction `json:"actions"`
+}
+
+// PendingAction is one failed workflow action: the event that called for
+// it, what it is about, and its retries.
+type PendingAction struct {
+	Event       string    `json:"event"`
+	Tx          string    `json:"tx"`
+	Block       uint64    `json:"block"`
+	Requests    []string  `json:"requests,omitempty"`
+	Proposal    string    `json:"proposal,omitempty"`
+	Tokens      []string  `json:"tokens,omitempty"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error"`
+	FirstFailed time.Time `json:"first_failed"`
+	NextTry     time.Time `json:"next_try"`
+}
+
 // Server is the node's API.
 type Server struct {
 	Organization string
 	Ledger       Evaluator
 	Rounds       RoundStates
+	Workflow     Workflow
 	Registry     *prometheus.Registry
 	Log          *slog.Logger
 	// Timeout bounds each ledger query.
@@ -69,6 +101,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/tokens/{id}/rules", s.rules)
 	mux.HandleFunc("GET /api/v1/tokens/{id}/history", s.query("Audit:History"))
 	mux.HandleFunc("GET /api/v1/tokens/{id}/provenance", s.query("Audit:Provenance"))
+	if s.Workflow != nil {
+		mux.HandleFunc("GET /api/v1/workflow/pending", s.pending)
+	}
 	if s.Registry != nil {
 		// The node's own metrics, plus the Go runtime's and the
 		// process's (memory, goroutines, GC, CPU, open files).
@@ -292,6 +327,14 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.Header().Set("X-Rules-Digest", tok.Definition.Rules.Digest)
 	_, _ = w.Write([]byte(tok.Definition.Rules.YAML))
+}
+
+func (s *Server) pending(w http.ResponseWriter, _ *http.Request) {
+	list := s.Workflow.Pending()
+	if list.Actions == nil {
+		list.Actions = []PendingAction{}
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (s *Server) relay(w http.ResponseWriter, raw []byte, err error) {

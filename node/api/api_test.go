@@ -134,3 +134,31 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+type workflow api.PendingList
+
+func (w workflow) Pending() api.PendingList { return api.PendingList(w) }
+
+// The workflow's pending retries are listed; a node without any answers
+// an empty list, not null.
+func TestPendingWorkflowActions(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	list := workflow{Count: 1, Limit: 256, Actions: []api.PendingAction{{Event: "ProposalSubmitted", Tx: "tx-1", Block: 9,
+		Proposal: "prop-1", Attempts: 4, LastError: "evidence: connection refused", FirstFailed: at, NextTry: at.Add(8 * time.Second)}}}
+	status, body := get(t, (&api.Server{Workflow: list}).Handler(), "/api/v1/workflow/pending")
+	var got api.PendingList
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &got) != nil || got.Count != 1 || got.Limit != 256 ||
+		len(got.Actions) != 1 || got.Actions[0].Proposal != "prop-1" || got.Actions[0].Attempts != 4 || !got.Actions[0].NextTry.Equal(at.Add(8*time.Second)) {
+		t.Fatalf("GET pending = %d %s", status, body)
+	}
+	if !strings.Contains(body, `"last_error":"evidence: connection refused"`) || !strings.Contains(body, `"next_try":"2026-12-03T09:00:08Z"`) {
+		t.Fatalf("GET pending body %s", body)
+	}
+	if status, body := get(t, (&api.Server{Workflow: workflow{Limit: 256}}).Handler(), "/api/v1/workflow/pending"); status != http.StatusOK ||
+		!strings.Contains(body, `"actions":[]`) {
+		t.Fatalf("GET empty pending = %d %s", status, body)
+	}
+	if status, _ := get(t, (&api.Server{}).Handler(), "/api/v1/workflow/pending"); status != http.StatusNotFound {
+		t.Fatalf("a server without a workflow answers %d", status)
+	}
+}

@@ -1,7 +1,8 @@
 // Package daemon is the site node: it wires one organization's metric
 // source, ledger client, libp2p host, federated participant, governed
 // workflow and HTTP API from its configuration, and runs them from the
-// ledger's events with a durable checkpoint.
+// ledger's events: rounds and workflow each with their own durable
+// checkpoint, so a failing workflow action never holds up a round.
 package daemon
 
 import (
@@ -57,6 +58,9 @@ type Parts struct {
 	Evidence EvidenceFunc
 	Now      func() time.Time
 	Log      *slog.Logger
+	// WorkflowRetry is the longest wait between two tries of a failed
+	// workflow action; 0 means a minute.
+	WorkflowRetry time.Duration
 }
 
 // Node is a running organization node.
@@ -70,6 +74,7 @@ type Node struct {
 	part     *network.Participant
 	exec     workflow.Executor
 	trainer  *failingTrainer
+	pending  *pendingSet
 	registry *prometheus.Registry
 	metrics  *nodeMetrics
 
@@ -215,6 +220,17 @@ func (n *Node) buildWorkflow() error {
 		Turns:     workflow.NewTurns(),
 		Log:       n.log,
 	}
+	maxBackoff := n.parts.WorkflowRetry
+	if maxBackoff <= 0 {
+		maxBackoff = defaultMaxBackoff
+	}
+	pending, err := openPending(filepath.Join(n.cfg.DataDir, pendingDir), defaultPendingLimit,
+		min(defaultMinBackoff, maxBackoff), maxBackoff, n.log)
+	if err != nil {
+		return err
+	}
+	n.pending = pending
+	n.metrics.watchPending(n.registry, pending)
 	return nil
 }
 
@@ -398,7 +414,7 @@ func (n *Node) serveAPI() (func(), error) {
 	n.mu.Unlock()
 	srv := &http.Server{
 		Handler: (&api.Server{Organization: n.cfg.Organization, Ledger: n.parts.Ledger, Rounds: phases{n.part, n.trainer},
-			Registry: n.registry, Log: n.log, BearerToken: token}).Handler(),
+			Workflow: pendingView{n.pending}, Registry: n.registry, Log: n.log, BearerToken: token}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -428,109 +444,6 @@ func servePprof(addr string, log *slog.Logger) (func(), error) {
 	go func() { _ = srv.Serve(l) }()
 	log.Info("serving pprof", "addr", l.Addr().String())
 	return func() { _ = srv.Close() }, nil
-}
-
-// handleEvents feeds every chaincode event to the round participant and
-// the workflow, in ledger order, and marks it handled only once both are
-// done: a restarted node resumes from the first event not yet handled, and
-// the workflow's idempotence makes a replay harmless.
-func (n *Node) handleEvents(ctx context.Context) error {
-	cp, err := ledger.OpenCheckpoint(filepath.Join(n.cfg.DataDir, "events.checkpoint"))
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	events, err := n.parts.Ledger.Events(ctx, cp)
-	if err != nil {
-		return fmt.Errorf("daemon: ledger events: %w", err)
-	}
-	sweep := time.NewTicker(reassignEvery)
-	defer sweep.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-sweep.C:
-			// Requests whose assignee let its turn pass go to another
-			// member; failures are retried at the next sweep.
-			if err := n.exec.Sweep(ctx, n.parts.Now()); err != nil && ctx.Err() == nil {
-				n.log.Warn("reassigning requests", "err", err)
-			}
-		case ev, ok := <-events:
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return errors.New("daemon: the ledger event stream ended")
-			}
-			if err := n.handle(ctx, ev); err != nil {
-				if ctx.Err() != nil {
-					return nil // stopped while retrying; the event stays unhandled
-				}
-				return err
-			}
-			if err := cp.Done(ev); err != nil {
-				return fmt.Errorf("daemon: saving the event checkpoint: %w", err)
-			}
-		}
-	}
-}
-
-// roundPassed reports whether a round whose opening event is being
-// handled is settled on the ledger or past its commit window: a node
-// catching up recognises finished rounds without acting on them. When the
-// ledger cannot say, the round is taken as live.
-func roundPassed(ctx context.Context, l interface {
-	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
-}, r records.Round, now time.Time) bool {
-	if commit, err := records.ParseTime(r.CommitDeadline); err == nil && now.After(commit) {
-		return true
-	}
-	raw, err := l.Evaluate(ctx, "Rounds:Get", r.ID)
-	if err != nil {
-		return false
-	}
-	var current records.Round
-	return json.Unmarshal(raw, &current) == nil && current.Status != records.RoundOpen
-}
-
-// reassignEvery is how often the node looks for requests whose assignee's
-// turn passed.
-const reassignEvery = 30 * time.Second
-
-// handle processes one event, retrying the workflow with backoff until it
-// succeeds or ctx ends: skipping it would miss an action for good.
-func (n *Node) handle(ctx context.Context, ev ledger.Event) error {
-	var e records.Event
-	if err := json.Unmarshal(ev.Payload, &e); err != nil {
-		n.log.Warn("ignoring an event that is not an SRE-Llama event", "name", ev.Name, "tx", ev.TxID, "err", err)
-		return nil
-	}
-	n.metrics.events.WithLabelValues(string(e.Kind)).Inc()
-	if e.Kind == records.EventRoundOpened && e.Round != nil && roundPassed(ctx, n.parts.Ledger, *e.Round, n.parts.Now()) {
-		// Catching up: the round closed, or its commit window did, long
-		// ago; training for it now would only be refused.
-		n.log.Debug("round already past; not taking part", "round", e.Round.ID)
-	} else {
-		n.part.HandleEvent(ctx, e)
-	}
-	if e.Kind == records.EventNodeRegistered && e.Node != nil {
-		n.dial(ctx, *e.Node)
-	}
-	backoff := time.Second
-	for {
-		err := n.exec.Handle(ctx, e)
-		if err == nil {
-			return nil
-		}
-		n.log.Warn("workflow action failed; retrying", "event", e.Kind, "tx", e.TxID, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Minute)
-	}
 }
 
 // OpenSource builds the metric source the configuration names.

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +21,9 @@ import (
 	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/fl"
+	"github.com/srellama/srellama/llm/builtin"
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/api"
 	"github.com/srellama/srellama/node/cli"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/daemon"
@@ -27,12 +31,18 @@ import (
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/rulesync"
+	"github.com/srellama/srellama/node/source"
 )
 
 var orgs = []string{"Org1MSP", "Org2MSP", "Org3MSP"}
 
 type site struct {
-	cfg    config.Config
+	cfg config.Config
+	// evidence, if set, replaces the CLI's evidence (a failing source);
+	// retry bounds the wait between retries of a failed workflow action.
+	evidence daemon.EvidenceFunc
+	retry    time.Duration
+
 	node   *daemon.Node
 	admin  *ledger.Gateway
 	client *ledger.Gateway
@@ -43,7 +53,12 @@ type site struct {
 // start runs the site's node until stop is called.
 func (s *site) start(t *testing.T, ctx context.Context) {
 	t.Helper()
-	n, err := daemon.New(ctx, s.cfg, daemon.Parts{Ledger: s.client, Admin: s.admin, Evidence: cli.Evidence, Log: testLog(s.cfg.Organization)})
+	evidence := s.evidence
+	if evidence == nil {
+		evidence = cli.Evidence
+	}
+	n, err := daemon.New(ctx, s.cfg, daemon.Parts{Ledger: s.client, Admin: s.admin, Evidence: evidence,
+		Log: testLog(s.cfg.Organization), WorkflowRetry: s.retry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +112,9 @@ func testLog(org string) *slog.Logger {
 }
 
 // startConsortium opens the embedded ledger with the chaincode, registers
-// the three organizations and starts a node for each on the simulator.
-func startConsortium(t *testing.T, ctx context.Context) (*embedledger.Ledger, []*site) {
+// the three organizations and starts a node for each on the simulator,
+// after setup (if any) adjusted its site.
+func startConsortium(t *testing.T, ctx context.Context, setup ...func(*site)) (*embedledger.Ledger, []*site) {
 	t.Helper()
 	dir := t.TempDir()
 	cc, err := contracts.New()
@@ -134,6 +150,9 @@ func startConsortium(t *testing.T, ctx context.Context) (*embedledger.Ledger, []
 		cfg.Source.Simulator.Seed = uint64(i + 1)
 		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 		s := &site{cfg: cfg, admin: admin, client: client}
+		for _, f := range setup {
+			f(s)
+		}
 		s.start(t, ctx)
 		sites = append(sites, s)
 	}
@@ -149,15 +168,20 @@ func waitRegistered(t *testing.T, ctx context.Context, ev *ledger.Gateway) {
 	})
 }
 
-// openRound opens a round over every simulated service.
-func openRound(t *testing.T, ctx context.Context, ev *ledger.Gateway, id, strategy string) {
+// openRound opens a round over every simulated service; adjust (if any)
+// changes its spec.
+func openRound(t *testing.T, ctx context.Context, ev *ledger.Gateway, id, strategy string, adjust ...func(*records.RoundSpec)) {
 	t.Helper()
 	now := time.Now().UTC()
-	spec, _ := json.Marshal(records.RoundSpec{
+	rs := records.RoundSpec{
 		ID: id, Task: "sli-relevance", Services: []string{"amf", "ausf", "nrf", "pcf", "smf", "udm", "upf"},
 		FeatureSetDigest: featureSet(t), Strategy: strategy, MinParticipants: 2,
 		CommitDeadline: records.FormatTime(now.Add(45 * time.Second)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
-	})
+	}
+	for _, f := range adjust {
+		f(&rs)
+	}
+	spec, _ := json.Marshal(rs)
 	if _, _, err := ev.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
 		t.Fatal(err)
 	}
@@ -322,5 +346,128 @@ func TestNodeRestartedMidWorkflow(t *testing.T) {
 			_, err := os.Stat(path)
 			return err == nil
 		})
+	}
+}
+
+// pending reads a node's pending workflow actions from its API.
+func pending(t *testing.T, s *site) (api.PendingList, bool) {
+	t.Helper()
+	var list api.PendingList
+	addr := s.node.APIAddr()
+	if addr == "" {
+		return list, false
+	}
+	resp, err := http.Get("http://" + addr + "/api/v1/workflow/pending")
+	if err != nil {
+		return list, false
+	}
+	defer resp.Body.Close()
+	return list, resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&list) == nil
+}
+
+func metricsOf(t *testing.T, s *site) string {
+	t.Helper()
+	resp, err := http.Get("http://" + s.node.APIAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// With its metric source down, a node's reviews fail; it parks them and
+// still takes part in a later round, which finalizes with it. Once the
+// source is back the parked reviews are decided.
+func TestRoundsGoOnWhileTheWorkflowFails(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var down atomic.Bool
+	down.Store(true)
+	_, sites := startConsortium(t, ctx, func(s *site) {
+		if s.cfg.Organization != "Org3MSP" {
+			return
+		}
+		s.evidence = func(ctx context.Context, src source.Source, service string, r source.Range) (builtin.Input, error) {
+			if down.Load() {
+				return builtin.Input{}, errors.New(`prometheus: Get "http://127.0.0.1:9090/api/v1/query_range": dial tcp 127.0.0.1:9090: connect: connection refused`)
+			}
+			return cli.Evidence(ctx, src, service, r)
+		}
+		s.retry = 2 * time.Second
+	})
+	ev, victim := sites[0].admin, sites[2]
+	waitRegistered(t, ctx, ev)
+
+	// Every proposal of the first round needs the victim's backed
+	// approval, so none is settled without its review.
+	openRound(t, ctx, ev, "round-1", "median", func(rs *records.RoundSpec) { rs.MinBackedApprovals = 3 })
+	parked := map[string]bool{} // reviews waiting for a retry
+	failing := func() bool {
+		list, ok := pending(t, victim)
+		for _, a := range list.Actions {
+			if a.Event == string(records.EventProposalSubmitted) && a.Proposal != "" {
+				parked[a.Proposal] = true
+			}
+		}
+		return ok && list.Count > 0
+	}
+	waitFor(t, "a workflow action to fail and wait for a retry", 3*time.Minute, failing)
+
+	openRound(t, ctx, ev, "round-2", "median")
+	var round records.Round
+	waitFor(t, "the second round to close", 2*time.Minute, func() bool {
+		failing()
+		raw, err := ev.Evaluate(ctx, "Rounds:Get", "round-2")
+		return err == nil && json.Unmarshal(raw, &round) == nil && round.Status != records.RoundOpen
+	})
+	if round.Status != records.RoundFinalized || !slices.Contains(round.Contributors, victim.cfg.Organization) {
+		t.Fatalf("round-2 %s (%s) with contributors %v: the node with a failing workflow did not take part",
+			round.Status, round.FailureReason, round.Contributors)
+	}
+	waitFor(t, "a review to fail and wait for a retry", time.Minute, func() bool { failing(); return len(parked) > 0 })
+	list, _ := pending(t, victim)
+	if list.Count == 0 || list.Actions[0].Attempts < 2 || !strings.Contains(list.Actions[0].LastError, "connection refused") {
+		t.Fatalf("pending while the source is down: %+v", list)
+	}
+	m := metricsOf(t, victim)
+	for _, want := range []string{`srellama_workflow_retries_total{kind="ProposalSubmitted"}`, `srellama_workflow_failures_total{kind="ProposalSubmitted"}`,
+		`srellama_workflow_pending_limit 256`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(m, `srellama_workflow_pending_actions{kind="ProposalSubmitted"} 0`) {
+		t.Fatal("metrics show no pending review while one waits")
+	}
+
+	down.Store(false)
+	waitFor(t, "the pending actions to succeed", 2*time.Minute, func() bool {
+		list, ok := pending(t, victim)
+		return ok && list.Count == 0
+	})
+	decided := 0
+	for id := range parked {
+		raw, err := ev.Evaluate(ctx, "Generation:Decisions", id)
+		var decisions []records.Decision
+		if err != nil || json.Unmarshal(raw, &decisions) != nil {
+			t.Fatalf("decisions on %s: %v", id, err)
+		}
+		if slices.ContainsFunc(decisions, func(d records.Decision) bool { return d.MSPID == victim.cfg.Organization }) {
+			decided++
+			continue
+		}
+		raw, _ = ev.Evaluate(ctx, "Generation:GetProposal", id)
+		var p records.Proposal
+		if json.Unmarshal(raw, &p) != nil || p.Status == records.ProposalOpen {
+			t.Fatalf("proposal %s is %s without the victim's decision after its source came back", id, p.Status)
+		}
+	}
+	if decided == 0 {
+		t.Fatalf("none of the %d parked reviews was decided once the source was back", len(parked))
+	}
+	t.Logf("%d reviews parked while the source was down; %d decided once it was back, the rest closed meanwhile", len(parked), decided)
+	if m := metricsOf(t, victim); !strings.Contains(m, `srellama_workflow_recovered_total{kind="ProposalSubmitted"}`) {
+		t.Fatal("metrics count no recovered review")
 	}
 }
