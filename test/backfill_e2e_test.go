@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -188,9 +189,13 @@ func TestBackfilledPrometheusEndToEnd(t *testing.T) {
 	// 5. Installed, reloaded, healthy in Prometheus.
 	for _, tok := range tokens {
 		path := filepath.Join(rulesDir, rulesync.FileName(tok))
+		content, err := rulesync.Content(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
 		poll(t, "Org1 to install "+tok.Definition.Name, time.Minute, func() bool {
 			raw, err := os.ReadFile(path)
-			return err == nil && string(raw) == tok.Definition.Rules.YAML
+			return err == nil && bytes.Equal(raw, content)
 		})
 	}
 	want := map[string]bool{}

@@ -179,6 +179,9 @@ func TestGovernedWorkflowOnPrometheus(t *testing.T) {
 		served := s.served(t, ctx)
 		entries, _ := os.ReadDir(s.cfg.Rules.Dir)
 		for _, e := range entries {
+			if e.IsDir() {
+				continue // rulesync.TestsDir: the rule files' promtool tests
+			}
 			svc, _, _ := strings.Cut(strings.TrimPrefix(e.Name(), "srellama-"), "-")
 			if !slices.Contains(served, svc) {
 				t.Errorf("%s holds %s, rules of %s, which it does not run (it runs %v)", s.cfg.Organization, e.Name(), svc, served)
