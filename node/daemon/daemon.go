@@ -127,6 +127,10 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 		}
 		n.parts.Source = src
 	}
+	if err := n.serveSimulator(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.metrics = newMetrics(n.registry)
 	n.parts.Ledger = timedLedger{n.parts.Ledger, n.metrics}
 	if n.parts.Admin != nil {

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,26 @@ import (
 	"github.com/srellama/srellama/node/source/promsource"
 	"github.com/srellama/srellama/node/source/sim"
 )
+
+// serveSimulator serves the simulated core's metrics live on
+// source.simulator.listen, when set, for a real Prometheus to scrape: the
+// same engine the node reads, so scraped series continue its history.
+func (n *Node) serveSimulator() error {
+	addr := n.cfg.Source.Simulator.Listen
+	s, ok := n.parts.Source.(*sim.Simulator)
+	if addr == "" || !ok {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("daemon: source.simulator.listen: %w", err)
+	}
+	srv := &http.Server{Handler: sim.NewLive(s, n.parts.Now).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	n.log.Info("serving the simulated metrics", "addr", l.Addr().String())
+	n.closers = append(n.closers, srv.Close)
+	return nil
+}
 
 // openSimulator plans the organization's simulated core over the history
 // the node learns from and a week ahead, so a long-running node keeps
