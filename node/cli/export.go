@@ -67,13 +67,13 @@ otherwise the export is printed.`, `
 		if !nft.IsTokenID(pos[0]) {
 			return usagef("slo export: %q is not a token ID (64 lowercase hex digits)", pos[0])
 		}
-		gw, err := dialLedger(*conn, env)
+		cc, closeLedger, err := dialClient(*conn, env)
 		if err != nil {
 			return err
 		}
-		defer gw.Close()
-		var t nft.Token
-		if err := evaluateJSON(ctx, gw, &t, "Tokens:Get", pos[0]); err != nil {
+		defer closeLedger()
+		t, err := cc.Token(ctx, pos[0])
+		if err != nil {
 			return fmt.Errorf("slo export: %w", err)
 		}
 		if err := nft.ValidateToken(t); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/srellama/srellama/llm/validate"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
 // Import provenance.
@@ -119,7 +120,7 @@ generation proposal: an explicit generation request for its service
 			result = "written to " + *out
 		}
 		if gw != nil {
-			id, err := proposeImported(ctx, gw, v, res.SLOs[i], source, *proposer)
+			id, err := proposeImported(ctx, chaincode.New(gw), v, res.SLOs[i], source, *proposer)
 			if err != nil {
 				return fmt.Errorf("slo import: %s: %w", d.Name, err)
 			}
@@ -151,25 +152,17 @@ func importDefinition(ctx context.Context, v validate.Validator, imp importer.Im
 
 // proposeImported asks for a generation request for the SLO's service,
 // assigned to the caller, and answers it with the imported definition.
-func proposeImported(ctx context.Context, gw *ledger.Gateway, v validate.Validator, imp importer.Imported, source *nft.Source, proposer string) (string, error) {
-	spec, _ := json.Marshal(records.RequestSpec{Service: imp.Spec.Service, SLIs: imp.Metrics, Assignee: proposer})
-	raw, _, err := gw.Submit(ctx, "Generation:Request", string(spec))
+func proposeImported(ctx context.Context, cc *chaincode.Client, v validate.Validator, imp importer.Imported, source *nft.Source, proposer string) (string, error) {
+	requested, err := cc.RequestGeneration(ctx, records.RequestSpec{Service: imp.Spec.Service, SLIs: imp.Metrics, Assignee: proposer})
 	if err != nil {
 		return "", err
 	}
-	var req records.GenerationRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return "", fmt.Errorf("Generation:Request answered %q: %w", raw, err)
-	}
+	req := requested.Result
 	d, err := importDefinition(ctx, v, imp, source, proposer, req.ID)
 	if err != nil {
 		return "", err
 	}
-	body, err := json.Marshal(d)
-	if err != nil {
-		return "", err
-	}
-	if _, _, err := gw.Submit(ctx, "Generation:Propose", req.ID, string(body)); err != nil {
+	if _, err := cc.Propose(ctx, req.ID, d); err != nil {
 		return "", err
 	}
 	return nft.TokenIDOf(d)

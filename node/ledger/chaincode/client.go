@@ -378,3 +378,9 @@ func (c *Client) TokensByRound(ctx context.Context, roundID string, p PageReques
 func (c *Client) Provenance(ctx context.Context, tokenID string) (records.Provenance, error) {
 	return evaluate[records.Provenance](ctx, c, "Audit:Provenance", tokenID)
 }
+
+// RawTokensByOwner is TokensByOwner with each token left undecoded, for an
+// audit that must report a damaged token rather than fail on its page.
+func (c *Client) RawTokensByOwner(ctx context.Context, owner string, p PageRequest) (records.Page[json.RawMessage], error) {
+	return evaluate[records.Page[json.RawMessage]](ctx, c, "Audit:ByOwner", append([]string{owner}, p.args()...)...)
+}
