@@ -211,8 +211,11 @@ the commit window and agree on the aggregate before the deadline.`, `
 		return usagef("round open: want 0 < --commit-window < --deadline, got %v and %v", *commitWindow, *deadline)
 	}
 	now := env.Now().UTC()
+	// Services are a set: sorted, whatever order they were given in.
+	serviceSet := splitList(*services)
+	slices.Sort(serviceSet)
 	spec := records.RoundSpec{
-		ID: *id, Task: *task, Services: splitList(*services), FeatureSetDigest: *features,
+		ID: *id, Task: *task, Services: slices.Compact(serviceSet), FeatureSetDigest: *features,
 		Strategy: *strategy, MinParticipants: *minParticipants, Quorum: *quorum,
 		CommitDeadline: records.FormatTime(now.Add(*commitWindow)),
 		Deadline:       records.FormatTime(now.Add(*deadline)),

@@ -269,6 +269,12 @@ func (c *Client) ProposalsByRequest(ctx context.Context, requestID string) ([]re
 	return evaluate[[]records.Proposal](ctx, c, "Generation:ProposalsByRequest", requestID)
 }
 
+// Proposals returns one page of proposals in ID order
+// (Generation:ListProposals).
+func (c *Client) Proposals(ctx context.Context, p PageRequest) (records.Page[records.Proposal], error) {
+	return evaluate[records.Page[records.Proposal]](ctx, c, "Generation:ListProposals", p.args()...)
+}
+
 // Decisions returns the members' decisions on a proposal, by MSP ID.
 func (c *Client) Decisions(ctx context.Context, proposalID string) ([]records.Decision, error) {
 	return evaluate[[]records.Decision](ctx, c, "Generation:Decisions", proposalID)
@@ -383,4 +389,32 @@ func (c *Client) Provenance(ctx context.Context, tokenID string) (records.Proven
 // audit that must report a damaged token rather than fail on its page.
 func (c *Client) RawTokensByOwner(ctx context.Context, owner string, p PageRequest) (records.Page[json.RawMessage], error) {
 	return evaluate[records.Page[json.RawMessage]](ctx, c, "Audit:ByOwner", append([]string{owner}, p.args()...)...)
+}
+
+// ChaincodeVersion returns the version the chaincode's contract metadata
+// reports for its contracts (the contract API's
+// org.hyperledger.fabric:GetMetadata; the chaincode-wide info there says
+// "latest", so the Tokens contract's is read).
+func (c *Client) ChaincodeVersion(ctx context.Context) (string, error) {
+	const fn = "org.hyperledger.fabric:GetMetadata"
+	raw, err := c.l.Evaluate(ctx, fn)
+	if err != nil {
+		return "", err
+	}
+	type info struct {
+		Info struct {
+			Version string `json:"version"`
+		} `json:"info"`
+	}
+	md, err := decode[struct {
+		Contracts map[string]info `json:"contracts"`
+	}](fn, raw)
+	if err != nil {
+		return "", err
+	}
+	tokens, ok := md.Contracts["Tokens"]
+	if !ok || tokens.Info.Version == "" {
+		return "", fmt.Errorf("%s: the metadata names no Tokens contract version", fn)
+	}
+	return tokens.Info.Version, nil
 }
