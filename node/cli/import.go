@@ -109,26 +109,48 @@ generation proposal: an explicit generation request for its service
 		}
 		defs = append(defs, d)
 	}
-	t := newTable(env.Stdout, "SERVICE", "SLO", "OBJECTIVE", "PERIOD", "RESULT")
-	defer t.flush()
+	imported := importedSLOs{SLOs: []importedSLO{}}
 	for i, d := range defs {
-		result := "validated"
+		slo := importedSLO{Service: d.SLI.Service, Name: d.Name, Objective: d.SLO.Objective, Period: d.SLO.Period, Result: "validated"}
 		if *out != "" {
 			if err := writeImported(*out, d); err != nil {
 				return fmt.Errorf("slo import: %w", err)
 			}
-			result = "written to " + *out
+			slo.Result, slo.WrittenTo = "written to "+*out, *out
 		}
 		if gw != nil {
 			id, err := proposeImported(ctx, chaincode.New(gw), v, res.SLOs[i], source, *proposer)
 			if err != nil {
 				return fmt.Errorf("slo import: %s: %w", d.Name, err)
 			}
-			result = "proposed " + id
+			slo.Result, slo.ProposalID = "proposed "+id, id
 		}
-		t.row(d.SLI.Service, d.Name, formatObjective(d.SLO.Objective), d.SLO.Period, result)
+		imported.SLOs = append(imported.SLOs, slo)
 	}
+	if f.json() {
+		return writeJSON(env.Stdout, imported)
+	}
+	t := newTable(env.Stdout, "SERVICE", "SLO", "OBJECTIVE", "PERIOD", "RESULT")
+	for _, slo := range imported.SLOs {
+		t.row(slo.Service, slo.Name, formatObjective(slo.Objective), slo.Period, slo.Result)
+	}
+	t.flush()
 	return nil
+}
+
+// importedSLOs is the JSON output of slo import.
+type importedSLOs struct {
+	SLOs []importedSLO `json:"slos"`
+}
+
+type importedSLO struct {
+	Service    string  `json:"service"`
+	Name       string  `json:"name"`
+	Objective  float64 `json:"objective"`
+	Period     string  `json:"period"`
+	Result     string  `json:"result"`
+	WrittenTo  string  `json:"written_to,omitempty"`
+	ProposalID string  `json:"proposal_id,omitempty"`
 }
 
 // importDefinition builds and validates one imported SLO's definition.

@@ -25,7 +25,7 @@ import (
 // the table prints "next page: --bookmark B") to get the page after it. A
 // bookmark is opaque, printable (base64url) and bound to the listing that
 // printed it: given to another command or filter it is refused.
-const paginationHelp = `
+const paginationHelp = "\n" + `
 Lists print one page of --page-size items. When more follow, the table ends
 with "next page: --bookmark B" and the JSON carries next_bookmark B: pass it
 as --bookmark to the same command with the same filters for the next page.`
