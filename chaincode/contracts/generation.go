@@ -444,6 +444,12 @@ func (c *Generation) ProposalsByRequest(ctx contractapi.TransactionContextInterf
 	})
 }
 
+// ListProposals returns proposals, a page at a time, in ID order, for an
+// operator listing them without knowing their requests.
+func (c *Generation) ListProposals(ctx contractapi.TransactionContextInterface, pageSize string, bookmark string) (string, error) {
+	return query(ctx, func(t *txn) (any, error) { return pageOf[records.Proposal](t, keyProposal, nil, pageSize, bookmark) })
+}
+
 // Decisions returns the members' decisions on a proposal, by MSP ID.
 func (c *Generation) Decisions(ctx contractapi.TransactionContextInterface, proposalID string) (string, error) {
 	return query(ctx, func(t *txn) (any, error) { return list[records.Decision](t, keyDecision, proposalID) })
@@ -451,7 +457,7 @@ func (c *Generation) Decisions(ctx contractapi.TransactionContextInterface, prop
 
 // GetEvaluateTransactions marks the read-only functions for clients.
 func (c *Generation) GetEvaluateTransactions() []string {
-	return []string{"GetRequest", "RequestsByRound", "GetProposal", "ProposalsByRequest", "Decisions"}
+	return []string{"GetRequest", "RequestsByRound", "GetProposal", "ProposalsByRequest", "ListProposals", "Decisions"}
 }
 
 // tally counts the decisions on a proposal.

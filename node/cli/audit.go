@@ -12,6 +12,7 @@ import (
 	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/embedledger/store"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
 // tokenKeyPrefix starts the state keys of token records: Fabric composite
@@ -175,8 +176,9 @@ func auditStore(ctx context.Context, dir, chaincode string, rep *auditReport) er
 // auditThroughGateway checks every member's tokens with queries any member
 // may run, so it works against a real Fabric peer as well.
 func auditThroughGateway(ctx context.Context, l ledger.Ledger) (*tokenCheck, error) {
-	var orgs []records.Organization
-	if err := evaluateJSON(ctx, l, &orgs, "Consortium:ListOrganizations"); err != nil {
+	cc := chaincode.New(l)
+	orgs, err := cc.ListOrganizations(ctx)
+	if err != nil {
 		return nil, err
 	}
 	tc := &tokenCheck{Source: "gateway"}
@@ -184,11 +186,8 @@ func auditThroughGateway(ctx context.Context, l ledger.Ledger) (*tokenCheck, err
 	for _, org := range orgs {
 		bookmark := ""
 		for {
-			var page struct {
-				Items    []json.RawMessage `json:"items"`
-				Bookmark string            `json:"bookmark"`
-			}
-			if err := evaluateJSON(ctx, l, &page, "Audit:ByOwner", org.MSPID, fmt.Sprint(records.MaxPageSize), bookmark); err != nil {
+			page, err := cc.RawTokensByOwner(ctx, org.MSPID, chaincode.PageRequest{Size: records.MaxPageSize, Bookmark: bookmark})
+			if err != nil {
 				return nil, err
 			}
 			for _, raw := range page.Items {

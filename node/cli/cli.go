@@ -84,11 +84,18 @@ func commands() []*command {
 		{name: "ledger", summary: "run the embedded ledger as a TLS Fabric Gateway service on loopback", run: runLedger},
 		{name: "round", summary: "federated rounds on the ledger", subs: []*command{
 			{name: "open", summary: "open a federated round (Rounds:Open)", run: runRoundOpen},
+			{name: "list", summary: "list rounds, oldest first, a page at a time (Rounds:List)", run: runRoundList},
+			{name: "status", summary: "one round's phase, committed updates and aggregate votes", run: runRoundStatus},
+		}},
+		{name: "proposal", summary: "SLO proposals on the ledger", subs: []*command{
+			{name: "list", summary: "list proposals, oldest first, a page at a time (Generation:ListProposals)", run: runProposalList},
+			{name: "show", summary: "one proposal with each member's decision and figures", run: runProposalShow},
 		}},
 		{name: "generation", summary: "SLO generation on the ledger", subs: []*command{
 			{name: "request", summary: "ask the consortium for a service's SLO by hand (Generation:Request)", run: runGenerationRequest},
 		}},
 		{name: "token", summary: "read s-528 tokens from the ledger", subs: []*command{
+			{name: "list", summary: "list tokens, all or by service, owner or round, a page at a time", run: runTokenList},
 			{name: "show", summary: "show one token (Tokens:Get)", run: runTokenShow},
 			{name: "history", summary: "every version of a token (Audit:History)", run: runTokenHistory},
 			{name: "provenance", summary: "how a token came to be (Audit:Provenance)", run: runTokenProvenance},
@@ -104,6 +111,7 @@ func commands() []*command {
 		{name: "dataset", summary: "evaluation on public datasets", subs: []*command{
 			{name: "eval", summary: "run the federated evaluation on an SMD-format folder", run: runDatasetEval},
 		}},
+		{name: "version", summary: "this binary's version, and the ledger chaincode's with --connection", run: runVersion},
 	}
 }
 

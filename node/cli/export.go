@@ -67,13 +67,13 @@ otherwise the export is printed.`, `
 		if !nft.IsTokenID(pos[0]) {
 			return usagef("slo export: %q is not a token ID (64 lowercase hex digits)", pos[0])
 		}
-		gw, err := dialLedger(*conn, env)
+		cc, closeLedger, err := dialClient(*conn, env)
 		if err != nil {
 			return err
 		}
-		defer gw.Close()
-		var t nft.Token
-		if err := evaluateJSON(ctx, gw, &t, "Tokens:Get", pos[0]); err != nil {
+		defer closeLedger()
+		t, err := cc.Token(ctx, pos[0])
+		if err != nil {
 			return fmt.Errorf("slo export: %w", err)
 		}
 		if err := nft.ValidateToken(t); err != nil {
@@ -91,7 +91,14 @@ otherwise the export is printed.`, `
 	if err != nil {
 		return fmt.Errorf("slo export: %w", err)
 	}
+	exported := exportedFiles{Format: *format, Files: []exportedFile{}}
 	if *out == "" {
+		if f.json() {
+			for _, file := range files {
+				exported.Files = append(exported.Files, exportedFile{Name: file.name, Content: string(file.data)})
+			}
+			return writeJSON(env.Stdout, exported)
+		}
 		for i, file := range files {
 			if i > 0 {
 				fmt.Fprintf(env.Stdout, "---\n# %s\n", file.name)
@@ -108,9 +115,28 @@ otherwise the export is printed.`, `
 		if err := devca.WriteFileAtomic(path, file.data, 0o644); err != nil {
 			return fmt.Errorf("slo export: %w", err)
 		}
-		fmt.Fprintf(env.Stderr, "wrote %s\n", path)
+		exported.Files = append(exported.Files, exportedFile{Name: file.name, Path: path})
+		if !f.json() {
+			fmt.Fprintf(env.Stderr, "wrote %s\n", path)
+		}
+	}
+	if f.json() {
+		return writeJSON(env.Stdout, exported)
 	}
 	return nil
+}
+
+// exportedFiles is the JSON output of slo export: each file with its
+// content, or with the path it was written to under --out.
+type exportedFiles struct {
+	Format string         `json:"format"`
+	Files  []exportedFile `json:"files"`
+}
+
+type exportedFile struct {
+	Name    string `json:"name"`
+	Path    string `json:"path,omitempty"`
+	Content string `json:"content,omitempty"`
 }
 
 type exportFile struct {

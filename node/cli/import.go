@@ -17,6 +17,7 @@ import (
 	"github.com/srellama/srellama/llm/validate"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
 // Import provenance.
@@ -108,26 +109,48 @@ generation proposal: an explicit generation request for its service
 		}
 		defs = append(defs, d)
 	}
-	t := newTable(env.Stdout, "SERVICE", "SLO", "OBJECTIVE", "PERIOD", "RESULT")
-	defer t.flush()
+	imported := importedSLOs{SLOs: []importedSLO{}}
 	for i, d := range defs {
-		result := "validated"
+		slo := importedSLO{Service: d.SLI.Service, Name: d.Name, Objective: d.SLO.Objective, Period: d.SLO.Period, Result: "validated"}
 		if *out != "" {
 			if err := writeImported(*out, d); err != nil {
 				return fmt.Errorf("slo import: %w", err)
 			}
-			result = "written to " + *out
+			slo.Result, slo.WrittenTo = "written to "+*out, *out
 		}
 		if gw != nil {
-			id, err := proposeImported(ctx, gw, v, res.SLOs[i], source, *proposer)
+			id, err := proposeImported(ctx, chaincode.New(gw), v, res.SLOs[i], source, *proposer)
 			if err != nil {
 				return fmt.Errorf("slo import: %s: %w", d.Name, err)
 			}
-			result = "proposed " + id
+			slo.Result, slo.ProposalID = "proposed "+id, id
 		}
-		t.row(d.SLI.Service, d.Name, formatObjective(d.SLO.Objective), d.SLO.Period, result)
+		imported.SLOs = append(imported.SLOs, slo)
 	}
+	if f.json() {
+		return writeJSON(env.Stdout, imported)
+	}
+	t := newTable(env.Stdout, "SERVICE", "SLO", "OBJECTIVE", "PERIOD", "RESULT")
+	for _, slo := range imported.SLOs {
+		t.row(slo.Service, slo.Name, formatObjective(slo.Objective), slo.Period, slo.Result)
+	}
+	t.flush()
 	return nil
+}
+
+// importedSLOs is the JSON output of slo import.
+type importedSLOs struct {
+	SLOs []importedSLO `json:"slos"`
+}
+
+type importedSLO struct {
+	Service    string  `json:"service"`
+	Name       string  `json:"name"`
+	Objective  float64 `json:"objective"`
+	Period     string  `json:"period"`
+	Result     string  `json:"result"`
+	WrittenTo  string  `json:"written_to,omitempty"`
+	ProposalID string  `json:"proposal_id,omitempty"`
 }
 
 // importDefinition builds and validates one imported SLO's definition.
@@ -151,25 +174,17 @@ func importDefinition(ctx context.Context, v validate.Validator, imp importer.Im
 
 // proposeImported asks for a generation request for the SLO's service,
 // assigned to the caller, and answers it with the imported definition.
-func proposeImported(ctx context.Context, gw *ledger.Gateway, v validate.Validator, imp importer.Imported, source *nft.Source, proposer string) (string, error) {
-	spec, _ := json.Marshal(records.RequestSpec{Service: imp.Spec.Service, SLIs: imp.Metrics, Assignee: proposer})
-	raw, _, err := gw.Submit(ctx, "Generation:Request", string(spec))
+func proposeImported(ctx context.Context, cc *chaincode.Client, v validate.Validator, imp importer.Imported, source *nft.Source, proposer string) (string, error) {
+	requested, err := cc.RequestGeneration(ctx, records.RequestSpec{Service: imp.Spec.Service, SLIs: imp.Metrics, Assignee: proposer})
 	if err != nil {
 		return "", err
 	}
-	var req records.GenerationRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return "", fmt.Errorf("Generation:Request answered %q: %w", raw, err)
-	}
+	req := requested.Result
 	d, err := importDefinition(ctx, v, imp, source, proposer, req.ID)
 	if err != nil {
 		return "", err
 	}
-	body, err := json.Marshal(d)
-	if err != nil {
-		return "", err
-	}
-	if _, _, err := gw.Submit(ctx, "Generation:Propose", req.ID, string(body)); err != nil {
+	if _, err := cc.Propose(ctx, req.ID, d); err != nil {
 		return "", err
 	}
 	return nft.TokenIDOf(d)

@@ -19,6 +19,7 @@ import (
 	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
 // ChaincodeName is the name the embedded ledger hosts the srellama chaincode
@@ -162,6 +163,16 @@ func dialLedger(path string, env Env) (*ledger.Gateway, error) {
 	return ledger.Dial(cfg, ledger.WithLogger(logger))
 }
 
+// dialClient connects with the connection file at path and returns the
+// chaincode's typed client with the function that closes the connection.
+func dialClient(path string, env Env) (*chaincode.Client, func(), error) {
+	gw, err := dialLedger(path, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return chaincode.New(gw), func() { gw.Close() }, nil
+}
+
 // DefaultFeatureSetDigest names the feature set rounds train on when none is
 // given: the digest of fl's default feature specification.
 func DefaultFeatureSetDigest() (string, error) {
@@ -200,8 +211,11 @@ the commit window and agree on the aggregate before the deadline.`, `
 		return usagef("round open: want 0 < --commit-window < --deadline, got %v and %v", *commitWindow, *deadline)
 	}
 	now := env.Now().UTC()
+	// Services are a set: sorted, whatever order they were given in.
+	serviceSet := splitList(*services)
+	slices.Sort(serviceSet)
 	spec := records.RoundSpec{
-		ID: *id, Task: *task, Services: splitList(*services), FeatureSetDigest: *features,
+		ID: *id, Task: *task, Services: slices.Compact(serviceSet), FeatureSetDigest: *features,
 		Strategy: *strategy, MinParticipants: *minParticipants, Quorum: *quorum,
 		CommitDeadline: records.FormatTime(now.Add(*commitWindow)),
 		Deadline:       records.FormatTime(now.Add(*deadline)),
@@ -213,19 +227,16 @@ the commit window and agree on the aggregate before the deadline.`, `
 	if _, err := records.ParseRoundSpec(string(raw)); err != nil { // refuse before dialing
 		return usagef("round open: %v", err)
 	}
-	gw, err := dialLedger(*conn, env)
+	cc, closeLedger, err := dialClient(*conn, env)
 	if err != nil {
 		return err
 	}
-	defer gw.Close()
-	res, _, err := gw.Submit(ctx, "Rounds:Open", string(raw))
+	defer closeLedger()
+	opened, err := cc.OpenRound(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("round open: %w", err)
 	}
-	var round records.Round
-	if err := json.Unmarshal(res, &round); err != nil {
-		return fmt.Errorf("round open: result %s: %w", res, err)
-	}
+	round := opened.Result
 	if f.json() {
 		return writeJSON(env.Stdout, round)
 	}
@@ -243,21 +254,9 @@ func printRound(w io.Writer, r records.Round) {
 
 func join(items []string) string { return strings.Join(items, ", ") }
 
-// evaluateJSON runs a query and decodes its result.
-func evaluateJSON(ctx context.Context, l ledger.Ledger, out any, fn string, args ...string) error {
-	res, err := l.Evaluate(ctx, fn, args...)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(res, out); err != nil {
-		return fmt.Errorf("%s: result is not the expected JSON: %w", fn, err)
-	}
-	return nil
-}
-
 // tokenCommand is the shared shape of the token subcommands: one token ID,
-// one query whose JSON result decodes into T, one renderer.
-func tokenCommand[T any](ctx context.Context, args []string, env Env, name, fn, description, examples string, render func(io.Writer, T)) error {
+// one query of the chaincode client, one renderer.
+func tokenCommand[T any](ctx context.Context, args []string, env Env, name string, query func(*chaincode.Client, context.Context, string) (T, error), description, examples string, render func(io.Writer, T)) error {
 	f := newFlags(env, "token "+name, "TOKEN-ID", description, examples)
 	conn := connectionFlag(f, env, "")
 	pos, err := f.parse(args, 1, 1)
@@ -267,13 +266,13 @@ func tokenCommand[T any](ctx context.Context, args []string, env Env, name, fn, 
 	if !nft.IsTokenID(pos[0]) {
 		return usagef("token %s: %q is not a token ID (64 lowercase hex digits)", name, pos[0])
 	}
-	gw, err := dialLedger(*conn, env)
+	cc, closeLedger, err := dialClient(*conn, env)
 	if err != nil {
 		return err
 	}
-	defer gw.Close()
-	var v T
-	if err := evaluateJSON(ctx, gw, &v, fn, pos[0]); err != nil {
+	defer closeLedger()
+	v, err := query(cc, ctx, pos[0])
+	if err != nil {
 		return fmt.Errorf("token %s: %w", name, err)
 	}
 	if f.json() {
@@ -284,7 +283,7 @@ func tokenCommand[T any](ctx context.Context, args []string, env Env, name, fn, 
 }
 
 func runTokenShow(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "show", "Tokens:Get", `
+	return tokenCommand(ctx, args, env, "show", (*chaincode.Client).Token, `
 Show one s-528 token as the ledger holds it (Tokens:Get), and whether its
 digest matches its content. --output json prints the token itself.`, `
   srellama token show --connection ./ledger/orgs/Org2MSP/connection.json 4f1c0e...
@@ -319,7 +318,7 @@ func approvals(as []nft.Approval) string {
 func formatObjective(x float64) string { return fmt.Sprintf("%.4g%%", 100*x) }
 
 func runTokenHistory(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "history", "Audit:History", `
+	return tokenCommand(ctx, args, env, "history", (*chaincode.Client).History, `
 List every version of a token's record, oldest first (Audit:History): the
 mint, transfers, supersession and retirement, each with its transaction.`, `
   srellama token history --connection ./ledger/orgs/Org3MSP/connection.json 4f1c0e...`,
@@ -339,7 +338,7 @@ func printHistory(w io.Writer, h []records.HistoryEntry) {
 }
 
 func runTokenProvenance(ctx context.Context, args []string, env Env) error {
-	return tokenCommand(ctx, args, env, "provenance", "Audit:Provenance", `
+	return tokenCommand(ctx, args, env, "provenance", (*chaincode.Client).Provenance, `
 Show how a token came to be (Audit:Provenance): its federated round with the
 committed updates and aggregate votes, the generation request, the proposal,
 each organization's decision, and the earlier versions it supersedes.`, `
@@ -424,15 +423,14 @@ from their own data.`, `
 	for i, name := range names {
 		spec.SLIs = append(spec.SLIs, nft.Metric{Name: name, Relevance: 1 - float64(i)/float64(len(names))})
 	}
-	gw, err := dialLedger(*conn, env)
+	cc, closeLedger, err := dialClient(*conn, env)
 	if err != nil {
 		return err
 	}
-	defer gw.Close()
+	defer closeLedger()
 	if len(spec.SLIs) == 0 {
 		// Without --slis, the metrics of the service's active SLO.
-		var active []nft.Token
-		if raw, err := gw.Evaluate(ctx, "Tokens:Active", *service); err == nil && json.Unmarshal(raw, &active) == nil && len(active) > 0 {
+		if active, err := cc.ActiveTokens(ctx, *service); err == nil && len(active) > 0 {
 			spec.SLIs = active[0].Definition.SLI.Metrics
 		} else {
 			return usagef("generation request: --slis is required: %s has no active SLO to take its metrics from", *service)
@@ -445,14 +443,11 @@ from their own data.`, `
 	if _, err := records.ParseRequestSpec(string(raw)); err != nil {
 		return usagef("generation request: %v", err)
 	}
-	res, _, err := gw.Submit(ctx, "Generation:Request", string(raw))
+	requested, err := cc.RequestGeneration(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("generation request: %w", err)
 	}
-	var req records.GenerationRequest
-	if err := json.Unmarshal(res, &req); err != nil {
-		return fmt.Errorf("generation request: result %s: %w", res, err)
-	}
+	req := requested.Result
 	if f.json() {
 		return writeJSON(env.Stdout, req)
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,9 +48,7 @@ report (Markdown with relevance charts) are written to the output folder.`, `
 		return err
 	}
 	if f.json() {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return writeJSON(env.Stdout, sum)
 	}
 	printDemo(env.Stdout, sum)
 	return nil

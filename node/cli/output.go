@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,14 +9,21 @@ import (
 	"text/tabwriter"
 )
 
-// writeJSON prints v as indented JSON.
+// writeJSON prints v as indented JSON. Every command's --output json goes
+// through it: non-finite figures become null with a note (jsonsafe.go), so
+// whatever a run produced encodes.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	raw, err := marshalFinite(v)
+	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
-	return nil
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	out.WriteByte('\n')
+	_, err = out.WriteTo(w)
+	return err
 }
 
 // table prints aligned columns.

@@ -48,6 +48,9 @@ the same --org and --seed give the same services, traffic and faults.`, `
 	if *listen == "" && *backfill == "" {
 		return usagef("simulate: give --listen ADDR, --backfill DURATION, or both")
 	}
+	if f.json() && *backfill != "" && *out == "" {
+		return usagef("simulate: --output json prints a summary on standard output: give the backfill a file with --out")
+	}
 	var history time.Duration
 	if *backfill != "" {
 		var err error
@@ -73,24 +76,60 @@ the same --org and --seed give the same services, traffic and faults.`, `
 	if err != nil {
 		return err
 	}
+	summary := simulation{Org: *org, Seed: *seed}
 	if history > 0 {
-		if err := writeBackfill(ctx, env, s, source.Range{Start: start, End: now, Step: *step}, *out); err != nil {
+		written, err := writeBackfill(ctx, env, s, source.Range{Start: start, End: now, Step: *step}, *out)
+		if err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}
+		summary.Backfill = &written
 	}
 	if *listen == "" {
+		if f.json() {
+			return writeJSON(env.Stdout, summary)
+		}
 		return nil
 	}
-	return serveLive(ctx, env, s, *listen)
+	return serveLive(ctx, env, s, *listen, func(addr string, services []string) {
+		if f.json() {
+			summary.Listen, summary.Services = addr, services
+			writeJSON(env.Stdout, summary)
+		}
+	})
 }
 
-func writeBackfill(ctx context.Context, env Env, s *sim.Simulator, r source.Range, path string) error {
+// simulation is the JSON output of simulate: what was written and where
+// the live metrics are served (printed once they are).
+type simulation struct {
+	Org      string    `json:"org"`
+	Seed     uint64    `json:"seed"`
+	Backfill *backfill `json:"backfill,omitempty"`
+	Listen   string    `json:"listen,omitempty"`
+	Services []string  `json:"services,omitempty"`
+}
+
+type backfill struct {
+	File     string    `json:"file"`
+	Series   int       `json:"series"`
+	Services []string  `json:"services"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Step     string    `json:"step"`
+}
+
+func writeBackfill(ctx context.Context, env Env, s *sim.Simulator, r source.Range, path string) (backfill, error) {
+	b, err := writeBackfillTo(ctx, env, s, r, path)
+	b.File, b.Start, b.End, b.Step = path, r.Start, r.End, r.Step.String()
+	return b, err
+}
+
+func writeBackfillTo(ctx context.Context, env Env, s *sim.Simulator, r source.Range, path string) (backfill, error) {
 	var ids []string
 	services, _ := s.Services(ctx)
 	for _, svc := range services {
 		infos, err := s.ListSeries(ctx, svc)
 		if err != nil {
-			return err
+			return backfill{}, err
 		}
 		for _, info := range infos {
 			if info.Metric == "up" {
@@ -101,37 +140,37 @@ func writeBackfill(ctx context.Context, env Env, s *sim.Simulator, r source.Rang
 	}
 	series, err := s.Fetch(ctx, ids, r)
 	if err != nil {
-		return err
+		return backfill{}, err
 	}
 	faults, err := faultSeries(ctx, s, services, r)
 	if err != nil {
-		return err
+		return backfill{}, err
 	}
 	series = append(series, faults...)
 	w := env.Stdout
 	var fh *os.File
 	if path != "" {
 		if fh, err = os.Create(path); err != nil {
-			return err
+			return backfill{}, err
 		}
 		defer fh.Close()
 		w = fh
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if err := sim.WriteOpenMetrics(bw, series); err != nil {
-		return err
+		return backfill{}, err
 	}
 	if err := bw.Flush(); err != nil {
-		return err
+		return backfill{}, err
 	}
 	if fh != nil {
 		if err := fh.Close(); err != nil {
-			return err
+			return backfill{}, err
 		}
 		fmt.Fprintf(env.Stderr, "wrote %d series of %s (%s to %s, every %s) to %s\n",
 			len(series), services, r.Start.Format(time.RFC3339), r.End.Format(time.RFC3339), r.Step, path)
 	}
-	return nil
+	return backfill{Series: len(series), Services: services}, nil
 }
 
 // The backfill writes the simulator's injected faults as the ALERTS series
@@ -180,7 +219,7 @@ func faultSeries(ctx context.Context, s *sim.Simulator, services []string, r sou
 	return out, nil
 }
 
-func serveLive(ctx context.Context, env Env, s *sim.Simulator, addr string) error {
+func serveLive(ctx context.Context, env Env, s *sim.Simulator, addr string, announce func(addr string, services []string)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("simulate: %w", err)
@@ -188,6 +227,7 @@ func serveLive(ctx context.Context, env Env, s *sim.Simulator, addr string) erro
 	srv := &http.Server{Handler: sim.NewLive(s, nil).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	services, _ := s.Services(ctx)
 	fmt.Fprintf(env.Stderr, "serving %v at http://%s/metrics (and /metrics/<service>)\n", services, ln.Addr())
+	announce(ln.Addr().String(), services)
 	if env.ListenReady != nil {
 		env.ListenReady(ln.Addr().String())
 	}

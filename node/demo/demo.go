@@ -8,7 +8,6 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ import (
 	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 	"github.com/srellama/srellama/node/source/sim"
 )
 
@@ -92,8 +92,7 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 		return Summary{}, err
 	}
 	if err := waitFor(ctx, "every node registered", func() (bool, error) {
-		var nodes []records.Node
-		err := evaluate(ctx, admin, &nodes, "Consortium:ListNodes", "")
+		nodes, err := chaincode.New(admin).ListNodes(ctx, "")
 		return len(nodes) == len(opt.Orgs), err
 	}); err != nil {
 		return Summary{}, err
@@ -189,7 +188,7 @@ func startNodes(ctx context.Context, l *embedledger.Ledger, opt Options, progres
 		if first == nil {
 			first = admin
 		}
-		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" (demo)"); err != nil {
+		if _, err := chaincode.New(admin).RegisterOrganization(ctx, org+" (demo)"); err != nil {
 			return nil, stop, fmt.Errorf("demo: registering %s: %w", org, err)
 		}
 		cfg := nodeConfig(opt, org, i)
@@ -230,18 +229,19 @@ func runRound(ctx context.Context, admin *ledger.Gateway, progress func(string, 
 	if err != nil {
 		return records.Round{}, err
 	}
-	spec, _ := json.Marshal(records.RoundSpec{
+	spec := records.RoundSpec{
 		ID: "demo-round-1", Task: "sli-relevance", Services: services,
 		FeatureSetDigest: features, Strategy: "median", MinParticipants: 2,
 		CommitDeadline: records.FormatTime(now.Add(time.Minute)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
-	})
-	if _, _, err := admin.Submit(ctx, "Rounds:Open", string(spec)); err != nil {
+	}
+	if _, err := chaincode.New(admin).OpenRound(ctx, spec); err != nil {
 		return records.Round{}, fmt.Errorf("demo: opening the round: %w", err)
 	}
 	progress("round demo-round-1 opened (median aggregation); nodes train on their own data and exchange only model updates")
 	var r records.Round
 	err = waitFor(ctx, "the round to close", func() (bool, error) {
-		err := evaluate(ctx, admin, &r, "Rounds:Get", "demo-round-1")
+		var err error
+		r, err = chaincode.New(admin).Round(ctx, "demo-round-1")
 		return err == nil && r.Status != records.RoundOpen, err
 	})
 	if err != nil {
@@ -262,8 +262,8 @@ func requestSettled(ctx context.Context, admin *ledger.Gateway, r records.Genera
 	if r.Status != records.RequestOpen {
 		return true, nil
 	}
-	var props []records.Proposal
-	if err := evaluate(ctx, admin, &props, "Generation:ProposalsByRequest", r.ID); err != nil {
+	props, err := chaincode.New(admin).ProposalsByRequest(ctx, r.ID)
+	if err != nil {
 		return false, err
 	}
 	for _, p := range props {
@@ -277,8 +277,8 @@ func requestSettled(ctx context.Context, admin *ledger.Gateway, r records.Genera
 // collectTokens waits until every request is fulfilled or closed.
 func collectTokens(ctx context.Context, admin *ledger.Gateway, sum *Summary, progress func(string, ...any)) error {
 	err := waitFor(ctx, "the generation requests to settle", func() (bool, error) {
-		var reqs []records.GenerationRequest
-		if err := evaluate(ctx, admin, &reqs, "Generation:RequestsByRound", sum.Round.ID); err != nil {
+		reqs, err := chaincode.New(admin).RequestsByRound(ctx, sum.Round.ID)
+		if err != nil {
 			return false, err
 		}
 		for _, r := range reqs {
@@ -291,8 +291,8 @@ func collectTokens(ctx context.Context, admin *ledger.Gateway, sum *Summary, pro
 	if err != nil {
 		return err
 	}
-	var page records.Page[nft.Token]
-	if err := evaluate(ctx, admin, &page, "Audit:ByRound", sum.Round.ID, "", ""); err != nil {
+	page, err := chaincode.New(admin).TokensByRound(ctx, sum.Round.ID, chaincode.PageRequest{})
+	if err != nil {
 		return err
 	}
 	sum.Tokens = page.Items
@@ -300,8 +300,8 @@ func collectTokens(ctx context.Context, admin *ledger.Gateway, sum *Summary, pro
 		return sum.Tokens[i].Definition.SLI.Service < sum.Tokens[j].Definition.SLI.Service
 	})
 	for _, t := range sum.Tokens {
-		var ds []records.Decision
-		if err := evaluate(ctx, admin, &ds, "Generation:Decisions", t.Mint.ProposalID); err != nil {
+		ds, err := chaincode.New(admin).Decisions(ctx, t.Mint.ProposalID)
+		if err != nil {
 			return err
 		}
 		for _, d := range ds {
@@ -329,14 +329,6 @@ func audit(ctx context.Context, l *embedledger.Ledger, sum *Summary) error {
 	}
 	sum.Blocks, sum.AuditOK = blocks, true
 	return nil
-}
-
-func evaluate(ctx context.Context, l *ledger.Gateway, out any, fn string, args ...string) error {
-	raw, err := l.Evaluate(ctx, fn, args...)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, out)
 }
 
 func waitFor(ctx context.Context, what string, cond func() (bool, error)) error {

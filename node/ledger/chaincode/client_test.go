@@ -1,0 +1,137 @@
+package chaincode_test
+
+import (
+	"context"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
+)
+
+// transactions lists every transaction the chaincode's contracts define,
+// as "Contract:Function".
+func transactions() []string {
+	ctxType := reflect.TypeFor[contractapi.TransactionContextInterface]()
+	var out []string
+	for name, c := range map[string]any{
+		"Consortium": &contracts.Consortium{}, "Rounds": &contracts.Rounds{}, "Generation": &contracts.Generation{},
+		"Tokens": &contracts.Tokens{}, "Audit": &contracts.Audit{},
+	} {
+		t := reflect.TypeOf(c)
+		for i := range t.NumMethod() {
+			m := t.Method(i)
+			if m.Type.NumIn() > 1 && m.Type.In(1) == ctxType {
+				out = append(out, name+":"+m.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Every transaction has its function in the client, and the client calls
+// no transaction the chaincode lacks.
+func TestClientCoversEveryTransaction(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "client.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`^[A-Z][A-Za-z]*:[A-Z][A-Za-z]*$`)
+	var called []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+			if s, _ := strconv.Unquote(lit.Value); name.MatchString(s) && !slices.Contains(called, s) {
+				called = append(called, s)
+			}
+		}
+		return true
+	})
+	slices.Sort(called)
+	want := transactions()
+	for _, tx := range want {
+		if !slices.Contains(called, tx) {
+			t.Errorf("the client has no function for %s", tx)
+		}
+	}
+	for _, tx := range called {
+		if !slices.Contains(want, tx) {
+			t.Errorf("the client calls %s, which the chaincode does not define", tx)
+		}
+	}
+}
+
+// fake answers every call with a fixed result and records the call.
+type fake struct {
+	result []byte
+	err    error
+	calls  []string
+}
+
+func (f *fake) Submit(_ context.Context, fn string, args ...string) ([]byte, string, error) {
+	f.calls = append(f.calls, fn+" "+strings.Join(args, "|"))
+	return f.result, "tx1", f.err
+}
+
+func (f *fake) Evaluate(_ context.Context, fn string, args ...string) ([]byte, error) {
+	f.calls = append(f.calls, fn+" "+strings.Join(args, "|"))
+	return f.result, f.err
+}
+
+func (f *fake) Events(context.Context, *ledger.Checkpoint) (<-chan ledger.Event, error) {
+	return nil, errors.New("no events")
+}
+
+func (f *fake) Close() error { return nil }
+
+func TestClientEncodesArgumentsAndDecodesResults(t *testing.T) {
+	ctx := context.Background()
+	l := &fake{result: []byte(`{"items":[{"id":"r1","status":"open"}],"bookmark":"b","count":1}`)}
+	c := chaincode.New(l)
+	page, err := c.Rounds(ctx, chaincode.PageRequest{Size: 2, Bookmark: "x"})
+	if err != nil || page.Count != 1 || page.Items[0].ID != "r1" || page.Items[0].Status != records.RoundOpen || page.Bookmark != "b" {
+		t.Fatalf("Rounds: %+v %v", page, err)
+	}
+	if _, err := c.Rounds(ctx, chaincode.PageRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	l.result = []byte(`{"id":"r2","services":["amf"],"status":"open"}`)
+	got, err := c.OpenRound(ctx, records.RoundSpec{ID: "r2", Services: []string{"amf"}})
+	if err != nil || got.TxID != "tx1" || got.Result.ID != "r2" {
+		t.Fatalf("OpenRound: %+v %v", got, err)
+	}
+	want := []string{"Rounds:List 2|x", "Rounds:List |", `Rounds:Open {"commit_deadline":"","deadline":"",`}
+	for i, w := range want {
+		if !strings.HasPrefix(l.calls[i], w) {
+			t.Errorf("call %d = %q, want it to start with %q", i, l.calls[i], w)
+		}
+	}
+	// A result of the wrong shape names the transaction.
+	l.result = []byte(`[1,2]`)
+	if _, err := c.Round(ctx, "r1"); err == nil || !strings.Contains(err.Error(), "Rounds:Get: result") {
+		t.Errorf("a list for a round: %v", err)
+	}
+	// The ledger's refusal passes through unchanged.
+	refusal := &ledger.ChaincodeError{Fn: "Tokens:Get", Message: "token not found"}
+	l.err = refusal
+	if _, err := c.Token(ctx, strings.Repeat("a", 64)); !errors.Is(err, refusal) {
+		t.Errorf("refusal: %v", err)
+	}
+	l.err, l.result = nil, []byte("3")
+	if n, err := c.BalanceOf(ctx, "Org1MSP"); n != 3 || err != nil {
+		t.Errorf("BalanceOf = %d, %v", n, err)
+	}
+}
