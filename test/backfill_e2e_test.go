@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +37,8 @@ import (
 // /api/v1/rules. (The three organizations read one Prometheus here: what
 // differs between them is their identity on the ledger, not their data.)
 func TestBackfilledPrometheusEndToEnd(t *testing.T) {
-	promBin := externalTool(t, "prometheus", "apt-get install -y prometheus")
-	promtoolBin := externalTool(t, "promtool", "apt-get install -y prometheus")
+	promBin := requireTool(t, "prometheus", prometheusInstall)
+	promtoolBin := requireTool(t, "promtool", prometheusInstall)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir := t.TempDir()
@@ -204,7 +201,7 @@ func TestBackfilledPrometheusEndToEnd(t *testing.T) {
 	}
 	var report string
 	poll(t, "Prometheus to load and evaluate every minted rule", time.Minute, func() bool {
-		groups := backfillRules(t, api)
+		groups := promRules(t, api)
 		seen, rules, healthy := 0, 0, 0
 		var bad []string
 		for _, g := range groups {
@@ -230,33 +227,13 @@ func TestBackfilledPrometheusEndToEnd(t *testing.T) {
 	t.Log(report)
 }
 
-func externalTool(t *testing.T, name, install string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI must have %s: %s", name, install)
-		}
-		t.Skipf("%s not installed (%s)", name, install)
-	}
-	return path
-}
-
-// runPrometheus starts Prometheus on a free loopback port over the TSDB
-// folder, scraping target, with the rule files of ruleGlob and its reload
-// endpoint enabled.
+// runPrometheus starts Prometheus over the TSDB folder, scraping target,
+// with the rule files of ruleGlob.
 func runPrometheus(t *testing.T, bin, dir, tsdb, ruleGlob, target string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := filepath.Join(dir, "prometheus.yml")
 	// The live series lose the job and instance labels the scrape adds, so
 	// they continue the backfilled ones instead of starting new series.
-	body := fmt.Sprintf(`global:
+	config := fmt.Sprintf(`global:
   scrape_interval: 5s
   evaluation_interval: 1s
 rule_files: [%q]
@@ -268,39 +245,7 @@ scrape_configs:
       - action: labeldrop
         regex: job|instance
 `, ruleGlob, target)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "prometheus.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config.file="+conf, "--storage.tsdb.path="+tsdb, "--storage.tsdb.retention.time=30d",
-		"--web.listen-address="+addr, "--web.enable-lifecycle", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("prometheus log:\n%s", log)
-		}
-	})
-	api := "http://" + addr
-	poll(t, "Prometheus ready", 30*time.Second, func() bool {
-		resp, err := http.Get(api + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return api
+	return startPrometheus(t, bin, dir, tsdb, config)
 }
 
 func prometheusServices(t *testing.T, api string) []string {
@@ -313,48 +258,4 @@ func prometheusServices(t *testing.T, api string) []string {
 		t.Fatal("the backfilled Prometheus has no service label values")
 	}
 	return body.Data
-}
-
-type promRuleGroup struct {
-	Name  string `json:"name"`
-	Rules []struct {
-		Name      string `json:"name"`
-		Health    string `json:"health"`
-		LastError string `json:"lastError"`
-	} `json:"rules"`
-}
-
-func backfillRules(t *testing.T, api string) []promRuleGroup {
-	t.Helper()
-	var body struct {
-		Data struct {
-			Groups []promRuleGroup `json:"groups"`
-		} `json:"data"`
-	}
-	promGet(t, api+"/api/v1/rules", &body)
-	return body.Data.Groups
-}
-
-func promGet(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(data, v); err != nil {
-		t.Fatalf("%s: %v: %s", url, err, data)
-	}
-}
-
-func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }

@@ -1,20 +1,16 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,8 +43,8 @@ const promHistory = 2 * 24 * time.Hour
 // service it does not run; token queries name no scrape-target label; and
 // the Prometheus has loaded Org3's rules with none in error.
 func TestGovernedWorkflowOnPrometheus(t *testing.T) {
-	promBin := requireTool(t, "prometheus")
-	promtool := requireTool(t, "promtool")
+	promBin := requireTool(t, "prometheus", prometheusInstall)
+	promtool := requireTool(t, "promtool", prometheusInstall)
 	began := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -237,22 +233,6 @@ func versions(ts []nft.Token) []int {
 	return out
 }
 
-// requireTool finds a program the test runs; without it the test skips,
-// except in CI (CI=true), where it fails.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	msg := fmt.Sprintf("%s not found on PATH: install the Debian package `prometheus` (apt-get install -y prometheus)", name)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // backfill writes an organization's simulated history between start and
 // end into a Prometheus data directory with promtool, as a scrape would
 // have recorded it (instance and job labels on every series) and with the
@@ -351,105 +331,12 @@ func alerts(svc string, incidents []source.Incident, r source.Range) []source.Se
 	return out
 }
 
-// startPrometheusFor runs Prometheus on a free loopback port over dir's
-// data, loading the rule files in rulesDir (reloaded through the
-// lifecycle API), and returns its URL.
+// startPrometheusFor runs Prometheus over dir's backfilled data, loading
+// the rule files in rulesDir, and returns its URL.
 func startPrometheusFor(t *testing.T, bin, dir, rulesDir string) string {
 	t.Helper()
 	config := fmt.Sprintf("global:\n  scrape_interval: 1m\n  evaluation_interval: 5s\nrule_files:\n  - %s/*.rules.yml\nscrape_configs: []\n", rulesDir)
-	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	var logs syncBuffer
-	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--storage.tsdb.retention.time=60d", "--web.listen-address="+addr, "--web.enable-lifecycle", "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	})
-	url := "http://" + addr
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if resp, err := http.Get(url + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("prometheus exited before it was ready:\n%s", logs.String())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after a minute:\n%s", logs.String())
-		}
-	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-type ruleGroup struct {
-	Name  string `json:"name"`
-	File  string `json:"file"`
-	Rules []struct {
-		Name      string            `json:"name"`
-		Type      string            `json:"type"`
-		Health    string            `json:"health"`
-		LastError string            `json:"lastError"`
-		Labels    map[string]string `json:"labels"`
-	} `json:"rules"`
-}
-
-// promRules reads Prometheus's rule groups (GET /api/v1/rules).
-func promRules(t *testing.T, url string) []ruleGroup {
-	t.Helper()
-	resp, err := http.Get(url + "/api/v1/rules")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Data   struct {
-			Groups []ruleGroup `json:"groups"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Status != "success" {
-		t.Fatalf("GET /api/v1/rules: %s %v", body.Status, err)
-	}
-	return body.Data.Groups
+	return startPrometheus(t, bin, dir, filepath.Join(dir, "data"), config)
 }
 
 // promSite is one organization's in-process node.
