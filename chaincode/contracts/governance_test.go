@@ -95,9 +95,9 @@ func TestDecisionsWithFigures(t *testing.T) {
 			for _, d := range c.decisions {
 				org := w.orgs[int(d[0][0]-'0')]
 				if d[1] == "approve" {
-					res = w.submit(org.Client, "Generation:Approve", prop.ID)
+					w.submit(org.Client, "Generation:Approve", prop.ID)
 				} else {
-					res = w.submit(org.Client, "Generation:Decide", prop.ID, d[1])
+					w.submit(org.Client, "Generation:Decide", prop.ID, d[1])
 				}
 			}
 			var got records.Proposal

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
@@ -37,11 +38,11 @@ type Memory struct {
 func NewMemory(series []Series) (*Memory, error) {
 	var store memStore
 	for i, s := range series {
-		if s.Labels[labels.MetricName] == "" {
+		if s.Labels[model.MetricNameLabel] == "" {
 			return nil, fmt.Errorf("series %d has no metric name", i)
 		}
 		if s.Step <= 0 {
-			return nil, fmt.Errorf("series %s: step must be positive", s.Labels[labels.MetricName])
+			return nil, fmt.Errorf("series %s: step must be positive", s.Labels[model.MetricNameLabel])
 		}
 		ms := memSeries{lset: labels.FromMap(s.Labels)}
 		for j, v := range s.Values {

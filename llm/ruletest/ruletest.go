@@ -310,11 +310,11 @@ func synthesize(s nft.SLI) ([]series, error) {
 	}
 	for i, a := range out {
 		if a.roles == roleGood|roleTotal && a.counter {
-			return nil, fmt.Errorf("%w: counter %s is both good and total", ErrNotSynthesizable, a.labels[labels.MetricName])
+			return nil, fmt.Errorf("%w: counter %s is both good and total", ErrNotSynthesizable, a.labels[model.MetricNameLabel])
 		}
 		for j, b := range out {
-			if i != j && a.labels[labels.MetricName] == b.labels[labels.MetricName] && subset(a.labels, b.labels) {
-				return nil, fmt.Errorf("%w: selector of %s also selects another synthesized series", ErrNotSynthesizable, a.labels[labels.MetricName])
+			if i != j && a.labels[model.MetricNameLabel] == b.labels[model.MetricNameLabel] && subset(a.labels, b.labels) {
+				return nil, fmt.Errorf("%w: selector of %s also selects another synthesized series", ErrNotSynthesizable, a.labels[model.MetricNameLabel])
 			}
 		}
 	}
@@ -329,7 +329,7 @@ func equalityLabels(vs *parser.VectorSelector) (map[string]string, error) {
 		}
 		ls[m.Name] = m.Value
 	}
-	if ls[labels.MetricName] == "" {
+	if ls[model.MetricNameLabel] == "" {
 		return nil, fmt.Errorf("%w: a selector has no metric name", ErrNotSynthesizable)
 	}
 	return ls, nil
@@ -403,7 +403,7 @@ func gaugeValues(healthy, burst int, value, burstValue float64) string {
 func seriesName(ls map[string]string) string {
 	keys := make([]string, 0, len(ls))
 	for k := range ls {
-		if k != labels.MetricName {
+		if k != model.MetricNameLabel {
 			keys = append(keys, k)
 		}
 	}
@@ -412,7 +412,7 @@ func seriesName(ls map[string]string) string {
 	for i, k := range keys {
 		parts[i] = k + "=" + strconv.Quote(ls[k])
 	}
-	return ls[labels.MetricName] + "{" + strings.Join(parts, ",") + "}"
+	return ls[model.MetricNameLabel] + "{" + strings.Join(parts, ",") + "}"
 }
 
 func mustDur(s string) time.Duration {

@@ -256,15 +256,6 @@ func histogramPart(metric string) (base, part string) {
 	return metric, ""
 }
 
-func withoutLabel(labels map[string]string, name string) map[string]string {
-	out := maps.Clone(labels)
-	delete(out, name)
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
 // dailyIncrease is each day's increase of a raw counter, as Prometheus's
 // increase() counts it: a drop is a reset, after which the counter counts
 // from zero; gaps (NaN) are bridged from the last sample seen.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/node/source/csvsource"
@@ -279,18 +280,8 @@ func groupSites(machines []machineData, siteOf func(string) string) []site {
 		}
 		out[i].machines = append(out[i].machines, m)
 	}
-	slices.SortFunc(out, func(a, b site) int { return cmpString(a.name, b.name) })
+	slices.SortFunc(out, func(a, b site) int { return strings.Compare(a.name, b.name) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // member is a federation member's rows in one fold.
@@ -940,7 +931,7 @@ func plainRanking(metrics []string, cols [][]float64, w fl.Interval) []string {
 		case a.Score < b.Score:
 			return 1
 		}
-		return cmpString(a.Metric, b.Metric)
+		return strings.Compare(a.Metric, b.Metric)
 	})
 	out := make([]string, len(cs))
 	for i, c := range cs {

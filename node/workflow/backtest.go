@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/common/model"
 
 	"github.com/srellama/srellama/llm/backtest"
 	"github.com/srellama/srellama/nft"
@@ -50,7 +50,7 @@ func (b SourceBacktest) Run(ctx context.Context, d nft.Definition) (Replay, erro
 	}
 	series := make([]backtest.Series, 0, len(fetched))
 	for _, s := range fetched {
-		lset := map[string]string{labels.MetricName: s.Info.Metric}
+		lset := map[string]string{model.MetricNameLabel: s.Info.Metric}
 		for k, v := range s.Info.Labels {
 			lset[k] = v
 		}

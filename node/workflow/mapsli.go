@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -131,7 +132,7 @@ func selectorOf(q string) (selected, error) {
 		s := selected{name: vs.Name}
 		for _, m := range vs.LabelMatchers {
 			switch {
-			case m.Name == labels.MetricName && s.name == "":
+			case m.Name == model.MetricNameLabel && s.name == "":
 				s.name = m.Value
 			case m.Name == "le" && m.Type == labels.MatchEqual:
 				s.le = m.Value
