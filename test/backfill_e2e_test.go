@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,16 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
-
-	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/cli"
 	"github.com/srellama/srellama/node/config"
-	"github.com/srellama/srellama/node/daemon"
-	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/rulesync"
 )
@@ -86,63 +80,15 @@ func TestBackfilledPrometheusEndToEnd(t *testing.T) {
 	})
 
 	// 3. Three nodes with source.kind prometheus, on the embedded ledger.
-	cc, err := contracts.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	orgs := []string{"Org1MSP", "Org2MSP", "Org3MSP"}
-	l, err := embedledger.Open(embedledger.Config{Dir: filepath.Join(dir, "ledger"), Channel: "consortium", Orgs: orgs,
-		Chaincodes: map[string]shim.Chaincode{"srellama": cc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var adminOrg1 interface {
-		Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
-		Submit(ctx context.Context, fn string, args ...string) ([]byte, string, error)
-	}
-	for _, org := range orgs {
-		admin, err := l.Connect(ctx, org, "admin", "srellama")
-		if err != nil {
-			t.Fatal(err)
-		}
-		client, err := l.Connect(ctx, org, "client", "srellama")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close()
-		defer client.Close()
-		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" Telecom"); err != nil {
-			t.Fatal(err)
-		}
-		if adminOrg1 == nil {
-			adminOrg1 = admin
-		}
-		cfg := config.Default()
-		cfg.Organization = org
-		cfg.DataDir = filepath.Join(dir, org)
-		cfg.Rules.Dir = filepath.Join(dir, org, "rules")
-		cfg.Ledger.Connection = "in-process"
+	sites := startConsortium(t, ctx, dir, func(_ int, cfg *config.Config) {
 		cfg.Source.Kind = config.SourcePrometheus
 		cfg.Source.History, cfg.Source.Step = "2d", "5m"
 		cfg.Source.Prometheus.URL = api
-		if org == "Org1MSP" {
+		if cfg.Organization == "Org1MSP" {
 			cfg.Source.Prometheus.ReloadURL = api + "/-/reload"
 		}
-		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-		var logger *slog.Logger
-		if os.Getenv("SRELLAMA_DEBUG") != "" {
-			logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("site", org)
-		}
-		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: cli.Evidence, Log: logger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- n.Run(nctx) }()
-		defer func() { stop(); <-done; n.Close() }()
-	}
+	})
+	adminOrg1 := sites[0].admin
 	poll(t, "every node registered", 30*time.Second, func() bool {
 		raw, err := adminOrg1.Evaluate(ctx, "Consortium:ListNodes", "")
 		var nodes []records.Node

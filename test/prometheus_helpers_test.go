@@ -2,9 +2,11 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +15,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
+	"github.com/srellama/srellama/chaincode/contracts"
+	"github.com/srellama/srellama/node/cli"
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/daemon"
+	"github.com/srellama/srellama/node/embedledger"
 )
 
 // prometheusInstall is how to get prometheus and promtool on Debian.
@@ -159,4 +169,62 @@ func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// startConsortium opens the embedded ledger with the chaincode, registers
+// the organizations and runs one in-process node each until the test
+// ends; configure adjusts each node's configuration (i is the
+// organization's index in orgs). Set SRELLAMA_DEBUG to see the nodes' logs.
+func startConsortium(t *testing.T, ctx context.Context, dir string, configure func(i int, cfg *config.Config)) []promSite {
+	t.Helper()
+	cc, err := contracts.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := embedledger.Open(embedledger.Config{Dir: filepath.Join(dir, "ledger"), Channel: "consortium", Orgs: orgs,
+		Chaincodes: map[string]shim.Chaincode{"srellama": cc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var sites []promSite
+	for i, org := range orgs {
+		admin, err := l.Connect(ctx, org, "admin", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, err := l.Connect(ctx, org, "client", "srellama")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { admin.Close(); client.Close() })
+		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" Telecom"); err != nil {
+			t.Fatal(err)
+		}
+		cfg := config.Default()
+		cfg.Organization = org
+		cfg.DataDir = filepath.Join(dir, org)
+		cfg.Rules.Dir = filepath.Join(dir, org, "rules")
+		cfg.Ledger.Connection = "in-process"
+		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		configure(i, &cfg)
+		var log *slog.Logger
+		if os.Getenv("SRELLAMA_DEBUG") != "" {
+			log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("site", org)
+		}
+		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: cli.Evidence, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- n.Run(nctx) }()
+		t.Cleanup(func() {
+			stop()
+			<-done
+			n.Close()
+		})
+		sites = append(sites, promSite{cfg: cfg, admin: admin})
+	}
+	return sites
 }

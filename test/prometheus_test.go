@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -14,16 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
-
-	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/nft"
-	"github.com/srellama/srellama/node/cli"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/daemon"
-	"github.com/srellama/srellama/node/embedledger"
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/rulesync"
@@ -363,64 +357,17 @@ func (s promSite) served(t *testing.T, ctx context.Context) []string {
 // Org2's nodes on the simulator and Org3's on the Prometheus.
 func startPromConsortium(t *testing.T, ctx context.Context, dir, promURL, rulesDir string) []promSite {
 	t.Helper()
-	cc, err := contracts.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := embedledger.Open(embedledger.Config{Dir: filepath.Join(dir, "ledger"), Channel: "consortium", Orgs: orgs,
-		Chaincodes: map[string]shim.Chaincode{"srellama": cc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var sites []promSite
-	for i, org := range orgs {
-		admin, err := l.Connect(ctx, org, "admin", "srellama")
-		if err != nil {
-			t.Fatal(err)
-		}
-		client, err := l.Connect(ctx, org, "client", "srellama")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.Close(); client.Close() })
-		if _, _, err := admin.Submit(ctx, "Consortium:RegisterOrganization", org+" Telecom"); err != nil {
-			t.Fatal(err)
-		}
-		cfg := config.Default()
-		cfg.Organization = org
-		cfg.DataDir = filepath.Join(dir, org)
-		cfg.Rules.Dir = filepath.Join(dir, org, "rules")
-		cfg.Ledger.Connection = "in-process"
+	return startConsortium(t, ctx, dir, func(i int, cfg *config.Config) {
 		cfg.Source.History, cfg.Source.Step = "2d", "5m"
 		cfg.Source.Simulator.Seed = uint64(i + 1)
-		cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 		cfg.Learning.Epochs = 3
-		if org == "Org3MSP" {
+		if cfg.Organization == "Org3MSP" {
 			cfg.Source.Kind = config.SourcePrometheus
 			cfg.Source.Prometheus.URL = promURL
 			cfg.Source.Prometheus.ReloadURL = promURL + "/-/reload"
 			cfg.Rules.Dir = rulesDir
 		}
-		var log *slog.Logger
-		if os.Getenv("SRELLAMA_DEBUG") != "" {
-			log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("site", org)
-		}
-		n, err := daemon.New(ctx, cfg, daemon.Parts{Ledger: client, Admin: admin, Evidence: cli.EvidenceFor("service"), Log: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- n.Run(nctx) }()
-		t.Cleanup(func() {
-			stop()
-			<-done
-			n.Close()
-		})
-		sites = append(sites, promSite{cfg: cfg, admin: admin})
-	}
-	return sites
+	})
 }
 
 func openPromRound(t *testing.T, ctx context.Context, ev *ledger.Gateway, id string, services []string) {
