@@ -226,13 +226,25 @@ type Provenance struct {
 	// proposer ranked the service's metrics by their deviation during its
 	// own incidents). Empty for hand-written definitions and those made
 	// before the field existed.
-	RankingBasis string            `json:"ranking_basis,omitempty"`
-	Generator    Generator         `json:"generator"`
-	Validation   []ValidationCheck `json:"validation"`
-	Proposer     string            `json:"proposer"`
+	RankingBasis string `json:"ranking_basis,omitempty"`
+	// Revision says why a version superseding another was asked for: the
+	// evidence's trigger and sentence (see the chaincode's records.Evidence);
+	// nil for first versions and for revisions made before evidence.
+	Revision   *RevisionReason   `json:"revision,omitempty"`
+	Generator  Generator         `json:"generator"`
+	Validation []ValidationCheck `json:"validation"`
+	Proposer   string            `json:"proposer"`
 	// Source names the spec an imported definition was translated from;
 	// nil for generated definitions.
 	Source *Source `json:"source,omitempty"`
+}
+
+// RevisionReason is the evidence a revision answers.
+type RevisionReason struct {
+	Trigger string `json:"trigger"`
+	Reason  string `json:"reason"`
+	// RequestID is the revision request the evidence opened.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Source is another tool's SLO spec a definition was imported from.

@@ -39,6 +39,11 @@ const (
 	EventApproval       EventKind = "Approval"
 	EventApprovalForAll EventKind = "ApprovalForAll"
 	EventTokenRetired   EventKind = "TokenRetired"
+	// ScheduleSet and ScheduleStopped carry the schedule.
+	EventScheduleSet     EventKind = "ScheduleSet"
+	EventScheduleStopped EventKind = "ScheduleStopped"
+	// Attested carries one member's attestation of one token and period.
+	EventAttested EventKind = "Attested"
 )
 
 // Event is the payload of every chaincode event; the event name equals Kind.
@@ -57,9 +62,11 @@ type Event struct {
 	Decision     *Decision           `json:"decision,omitempty"`
 	Token        *nft.Token          `json:"token,omitempty"`
 	// Superseded is the previous version when a mint revised a token.
-	Superseded *nft.Token        `json:"superseded,omitempty"`
-	Transfer   *Transfer         `json:"transfer,omitempty"`
-	Approval   *OperatorApproval `json:"approval,omitempty"`
+	Superseded  *nft.Token        `json:"superseded,omitempty"`
+	Schedule    *Schedule         `json:"schedule,omitempty"`
+	Attestation *Attestation      `json:"attestation,omitempty"`
+	Transfer    *Transfer         `json:"transfer,omitempty"`
+	Approval    *OperatorApproval `json:"approval,omitempty"`
 	// Reason explains a retirement.
 	Reason string `json:"reason,omitempty"`
 }

@@ -16,6 +16,10 @@ type Organization struct {
 	Name         string `json:"name"`
 	RegisteredAt string `json:"registered_at"`
 	UpdatedAt    string `json:"updated_at"`
+	// Services are those the organization declares it runs (sorted): a
+	// round, schedule or request naming a service no member runs is
+	// refused at once.
+	Services []string `json:"services,omitempty"`
 }
 
 // Node is one libp2p node of an organization. Nodes admit peers only if
@@ -91,6 +95,10 @@ type Round struct {
 	OpenedAt string      `json:"opened_at"`
 	OpenTxID string      `json:"open_tx_id"`
 	Status   RoundStatus `json:"status"`
+	// ScheduleID and Period name the schedule period that opened the
+	// round; empty for a round opened by hand.
+	ScheduleID string `json:"schedule_id,omitempty"`
+	Period     int64  `json:"period,omitempty"`
 	// Outcome, once finalized.
 	GlobalModelDigest string           `json:"global_model_digest,omitempty"`
 	Contributors      []string         `json:"contributors,omitempty"`
@@ -194,7 +202,12 @@ const DefaultAssignTTL = time.Hour
 // GenerationRequest asks members to generate an SLO for one service from
 // its top-ranked SLIs.
 type GenerationRequest struct {
-	ID                string       `json:"id"`
+	ID string `json:"id"`
+	// Kind is RequestRevision for a request raised on evidence against
+	// the active token Supersedes; its proposals must supersede it.
+	Kind              RequestKind  `json:"kind,omitempty"`
+	Supersedes        string       `json:"supersedes,omitempty"`
+	Evidence          *Evidence    `json:"evidence,omitempty"`
 	Service           string       `json:"service"`
 	RoundID           string       `json:"round_id,omitempty"`
 	GlobalModelDigest string       `json:"global_model_digest,omitempty"`
@@ -264,7 +277,12 @@ const (
 // Proposal is an s-528 draft put to the members' vote. Its ID is the token
 // ID the definition would mint.
 type Proposal struct {
-	ID         string         `json:"id"`
+	ID string `json:"id"`
+	// Kind is ProposalRetirement for a proposal to retire the token
+	// Target on Evidence; Definition is then the target's.
+	Kind       ProposalKind   `json:"kind,omitempty"`
+	Target     string         `json:"target,omitempty"`
+	Evidence   *Evidence      `json:"evidence,omitempty"`
 	RequestID  string         `json:"request_id"`
 	Definition nft.Definition `json:"definition"`
 	Proposer   string         `json:"proposer"`
