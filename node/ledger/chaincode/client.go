@@ -210,7 +210,7 @@ func (c *Client) Propose(ctx context.Context, requestID string, def nft.Definiti
 
 // ProposeWith is Propose with the proposer's own decision and figures
 // (Generation:ProposeWith).
-func (c *Client) ProposeWith(ctx context.Context, requestID string, def nft.Definition, d records.Decision) (Committed[records.Proposal], error) {
+func (c *Client) ProposeWith(ctx context.Context, requestID string, def nft.Definition, d records.DecisionSpec) (Committed[records.Proposal], error) {
 	body, err := argJSON("Generation:ProposeWith", def)
 	if err != nil {
 		return Committed[records.Proposal]{}, err
@@ -229,7 +229,7 @@ func (c *Client) Reject(ctx context.Context, proposalID, reason string) (Committ
 }
 
 // Decide records the caller's decision with what it rests on.
-func (c *Client) Decide(ctx context.Context, proposalID string, d records.Decision) (Committed[records.Proposal], error) {
+func (c *Client) Decide(ctx context.Context, proposalID string, d records.DecisionSpec) (Committed[records.Proposal], error) {
 	return submitJSON[records.Proposal](ctx, c, "Generation:Decide", []string{proposalID}, d)
 }
 

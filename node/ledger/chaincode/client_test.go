@@ -17,6 +17,7 @@ import (
 
 	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft/nfttest"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/ledger/chaincode"
 )
@@ -133,5 +134,28 @@ func TestClientEncodesArgumentsAndDecodesResults(t *testing.T) {
 	l.err, l.result = nil, []byte("3")
 	if n, err := c.BalanceOf(ctx, "Org1MSP"); n != 3 || err != nil {
 		t.Errorf("BalanceOf = %d, %v", n, err)
+	}
+}
+
+// Decisions travel as the chaincode parses them: a DecisionSpec, which
+// records.ParseDecisionSpec (strict: no unknown fields) accepts.
+func TestDecisionArgumentsParse(t *testing.T) {
+	ctx := context.Background()
+	l := &fake{result: []byte(`{"id":"p1","status":"open"}`)}
+	c := chaincode.New(l)
+	spec := records.DecisionSpec{Verdict: records.VerdictReject, Reason: "pages falsely", Figures: map[string]float64{"false_pages": 3}}
+	if _, err := c.Decide(ctx, "p1", spec); err != nil {
+		t.Fatal(err)
+	}
+	approve := records.DecisionSpec{Verdict: records.VerdictApprove, Figures: map[string]float64{"history_days": 7}}
+	if _, err := c.ProposeWith(ctx, "r1", nfttest.Definition("amf", "Org1MSP"), approve); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []records.DecisionSpec{spec, approve} {
+		args := strings.Split(l.calls[i], "|")
+		got, err := records.ParseDecisionSpec(args[len(args)-1])
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("call %q: decision %+v, %v; want %+v", l.calls[i], got, err, want)
+		}
 	}
 }
