@@ -81,7 +81,7 @@ func (x Executor) Sweep(ctx context.Context, now time.Time) error {
 	}
 	var errs []error
 	for _, id := range x.Turns.Due(now) {
-		_, _, err := x.Ledger.Submit(ctx, "Generation:Reassign", id)
+		_, err := x.Ledger.Reassign(ctx, id)
 		if err == nil {
 			x.logger().Info("reassigned a request whose assignee's turn passed", "request", id)
 			continue // the reassignment event updates the turn

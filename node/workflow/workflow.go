@@ -13,7 +13,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
 // Action is something this organization does in response to an event.
@@ -74,10 +74,18 @@ func Decide(p Policy, e records.Event) []Action {
 	return out
 }
 
-// Ledger is what the executor needs from the node's ledger client.
+// Ledger is what the executor needs of the chaincode: the transactions
+// it reads and submits, typed (*chaincode.Client is one).
 type Ledger interface {
-	Submit(ctx context.Context, fn string, args ...string) ([]byte, string, error)
-	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+	Request(ctx context.Context, requestID string) (records.GenerationRequest, error)
+	ProposalsByRequest(ctx context.Context, requestID string) ([]records.Proposal, error)
+	Proposal(ctx context.Context, proposalID string) (records.Proposal, error)
+	Decisions(ctx context.Context, proposalID string) ([]records.Decision, error)
+	Propose(ctx context.Context, requestID string, def nft.Definition) (chaincode.Committed[records.Proposal], error)
+	ProposeWith(ctx context.Context, requestID string, def nft.Definition, d records.DecisionSpec) (chaincode.Committed[records.Proposal], error)
+	Decide(ctx context.Context, proposalID string, d records.DecisionSpec) (chaincode.Committed[records.Proposal], error)
+	Decline(ctx context.Context, requestID, reason string) (chaincode.Committed[records.GenerationRequest], error)
+	Reassign(ctx context.Context, requestID string) (chaincode.Committed[records.GenerationRequest], error)
 }
 
 // Generated is a definition answering a request, with the figures the
@@ -205,7 +213,7 @@ func (x Executor) generate(ctx context.Context, req records.GenerationRequest) e
 		if req.Assignee != x.Policy.Self {
 			return nil
 		}
-		if _, _, err := x.Ledger.Submit(ctx, "Generation:Decline", req.ID, reasonText(err)); err != nil && !isDone(err) {
+		if _, err := x.Ledger.Decline(ctx, req.ID, reasonText(err)); err != nil && !isDone(err) {
 			return fmt.Errorf("declining request %s: %w", req.ID, err)
 		}
 		return nil
@@ -214,16 +222,11 @@ func (x Executor) generate(ctx context.Context, req records.GenerationRequest) e
 		return fmt.Errorf("generating for request %s: %w", req.ID, err)
 	}
 	def := gen.Definition
-	raw, err := nft.Encode(def)
-	if err != nil {
-		return err
-	}
 	if len(gen.Figures) > 0 {
-		decision, _ := json.Marshal(records.DecisionSpec{Verdict: records.VerdictApprove, Figures: gen.Figures,
+		_, err = x.Ledger.ProposeWith(ctx, req.ID, def, records.DecisionSpec{Verdict: records.VerdictApprove, Figures: gen.Figures,
 			Reason: "generated from our own history"})
-		_, _, err = x.Ledger.Submit(ctx, "Generation:ProposeWith", req.ID, string(raw), string(decision))
 	} else {
-		_, _, err = x.Ledger.Submit(ctx, "Generation:Propose", req.ID, string(raw))
+		_, err = x.Ledger.Propose(ctx, req.ID, def)
 	}
 	if err != nil {
 		if isDone(err) {
@@ -251,12 +254,8 @@ func reasonText(err error) string {
 }
 
 func (x Executor) request(ctx context.Context, id string) (records.GenerationRequest, error) {
-	var req records.GenerationRequest
-	raw, err := x.Ledger.Evaluate(ctx, "Generation:GetRequest", id)
+	req, err := x.Ledger.Request(ctx, id)
 	if err != nil {
-		return req, fmt.Errorf("reading request %s: %w", id, err)
-	}
-	if err := json.Unmarshal(raw, &req); err != nil {
 		return req, fmt.Errorf("reading request %s: %w", id, err)
 	}
 	return req, nil
@@ -265,12 +264,8 @@ func (x Executor) request(ctx context.Context, id string) (records.GenerationReq
 // alreadyProposed reports whether this organization has a proposal for the
 // request on the ledger: a replayed event must not propose twice.
 func (x Executor) alreadyProposed(ctx context.Context, requestID string) (bool, error) {
-	raw, err := x.Ledger.Evaluate(ctx, "Generation:ProposalsByRequest", requestID)
+	props, err := x.Ledger.ProposalsByRequest(ctx, requestID)
 	if err != nil {
-		return false, fmt.Errorf("reading proposals of %s: %w", requestID, err)
-	}
-	var props []records.Proposal
-	if err := json.Unmarshal(raw, &props); err != nil {
 		return false, fmt.Errorf("reading proposals of %s: %w", requestID, err)
 	}
 	return slices.ContainsFunc(props, func(p records.Proposal) bool { return p.Proposer == x.Policy.Self }), nil
@@ -278,24 +273,16 @@ func (x Executor) alreadyProposed(ctx context.Context, requestID string) (bool, 
 
 func (x Executor) review(ctx context.Context, p records.Proposal) error {
 	// Catching up, a proposal the event shows open may have closed since.
-	raw, err := x.Ledger.Evaluate(ctx, "Generation:GetProposal", p.ID)
+	current, err := x.Ledger.Proposal(ctx, p.ID)
 	if err != nil {
-		return fmt.Errorf("reading proposal %s: %w", p.ID, err)
-	}
-	var current records.Proposal
-	if err := json.Unmarshal(raw, &current); err != nil {
 		return fmt.Errorf("reading proposal %s: %w", p.ID, err)
 	}
 	if current.Status != records.ProposalOpen {
 		x.logger().Debug("proposal closed; not reviewing", "proposal", p.ID, "status", current.Status)
 		return nil
 	}
-	raw, err = x.Ledger.Evaluate(ctx, "Generation:Decisions", p.ID)
+	decisions, err := x.Ledger.Decisions(ctx, p.ID)
 	if err != nil {
-		return fmt.Errorf("reading decisions on %s: %w", p.ID, err)
-	}
-	var decisions []records.Decision
-	if err := json.Unmarshal(raw, &decisions); err != nil {
 		return fmt.Errorf("reading decisions on %s: %w", p.ID, err)
 	}
 	if slices.ContainsFunc(decisions, func(d records.Decision) bool { return d.MSPID == x.Policy.Self }) {
@@ -305,11 +292,8 @@ func (x Executor) review(ctx context.Context, p records.Proposal) error {
 	if err != nil {
 		return fmt.Errorf("reviewing proposal %s: %w", p.ID, err)
 	}
-	spec, err := json.Marshal(records.DecisionSpec{Verdict: v.Kind, Reason: v.Reason, Figures: v.Figures})
-	if err != nil {
-		return err
-	}
-	if _, _, err = x.Ledger.Submit(ctx, "Generation:Decide", p.ID, string(spec)); err != nil && !isDone(err) {
+	spec := records.DecisionSpec{Verdict: v.Kind, Reason: v.Reason, Figures: v.Figures}
+	if _, err = x.Ledger.Decide(ctx, p.ID, spec); err != nil && !isDone(err) {
 		return fmt.Errorf("deciding on proposal %s: %w", p.ID, err)
 	}
 	x.logger().Info("decided on a proposal", "proposal", p.ID, "service", p.Definition.SLI.Service,

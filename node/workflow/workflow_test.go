@@ -16,6 +16,8 @@ import (
 	"github.com/srellama/srellama/chaincode/stubtest"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/nft/nfttest"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 	"github.com/srellama/srellama/node/rulesync"
 	"github.com/srellama/srellama/node/workflow"
 )
@@ -42,10 +44,12 @@ type consortium struct {
 	refused map[string]int
 }
 
-// orgLedger is one organization's view: its client identity.
+// orgLedger is one organization's view: its client identity. The
+// executor reaches it through the typed chaincode client, as a node does.
 type orgLedger struct {
-	c   *consortium
-	msp string
+	ledger.Ledger // events are the consortium's queue, not the ledger's
+	c             *consortium
+	msp           string
 }
 
 func (l orgLedger) Submit(_ context.Context, fn string, args ...string) ([]byte, string, error) {
@@ -116,7 +120,7 @@ func newConsortium(t *testing.T, maxObjective map[string]float64) *consortium {
 		c.order = append(c.order, msp)
 		c.execs[msp] = workflow.Executor{
 			Policy:    workflow.Policy{Self: msp},
-			Ledger:    orgLedger{c: c, msp: msp},
+			Ledger:    chaincode.New(orgLedger{c: c, msp: msp}),
 			Generator: generator{self: msp, objective: 0.999},
 			Reviewer:  reviewer{max: maxObjective[msp]},
 			Installer: rulesync.Syncer{Dir: filepath.Join(t.TempDir(), msp)},
