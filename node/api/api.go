@@ -5,6 +5,13 @@
 // Prometheus metrics. Everything else it shows comes from the ledger
 // through the node's client, so two nodes of a consortium answer the same
 // questions alike.
+//
+// Ledger records are read through the typed chaincode client and encoded
+// again, never relayed as the ledger's bytes: what the API serves has
+// decoded as the record it claims to be (a result that does not is a 502
+// naming the transaction), and one encoder writes every answer. The node
+// and the chaincode are built from one module, so the records' fields are
+// the same on both sides.
 package api
 
 import (
@@ -25,11 +32,21 @@ import (
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
-// Evaluator is the read side of the node's ledger client.
-type Evaluator interface {
-	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+// Ledger is what the API reads of the chaincode, typed
+// (*chaincode.Client is one).
+type Ledger interface {
+	GetOrganization(ctx context.Context, mspID string) (records.Organization, error)
+	Rounds(ctx context.Context, p chaincode.PageRequest) (records.Page[records.Round], error)
+	Round(ctx context.Context, roundID string) (records.Round, error)
+	TokensByService(ctx context.Context, service string, p chaincode.PageRequest) (records.Page[nft.Token], error)
+	TokensByOwner(ctx context.Context, owner string, p chaincode.PageRequest) (records.Page[nft.Token], error)
+	TokensByRound(ctx context.Context, roundID string, p chaincode.PageRequest) (records.Page[nft.Token], error)
+	Token(ctx context.Context, tokenID string) (nft.Token, error)
+	History(ctx context.Context, tokenID string) ([]records.HistoryEntry, error)
+	Provenance(ctx context.Context, tokenID string) (records.Provenance, error)
 }
 
 // RoundStates reports this node's own view of rounds (the protocol phase);
@@ -77,7 +94,7 @@ type PendingAction struct {
 // Server is the node's API.
 type Server struct {
 	Organization string
-	Ledger       Evaluator
+	Ledger       Ledger
 	Rounds       RoundStates
 	Workflow     Workflow
 	Registry     *prometheus.Registry
@@ -97,10 +114,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/rounds/{id}", s.round)
 	mux.HandleFunc("GET /api/v1/rounds/{id}/ranking", s.ranking)
 	mux.HandleFunc("GET /api/v1/tokens", s.tokens)
-	mux.HandleFunc("GET /api/v1/tokens/{id}", s.query("Tokens:Get"))
+	mux.HandleFunc("GET /api/v1/tokens/{id}", tokenQuery(s, Ledger.Token))
 	mux.HandleFunc("GET /api/v1/tokens/{id}/rules", s.rules)
-	mux.HandleFunc("GET /api/v1/tokens/{id}/history", s.query("Audit:History"))
-	mux.HandleFunc("GET /api/v1/tokens/{id}/provenance", s.query("Audit:Provenance"))
+	mux.HandleFunc("GET /api/v1/tokens/{id}/history", tokenQuery(s, Ledger.History))
+	mux.HandleFunc("GET /api/v1/tokens/{id}/provenance", tokenQuery(s, Ledger.Provenance))
 	if s.Workflow != nil {
 		mux.HandleFunc("GET /api/v1/workflow/pending", s.pending)
 	}
@@ -151,14 +168,15 @@ func badRequest(w http.ResponseWriter, msg string) {
 	writeJSON(w, http.StatusBadRequest, errorBody(msg))
 }
 
-// pageOK checks page_size and bookmark as the chaincode does.
-func pageOK(w http.ResponseWriter, r *http.Request) bool {
+// page reads page_size and bookmark, checked as the chaincode does.
+func page(w http.ResponseWriter, r *http.Request) (chaincode.PageRequest, bool) {
 	q := r.URL.Query()
-	if _, _, err := records.ParsePage(q.Get("page_size"), q.Get("bookmark")); err != nil {
+	size, bookmark, err := records.ParsePage(q.Get("page_size"), q.Get("bookmark"))
+	if err != nil {
 		badRequest(w, err.Error())
-		return false
+		return chaincode.PageRequest{}, false
 	}
-	return true
+	return chaincode.PageRequest{Size: int(size), Bookmark: bookmark}, true
 }
 
 // roundIDOK checks the {id} of a round route.
@@ -186,18 +204,19 @@ func truncateID(s string) string {
 	return s
 }
 
-func (s *Server) evaluate(r *http.Request, fn string, args ...string) ([]byte, error) {
+// ledgerContext bounds one ledger query.
+func (s *Server) ledgerContext(r *http.Request) (context.Context, context.CancelFunc) {
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	return s.Ledger.Evaluate(ctx, fn, args...)
+	return context.WithTimeout(r.Context(), timeout)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	_, err := s.evaluate(r, "Consortium:GetOrganization", s.Organization)
+	ctx, cancel := s.ledgerContext(r)
+	defer cancel()
+	_, err := s.Ledger.GetOrganization(ctx, s.Organization)
 	body := map[string]string{"status": "ok", "organization": s.Organization, "ledger": "ok"}
 	status := http.StatusOK
 	if err != nil {
@@ -208,12 +227,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rounds(w http.ResponseWriter, r *http.Request) {
-	if !pageOK(w, r) {
+	p, ok := page(w, r)
+	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	raw, err := s.evaluate(r, "Rounds:List", q.Get("page_size"), q.Get("bookmark"))
-	s.relay(w, raw, err)
+	ctx, cancel := s.ledgerContext(r)
+	defer cancel()
+	rounds, err := s.Ledger.Rounds(ctx, p)
+	s.reply(w, rounds, err)
 }
 
 // roundView is a round as the ledger holds it plus this node's phase.
@@ -229,16 +250,14 @@ func (s *Server) round(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	raw, err := s.evaluate(r, "Rounds:Get", id)
+	ctx, cancel := s.ledgerContext(r)
+	defer cancel()
+	round, err := s.Ledger.Round(ctx, id)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	var v roundView
-	if err := json.Unmarshal(raw, &v.Round); err != nil {
-		s.fail(w, fmt.Errorf("decoding round: %w", err))
-		return
-	}
+	v := roundView{Round: round}
 	if s.Rounds != nil {
 		v.LocalPhase, _ = s.Rounds.Phase(id)
 		if pr, ok := s.Rounds.(PhaseReasons); ok {
@@ -252,14 +271,11 @@ func (s *Server) ranking(w http.ResponseWriter, r *http.Request) {
 	if !roundIDOK(w, r) {
 		return
 	}
-	raw, err := s.evaluate(r, "Rounds:Get", r.PathValue("id"))
+	ctx, cancel := s.ledgerContext(r)
+	defer cancel()
+	round, err := s.Ledger.Round(ctx, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
-		return
-	}
-	var round records.Round
-	if err := json.Unmarshal(raw, &round); err != nil {
-		s.fail(w, fmt.Errorf("decoding round: %w", err))
 		return
 	}
 	if round.Status != records.RoundFinalized {
@@ -272,18 +288,21 @@ func (s *Server) ranking(w http.ResponseWriter, r *http.Request) {
 // tokens lists tokens by exactly one of service, owner or round.
 func (s *Server) tokens(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var fn, key string
+	type list = func(Ledger, context.Context, string, chaincode.PageRequest) (records.Page[nft.Token], error)
+	var read list
+	var key string
 	n := 0
 	for _, by := range []struct {
-		param, fn string
-		valid     func(string) bool
-	}{{"service", "Audit:ByService", nft.IsValidName}, {"owner", "Audit:ByOwner", nft.IsValidMSPID}, {"round", "Audit:ByRound", nft.IsValidName}} {
+		param string
+		read  list
+		valid func(string) bool
+	}{{"service", Ledger.TokensByService, nft.IsValidName}, {"owner", Ledger.TokensByOwner, nft.IsValidMSPID}, {"round", Ledger.TokensByRound, nft.IsValidName}} {
 		if v := q.Get(by.param); v != "" {
 			if !by.valid(v) {
 				badRequest(w, fmt.Sprintf("%s %q is not a valid %s", by.param, truncateID(v), by.param))
 				return
 			}
-			fn, key = by.fn, v
+			read, key = by.read, v
 			n++
 		}
 	}
@@ -291,20 +310,26 @@ func (s *Server) tokens(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody("give exactly one of service, owner or round"))
 		return
 	}
-	if !pageOK(w, r) {
+	p, ok := page(w, r)
+	if !ok {
 		return
 	}
-	raw, err := s.evaluate(r, fn, key, q.Get("page_size"), q.Get("bookmark"))
-	s.relay(w, raw, err)
+	ctx, cancel := s.ledgerContext(r)
+	defer cancel()
+	tokens, err := read(s.Ledger, ctx, key, p)
+	s.reply(w, tokens, err)
 }
 
-func (s *Server) query(fn string) http.HandlerFunc {
+// tokenQuery serves what read returns for the token of the route.
+func tokenQuery[T any](s *Server, read func(Ledger, context.Context, string) (T, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !tokenIDOK(w, r) {
 			return
 		}
-		raw, err := s.evaluate(r, fn, r.PathValue("id"))
-		s.relay(w, raw, err)
+		ctx, cancel := s.ledgerContext(r)
+		defer cancel()
+		v, err := read(s.Ledger, ctx, r.PathValue("id"))
+		s.reply(w, v, err)
 	}
 }
 
@@ -314,13 +339,14 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request) {
 	if !tokenIDOK(w, r) {
 		return
 	}
-	raw, err := s.evaluate(r, "Tokens:Get", r.PathValue("id"))
+	ctx, cancel := s.ledgerContext(r)
+	defer cancel()
+	tok, err := s.Ledger.Token(ctx, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	tok, err := nft.DecodeToken(raw)
-	if err != nil {
+	if err := nft.ValidateToken(tok); err != nil {
 		s.fail(w, fmt.Errorf("token from the ledger does not validate: %w", err))
 		return
 	}
@@ -337,13 +363,13 @@ func (s *Server) pending(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) relay(w http.ResponseWriter, raw []byte, err error) {
+// reply answers a ledger record, or the ledger's failure.
+func (s *Server) reply(w http.ResponseWriter, v any, err error) {
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(raw)
+	writeJSON(w, http.StatusOK, v)
 }
 
 // fail maps ledger errors to HTTP: what the chaincode could not find is

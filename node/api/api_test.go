@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +20,17 @@ import (
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/nft/nfttest"
 	"github.com/srellama/srellama/node/api"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
+// evaluator is one identity's read-only view of the in-process chaincode,
+// reached through the typed client as a node reaches its ledger.
 type evaluator struct {
-	l  *stubtest.Ledger
-	cc shim.Chaincode
-	id *stubtest.Identity
+	ledger.Ledger // queries only
+	l             *stubtest.Ledger
+	cc            shim.Chaincode
+	id            *stubtest.Identity
 }
 
 func (e evaluator) Evaluate(_ context.Context, fn string, args ...string) ([]byte, error) {
@@ -37,7 +43,7 @@ func (p phases) Phase(id string) (string, bool) { v, ok := p[id]; return v, ok }
 
 // ledgerWithToken registers three organizations, runs a round and mints
 // one token for amf through an explicit request.
-func ledgerWithToken(t *testing.T) (evaluator, nft.Token) {
+func ledgerWithToken(t *testing.T) (*chaincode.Client, nft.Token) {
 	t.Helper()
 	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 	l := stubtest.New("consortium", now)
@@ -73,7 +79,7 @@ func ledgerWithToken(t *testing.T) (evaluator, nft.Token) {
 	_ = json.Unmarshal(res.Event.Payload, &e)
 	res = submit(orgs["Org2MSP"].Client, "Generation:Approve", e.Proposal.ID)
 	_ = json.Unmarshal(res.Event.Payload, &e)
-	return evaluator{l: l, cc: cc, id: orgs["Org3MSP"].Client}, *e.Token
+	return chaincode.New(evaluator{l: l, cc: cc, id: orgs["Org3MSP"].Client}), *e.Token
 }
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -160,5 +166,22 @@ func TestPendingWorkflowActions(t *testing.T) {
 	}
 	if status, _ := get(t, (&api.Server{}).Handler(), "/api/v1/workflow/pending"); status != http.StatusNotFound {
 		t.Fatalf("a server without a workflow answers %d", status)
+	}
+}
+
+// Records are decoded from the ledger and encoded again: what the API
+// serves is the ledger's token, whole, still sealed by its digest.
+func TestTokenIsServedWhole(t *testing.T) {
+	ev, tok := ledgerWithToken(t)
+	h := (&api.Server{Organization: "Org3MSP", Ledger: ev}).Handler()
+	status, body := get(t, h, "/api/v1/tokens/"+tok.ID)
+	got, err := nft.DecodeToken([]byte(body))
+	if status != http.StatusOK || err != nil || !reflect.DeepEqual(got, tok) {
+		t.Fatalf("GET token = %d, %v; body %s", status, err, truncate(body))
+	}
+	status, body = get(t, h, "/api/v1/tokens?service=amf&page_size=1")
+	var page records.Page[nft.Token]
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &page) != nil || page.Count != 1 || !reflect.DeepEqual(page.Items, []nft.Token{tok}) {
+		t.Fatalf("GET tokens = %d %s", status, truncate(body))
 	}
 }

@@ -11,12 +11,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/srellama/srellama/node/api"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
 // gatewayLedger fails the way a real Fabric gateway does when the
 // chaincode refuses an argument: a generic error whose text the API cannot
 // classify, so only checking input first can answer 400.
-type gatewayLedger struct{ calls int }
+type gatewayLedger struct {
+	ledger.Ledger // queries only
+	calls         int
+}
 
 func (g *gatewayLedger) Evaluate(context.Context, string, ...string) ([]byte, error) {
 	g.calls++
@@ -24,8 +29,8 @@ func (g *gatewayLedger) Evaluate(context.Context, string, ...string) ([]byte, er
 }
 
 func TestBadInputIsRefusedBeforeTheLedger(t *testing.T) {
-	ledger := &gatewayLedger{}
-	h := (&api.Server{Organization: "Org1MSP", Ledger: ledger}).Handler()
+	gw := &gatewayLedger{}
+	h := (&api.Server{Organization: "Org1MSP", Ledger: chaincode.New(gw)}).Handler()
 	for _, path := range []string{
 		"/api/v1/rounds?page_size=ten",
 		"/api/v1/rounds?page_size=100000000",
@@ -44,8 +49,8 @@ func TestBadInputIsRefusedBeforeTheLedger(t *testing.T) {
 			t.Errorf("GET %s = %d %s, want 400", path, status, truncate(body))
 		}
 	}
-	if ledger.calls != 0 {
-		t.Errorf("bad input reached the ledger %d times", ledger.calls)
+	if gw.calls != 0 {
+		t.Errorf("bad input reached the ledger %d times", gw.calls)
 	}
 	// Well-formed input that the ledger then fails on is the ledger's
 	// failure: 502.

@@ -12,14 +12,17 @@ import (
 	"github.com/srellama/srellama/node/api"
 )
 
-// finalizedRound answers Rounds:Get with one finalized round.
-type finalizedRound struct{ round records.Round }
+// finalizedRound holds one finalized round; the ranking reads nothing else.
+type finalizedRound struct {
+	api.Ledger
+	round records.Round
+}
 
-func (f finalizedRound) Evaluate(_ context.Context, fn string, args ...string) ([]byte, error) {
-	if fn != "Rounds:Get" || len(args) != 1 || args[0] != f.round.ID {
-		return nil, fmt.Errorf("unexpected %s %v", fn, args)
+func (f finalizedRound) Round(_ context.Context, id string) (records.Round, error) {
+	if id != f.round.ID {
+		return records.Round{}, fmt.Errorf("round %s not found", id)
 	}
-	return json.Marshal(f.round)
+	return f.round, nil
 }
 
 func TestRankingSaysLearnedOrDeviationFallback(t *testing.T) {
@@ -30,7 +33,7 @@ func TestRankingSaysLearnedOrDeviationFallback(t *testing.T) {
 				Metrics: []nft.Metric{{Name: "a_total"}, {Name: "b_total"}}},
 		}}
 	r.ID = "round-7"
-	h := (&api.Server{Organization: "Org1MSP", Ledger: finalizedRound{r}}).Handler()
+	h := (&api.Server{Organization: "Org1MSP", Ledger: finalizedRound{round: r}}).Handler()
 	status, body := get(t, h, "/api/v1/rounds/round-7/ranking")
 	if status != http.StatusOK {
 		t.Fatalf("GET ranking = %d %s", status, body)

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -12,12 +11,12 @@ import (
 
 type roundLedger map[string]records.Round
 
-func (l roundLedger) Evaluate(_ context.Context, fn string, args ...string) ([]byte, error) {
-	r, ok := l[args[0]]
-	if fn != "Rounds:Get" || !ok {
-		return nil, errors.New("not found")
+func (l roundLedger) Round(_ context.Context, id string) (records.Round, error) {
+	r, ok := l[id]
+	if !ok {
+		return r, errors.New("not found")
 	}
-	return json.Marshal(r)
+	return r, nil
 }
 
 // A node catching up recognises finished rounds from the ledger.

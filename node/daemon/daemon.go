@@ -7,7 +7,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +37,7 @@ import (
 	"github.com/srellama/srellama/node/datadir"
 	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 	"github.com/srellama/srellama/node/rulesync"
 	"github.com/srellama/srellama/node/source"
 	"github.com/srellama/srellama/node/workflow"
@@ -77,6 +77,10 @@ type Node struct {
 	pending  *pendingSet
 	registry *prometheus.Registry
 	metrics  *nodeMetrics
+
+	// chain calls the chaincode through the timed ledger; registrar
+	// through the admin identity where one is given, else the same.
+	chain, registrar *chaincode.Client
 
 	mu      sync.Mutex
 	apiAddr string
@@ -133,8 +137,10 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 	}
 	n.metrics = newMetrics(n.registry)
 	n.parts.Ledger = timedLedger{n.parts.Ledger, n.metrics}
+	n.chain, n.registrar = chaincode.New(n.parts.Ledger), chaincode.New(n.parts.Ledger)
 	if n.parts.Admin != nil {
 		n.parts.Admin = timedLedger{n.parts.Admin, n.metrics}
+		n.registrar = chaincode.New(n.parts.Admin)
 	}
 	if err := n.buildNetwork(ctx); err != nil {
 		n.Close()
@@ -204,7 +210,7 @@ func (n *Node) buildWorkflow() error {
 	}
 	replay := workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Run
 	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay,
-		Active: n.activeTokens, Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI),
+		Active: n.chain.ActiveTokens, Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI),
 		Deviation: deviationRanking(federation.Trainer{MSPID: n.cfg.Organization, Source: src,
 			History: history, Step: step, Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Log: n.log})}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
@@ -216,7 +222,7 @@ func (n *Node) buildWorkflow() error {
 	}
 	n.exec = workflow.Executor{
 		Policy:    workflow.Policy{Self: n.cfg.Organization},
-		Ledger:    n.parts.Ledger,
+		Ledger:    n.chain,
 		Generator: timedGenerator{gen, n.metrics},
 		Reviewer: countedReviewer{workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
 			Backtest: replay}, n.metrics},
@@ -248,16 +254,6 @@ func deviationRanking(tr federation.Trainer) func(context.Context, string) ([]nf
 		}
 		return fl.Ranking(scores).NFTMetrics(len(scores)), nil
 	}
-}
-
-// activeTokens reads a service's active SLOs from the ledger.
-func (n *Node) activeTokens(ctx context.Context, service string) ([]nft.Token, error) {
-	raw, err := n.parts.Ledger.Evaluate(ctx, "Tokens:Active", service)
-	if err != nil {
-		return nil, err
-	}
-	var out []nft.Token
-	return out, json.Unmarshal(raw, &out)
 }
 
 // installs says whether this node installs the rules of a service's
@@ -323,12 +319,8 @@ func (n *Node) Close() {
 // register records this node's peer ID and addresses on the ledger unless
 // they are already there.
 func (n *Node) register(ctx context.Context) error {
-	registrar := n.parts.Admin
-	if registrar == nil {
-		registrar = n.parts.Ledger
-	}
-	if _, err := n.parts.Ledger.Evaluate(ctx, "Consortium:GetOrganization", n.cfg.Organization); err != nil {
-		if _, _, err := registrar.Submit(ctx, "Consortium:RegisterOrganization", n.cfg.Organization); err != nil {
+	if _, err := n.chain.GetOrganization(ctx, n.cfg.Organization); err != nil {
+		if _, err := n.registrar.RegisterOrganization(ctx, n.cfg.Organization); err != nil {
 			return fmt.Errorf("daemon: registering organization %s (needs an admin identity): %w", n.cfg.Organization, err)
 		}
 		n.log.Info("registered the organization on the ledger")
@@ -340,14 +332,10 @@ func (n *Node) register(ctx context.Context) error {
 	slices.Sort(addrs)
 	// A restarted node on new ports updates its addresses; otherwise the
 	// registration stands.
-	if raw, err := n.parts.Ledger.Evaluate(ctx, "Consortium:ResolvePeer", n.host.ID().String()); err == nil {
-		var known records.Node
-		if json.Unmarshal(raw, &known) == nil && slices.Equal(known.Addrs, addrs) {
-			return nil
-		}
+	if known, err := n.chain.ResolvePeer(ctx, n.host.ID().String()); err == nil && slices.Equal(known.Addrs, addrs) {
+		return nil
 	}
-	raw, _ := json.Marshal(addrs)
-	if _, _, err := registrar.Submit(ctx, "Consortium:RegisterNode", n.host.ID().String(), string(raw)); err != nil {
+	if _, err := n.registrar.RegisterNode(ctx, n.host.ID().String(), addrs); err != nil {
 		return fmt.Errorf("daemon: registering peer %s (needs an admin identity): %w", n.host.ID(), err)
 	}
 	n.log.Info("registered this node on the ledger", "peer", n.host.ID(), "addrs", addrs)
@@ -355,12 +343,7 @@ func (n *Node) register(ctx context.Context) error {
 }
 
 func (n *Node) registeredNodes(ctx context.Context) ([]records.Node, error) {
-	raw, err := n.parts.Ledger.Evaluate(ctx, "Consortium:ListNodes", "")
-	if err != nil {
-		return nil, err
-	}
-	var nodes []records.Node
-	return nodes, json.Unmarshal(raw, &nodes)
+	return n.chain.ListNodes(ctx, "")
 }
 
 // connectRegistered admits the registered nodes and dials those it is not
@@ -417,7 +400,7 @@ func (n *Node) serveAPI() (func(), error) {
 	n.apiAddr = l.Addr().String()
 	n.mu.Unlock()
 	srv := &http.Server{
-		Handler: (&api.Server{Organization: n.cfg.Organization, Ledger: n.parts.Ledger, Rounds: phases{n.part, n.trainer},
+		Handler: (&api.Server{Organization: n.cfg.Organization, Ledger: n.chain, Rounds: phases{n.part, n.trainer},
 			Workflow: pendingView{n.pending}, Registry: n.registry, Log: n.log, BearerToken: token}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -105,7 +105,7 @@ func (n *Node) consumeRounds(ctx context.Context) error {
 }
 
 func (n *Node) handleRoundEvent(ctx context.Context, e records.Event) {
-	if e.Kind == records.EventRoundOpened && e.Round != nil && roundPassed(ctx, n.parts.Ledger, *e.Round, n.parts.Now()) {
+	if e.Kind == records.EventRoundOpened && e.Round != nil && roundPassed(ctx, n.chain, *e.Round, n.parts.Now()) {
 		// Catching up: the round closed, or its commit window did, long
 		// ago; training for it now would only be refused.
 		n.log.Debug("round already past; not taking part", "round", e.Round.ID)
@@ -142,7 +142,7 @@ func (n *Node) consumeWorkflow(ctx context.Context) error {
 	c := workflowConsumer{
 		handle:  n.exec.Handle,
 		sweep:   n.exec.Sweep,
-		refresh: n.currentTokens,
+		refresh: currentTokens(n.chain),
 		decode:  func(ev ledger.Event) (records.Event, bool) { return n.decode(ev, "workflow") },
 		pending: n.pending,
 		cp:      cp,
@@ -153,25 +153,32 @@ func (n *Node) consumeWorkflow(ctx context.Context) error {
 	return c.run(ctx, events)
 }
 
+// tokenReader reads a token's state on the ledger now.
+type tokenReader interface {
+	Token(ctx context.Context, tokenID string) (nft.Token, error)
+}
+
 // currentTokens replaces the tokens of an event with their state on the
 // ledger now. A retried install runs after later events were handled: a
 // token's old state must not undo what a later revision installed.
-func (n *Node) currentTokens(ctx context.Context, e records.Event) (records.Event, error) {
-	for _, t := range []**nft.Token{&e.Token, &e.Superseded} {
-		if *t == nil {
-			continue
+func currentTokens(l tokenReader) func(ctx context.Context, e records.Event) (records.Event, error) {
+	return func(ctx context.Context, e records.Event) (records.Event, error) {
+		for _, t := range []**nft.Token{&e.Token, &e.Superseded} {
+			if *t == nil {
+				continue
+			}
+			tok, err := l.Token(ctx, (*t).ID)
+			if err == nil {
+				// The rules installed are the token's: check its seal.
+				err = nft.ValidateToken(tok)
+			}
+			if err != nil {
+				return e, fmt.Errorf("reading token %s: %w", (*t).ID, err)
+			}
+			*t = &tok
 		}
-		raw, err := n.parts.Ledger.Evaluate(ctx, "Tokens:Get", (*t).ID)
-		if err != nil {
-			return e, fmt.Errorf("reading token %s: %w", (*t).ID, err)
-		}
-		tok, err := nft.DecodeToken(raw)
-		if err != nil {
-			return e, fmt.Errorf("reading token %s: %w", (*t).ID, err)
-		}
-		*t = &tok
+		return e, nil
 	}
-	return e, nil
 }
 
 // workflowConsumer carries out the workflow's actions in ledger order. An
@@ -314,17 +321,13 @@ func (c workflowConsumer) park(ev ledger.Event, kind records.EventKind, cause er
 // catching up recognises finished rounds without acting on them. When the
 // ledger cannot say, the round is taken as live.
 func roundPassed(ctx context.Context, l interface {
-	Evaluate(ctx context.Context, fn string, args ...string) ([]byte, error)
+	Round(ctx context.Context, roundID string) (records.Round, error)
 }, r records.Round, now time.Time) bool {
 	if commit, err := records.ParseTime(r.CommitDeadline); err == nil && now.After(commit) {
 		return true
 	}
-	raw, err := l.Evaluate(ctx, "Rounds:Get", r.ID)
-	if err != nil {
-		return false
-	}
-	var current records.Round
-	return json.Unmarshal(raw, &current) == nil && current.Status != records.RoundOpen
+	current, err := l.Round(ctx, r.ID)
+	return err == nil && current.Status != records.RoundOpen
 }
 
 // reassignEvery is how often the node looks for requests whose assignee's

@@ -22,18 +22,15 @@ import (
 	"github.com/srellama/srellama/node/workflow"
 )
 
-// tokenLedger answers Tokens:Get from a map: the tokens' current states.
-type tokenLedger struct {
-	ledger.Ledger
-	tokens map[string]nft.Token
-}
+// tokenLedger holds the tokens' current states.
+type tokenLedger map[string]nft.Token
 
-func (l tokenLedger) Evaluate(_ context.Context, fn string, args ...string) ([]byte, error) {
-	t, ok := l.tokens[args[0]]
-	if fn != "Tokens:Get" || !ok {
-		return nil, errors.New("not found")
+func (l tokenLedger) Token(_ context.Context, id string) (nft.Token, error) {
+	t, ok := l[id]
+	if !ok {
+		return t, errors.New("not found")
 	}
-	return json.Marshal(t)
+	return t, nil
 }
 
 func mintEvent(t *testing.T, block uint64, tx string, tok nft.Token, superseded *nft.Token) ledger.Event {
@@ -60,12 +57,12 @@ func TestRetriedInstallDoesNotUndoALaterRevision(t *testing.T) {
 	if err := nft.ValidateToken(superseded); err != nil {
 		t.Fatal(err)
 	}
-	l := tokenLedger{tokens: map[string]nft.Token{v1.ID: superseded, v2.ID: v2}}
+	l := tokenLedger{v1.ID: superseded, v2.ID: v2}
 
 	var down atomic.Bool
 	down.Store(true)
 	rules := filepath.Join(dir, "rules")
-	exec := workflow.Executor{Policy: workflow.Policy{Self: "Org2MSP"}, Ledger: l, Log: log,
+	exec := workflow.Executor{Policy: workflow.Policy{Self: "Org2MSP"}, Log: log,
 		Installer: rulesync.Syncer{Dir: rules, Served: rulesync.Served{Installs: func(context.Context, string) (bool, error) {
 			if down.Load() {
 				return false, errors.New("services this node serves: prometheus down")
@@ -81,9 +78,8 @@ func TestRetriedInstallDoesNotUndoALaterRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{parts: Parts{Ledger: l}}
 	c := workflowConsumer{handle: exec.Handle, sweep: func(context.Context, time.Time) error { return nil },
-		refresh: n.currentTokens, pending: pending, cp: cp, now: time.Now, metrics: newMetrics(prometheus.NewRegistry()), log: log,
+		refresh: currentTokens(l), pending: pending, cp: cp, now: time.Now, metrics: newMetrics(prometheus.NewRegistry()), log: log,
 		decode: func(ev ledger.Event) (records.Event, bool) {
 			var e records.Event
 			return e, json.Unmarshal(ev.Payload, &e) == nil
