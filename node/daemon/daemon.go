@@ -299,6 +299,14 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.register(ctx); err != nil {
 		return err
 	}
+	// Not fatal: a node without an admin identity still takes part, but
+	// the consortium then refuses rounds on services only it would run.
+	if err := n.declareServices(ctx, n.registrar()); err != nil {
+		n.log.Warn("services not declared", "err", err)
+	}
+	if err := n.runScheduler(ctx); err != nil {
+		return err
+	}
 	n.connectRegistered(ctx)
 	if err := n.part.Resume(ctx); err != nil {
 		return err
@@ -320,13 +328,19 @@ func (n *Node) Close() {
 	n.closers = nil
 }
 
+// registrar is the identity that registers the organization: the admin's
+// when the node has one.
+func (n *Node) registrar() ledger.Ledger {
+	if n.parts.Admin != nil {
+		return n.parts.Admin
+	}
+	return n.parts.Ledger
+}
+
 // register records this node's peer ID and addresses on the ledger unless
 // they are already there.
 func (n *Node) register(ctx context.Context) error {
-	registrar := n.parts.Admin
-	if registrar == nil {
-		registrar = n.parts.Ledger
-	}
+	registrar := n.registrar()
 	if _, err := n.parts.Ledger.Evaluate(ctx, "Consortium:GetOrganization", n.cfg.Organization); err != nil {
 		if _, _, err := registrar.Submit(ctx, "Consortium:RegisterOrganization", n.cfg.Organization); err != nil {
 			return fmt.Errorf("daemon: registering organization %s (needs an admin identity): %w", n.cfg.Organization, err)
