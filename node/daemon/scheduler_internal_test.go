@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/embedledger"
+	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
@@ -166,6 +168,37 @@ func TestSchedulersRaceToOneRound(t *testing.T) {
 	// Its direct call is the settled refusal the others treat as done.
 	if _, err := clients[2].OpenDueRound(ctx, "hourly"); !records.IsSettled(err) {
 		t.Errorf("a second OpenDue: %v, want a settled refusal", err)
+	}
+
+	// Two bare OpenDue calls at once: one opens the round; the other is a
+	// settled refusal, or, when both were endorsed before either
+	// committed, an MVCC conflict whose retry is the settled refusal.
+	second := spec
+	second.ID = "second"
+	if _, err := admin1.SetSchedule(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	results := make([]error, 2)
+	for i := range results {
+		wg.Go(func() { _, results[i] = clients[i].OpenDueRound(ctx, "second") })
+	}
+	wg.Wait()
+	ok := 0
+	for i, err := range results {
+		var invalid *ledger.InvalidTxError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &invalid):
+			if _, err := clients[i].OpenDueRound(ctx, "second"); !records.IsSettled(err) {
+				t.Errorf("node %d's retry after %v: %v, want a settled refusal", i+1, invalid, err)
+			}
+		case !records.IsSettled(err):
+			t.Errorf("node %d: %v, want success or a settled refusal", i+1, err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d of two racing OpenDue calls opened the round, want 1: %v", ok, results)
 	}
 
 	// A stopped schedule opens nothing, even in a new period.
