@@ -105,7 +105,10 @@ func (c *Schedules) Stop(ctx contractapi.TransactionContextInterface, scheduleID
 // transaction time, its deadlines counted from that time. Any member's
 // identity may call it (nodes call it with their own). A period whose
 // round is already open is a settled refusal: the racing node that lost
-// is done too.
+// is done too. The transaction time is the client's, within the peers'
+// time window, so a period may open up to records.TimeWindow early; a
+// schedule whose start or cadence changed keeps the rounds its old
+// numbering opened, and a period whose ID one of them holds is settled.
 func (c *Schedules) OpenDue(ctx contractapi.TransactionContextInterface, scheduleID string) (string, error) {
 	t, err := begin(ctx)
 	if err != nil {
