@@ -1,5 +1,5 @@
 // Package contracts is the SRE-Llama chaincode: the Consortium, Rounds,
-// Generation, Tokens and Audit contracts on fabric-contract-api-go.
+// Generation, Tokens, Audit and Schedules contracts on fabric-contract-api-go.
 //
 // Every function takes and returns strings: structured arguments are JSON
 // documents that the records package decodes strictly, and results are
@@ -12,6 +12,7 @@
 //	Consortium:RegisterOrganization(name)             admin
 //	Consortium:RegisterNode(peerID, addrsJSON)        admin
 //	Consortium:RemoveNode(peerID)                     admin
+//	Consortium:DeclareServices(servicesJSON)          admin
 //	Rounds:Open(specJSON)                             admin
 //	Rounds:CommitUpdate(roundID, commitmentJSON)      admin or client
 //	Rounds:SubmitAggregate(roundID, claimJSON)        admin or client
@@ -26,6 +27,9 @@
 //	Generation:Reassign(requestID)                    admin or client, once the assignee's turn passed
 //	Generation:Close(proposalID)                      admin or client
 //	Tokens:Approve / SetApprovalForAll / TransferFrom / Revise / Retire   admin
+//	Schedules:Set(specJSON)                           admin
+//	Schedules:Stop(scheduleID, reason)                admin
+//	Schedules:OpenDue(scheduleID)                     admin or client
 //
 // and the queries each contract lists in GetEvaluateTransactions.
 package contracts
@@ -53,9 +57,9 @@ func New() (shim.Chaincode, error) {
 	}
 	byName := map[string]contractapi.ContractInterface{
 		"Consortium": &Consortium{named("Consortium")}, "Rounds": &Rounds{named("Rounds")}, "Generation": &Generation{named("Generation")},
-		"Tokens": &Tokens{named("Tokens")}, "Audit": &Audit{named("Audit")},
+		"Tokens": &Tokens{named("Tokens")}, "Audit": &Audit{named("Audit")}, "Schedules": &Schedules{named("Schedules")},
 	}
-	contracts := []contractapi.ContractInterface{byName["Consortium"], byName["Rounds"], byName["Generation"], byName["Tokens"], byName["Audit"]}
+	contracts := []contractapi.ContractInterface{byName["Consortium"], byName["Rounds"], byName["Generation"], byName["Tokens"], byName["Audit"], byName["Schedules"]}
 	cc, err := contractapi.NewChaincode(contracts...)
 	if err != nil {
 		return nil, fmt.Errorf("assembling chaincode: %w", err)

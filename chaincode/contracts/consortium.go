@@ -47,6 +47,41 @@ func (c *Consortium) RegisterOrganization(ctx contractapi.TransactionContextInte
 	return encode(org)
 }
 
+// DeclareServices records the services the caller's organization runs
+// (a JSON array; stored sorted, without duplicates; an empty array
+// withdraws the declaration). Once any member has declared services, a
+// round, schedule or generation request naming a service no member
+// declares is refused at once.
+func (c *Consortium) DeclareServices(ctx contractapi.TransactionContextInterface, servicesJSON string) (string, error) {
+	t, err := begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := t.requireAdmin(); err != nil {
+		return "", err
+	}
+	services, err := records.ParseServiceList(servicesJSON)
+	if err != nil {
+		return "", err
+	}
+	org, err := record[records.Organization](t, "organization", keyOrg, t.actor.MSPID)
+	if err != nil {
+		return "", err
+	}
+	org.Services = nil
+	if len(services) > 0 {
+		org.Services = services
+	}
+	org.UpdatedAt = t.at
+	if err := t.put(org, keyOrg, org.MSPID); err != nil {
+		return "", err
+	}
+	if err := t.emit(records.Event{Kind: records.EventOrganizationRegistered, Organization: &org}); err != nil {
+		return "", err
+	}
+	return encode(org)
+}
+
 // RegisterNode registers (or updates the addresses of) one of the caller's
 // organization's libp2p nodes. A peer ID belongs to one organization only.
 func (c *Consortium) RegisterNode(ctx contractapi.TransactionContextInterface, peerID string, addrsJSON string) (string, error) {

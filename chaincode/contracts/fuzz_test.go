@@ -22,6 +22,8 @@ func FuzzTransactions(f *testing.F) {
 		{"Tokens:BalanceOf", 1}, {"Audit:History", 1}, {"Audit:ByService", 3}, {"Audit:Provenance", 1},
 		{"Generation:Decide", 2}, {"Generation:ProposeWith", 3}, {"Generation:Decline", 2}, {"Generation:Reassign", 1},
 		{"Tokens:Active", 1},
+		{"Schedules:Set", 1}, {"Schedules:Stop", 2}, {"Schedules:OpenDue", 1}, {"Schedules:Get", 1}, {"Schedules:List", 2},
+		{"Consortium:DeclareServices", 1},
 	}
 	w := registered(f)
 	tok := w.mintedToken("round-f")
@@ -31,6 +33,10 @@ func FuzzTransactions(f *testing.F) {
 	f.Add(uint8(11), uint8(1), "round-f.smf", `{"name":"amf-x","version":1}`, "")
 	f.Add(uint8(6), uint8(2), "round-f", `{"digest":"sha256:00","contributors":["Org1MSP"],"ranking":[]}`, "")
 	f.Add(uint8(15), uint8(0), "Org1MSP", "Org2MSP", tok.ID)
+	w.submit(w.org1.Admin, "Schedules:Set", mustJSON(f, w.scheduleSpec("sched-f")))
+	f.Add(uint8(29), uint8(0), mustJSON(f, w.scheduleSpec("sched-g")), "", "")
+	f.Add(uint8(31), uint8(1), "sched-f", "", "")
+	f.Add(uint8(34), uint8(0), `["amf","smf"]`, "", "")
 	f.Fuzz(func(t *testing.T, fn, who uint8, a, b, c string) {
 		w.t = t
 		ids := []string{"Admin", "Client"}

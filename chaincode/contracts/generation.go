@@ -35,6 +35,9 @@ func (c *Generation) Request(ctx contractapi.TransactionContextInterface, specJS
 	if err != nil {
 		return "", err
 	}
+	if err := t.checkServicesRun([]string{spec.Service}); err != nil {
+		return "", fmt.Errorf("generation request: %w", err)
+	}
 	req := records.GenerationRequest{
 		ID:          requestID(t.txID, spec.Service),
 		Service:     spec.Service,

@@ -37,11 +37,20 @@ func (c *Rounds) Open(ctx contractapi.TransactionContextInterface, specJSON stri
 	if err != nil {
 		return "", err
 	}
+	if err := t.checkServicesRun(spec.Services); err != nil {
+		return "", fmt.Errorf("round %q: %w", spec.ID, err)
+	}
 	if found, err := t.exists(keyRound, spec.ID); err != nil {
 		return "", err
 	} else if found {
 		return "", fmt.Errorf("round %q already exists", spec.ID)
 	}
+	return t.startRound(spec, "", 0)
+}
+
+// startRound opens a round whose ID is free: a hand-opened one, or a
+// schedule's period (scheduleID set).
+func (t *txn) startRound(spec records.RoundSpec, scheduleID string, period int64) (string, error) {
 	if err := records.CheckRoundDeadlines(spec, t.now); err != nil {
 		return "", fmt.Errorf("round %q: %w", spec.ID, err)
 	}
@@ -55,9 +64,15 @@ func (c *Rounds) Open(ctx contractapi.TransactionContextInterface, specJSON stri
 	if spec.Quorum > len(members) || spec.MinParticipants > len(members) {
 		return "", fmt.Errorf("round %q: quorum %d and min_participants %d cannot exceed the %d registered members", spec.ID, spec.Quorum, spec.MinParticipants, len(members))
 	}
+	if scheduleID != "" {
+		if err := t.checkServicesRun(spec.Services); err != nil {
+			return "", fmt.Errorf("round %q: %w", spec.ID, err)
+		}
+	}
 	round := records.Round{
 		RoundSpec: spec, Members: members, OpenedBy: t.actor.MSPID,
 		OpenedAt: t.at, OpenTxID: t.txID, Status: records.RoundOpen,
+		ScheduleID: scheduleID, Period: period,
 	}
 	if err := t.put(round, keyRound, round.ID); err != nil {
 		return "", err

@@ -130,6 +130,7 @@ const (
 	keyActive      = "srl.idx.active"   // [service, name] -> active token ID
 	keyApproved    = "srl.approved"     // [tokenID] -> operator MSP
 	keyOperator    = "srl.operator"     // [owner, operator]
+	keySchedule    = "srl.schedule"     // [scheduleID]
 )
 
 // indexMarker is the value of index keys. Fabric treats an empty value as a

@@ -86,6 +86,12 @@ func commands() []*command {
 			{name: "open", summary: "open a federated round (Rounds:Open)", run: runRoundOpen},
 			{name: "list", summary: "list rounds, oldest first, a page at a time (Rounds:List)", run: runRoundList},
 			{name: "status", summary: "one round's phase, committed updates and aggregate votes", run: runRoundStatus},
+			{name: "close", summary: "fail a round whose deadline passed without quorum (Rounds:Close)", run: runRoundClose},
+		}},
+		{name: "schedule", summary: "rounds on a schedule the consortium governs", subs: []*command{
+			{name: "set", summary: "record or change a round schedule (Schedules:Set)", run: runScheduleSet},
+			{name: "show", summary: "list the schedules, or show one with its current and next round", run: runScheduleShow},
+			{name: "stop", summary: "stop a round schedule, with a reason (Schedules:Stop)", run: runScheduleStop},
 		}},
 		{name: "proposal", summary: "SLO proposals on the ledger", subs: []*command{
 			{name: "list", summary: "list proposals, oldest first, a page at a time (Generation:ListProposals)", run: runProposalList},
@@ -99,6 +105,7 @@ func commands() []*command {
 			{name: "show", summary: "show one token (Tokens:Get)", run: runTokenShow},
 			{name: "history", summary: "every version of a token (Audit:History)", run: runTokenHistory},
 			{name: "provenance", summary: "how a token came to be (Audit:Provenance)", run: runTokenProvenance},
+			{name: "transfer", summary: "transfer a token to another member (Tokens:TransferFrom)", run: runTokenTransfer},
 		}},
 		{name: "audit", summary: "audit the ledger", subs: []*command{
 			{name: "verify", summary: "check the block hash chain, the world state and every token's digest", run: runAuditVerify},

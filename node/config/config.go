@@ -38,6 +38,32 @@ type Config struct {
 	Generate Generator `yaml:"generator"`
 	Rules    Rules     `yaml:"rules"`
 	API      API       `yaml:"api"`
+	// Lifecycle is how the node keeps the consortium's SLOs going: opening
+	// scheduled rounds.
+	Lifecycle Lifecycle `yaml:"lifecycle"`
+}
+
+// Lifecycle settings.
+type Lifecycle struct {
+	// ScheduleCheck is how often the node lists the ledger's active
+	// schedules and opens the round of each whose current period has none
+	// (Schedules:OpenDue; a round another node opened first is done).
+	ScheduleCheck string `yaml:"schedule_check" env:"SRELLAMA_SCHEDULE_CHECK"`
+}
+
+// Bounds on lifecycle.schedule_check: often enough for the shortest
+// cadence (a minute), rarely enough not to load the ledger for nothing.
+const (
+	MinScheduleCheck = time.Second
+	MaxScheduleCheck = 10 * time.Minute
+)
+
+func (l Lifecycle) validate(add func(string, ...any)) {
+	if d, err := nft.ParseDuration(l.ScheduleCheck); err != nil {
+		add("lifecycle.schedule_check: %v", err)
+	} else if d < MinScheduleCheck || d > MaxScheduleCheck {
+		add("lifecycle.schedule_check: must be in %s..%s, got %s", nft.FormatDuration(MinScheduleCheck), nft.FormatDuration(MaxScheduleCheck), l.ScheduleCheck)
+	}
 }
 
 // Ledger says how the node reaches the ledger: always through the Fabric
@@ -251,9 +277,10 @@ func Default() Config {
 			InlineLimit:    64 << 10,
 			RoundRetention: "7d",
 		},
-		Learning: Learning{Epochs: 5, Clip: 1, Relevance: RelevanceDeviation},
-		Generate: Generator{Kind: GeneratorBuiltin, Period: "30d", Timeout: "2m", Samples: 1},
-		API:      API{Listen: "127.0.0.1:0"},
+		Learning:  Learning{Epochs: 5, Clip: 1, Relevance: RelevanceDeviation},
+		Generate:  Generator{Kind: GeneratorBuiltin, Period: "30d", Timeout: "2m", Samples: 1},
+		API:       API{Listen: "127.0.0.1:0"},
+		Lifecycle: Lifecycle{ScheduleCheck: "30s"},
 	}
 }
 
@@ -409,6 +436,7 @@ func (c Config) Validate() error {
 	}
 	c.Rules.validate(add)
 	c.API.validate(add)
+	c.Lifecycle.validate(add)
 	if len(p) > 0 {
 		return p
 	}

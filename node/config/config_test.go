@@ -108,6 +108,8 @@ func TestConfigurationErrors(t *testing.T) {
 		{"api on an empty host", minimal + "api:\n  listen: :8081\n", nil, []string{"not a loopback address"}},
 		{"remote api without a token", minimal + "api:\n  listen: 10.0.0.5:8081\n  allow_remote: true\n", nil, []string{"api.bearer_token_file: required"}},
 		{"pprof off loopback", minimal + "api:\n  pprof_listen: 0.0.0.0:6060\n", nil, []string{"api.pprof_listen"}},
+		{"schedule check not a duration", minimal + "lifecycle:\n  schedule_check: often\n", nil, []string{"lifecycle.schedule_check"}},
+		{"schedule check too rare", minimal, map[string]string{"SRELLAMA_SCHEDULE_CHECK": "1h"}, []string{"lifecycle.schedule_check: must be in 1s..10m"}},
 		{"too many faults", minimal + "source:\n  simulator:\n    faults_per_day: 100000\n", nil, []string{"faults_per_day: must be in 0..96"}},
 		{"negative faults", minimal + "source:\n  simulator:\n    faults_per_day: -1\n", nil, []string{"faults_per_day"}},
 		{"a century of history", minimal + "source:\n  history: 36500d\n", nil, []string{"source.history: 36500d is longer than"}},

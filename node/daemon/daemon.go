@@ -295,6 +295,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.register(ctx); err != nil {
 		return err
 	}
+	if err := n.runScheduler(ctx); err != nil {
+		return err
+	}
 	n.connectRegistered(ctx)
 	if err := n.part.Resume(ctx); err != nil {
 		return err
@@ -324,6 +327,13 @@ func (n *Node) register(ctx context.Context) error {
 			return fmt.Errorf("daemon: registering organization %s (needs an admin identity): %w", n.cfg.Organization, err)
 		}
 		n.log.Info("registered the organization on the ledger")
+	}
+	// Before the node registers, so that whoever waits for the nodes to
+	// register finds their services declared too. Not fatal: a node
+	// without an admin identity still takes part, but the consortium then
+	// refuses rounds on services only it would run.
+	if err := n.declareServices(ctx); err != nil {
+		n.log.Warn("services not declared", "err", err)
 	}
 	var addrs []string
 	for _, a := range n.host.Addrs() {

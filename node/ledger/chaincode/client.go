@@ -150,6 +150,16 @@ func (c *Client) ResolvePeer(ctx context.Context, peerID string) (records.Node, 
 	return evaluate[records.Node](ctx, c, "Consortium:ResolvePeer", peerID)
 }
 
+// DeclareServices records the services the caller's organization runs
+// (Consortium:DeclareServices); the ledger keeps them sorted and without
+// duplicates, and an empty list withdraws the declaration.
+func (c *Client) DeclareServices(ctx context.Context, services []string) (Committed[records.Organization], error) {
+	if services == nil {
+		services = []string{}
+	}
+	return submitJSON[records.Organization](ctx, c, "Consortium:DeclareServices", nil, services)
+}
+
 // Rounds.
 
 // OpenRound opens a federated round (Rounds:Open).
@@ -191,6 +201,35 @@ func (c *Client) Updates(ctx context.Context, roundID string) ([]records.UpdateC
 // Votes returns a round's aggregate votes, by MSP ID.
 func (c *Client) Votes(ctx context.Context, roundID string) ([]records.AggregateVote, error) {
 	return evaluate[[]records.AggregateVote](ctx, c, "Rounds:Votes", roundID)
+}
+
+// Schedules.
+
+// SetSchedule records or changes a round schedule (Schedules:Set).
+func (c *Client) SetSchedule(ctx context.Context, spec records.ScheduleSpec) (Committed[records.Schedule], error) {
+	return submitJSON[records.Schedule](ctx, c, "Schedules:Set", nil, spec)
+}
+
+// StopSchedule stops a schedule, with a reason (Schedules:Stop).
+func (c *Client) StopSchedule(ctx context.Context, scheduleID, reason string) (Committed[records.Schedule], error) {
+	return submit[records.Schedule](ctx, c, "Schedules:Stop", scheduleID, reason)
+}
+
+// OpenDueRound opens the round of the schedule's current period
+// (Schedules:OpenDue); a round already open for it is a settled refusal
+// (records.IsSettled).
+func (c *Client) OpenDueRound(ctx context.Context, scheduleID string) (Committed[records.Round], error) {
+	return submit[records.Round](ctx, c, "Schedules:OpenDue", scheduleID)
+}
+
+// Schedule returns a schedule (Schedules:Get).
+func (c *Client) Schedule(ctx context.Context, scheduleID string) (records.Schedule, error) {
+	return evaluate[records.Schedule](ctx, c, "Schedules:Get", scheduleID)
+}
+
+// Schedules returns one page of schedules in ID order (Schedules:List).
+func (c *Client) Schedules(ctx context.Context, p PageRequest) (records.Page[records.Schedule], error) {
+	return evaluate[records.Page[records.Schedule]](ctx, c, "Schedules:List", p.args()...)
 }
 
 // Generation.

@@ -30,6 +30,7 @@ func transactions() []string {
 	for name, c := range map[string]any{
 		"Consortium": &contracts.Consortium{}, "Rounds": &contracts.Rounds{}, "Generation": &contracts.Generation{},
 		"Tokens": &contracts.Tokens{}, "Audit": &contracts.Audit{},
+		"Schedules": &contracts.Schedules{},
 	} {
 		t := reflect.TypeOf(c)
 		for i := range t.NumMethod() {
