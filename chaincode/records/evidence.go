@@ -17,6 +17,10 @@ const (
 	MaxAttestPeriod = 31 * 24 * time.Hour
 )
 
+// ProposalRetired is the status of a retirement proposal carried out: its
+// target token was retired in the deciding transaction.
+const ProposalRetired ProposalStatus = "retired"
+
 // EvidencePolicy says when attestations are evidence enough to revise or
 // retire a token. The chaincode applies DefaultEvidencePolicy; nodes use the
 // same to preview what the ledger will accept.
