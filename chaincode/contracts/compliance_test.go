@@ -15,7 +15,7 @@ import (
 
 // day0 starts the first attested period: ten days before the test
 // ledger's clock, so that every period the tests attest is over.
-var day0 = genesis.Truncate(24*time.Hour).Add(-10 * 24 * time.Hour)
+var day0 = genesis.Truncate(24 * time.Hour).Add(-10 * 24 * time.Hour)
 
 // attestation is a member's account of tok over day d: budget consumed b,
 // inc incidents of which paged paged (and detected); nodata for a period
