@@ -215,7 +215,14 @@ func (c *Client) ProposeWith(ctx context.Context, requestID string, def nft.Defi
 	if err != nil {
 		return Committed[records.Proposal]{}, err
 	}
-	return submitJSON[records.Proposal](ctx, c, "Generation:ProposeWith", []string{requestID, body}, d)
+	return submitJSON[records.Proposal](ctx, c, "Generation:ProposeWith", []string{requestID, body}, specOf(d))
+}
+
+// specOf is the part of a decision the member submits: the chaincode
+// decodes it strictly and records who decided, when and in which
+// transaction itself.
+func specOf(d records.Decision) records.DecisionSpec {
+	return records.DecisionSpec{Verdict: d.Kind(), Reason: d.Reason, Figures: d.Figures}
 }
 
 // Approve records the caller's approval without figures.
@@ -230,7 +237,7 @@ func (c *Client) Reject(ctx context.Context, proposalID, reason string) (Committ
 
 // Decide records the caller's decision with what it rests on.
 func (c *Client) Decide(ctx context.Context, proposalID string, d records.Decision) (Committed[records.Proposal], error) {
-	return submitJSON[records.Proposal](ctx, c, "Generation:Decide", []string{proposalID}, d)
+	return submitJSON[records.Proposal](ctx, c, "Generation:Decide", []string{proposalID}, specOf(d))
 }
 
 // CloseProposal closes a proposal whose deadline passed undecided
