@@ -296,7 +296,7 @@ without them every proposal is listed (Generation:ListProposals).`+paginationHel
   srellama proposal list --connection ./ledger/orgs/Org1MSP/connection.json --status open
   srellama proposal list --connection connection.json --service amf --output json`)
 	conn := connectionFlag(f, env, "")
-	status := f.String("status", "", "only proposals with this status: open, minted, rejected or expired")
+	status := f.String("status", "", "only proposals with this status: open, minted, retired, rejected or expired")
 	service := f.String("service", "", "only proposals for this service")
 	round := f.String("round", "", "only proposals citing this round")
 	request := f.String("request", "", "only proposals answering this generation request")
