@@ -264,7 +264,7 @@ func printDecided(w io.Writer, p records.Proposal) {
 }
 
 // decisionHelp says what a decision by hand is and is not.
-const decisionHelp = `
+const decisionHelp = "\n" + `
 A decision by hand carries no figures measured on this organization's data:
 it counts toward the quorum, but not toward the approvals a proposal needs
 backed by data (its min backed approvals), which only a node's review
