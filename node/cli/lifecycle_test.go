@@ -159,6 +159,9 @@ func TestLifecycleCommands(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "rejected") || !strings.Contains(r.stdout, "retire token "+udm) {
 		t.Errorf("proposal reject:\n%s%s", r.stdout, r.stderr)
 	}
+	if r := run(ctx, t, env, "proposal", "show", "--connection", client1, prop.ID); r.code != 0 || !strings.Contains(r.stdout, "retires:") || !strings.Contains(r.stdout, "gone: ") {
+		t.Errorf("proposal show of a retirement:\n%s%s", r.stdout, r.stderr)
+	}
 	var shown struct {
 		Decisions []records.Decision `json:"decisions"`
 	}
