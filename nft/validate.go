@@ -146,6 +146,40 @@ func checkDefinition(c *checker, at string, d Definition) {
 		checkRouting(c, at+".routing", *d.Routing)
 	}
 	checkProvenance(c, at+".provenance", d.Provenance)
+	if d.Provenance.Revision != nil {
+		checkRevision(c, at+".provenance.revision", *d.Provenance.Revision, d.Supersedes)
+	}
+}
+
+// RevisionTriggers are the evidence triggers a revision may answer (the
+// chaincode's records.Trigger* constants).
+var RevisionTriggers = []string{"breached", "silent", "ranking", "gone"}
+
+// MaxRevisionReasonLen bounds a revision's reason, as the chaincode bounds
+// every reason.
+const MaxRevisionReasonLen = 1024
+
+// checkRevision checks why a revision was asked for: a known trigger, a
+// sentence, and a token it supersedes (a first version answers no
+// evidence).
+func checkRevision(c *checker, at string, r RevisionReason, supersedes string) {
+	if supersedes == "" {
+		c.addf(at, "only a definition that supersedes a token answers evidence for a revision")
+	}
+	if !slices.Contains(RevisionTriggers, r.Trigger) {
+		c.addf(at+".trigger", "must be one of %s, got %q", strings.Join(RevisionTriggers, ", "), r.Trigger)
+	}
+	switch {
+	case strings.TrimSpace(r.Reason) == "":
+		c.addf(at+".reason", "must say why the revision was asked for")
+	case len(r.Reason) > MaxRevisionReasonLen:
+		c.addf(at+".reason", "longer than %d bytes", MaxRevisionReasonLen)
+	case !utf8.ValidString(r.Reason):
+		c.addf(at+".reason", "must be valid UTF-8")
+	}
+	if len(r.RequestID) > MaxNameLen*2 {
+		c.addf(at+".request_id", "too long")
+	}
 }
 
 // Limits of a definition's routing.

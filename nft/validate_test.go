@@ -18,6 +18,12 @@ func TestValidDefinitionPasses(t *testing.T) {
 	if err := nft.ValidateDefinition(round); err != nil {
 		t.Fatalf("fixture round definition is invalid: %v", err)
 	}
+	revision := d
+	revision.Version, revision.Supersedes = 2, strings.Repeat("a", 64)
+	revision.Provenance.Revision = &nft.RevisionReason{Trigger: "breached", Reason: "breached: missed in 2 of 3 periods", RequestID: "req-1.amf"}
+	if err := nft.ValidateDefinition(revision); err != nil {
+		t.Fatalf("a revision answering evidence is invalid: %v", err)
+	}
 }
 
 // Each case breaks one thing and names the field and the words the error
@@ -52,6 +58,21 @@ func TestValidateDefinitionRefuses(t *testing.T) {
 		{"version zero", func(d *nft.Definition) { d.Version = 0 }, "definition.version", "at least 1"},
 		{"revision without predecessor", func(d *nft.Definition) { d.Version = 2 }, "definition.supersedes", "must name the token"},
 		{"first version superseding", func(d *nft.Definition) { d.Supersedes = strings.Repeat("a", 64) }, "definition.supersedes", "version 1 cannot"},
+		{"revision reason on a first version", func(d *nft.Definition) {
+			d.Provenance.Revision = &nft.RevisionReason{Trigger: "breached", Reason: "missed in 2 of 3 periods"}
+		}, "definition.provenance.revision", "only a definition that supersedes"},
+		{"unknown revision trigger", func(d *nft.Definition) {
+			d.Version, d.Supersedes = 2, strings.Repeat("a", 64)
+			d.Provenance.Revision = &nft.RevisionReason{Trigger: "whim", Reason: "why not"}
+		}, "definition.provenance.revision.trigger", "breached, silent, ranking, gone"},
+		{"revision without a reason", func(d *nft.Definition) {
+			d.Version, d.Supersedes = 2, strings.Repeat("a", 64)
+			d.Provenance.Revision = &nft.RevisionReason{Trigger: "silent", Reason: "  "}
+		}, "definition.provenance.revision.reason", "must say why"},
+		{"revision reason too long", func(d *nft.Definition) {
+			d.Version, d.Supersedes = 2, strings.Repeat("a", 64)
+			d.Provenance.Revision = &nft.RevisionReason{Trigger: "ranking", Reason: strings.Repeat("x", 1025)}
+		}, "definition.provenance.revision.reason", "longer than 1024"},
 		{"round without model digest", func(d *nft.Definition) { d.Provenance.RoundID = "r1" }, "definition.provenance", "go together"},
 		{"round without contributors", func(d *nft.Definition) {
 			*d = nfttest.FromRound(*d, "r1", nft.DigestBytes(nil), "r1.amf")

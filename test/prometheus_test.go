@@ -83,8 +83,10 @@ func TestGovernedWorkflowOnPrometheus(t *testing.T) {
 		t.Logf("%s settled after %v", id, time.Since(began).Round(time.Second))
 	}
 
-	// One active SLO per service, revised across rounds.
+	// One active SLO per service, kept across rounds unless a learned
+	// ranking asks for its revision.
 	revised := 0
+	minted := map[string][]nft.Token{}
 	for _, svc := range services {
 		var active []nft.Token
 		if err := evaluate(ctx, ev, &active, "Tokens:Active", svc); err != nil {
@@ -105,6 +107,7 @@ func TestGovernedWorkflowOnPrometheus(t *testing.T) {
 				}
 			}
 		}
+		minted[svc] = all.Items
 		if len(all.Items) > 0 && (live != 1 || len(active) != 1) {
 			t.Errorf("%s: %d tokens, %d active (Tokens:Active lists %d); want exactly one", svc, len(all.Items), live, len(active))
 		}
@@ -120,8 +123,28 @@ func TestGovernedWorkflowOnPrometheus(t *testing.T) {
 		}
 		t.Logf("%s: %d versions minted, active v%v", svc, len(all.Items), versions(active))
 	}
-	if revised == 0 {
-		t.Error("no service's SLO was revised across three rounds")
+	t.Logf("%d services' SLOs revised across three rounds", revised)
+	// A round asks for a new SLO only for a service without one, and
+	// revises an active SLO only on a learned ranking that puts another
+	// metric first: unchanged SLOs are kept, not minted again each round.
+	for _, round := range rounds {
+		var reqs []records.GenerationRequest
+		if err := evaluate(ctx, ev, &reqs, "Generation:RequestsByRound", round.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, req := range reqs {
+			if req.Kind == records.RequestRevision {
+				if req.Evidence == nil || req.Evidence.Trigger != records.TriggerRanking || req.Supersedes == "" {
+					t.Errorf("%s: revision request %s rests on %+v", round.ID, req.ID, req.Evidence)
+				}
+				continue
+			}
+			for _, tok := range minted[req.Service] {
+				if sortable(tok.Mint.MintedAt) < sortable(req.RequestedAt) {
+					t.Errorf("%s asked for a new SLO of %s, which had token %s since %s", round.ID, req.Service, tok.ID[:12], tok.Mint.MintedAt)
+				}
+			}
+		}
 	}
 
 	// Every decision rests on figures, or says why it abstained.
@@ -217,6 +240,15 @@ func TestGovernedWorkflowOnPrometheus(t *testing.T) {
 	}
 	t.Logf("Prometheus evaluates %d recording and %d alerting rules from %d files; whole test %v",
 		recording, alerting, len(files), time.Since(began).Round(time.Second))
+}
+
+// sortable writes a ledger time so that times compare as strings.
+func sortable(s string) string {
+	t, err := records.ParseTime(s)
+	if err != nil {
+		return s
+	}
+	return t.Format("2006-01-02T15:04:05.000000000Z")
 }
 
 func versions(ts []nft.Token) []int {

@@ -206,7 +206,18 @@ func (t *txn) proposalProvenance(p *records.Provenance, tok nft.Token) error {
 	return err
 }
 
+// Compliance returns a token's attestations, a page at a time, by period
+// then member: how its SLO did on each member's data.
+func (c *Audit) Compliance(ctx contractapi.TransactionContextInterface, tokenID string, pageSize string, bookmark string) (string, error) {
+	return query(ctx, func(t *txn) (any, error) {
+		if _, err := t.token(tokenID); err != nil {
+			return nil, err
+		}
+		return pageOf[records.Attestation](t, keyAttest, []string{tokenID}, pageSize, bookmark)
+	})
+}
+
 // GetEvaluateTransactions marks the read-only functions for clients.
 func (c *Audit) GetEvaluateTransactions() []string {
-	return []string{"History", "ByService", "ByOwner", "ByRound", "Provenance"}
+	return []string{"History", "ByService", "ByOwner", "ByRound", "Provenance", "Compliance"}
 }

@@ -1,5 +1,6 @@
 // Package contracts is the SRE-Llama chaincode: the Consortium, Rounds,
-// Generation, Tokens, Audit and Schedules contracts on fabric-contract-api-go.
+// Generation, Tokens, Audit, Schedules and Compliance contracts on
+// fabric-contract-api-go.
 //
 // Every function takes and returns strings: structured arguments are JSON
 // documents that the records package decodes strictly, and results are
@@ -26,6 +27,9 @@
 //	Generation:Decline(requestID, reason)             the assignee
 //	Generation:Reassign(requestID)                    admin or client, once the assignee's turn passed
 //	Generation:Close(proposalID)                      admin or client
+//	Generation:RequestRevision(tokenID)               admin or client, on evidence
+//	Generation:ProposeRetirement(tokenID)             admin or client, on evidence
+//	Compliance:Attest(attestationJSON)                admin or client
 //	Tokens:Approve / SetApprovalForAll / TransferFrom / Revise / Retire   admin
 //	Schedules:Set(specJSON)                           admin
 //	Schedules:Stop(scheduleID, reason)                admin
@@ -58,8 +62,9 @@ func New() (shim.Chaincode, error) {
 	byName := map[string]contractapi.ContractInterface{
 		"Consortium": &Consortium{named("Consortium")}, "Rounds": &Rounds{named("Rounds")}, "Generation": &Generation{named("Generation")},
 		"Tokens": &Tokens{named("Tokens")}, "Audit": &Audit{named("Audit")}, "Schedules": &Schedules{named("Schedules")},
+		"Compliance": &Compliance{named("Compliance")},
 	}
-	contracts := []contractapi.ContractInterface{byName["Consortium"], byName["Rounds"], byName["Generation"], byName["Tokens"], byName["Audit"], byName["Schedules"]}
+	contracts := []contractapi.ContractInterface{byName["Consortium"], byName["Rounds"], byName["Generation"], byName["Tokens"], byName["Audit"], byName["Schedules"], byName["Compliance"]}
 	cc, err := contractapi.NewChaincode(contracts...)
 	if err != nil {
 		return nil, fmt.Errorf("assembling chaincode: %w", err)

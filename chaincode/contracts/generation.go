@@ -196,6 +196,10 @@ func checkAnswers(def nft.Definition, req records.GenerationRequest, caller stri
 		return fmt.Errorf("definition cites round %q model %q, the request round %q model %q", p.RoundID, p.GlobalModelDigest, req.RoundID, req.GlobalModelDigest)
 	case req.RoundID != "" && !slices.Equal(p.Contributors, req.Contributors):
 		return fmt.Errorf("definition names contributors %v, the round had %v", p.Contributors, req.Contributors)
+	case req.Kind == records.RequestRevision && def.Supersedes != req.Supersedes:
+		return fmt.Errorf("request %s asks for a revision of token %s: the definition must supersede it, it names %q", req.ID, req.Supersedes, def.Supersedes)
+	case p.Revision != nil && p.Revision.RequestID != "" && p.Revision.RequestID != req.ID:
+		return fmt.Errorf("definition's revision reason cites request %q, it answers %q", p.Revision.RequestID, req.ID)
 	}
 	return nil
 }
@@ -249,13 +253,25 @@ func decideCall(ctx contractapi.TransactionContextInterface, proposalID string, 
 	if slices.ContainsFunc(decisions, func(d records.Decision) bool { return d.MSPID == t.actor.MSPID }) {
 		return "", records.Settled(fmt.Errorf("%s has already decided on proposal %s", t.actor.MSPID, proposalID))
 	}
-	req, err := t.openRequest(prop.RequestID)
+	req, err := t.requestOf(prop)
 	if err != nil {
 		return "", err
 	}
 	d := records.Decision{ProposalID: proposalID, MSPID: t.actor.MSPID, Approve: spec.Verdict == records.VerdictApprove,
 		Verdict: spec.Verdict, Reason: spec.Reason, Figures: spec.Figures, At: t.at, TxID: t.txID}
 	return t.decide(prop, req, d, decisions)
+}
+
+// requestOf returns the open request a proposal answers. A retirement
+// answers none: its own deadline bounds it.
+func (t *txn) requestOf(prop records.Proposal) (records.GenerationRequest, error) {
+	if prop.Kind != records.ProposalRetirement {
+		return t.openRequest(prop.RequestID)
+	}
+	if deadline, _ := records.ParseTime(prop.Deadline); t.now.After(deadline) {
+		return records.GenerationRequest{}, records.Settled(fmt.Errorf("retirement proposal %s expired at %s", prop.ID, prop.Deadline))
+	}
+	return records.GenerationRequest{}, nil
 }
 
 // decisionsOn reads the decisions on a proposal, in member order. Only the
@@ -295,8 +311,22 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 	case d.Kind() == records.VerdictAbstain:
 		kind = records.EventProposalAbstained
 	}
-	var minted, superseded *nft.Token
+	var minted, superseded, retired *nft.Token
+	var retiredBecause string
 	switch {
+	case tl.carried() && prop.Kind == records.ProposalRetirement:
+		tok, reason, why, err := t.retireOnEvidence(prop)
+		switch {
+		case err != nil:
+			return "", err
+		case tok == nil:
+			prop.Status, prop.Reason = records.ProposalRejected, why
+			kind = records.EventProposalRejected
+		default:
+			retired, retiredBecause = tok, reason
+			prop.Status = records.ProposalRetired
+			kind = records.EventTokenRetired
+		}
 	case tl.carried():
 		if err := t.checkIdentity(prop.Definition); err != nil {
 			// Another revision of the same SLO was minted meanwhile:
@@ -331,6 +361,9 @@ func (t *txn) decide(prop records.Proposal, req records.GenerationRequest, d rec
 		result = raw
 	}
 	ev := records.Event{Kind: kind, Proposal: &prop, Decision: &d, Token: minted, Superseded: superseded}
+	if retired != nil {
+		ev.Token, ev.Reason = retired, retiredBecause
+	}
 	if minted != nil {
 		// The token carries the definition and its mint record names the
 		// proposal and approvals: the proposal would repeat them.
@@ -377,6 +410,12 @@ func (c *Generation) Close(ctx contractapi.TransactionContextInterface, proposal
 	prop.Status, prop.Reason = records.ProposalExpired, "deadline passed without quorum"
 	if err := t.put(prop, keyProposal, prop.ID); err != nil {
 		return "", err
+	}
+	if prop.Kind == records.ProposalRetirement {
+		if err := t.emit(records.Event{Kind: records.EventProposalClosed, Proposal: &prop}); err != nil {
+			return "", err
+		}
+		return encode(prop)
 	}
 	var req records.GenerationRequest
 	if err := t.mustGet(&req, "generation request", keyRequest, prop.RequestID); err != nil {

@@ -18,8 +18,9 @@ func TestOneActiveSLOPerIdentity(t *testing.T) {
 	w := registered(t)
 	v1 := w.mintedToken("round-1")
 
-	fin := w.finalizedRound("round-2")
-	req := fin.Requests[0]
+	// A request by hand for amf (not a revision request, which would
+	// name the token to supersede).
+	req := w.handRequest("amf", v1.Definition.SLI.Metrics)
 	dup := definitionFor(req, "Org1MSP")
 	w.refused(w.org1.Client, "is active as token "+v1.ID+": propose a revision", "Generation:Propose", req.ID, mustJSON(t, dup))
 
@@ -43,17 +44,25 @@ func TestOneActiveSLOPerIdentity(t *testing.T) {
 
 	// A revision of a version that is no longer active is refused: it
 	// would make two active SLOs of one identity.
-	fin = w.finalizedRound("round-3")
-	stale := definitionFor(fin.Requests[0], "Org1MSP")
+	req3 := w.handRequest("amf", v1.Definition.SLI.Metrics)
+	stale := definitionFor(req3, "Org1MSP")
 	stale.Version, stale.Supersedes = 2, v1.ID
-	w.refused(w.org1.Client, "not "+v1.ID, "Generation:Propose", fin.Requests[0].ID, mustJSON(t, stale))
+	w.refused(w.org1.Client, "not "+v1.ID, "Generation:Propose", req3.ID, mustJSON(t, stale))
 
 	// Retiring frees the identity for a new first version.
 	w.submit(w.org1.Admin, "Tokens:Retire", minted.Token.ID, "replaced by a latency SLO")
 	if err := json.Unmarshal(w.evaluate(w.org2.Client, "Tokens:Active", "amf"), &active); err != nil || len(active) != 0 {
 		t.Fatalf("active after retirement: %d (%v)", len(active), err)
 	}
-	w.submit(w.org1.Client, "Generation:Propose", fin.Requests[0].ID, mustJSON(t, definitionFor(fin.Requests[0], "Org1MSP")))
+	w.submit(w.org1.Client, "Generation:Propose", req3.ID, mustJSON(t, definitionFor(req3, "Org1MSP")))
+}
+
+// handRequest has Org1's admin request an SLO for service by hand.
+func (w *world) handRequest(service string, slis []nft.Metric) records.GenerationRequest {
+	w.t.Helper()
+	spec := records.RequestSpec{Service: service, SLIs: slis}
+	res := w.submit(w.org1.Admin, "Generation:Request", mustJSON(w.t, spec))
+	return event(w.t, res, records.EventGenerationRequested).Requests[0]
 }
 
 // Decisions carry their figures or their reason; abstentions leave the

@@ -120,8 +120,10 @@ func (c *Rounds) CommitUpdate(ctx contractapi.TransactionContextInterface, round
 // SubmitAggregate records the aggregate the caller computed. Aggregation
 // may start once the commit deadline passed or every member committed. When
 // a quorum of members has submitted the same outcome (digest, contributors
-// and ranking), the round finalizes in this transaction and one generation
-// request per ranked service is created.
+// and ranking), the round finalizes in this transaction and creates a
+// generation request per ranked service without an active SLO, and a
+// revision request per service whose active SLO the learned ranking would
+// change (see rankingRevision); unchanged SLOs are kept.
 func (c *Rounds) SubmitAggregate(ctx contractapi.TransactionContextInterface, roundID string, claimJSON string) (string, error) {
 	t, round, err := memberInOpenRound(ctx, roundID)
 	if err != nil {
@@ -183,9 +185,17 @@ func (t *txn) finalize(round records.Round, vote records.AggregateVote) (string,
 	}
 	requests := make([]records.GenerationRequest, 0, len(round.Ranking))
 	for _, r := range round.Ranking {
+		revise, evidence, skip, err := t.rankingRevision(round, r)
+		if err != nil {
+			return "", err
+		}
+		if skip {
+			continue
+		}
 		top := r.Metrics[:min(len(r.Metrics), TopSLIsPerRequest)]
 		req := records.GenerationRequest{
 			ID:                round.ID + "." + r.Service,
+			Evidence:          evidence,
 			Service:           r.Service,
 			RoundID:           round.ID,
 			GlobalModelDigest: round.GlobalModelDigest,
@@ -206,7 +216,13 @@ func (t *txn) finalize(round records.Round, vote records.AggregateVote) (string,
 		if req.MinBackedApprovals == 0 {
 			req.MinBackedApprovals = records.DefaultMinBackedApprovals
 		}
-		if err := t.putRequest(req); err != nil {
+		if revise != nil {
+			req.Kind, req.Supersedes = records.RequestRevision, revise.ID
+			err = t.putRevisionRequest(req)
+		} else {
+			err = t.putRequest(req)
+		}
+		if err != nil {
 			return "", err
 		}
 		requests = append(requests, req)

@@ -100,3 +100,13 @@ func FuzzParseScalars(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseAttestation(f *testing.F) {
+	f.Add(`{"token_id":"` + tokenID + `","service":"amf","name":"amf-registration","version":1,"period_start":"2026-11-01T00:00:00+02:00","period_end":"2026-11-02T00:00:00Z","events":10,"achieved":0.99,"objective":0.999,"budget_consumed":10,"page_alerts":1,"ticket_alerts":0,"false_pages":0,"incidents":1,"incidents_detected":1,"incidents_paged":1,"msp_id":"","at":"","tx_id":""}`)
+	f.Add(`{"no_data":true,"events":-0}`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		if a, err := records.ParseAttestation(raw); err == nil {
+			roundTrip(t, a, records.ParseAttestation)
+		}
+	})
+}

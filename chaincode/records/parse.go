@@ -300,8 +300,12 @@ func ParseDecisionSpec(raw string) (DecisionSpec, error) {
 		}
 		d.Reason = reason
 	}
-	if d.Verdict != VerdictAbstain && len(d.Figures) == 0 {
-		return DecisionSpec{}, fmt.Errorf("decision: to %s, give the figures it rests on", d.Verdict)
+	// An approval or rejection rests on figures from the member's data;
+	// one by hand (an operator's, with a reason and no figures) is what
+	// Generation:Approve and Reject record, and counts toward quorum but
+	// not toward the approvals backed by data.
+	if d.Verdict == VerdictApprove && len(d.Figures) == 0 && d.Reason == "" {
+		return DecisionSpec{}, errors.New("decision: to approve, give the figures it rests on, or a reason for an approval by hand (which is not backed by data)")
 	}
 	if len(d.Figures) > MaxFigures {
 		return DecisionSpec{}, fmt.Errorf("decision: %d figures, at most %d", len(d.Figures), MaxFigures)

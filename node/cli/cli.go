@@ -96,16 +96,21 @@ func commands() []*command {
 		{name: "proposal", summary: "SLO proposals on the ledger", subs: []*command{
 			{name: "list", summary: "list proposals, oldest first, a page at a time (Generation:ListProposals)", run: runProposalList},
 			{name: "show", summary: "one proposal with each member's decision and figures", run: runProposalShow},
+			{name: "approve", summary: "approve a proposal by hand, without figures (Generation:Decide)", run: runProposalApprove},
+			{name: "reject", summary: "reject a proposal by hand, with a reason (Generation:Decide)", run: runProposalReject},
 		}},
 		{name: "generation", summary: "SLO generation on the ledger", subs: []*command{
 			{name: "request", summary: "ask the consortium for a service's SLO by hand (Generation:Request)", run: runGenerationRequest},
 		}},
-		{name: "token", summary: "read s-528 tokens from the ledger", subs: []*command{
+		{name: "token", summary: "s-528 tokens on the ledger", subs: []*command{
 			{name: "list", summary: "list tokens, all or by service, owner or round, a page at a time", run: runTokenList},
 			{name: "show", summary: "show one token (Tokens:Get)", run: runTokenShow},
 			{name: "history", summary: "every version of a token (Audit:History)", run: runTokenHistory},
 			{name: "provenance", summary: "how a token came to be (Audit:Provenance)", run: runTokenProvenance},
 			{name: "transfer", summary: "transfer a token to another member (Tokens:TransferFrom)", run: runTokenTransfer},
+			{name: "compliance", summary: "how a token's SLO did on each member's data, per period, with a chart (Audit:Compliance)", run: runTokenCompliance},
+			{name: "revise", summary: "request a revision on evidence (Generation:RequestRevision), or the owner's direct one with --definition", run: runTokenRevise},
+			{name: "retire", summary: "the owner retires a token (--reason), or any member proposes it on evidence (--on-evidence)", run: runTokenRetire},
 		}},
 		{name: "audit", summary: "audit the ledger", subs: []*command{
 			{name: "verify", summary: "check the block hash chain, the world state and every token's digest", run: runAuditVerify},

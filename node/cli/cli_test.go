@@ -100,7 +100,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 }
 
 func TestHelpGolden(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"audit", "verify", "-h"}, {"token", "list", "-h"}, {"schedule", "set", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"audit", "verify", "-h"}, {"token", "list", "-h"}, {"schedule", "set", "-h"}, {"token", "compliance", "-h"}, {"proposal", "approve", "-h"}} {
 		r := run(context.Background(), t, cli.Env{}, args...)
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("%v: exit %d, stderr %q", args, r.code, r.stderr)

@@ -46,6 +46,12 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 	}
 	def := filepath.Join(work, "amf.json")
 	now := time.Now()
+	// The lifecycle commands each act on a token or proposal of their own:
+	// the commands run in no set order.
+	breached, retiring := mint(t, dir, "smf"), mint(t, dir, "upf")
+	attestDays(t, dir, "Org1MSP", breached, 3, 3)
+	attestDays(t, dir, "Org2MSP", retiring, 3, -1)
+	approving, rejecting := openProposal(t, dir, "ausf"), openProposal(t, dir, "nrf")
 
 	runs := map[string][]string{
 		"round open":         {"--connection", admin1, "--id", "r1", "--services", "smf,amf"},
@@ -62,6 +68,11 @@ func TestEveryCommandPrintsJSON(t *testing.T) {
 		"schedule set":       {"--connection", admin1, "--id", "daily", "--services", "smf,amf", "--cadence", "24h"},
 		"schedule show":      {"--connection", client2, "daily"},
 		"schedule stop":      {"--connection", admin1, "daily", "--reason", "a test"},
+		"token compliance":   {"--connection", client2, breached},
+		"token revise":       {"--connection", client2, breached},
+		"token retire":       {"--connection", client2, retiring, "--on-evidence"},
+		"proposal approve":   {"--connection", client2, approving, "--reason", "looks right"},
+		"proposal reject":    {"--connection", client2, rejecting, "--reason", "objective too strict"},
 		"audit verify":       {"--connection", client2},
 		"version":            {"--connection", client2},
 		"slo generate":       {"--org", "Org1MSP", "--service", "amf", "--history", "1d", "--end", "2026-03-09T00:00:00Z"},

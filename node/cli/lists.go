@@ -296,7 +296,7 @@ without them every proposal is listed (Generation:ListProposals).`+paginationHel
   srellama proposal list --connection ./ledger/orgs/Org1MSP/connection.json --status open
   srellama proposal list --connection connection.json --service amf --output json`)
 	conn := connectionFlag(f, env, "")
-	status := f.String("status", "", "only proposals with this status: open, minted, rejected or expired")
+	status := f.String("status", "", "only proposals with this status: open, minted, retired, rejected or expired")
 	service := f.String("service", "", "only proposals for this service")
 	round := f.String("round", "", "only proposals citing this round")
 	request := f.String("request", "", "only proposals answering this generation request")
@@ -375,7 +375,12 @@ Generation:Decisions). A proposal's ID is the ID of the token it mints.`, `
 		return writeJSON(env.Stdout, v)
 	}
 	p, d := v.Proposal, v.Proposal.Definition
-	fields(env.Stdout, "proposal", p.ID, "status", string(p.Status), "reason", p.Reason, "service", d.SLI.Service,
+	evidence := ""
+	if p.Evidence != nil {
+		evidence = p.Evidence.Reason
+	}
+	fields(env.Stdout, "proposal", p.ID, "kind", string(p.Kind), "retires", p.Target, "evidence", evidence,
+		"status", string(p.Status), "reason", p.Reason, "service", d.SLI.Service,
 		"slo", d.Name, "version", fmt.Sprint(d.Version), "supersedes", d.Supersedes,
 		"objective", formatObjective(d.SLO.Objective), "period", d.SLO.Period,
 		"request", p.RequestID, "round", d.Provenance.RoundID, "proposer", p.Proposer, "proposed at", p.ProposedAt,

@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -30,7 +31,7 @@ func transactions() []string {
 	for name, c := range map[string]any{
 		"Consortium": &contracts.Consortium{}, "Rounds": &contracts.Rounds{}, "Generation": &contracts.Generation{},
 		"Tokens": &contracts.Tokens{}, "Audit": &contracts.Audit{},
-		"Schedules": &contracts.Schedules{},
+		"Schedules": &contracts.Schedules{}, "Compliance": &contracts.Compliance{},
 	} {
 		t := reflect.TypeOf(c)
 		for i := range t.NumMethod() {
@@ -47,21 +48,31 @@ func transactions() []string {
 // Every transaction has its function in the client, and the client calls
 // no transaction the chaincode lacks.
 func TestClientCoversEveryTransaction(t *testing.T) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "client.go", nil, 0)
+	// Every non-test file of the package: the client's functions are
+	// spread over files by contract area.
+	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	name := regexp.MustCompile(`^[A-Z][A-Za-z]*:[A-Z][A-Za-z]*$`)
 	var called []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-			if s, _ := strconv.Unquote(lit.Value); name.MatchString(s) && !slices.Contains(called, s) {
-				called = append(called, s)
-			}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
 		}
-		return true
-	})
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, _ := strconv.Unquote(lit.Value); name.MatchString(s) && !slices.Contains(called, s) {
+					called = append(called, s)
+				}
+			}
+			return true
+		})
+	}
 	slices.Sort(called)
 	want := transactions()
 	for _, tx := range want {
@@ -159,4 +170,42 @@ func TestDecisionArgumentsParse(t *testing.T) {
 			t.Errorf("call %q: decision %+v, %v; want %+v", l.calls[i], got, err, want)
 		}
 	}
+}
+
+// An attestation leaves who, when and the transaction to the ledger; the
+// compliance helper reads every page.
+func TestAttestAndAllCompliance(t *testing.T) {
+	ctx := context.Background()
+	l := &fake{result: []byte(`{"token_id":"t"}`)}
+	c := chaincode.New(l)
+	if _, err := c.Attest(ctx, records.Attestation{TokenID: "t", MSPID: "Org1MSP", At: "now", TxID: "tx"}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(l.calls[0], "Org1MSP") || !strings.HasPrefix(l.calls[0], "Compliance:Attest ") {
+		t.Fatalf("Attest sent %s", l.calls[0])
+	}
+	pages := &pager{pages: []string{
+		`{"items":[{"msp_id":"Org1MSP"},{"msp_id":"Org2MSP"}],"bookmark":"b1","count":2}`,
+		`{"items":[{"msp_id":"Org3MSP"}],"bookmark":"","count":1}`,
+	}}
+	all, err := chaincode.New(pages).AllCompliance(ctx, "t")
+	if err != nil || len(all) != 3 || all[2].MSPID != "Org3MSP" {
+		t.Fatalf("AllCompliance = %+v, %v", all, err)
+	}
+	if want := []string{"Audit:Compliance t|200|", "Audit:Compliance t|200|b1"}; !slices.Equal(pages.calls, want) {
+		t.Fatalf("calls %q, want %q", pages.calls, want)
+	}
+}
+
+// pager answers successive evaluations with successive pages.
+type pager struct {
+	fake
+	pages []string
+}
+
+func (p *pager) Evaluate(_ context.Context, fn string, args ...string) ([]byte, error) {
+	p.calls = append(p.calls, fn+" "+strings.Join(args, "|"))
+	out := p.pages[0]
+	p.pages = p.pages[1:]
+	return []byte(out), nil
 }
