@@ -1,0 +1,128 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/llm/backtest"
+	"github.com/srellama/srellama/llm/render"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/source"
+)
+
+// Measure is how a token's SLO did on this organization's data over
+// [start, end): its SLI's events and error ratio over the period and its
+// burn-rate alerts replayed with Prometheus's engine against the incidents
+// known here, as an attestation (without the token's identity, which
+// Attest adds, nor what the chaincode sets). A service this organization
+// does not run, or whose SLI had no event in the period, is NoData.
+func (b SourceBacktest) Measure(ctx context.Context, d nft.Definition, start, end time.Time) (records.Attestation, error) {
+	att := records.Attestation{
+		Service: d.SLI.Service, Name: d.Name, Version: d.Version,
+		PeriodStart: start.UTC().Format(time.RFC3339), PeriodEnd: end.UTC().Format(time.RFC3339),
+		Objective: d.SLO.Objective,
+	}
+	replay, err := b.RunRange(ctx, d, start, end)
+	if errors.Is(err, source.ErrUnknownService) {
+		att.NoData = true
+		return att, nil
+	}
+	if err != nil {
+		return records.Attestation{}, fmt.Errorf("measuring %s over %s..%s: %w", d.Name, att.PeriodStart, att.PeriodEnd, err)
+	}
+	events, errorRatio, err := periodSLI(ctx, replay.Memory, d.SLI, start, end, b.Step)
+	if err != nil {
+		return records.Attestation{}, fmt.Errorf("measuring %s over %s..%s: %w", d.Name, att.PeriodStart, att.PeriodEnd, err)
+	}
+	if !(events > 0) || math.IsNaN(errorRatio) {
+		att.NoData = true
+		return att, nil
+	}
+	rep := replay.Report
+	att.Events = events
+	att.Achieved = 1 - min(1, max(0, errorRatio))
+	att.BudgetConsumed = (1 - att.Achieved) / nft.ErrorBudget(d.SLO.Objective)
+	for _, p := range rep.Pairs {
+		switch p.Severity {
+		case nft.SeverityPage:
+			att.PageAlerts += p.Episodes
+		case nft.SeverityTicket:
+			att.TicketAlerts += p.Episodes
+		}
+	}
+	att.FalsePages = falsePages(rep)
+	att.Incidents = len(rep.Incidents)
+	att.IncidentsDetected = detections(rep)
+	for _, in := range rep.Incidents {
+		if in.PageDelay >= 0 {
+			att.IncidentsPaged++
+		}
+	}
+	return att, nil
+}
+
+// periodSLI reads the SLI's events and error ratio over [start, end) at
+// end: a ratio of the period's sums, every event weighted alike. An SLI
+// given only as an error ratio (an availability over up) counts as events
+// the evaluation steps at which its ratio had data.
+func periodSLI(ctx context.Context, ev backtest.Evaluator, sli nft.SLI, start, end time.Time, step time.Duration) (events, errorRatio float64, err error) {
+	window := end.Sub(start)
+	w := nft.FormatDuration(window)
+	last := func(expr string) (float64, error) {
+		pts, err := ev.RangeQuery(ctx, "max("+expr+")", end, end, step)
+		if err != nil {
+			return 0, err
+		}
+		if len(pts) == 0 {
+			return math.NaN(), nil
+		}
+		return pts[len(pts)-1].V, nil
+	}
+	if errorRatio, err = last(render.ErrorRatioExpr(sli, w)); err != nil {
+		return 0, 0, fmt.Errorf("error ratio over %s: %w", w, err)
+	}
+	if sli.TotalQuery == "" {
+		events, err = last("count_over_time(" + render.ErrorRatioExpr(sli, "5m") + "[" + w + ":" + nft.FormatDuration(step) + "])")
+		if err != nil {
+			return 0, 0, fmt.Errorf("steps with data over %s: %w", w, err)
+		}
+		return events, errorRatio, nil
+	}
+	if events, err = last(render.Instantiate(sli.TotalQuery, w)); err != nil {
+		return 0, 0, fmt.Errorf("events over %s: %w", w, err)
+	}
+	if perSecond(sli.TotalQuery) {
+		events *= window.Seconds()
+	}
+	return events, errorRatio, nil
+}
+
+// perSecond says a total query counts per second (rate, irate), so the
+// period's events are its value times the period.
+func perSecond(query string) bool {
+	e, err := promQL.ParseExpr(render.Instantiate(query, "5m"))
+	if err != nil {
+		return false
+	}
+	rate := false
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if c, ok := n.(*parser.Call); ok && (c.Func.Name == "rate" || c.Func.Name == "irate") {
+			rate = true
+		}
+		return nil
+	})
+	return rate
+}
+
+// Attestation is Measure's figures for a token.
+func Attestation(t nft.Token, m records.Attestation) records.Attestation {
+	m.TokenID, m.Service, m.Name, m.Version = t.ID, t.Definition.SLI.Service, t.Definition.Name, t.Definition.Version
+	m.Objective = t.Definition.SLO.Objective
+	return m
+}
