@@ -38,6 +38,8 @@ type Config struct {
 	Generate Generator `yaml:"generator"`
 	Rules    Rules     `yaml:"rules"`
 	API      API       `yaml:"api"`
+	// Lifecycle: attestations, revisions and retirements on evidence.
+	Lifecycle Lifecycle `yaml:"lifecycle"`
 }
 
 // Ledger says how the node reaches the ledger: always through the Fabric
@@ -73,6 +75,8 @@ type Simulator struct {
 	// Listen, if set, serves the simulated metrics live on /metrics for a
 	// real Prometheus to scrape.
 	Listen string `yaml:"listen" env:"SRELLAMA_SIM_LISTEN"`
+	// Degrade, if its service is set, shifts that service lastingly.
+	Degrade Degrade `yaml:"degrade"`
 }
 
 // Prometheus configures a Prometheus or Mimir source.
@@ -251,9 +255,10 @@ func Default() Config {
 			InlineLimit:    64 << 10,
 			RoundRetention: "7d",
 		},
-		Learning: Learning{Epochs: 5, Clip: 1, Relevance: RelevanceDeviation},
-		Generate: Generator{Kind: GeneratorBuiltin, Period: "30d", Timeout: "2m", Samples: 1},
-		API:      API{Listen: "127.0.0.1:0"},
+		Learning:  Learning{Epochs: 5, Clip: 1, Relevance: RelevanceDeviation},
+		Generate:  Generator{Kind: GeneratorBuiltin, Period: "30d", Timeout: "2m", Samples: 1},
+		API:       API{Listen: "127.0.0.1:0"},
+		Lifecycle: DefaultLifecycle(),
 	}
 }
 
@@ -409,6 +414,8 @@ func (c Config) Validate() error {
 	}
 	c.Rules.validate(add)
 	c.API.validate(add)
+	history, _ := nft.ParseDuration(c.Source.History)
+	c.Lifecycle.validate(add, history)
 	if len(p) > 0 {
 		return p
 	}
@@ -456,6 +463,7 @@ func (s Source) validate(add func(string, ...any)) {
 		if f := s.Simulator.FaultsPerDay; !(f >= 0 && f <= MaxFaultsPerDay) {
 			add("source.simulator.faults_per_day: must be in 0..%d, got %v", MaxFaultsPerDay, f)
 		}
+		s.Simulator.Degrade.validate(add)
 	case SourcePrometheus:
 		u, err := url.Parse(s.Prometheus.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
