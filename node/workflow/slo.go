@@ -62,10 +62,22 @@ type SLOGenerator struct {
 	// source.ErrNotEnoughHistory decline the request too: another runner
 	// may have the incidents this one lacks.
 	Deviation func(ctx context.Context, service string) ([]nft.Metric, error)
+	// Recent, if set, is the evidence a revision request (Kind revision)
+	// is answered from: the service's recent history only (the evidence
+	// periods, lifecycle.revision_history), so the objective fits the
+	// service as it is now, not as it was before a lasting shift. Without
+	// it revisions read Evidence. RecentBacktest replays candidates over
+	// the same window (without it, Backtest).
+	Recent         Evidence
+	RecentBacktest func(ctx context.Context, d nft.Definition) (Replay, error)
 }
 
 // Generate implements Generator.
 func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationRequest) (Generated, error) {
+	revision := req.Kind == records.RequestRevision
+	if revision {
+		g = g.recent()
+	}
 	in, err := g.Evidence(ctx, req.Service)
 	if errors.Is(err, source.ErrUnknownService) || errors.Is(err, source.ErrNotEnoughHistory) {
 		return Generated{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
@@ -91,7 +103,12 @@ func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationReques
 		// cannot do now it cannot do on a retry either.
 		return Generated{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
 	}
-	if def, err = g.revise(ctx, def); err != nil {
+	if revision {
+		def, err = g.answerRevision(ctx, def, req)
+	} else {
+		def, err = g.revise(ctx, def)
+	}
+	if err != nil {
 		return Generated{}, err
 	}
 	out := Generated{Definition: def}
