@@ -77,6 +77,7 @@ type Node struct {
 	pending  *pendingSet
 	registry *prometheus.Registry
 	metrics  *nodeMetrics
+	life     *workflow.Lifecycle
 
 	mu      sync.Mutex
 	apiAddr string
@@ -144,6 +145,7 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	n.buildLifecycle()
 	return n, nil
 }
 
@@ -206,7 +208,8 @@ func (n *Node) buildWorkflow() error {
 	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay,
 		Active: n.activeTokens, Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI),
 		Deviation: deviationRanking(federation.Trainer{MSPID: n.cfg.Organization, Source: src,
-			History: history, Step: step, Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Log: n.log})}
+			History: history, Step: step, Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Log: n.log}),
+		Recent: n.recentEvidence(src), RecentBacktest: n.recentBacktest(src)}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
 		if err != nil {
@@ -219,7 +222,8 @@ func (n *Node) buildWorkflow() error {
 		Ledger:    n.parts.Ledger,
 		Generator: timedGenerator{gen, n.metrics},
 		Reviewer: countedReviewer{workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
-			Backtest: replay}, n.metrics},
+			Backtest: replay, Token: tokenReader(n.parts.Ledger), Recent: n.recentMeasure(src),
+			Compare: workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Compare}, n.metrics},
 		Installer: installer(n.cfg, rulesync.Served{Installs: n.installs, Skipped: n.skipped}),
 		Turns:     workflow.NewTurns(),
 		Log:       n.log,
@@ -304,6 +308,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	go n.part.Run(ctx)
+	go n.runLifecycle(ctx)
 	stopAPI, err := n.serveAPI()
 	if err != nil {
 		return err

@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/ledger"
+	"github.com/srellama/srellama/node/ledger/chaincode"
+	"github.com/srellama/srellama/node/source/sim"
+	"github.com/srellama/srellama/node/workflow"
+)
+
+// pagedLedger holds a token's attestations and serves Audit:Compliance in
+// pages of the size asked, and records what was submitted.
+type pagedLedger struct {
+	ledger.Ledger
+	atts      []records.Attestation
+	submitted []string
+}
+
+func (l *pagedLedger) Evaluate(_ context.Context, fn string, args ...string) ([]byte, error) {
+	if fn != "Audit:Compliance" || len(args) != 3 {
+		return nil, fmt.Errorf("unexpected %s %v", fn, args)
+	}
+	size, _ := strconv.Atoi(args[1])
+	size = min(size, 2) // a chaincode whose pages are smaller than asked
+	from := 0
+	if args[2] != "" {
+		from, _ = strconv.Atoi(args[2])
+	}
+	to := min(from+size, len(l.atts))
+	page := records.Page[records.Attestation]{Items: l.atts[from:to], Count: to - from}
+	if to < len(l.atts) {
+		page.Bookmark = strconv.Itoa(to)
+	}
+	return json.Marshal(page)
+}
+
+func (l *pagedLedger) Submit(_ context.Context, fn string, args ...string) ([]byte, string, error) {
+	l.submitted = append(l.submitted, fn+" "+strings.Join(args, " "))
+	return nil, "tx", nil
+}
+
+// The adapter reads every page of a token's attestations and submits the
+// lifecycle's transactions with their arguments.
+func TestComplianceLedgerReadsEveryPage(t *testing.T) {
+	ctx := context.Background()
+	l := &pagedLedger{}
+	for i := range 5 {
+		l.atts = append(l.atts, records.Attestation{TokenID: "t", PeriodStart: fmt.Sprintf("2026-12-0%dT00:00:00Z", i+1)})
+	}
+	c := complianceLedger{chaincode.New(l)}
+	got, err := c.Compliance(ctx, "t")
+	if err != nil || len(got) != 5 || got[4].PeriodStart != "2026-12-05T00:00:00Z" {
+		t.Fatalf("read %d attestations (%v)", len(got), err)
+	}
+	if err := c.Attest(ctx, records.Attestation{TokenID: "t", PeriodStart: "2026-12-01T00:00:00Z", Events: 10}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.RequestRevision(ctx, "t")
+	_ = c.ProposeRetirement(ctx, "t")
+	if len(l.submitted) != 3 || !strings.HasPrefix(l.submitted[0], `Compliance:Attest {`) ||
+		l.submitted[1] != "Generation:RequestRevision t" || l.submitted[2] != "Generation:ProposeRetirement t" {
+		t.Fatalf("submitted %q", l.submitted)
+	}
+}
+
+// The configured degradation reaches the simulator of an organization
+// that runs the service, at the share of the history it names, and no
+// other.
+func TestSimulatorDegradesWhereConfigured(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	cfg := config.Default()
+	cfg.Organization = "Org1MSP"
+	cfg.Source.History = "4d"
+	cfg.Source.Simulator.Degrade = config.Degrade{Service: "amf", Start: "0.5", ErrorFactor: 10}
+	src, err := OpenSource(context.Background(), cfg, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := src.(*sim.Simulator).Config().Degradations
+	if len(ds) != 1 || ds[0].Service != "amf" || !ds[0].Start.Equal(now.Add(-48*time.Hour)) || ds[0].ErrorFactor != 10 {
+		t.Fatalf("degradations %+v", ds)
+	}
+	cfg.Source.Simulator.Degrade.Service = "no-such-nf"
+	src, err = OpenSource(context.Background(), cfg, now)
+	if err != nil || len(src.(*sim.Simulator).Config().Degradations) != 0 {
+		t.Fatalf("a service the organization does not run: %v", err)
+	}
+}
+
+// The recent window is the last revision_history completed periods.
+func TestRecentWindow(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	cfg := config.Default()
+	cfg.Lifecycle.AttestPeriod, cfg.Lifecycle.RevisionHistory = "6h", 4
+	n := &Node{cfg: cfg, parts: Parts{Now: func() time.Time { return now }}}
+	start, end := n.recentWindow()
+	if !start.Equal(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)) || !end.Equal(time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)) {
+		t.Fatalf("recent window %v..%v", start, end)
+	}
+}
+
+func TestLifecycleMetricsCount(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := newLifecycleMetrics(reg)
+	var c workflow.LifecycleCounters = m
+	c.Attested(workflow.AttestCommitted)
+	c.Attested(workflow.AttestCommitted)
+	c.Asked("revision", workflow.AskRequested)
+	if got := counterValue(reg, "srellama_attestations_total", workflow.AttestCommitted); got != 2 {
+		t.Fatalf("committed attestations %v", got)
+	}
+	if got := counterValue(reg, "srellama_lifecycle_asks_total", "revision", workflow.AskRequested); got != 1 {
+		t.Fatalf("revision requests %v", got)
+	}
+	names, _ := reg.Gather()
+	var have []string
+	for _, f := range names {
+		have = append(have, f.GetName())
+	}
+	if !slices.Contains(have, "srellama_attestations_total") || !slices.Contains(have, "srellama_lifecycle_asks_total") {
+		t.Fatalf("registered %v", have)
+	}
+}
+
+// counterValue reads the counter of a family whose label values are
+// values, in label-name order.
+func counterValue(reg *prometheus.Registry, name string, values ...string) float64 {
+	families, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetValue())
+			}
+			if slices.Equal(got, values) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
+}
