@@ -328,3 +328,37 @@ func TestPreviewEvidence(t *testing.T) {
 		}
 	}
 }
+
+// A node on a core that degraded lastingly attests, with Prometheus's
+// engine, the SLO fitted before the shift as breached in each period after
+// it, and asks the ledger for a revision once; on the days before the
+// shift it asks for nothing.
+func TestLifecycleOnADegradedCoreAsksForARevision(t *testing.T) {
+	src, origin := lifecycleCore(t) // degrades on day 6
+	tok := nft.Token{ID: "t", Definition: registrations(t), State: nft.State{Status: nft.StatusActive}}
+	b := workflow.SourceBacktest{Source: src, Step: 5 * time.Minute}
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want []string
+	}{
+		{"before the shift", origin.Add(6*24*time.Hour + time.Hour), nil},
+		{"three days after it", origin.Add(9*24*time.Hour + time.Hour), []string{"revision t"}},
+	} {
+		led := &complianceLedger{self: "Org1MSP", tokens: map[string][]nft.Token{"amf": {tok}}}
+		l := &workflow.Lifecycle{Self: "Org1MSP", Ledger: led, Runs: src.Services, Measure: b.Measure, Period: 24 * time.Hour, Lookback: 3}
+		if err := l.Check(context.Background(), tt.now); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(led.asks, tt.want) {
+			var budgets []float64
+			for _, a := range led.atts {
+				budgets = append(budgets, a.BudgetConsumed)
+			}
+			t.Errorf("%s: asked %v, want %v (budgets consumed %v)", tt.name, led.asks, tt.want, budgets)
+		}
+		if len(led.atts) != 3 {
+			t.Errorf("%s: %d attestations, want 3", tt.name, len(led.atts))
+		}
+	}
+}
