@@ -196,14 +196,14 @@ func newLifecycleMetrics(reg *prometheus.Registry) *lifecycleMetrics {
 	m := &lifecycleMetrics{
 		attestations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "srellama_attestations_total",
-			Help: "Attestations of active SLOs per period, by outcome (committed, no_data, already, failed).",
+			Help: "Attestations of active SLOs per period, by outcome (committed, no_data, already, failed, not_measurable).",
 		}, []string{"outcome"}),
 		asks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "srellama_lifecycle_asks_total",
 			Help: "Revision requests and retirement proposals this node asked the ledger for on evidence, by kind and outcome (requested, refused, failed).",
 		}, []string{"kind", "outcome"}),
 	}
-	for _, o := range []string{workflow.AttestCommitted, workflow.AttestNoData, workflow.AttestAlready, workflow.AttestFailed} {
+	for _, o := range []string{workflow.AttestCommitted, workflow.AttestNoData, workflow.AttestAlready, workflow.AttestFailed, workflow.AttestNotHere} {
 		m.attestations.WithLabelValues(o)
 	}
 	reg.MustRegister(m.attestations, m.asks)

@@ -16,6 +16,12 @@ import (
 	"github.com/srellama/srellama/node/source"
 )
 
+// ErrNotMeasurable is wrapped by Measure when this organization runs the
+// service but has none of the metrics the SLI reads (another member's
+// metric names): it has nothing to attest, which is not the same as
+// having seen no event (a service gone), so it attests nothing.
+var ErrNotMeasurable = errors.New("the SLI's metrics are not among ours")
+
 // Measure is how a token's SLO did on this organization's data over
 // [start, end): its SLI's events and error ratio over the period and its
 // burn-rate alerts replayed with Prometheus's engine against the incidents
@@ -27,6 +33,17 @@ func (b SourceBacktest) Measure(ctx context.Context, d nft.Definition, start, en
 		Service: d.SLI.Service, Name: d.Name, Version: d.Version,
 		PeriodStart: start.UTC().Format(time.RFC3339), PeriodEnd: end.UTC().Format(time.RFC3339),
 		Objective: d.SLO.Objective,
+	}
+	infos, err := b.Source.ListSeries(ctx, d.SLI.Service)
+	if errors.Is(err, source.ErrUnknownService) {
+		att.NoData = true
+		return att, nil
+	}
+	if err != nil {
+		return records.Attestation{}, fmt.Errorf("measuring %s: %w", d.Name, err)
+	}
+	if !readsAny(d.SLI, infos) {
+		return records.Attestation{}, fmt.Errorf("measuring %s: %w (it reads %v)", d.Name, ErrNotMeasurable, metricsRead(d.SLI))
 	}
 	replay, err := b.RunRange(ctx, d, start, end)
 	if errors.Is(err, source.ErrUnknownService) {
@@ -125,4 +142,37 @@ func Attestation(t nft.Token, m records.Attestation) records.Attestation {
 	m.TokenID, m.Service, m.Name, m.Version = t.ID, t.Definition.SLI.Service, t.Definition.Name, t.Definition.Version
 	m.Objective = t.Definition.SLO.Objective
 	return m
+}
+
+// metricsRead lists the metric names an SLI's queries select.
+func metricsRead(sli nft.SLI) []string {
+	var names []string
+	for _, q := range []string{sli.GoodQuery, sli.TotalQuery, sli.ErrorRatioQuery} {
+		if q == "" {
+			continue
+		}
+		e, err := promQL.ParseExpr(render.Instantiate(q, "5m"))
+		if err != nil {
+			continue
+		}
+		parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+			if vs, ok := n.(*parser.VectorSelector); ok && vs.Name != "" {
+				names = append(names, vs.Name)
+			}
+			return nil
+		})
+	}
+	return names
+}
+
+// readsAny says whether any metric the SLI selects is among the series.
+func readsAny(sli nft.SLI, infos []source.SeriesInfo) bool {
+	for _, name := range metricsRead(sli) {
+		for _, in := range infos {
+			if in.Metric == name {
+				return true
+			}
+		}
+	}
+	return false
 }

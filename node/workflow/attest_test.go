@@ -2,6 +2,8 @@ package workflow_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,5 +158,19 @@ func TestMeasureAnErrorRatioSLI(t *testing.T) {
 	}
 	if att.NoData || att.Events < 350 || att.Events > 361 || att.Achieved != 1 || att.BudgetConsumed != 0 {
 		t.Fatalf("six hours of an AMF always up: %+v", att)
+	}
+}
+
+// An SLI on metrics this organization does not have is not measurable:
+// it is not evidence that the service is gone.
+func TestMeasureRefusesAnSLIOnOtherMetrics(t *testing.T) {
+	src, origin := lifecycleCore(t)
+	d := registrations(t)
+	d.SLI.GoodQuery = `sum(rate(vendor_amf_registration_ok_total{service="amf"}[{{.window}}]))`
+	d.SLI.TotalQuery = `sum(rate(vendor_amf_registration_total{service="amf"}[{{.window}}]))`
+	start := origin.Add(3 * 24 * time.Hour)
+	_, err := workflow.SourceBacktest{Source: src, Step: time.Minute}.Measure(context.Background(), d, start, start.Add(24*time.Hour))
+	if !errors.Is(err, workflow.ErrNotMeasurable) || !strings.Contains(err.Error(), "vendor_amf_registration_total") {
+		t.Fatalf("err = %v, want ErrNotMeasurable naming the metrics", err)
 	}
 }

@@ -64,6 +64,8 @@ const (
 	AttestNoData    = "no_data"
 	AttestAlready   = "already"
 	AttestFailed    = "failed"
+	// AttestNotHere: the SLI reads none of this organization's metrics.
+	AttestNotHere = "not_measurable"
 )
 
 // Outcomes of asking for a revision or retirement.
@@ -177,6 +179,14 @@ func (l *Lifecycle) attest(ctx context.Context, t nft.Token, periods []Period) e
 			continue
 		}
 		m, err := l.Measure(ctx, t.Definition, p.Start, p.End)
+		if errors.Is(err, ErrNotMeasurable) {
+			// Nothing to attest here, now or on a retry: another member's
+			// metric names. Seeing no event is not what happened.
+			l.count(AttestNotHere)
+			l.logger().Debug("not attesting an SLO that reads none of our metrics", "token", t.ID, "err", err)
+			l.remember(key)
+			continue
+		}
 		if err != nil {
 			l.count(AttestFailed)
 			errs = append(errs, fmt.Errorf("lifecycle: measuring %s over %s: %w", t.ID, key.periodStart, err))

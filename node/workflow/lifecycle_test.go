@@ -96,6 +96,7 @@ type measured struct {
 	budget float64
 	noData bool
 	fail   bool
+	other  bool // the SLI reads none of our metrics
 }
 
 func (m *measured) measure(_ context.Context, d nft.Definition, start, end time.Time) (records.Attestation, error) {
@@ -104,6 +105,9 @@ func (m *measured) measure(_ context.Context, d nft.Definition, start, end time.
 	m.calls++
 	if m.fail {
 		return records.Attestation{}, errors.New("source down")
+	}
+	if m.other {
+		return records.Attestation{}, fmt.Errorf("measuring %s: %w", d.Name, workflow.ErrNotMeasurable)
 	}
 	a := records.Attestation{PeriodStart: start.Format(time.RFC3339), PeriodEnd: end.Format(time.RFC3339), NoData: m.noData}
 	if !m.noData {
@@ -219,6 +223,25 @@ func TestLifecycleRetriesFailures(t *testing.T) {
 	led.failing = nil
 	if err := l.Check(ctx, day0); err != nil || len(led.attested()) != 4 {
 		t.Fatalf("after the ledger recovered: %v, %v", led.attested(), err)
+	}
+}
+
+// An SLO on metrics this organization lacks is neither attested nor
+// retried: nothing is wrong, and no data would falsely say the service is
+// gone.
+func TestLifecycleSkipsWhatItCannotMeasure(t *testing.T) {
+	ctx := context.Background()
+	led := &complianceLedger{self: "Org1MSP", tokens: map[string][]nft.Token{"amf": {token("t", "amf")}}}
+	m := &measured{other: true}
+	c := newCounted()
+	l := &workflow.Lifecycle{Self: "Org1MSP", Ledger: led, Runs: runs("amf"), Measure: m.measure, Period: 24 * time.Hour, Lookback: 3, Counters: c}
+	for range 2 {
+		if err := l.Check(ctx, day0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(led.atts) != 0 || m.calls != 3 || c.get("attest not_measurable") != 3 || len(led.asks) != 0 {
+		t.Fatalf("attested %v after %d measurements, counters %v, asked %v", led.atts, m.calls, c.seen, led.asks)
 	}
 }
 
