@@ -38,6 +38,9 @@ func (r OwnDataReviewer) reviewRevision(ctx context.Context, p records.Proposal,
 	recent := ""
 	if r.Recent != nil {
 		m, err := r.Recent(ctx, def)
+		if errors.Is(err, ErrNotMeasurable) {
+			return Abstain(figures, "cannot measure the revision on our %s: %v", service, err), nil
+		}
 		if err != nil {
 			return Verdict{}, fmt.Errorf("measuring the revision of %s on our recent %s: %w", def.Supersedes, service, err)
 		}
@@ -98,6 +101,9 @@ func (r OwnDataReviewer) reviewRetirement(ctx context.Context, p records.Proposa
 		return Abstain(nil, "this node measures no recent window of %s", service), nil
 	}
 	m, err := r.Recent(ctx, def)
+	if errors.Is(err, ErrNotMeasurable) {
+		return Abstain(nil, "cannot measure %s on our %s: %v", def.Name, service, err), nil
+	}
 	if err != nil {
 		return Verdict{}, fmt.Errorf("measuring %s on our recent %s: %w", def.Name, service, err)
 	}

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -195,6 +196,9 @@ func TestReviewOfARetirement(t *testing.T) {
 		{"gone here too", evidence(0.9999), recentWindow(0, def.SLO.Objective, true), records.VerdictApprove, "saw no event of the SLI in the last 3d", "recent_events"},
 		{"still serving here", evidence(0.9999), recentWindow(0.999, def.SLO.Objective, false), records.VerdictReject, "not gone: 250000 events", "recent_events"},
 		{"never ran here", runsNothing, recentWindow(0, def.SLO.Objective, true), records.VerdictAbstain, "we do not run amf", ""},
+		{"runs it on other metrics", evidence(0.9999), func(context.Context, nft.Definition) (records.Attestation, error) {
+			return records.Attestation{}, fmt.Errorf("measuring: %w", workflow.ErrNotMeasurable)
+		}, records.VerdictAbstain, "cannot measure", ""},
 	}
 	for _, tt := range tests {
 		r := workflow.OwnDataReviewer{Evidence: tt.evidence, Recent: tt.recent}
