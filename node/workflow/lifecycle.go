@@ -89,6 +89,12 @@ type LifecycleCounters interface {
 // attestations (every member's) show an SLO breached, silent or its
 // service gone, it asks the ledger for a revision or a retirement, which
 // the ledger grants only on the same evidence.
+//
+// Periods before a token was minted are attested too: its own rules
+// replayed over them say at once whether the SLO just minted still fits
+// the service (one fitted on a history a lasting shift has since made
+// stale is breached in the recent periods, and the revision comes without
+// waiting days for new ones).
 type Lifecycle struct {
 	Self   string
 	Ledger ComplianceLedger
