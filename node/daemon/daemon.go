@@ -78,6 +78,7 @@ type Node struct {
 	registry *prometheus.Registry
 	metrics  *nodeMetrics
 	life     *workflow.Lifecycle
+	lifePoke chan struct{}
 
 	mu      sync.Mutex
 	apiAddr string

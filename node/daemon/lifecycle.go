@@ -45,10 +45,32 @@ func (n *Node) buildLifecycle() {
 		Counters: m,
 		Log:      n.log,
 	}
+	// A token minted (or revised) is checked at once, not at the next
+	// interval: its recent periods may already call for a revision.
+	n.lifePoke = make(chan struct{}, 1)
+	n.exec.Installer = pokingInstaller{n.exec.Installer, n.lifePoke}
 }
 
-// runLifecycle checks for periods to attest at once and then every
-// lifecycle.check_interval until ctx ends.
+// pokingInstaller wakes the lifecycle loop when a token becomes active.
+type pokingInstaller struct {
+	workflow.Installer
+	poke chan<- struct{}
+}
+
+func (p pokingInstaller) Apply(ctx context.Context, t nft.Token) (bool, error) {
+	changed, err := p.Installer.Apply(ctx, t)
+	if err == nil && t.State.Status == nft.StatusActive {
+		select {
+		case p.poke <- struct{}{}:
+		default: // a check is already due
+		}
+	}
+	return changed, err
+}
+
+// runLifecycle checks for periods to attest at once, then every
+// lifecycle.check_interval and whenever a token becomes active, until ctx
+// ends.
 func (n *Node) runLifecycle(ctx context.Context) {
 	if n.life == nil {
 		return
@@ -64,6 +86,7 @@ func (n *Node) runLifecycle(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-n.lifePoke:
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/ledger/chaincode"
@@ -156,4 +157,27 @@ func counterValue(reg *prometheus.Registry, name string, values ...string) float
 		}
 	}
 	return -1
+}
+
+type nopInstaller struct{}
+
+func (nopInstaller) Apply(context.Context, nft.Token) (bool, error) { return true, nil }
+func (nopInstaller) Reload(context.Context) error                   { return nil }
+
+// A token that becomes active wakes the lifecycle loop once; a superseded
+// one does not, and a burst of mints makes one check.
+func TestMintWakesTheLifecycle(t *testing.T) {
+	poke := make(chan struct{}, 1)
+	in := pokingInstaller{nopInstaller{}, poke}
+	ctx := context.Background()
+	_, _ = in.Apply(ctx, nft.Token{State: nft.State{Status: nft.StatusSuperseded}})
+	if len(poke) != 0 {
+		t.Fatal("a superseded token woke the loop")
+	}
+	for range 3 {
+		_, _ = in.Apply(ctx, nft.Token{State: nft.State{Status: nft.StatusActive}})
+	}
+	if len(poke) != 1 {
+		t.Fatalf("%d wake-ups pending, want one", len(poke))
+	}
 }
