@@ -34,7 +34,7 @@ func (n *Node) buildLifecycle() {
 	}
 	m := newLifecycleMetrics(n.registry)
 	step := config.Duration(n.cfg.Source.Step)
-	measure := workflow.SourceBacktest{Source: n.parts.Source, Step: step}.Measure
+	measure := workflow.SourceBacktest{Source: n.parts.Source, Step: step}.MeasurePeriods
 	n.life = &workflow.Lifecycle{
 		Self:     n.cfg.Organization,
 		Ledger:   complianceLedger{chaincode.New(n.parts.Ledger)},

@@ -26,45 +26,81 @@ var ErrNotMeasurable = errors.New("the SLI's metrics are not among ours")
 // [start, end): its SLI's events and error ratio over the period and its
 // burn-rate alerts replayed with Prometheus's engine against the incidents
 // known here, as an attestation (without the token's identity, which
-// Attest adds, nor what the chaincode sets). A service this organization
-// does not run, or whose SLI had no event in the period, is NoData.
+// Attestation adds, nor what the chaincode sets). A service this
+// organization does not run, or whose SLI had no event in the period, is
+// NoData.
 func (b SourceBacktest) Measure(ctx context.Context, d nft.Definition, start, end time.Time) (records.Attestation, error) {
-	att := records.Attestation{
-		Service: d.SLI.Service, Name: d.Name, Version: d.Version,
-		PeriodStart: start.UTC().Format(time.RFC3339), PeriodEnd: end.UTC().Format(time.RFC3339),
-		Objective: d.SLO.Objective,
+	atts, err := b.MeasurePeriods(ctx, d, []Period{{start, end}})
+	if err != nil {
+		return records.Attestation{}, err
+	}
+	return atts[0], nil
+}
+
+// MeasurePeriods is Measure of each period (in time order), reading the
+// source once: from the warm-up before the first period to the end of the
+// last.
+func (b SourceBacktest) MeasurePeriods(ctx context.Context, d nft.Definition, periods []Period) ([]records.Attestation, error) {
+	if len(periods) == 0 {
+		return nil, nil
+	}
+	out := make([]records.Attestation, len(periods))
+	for i, p := range periods {
+		out[i] = records.Attestation{
+			Service: d.SLI.Service, Name: d.Name, Version: d.Version,
+			PeriodStart: p.Start.UTC().Format(time.RFC3339), PeriodEnd: p.End.UTC().Format(time.RFC3339),
+			Objective: d.SLO.Objective, NoData: true,
+		}
+		if i > 0 && p.Start.Before(periods[i-1].End) {
+			return nil, fmt.Errorf("measuring %s: periods overlap or are out of order at %s", d.Name, out[i].PeriodStart)
+		}
 	}
 	infos, err := b.Source.ListSeries(ctx, d.SLI.Service)
 	if errors.Is(err, source.ErrUnknownService) {
-		att.NoData = true
-		return att, nil
+		return out, nil
 	}
 	if err != nil {
-		return records.Attestation{}, fmt.Errorf("measuring %s: %w", d.Name, err)
+		return nil, fmt.Errorf("measuring %s: %w", d.Name, err)
 	}
 	if !readsAny(d.SLI, infos) {
-		return records.Attestation{}, fmt.Errorf("measuring %s: %w (it reads %v)", d.Name, ErrNotMeasurable, metricsRead(d.SLI))
+		return nil, fmt.Errorf("measuring %s: %w (it reads %v)", d.Name, ErrNotMeasurable, metricsRead(d.SLI))
 	}
-	replay, err := b.RunRange(ctx, d, start, end)
+	r, err := b.rangeFor(d, periods[0].Start, periods[len(periods)-1].End)
+	if err != nil {
+		return nil, err
+	}
+	mem, all, err := b.load(ctx, d.SLI.Service, r)
 	if errors.Is(err, source.ErrUnknownService) {
-		att.NoData = true
-		return att, nil
+		return out, nil
 	}
 	if err != nil {
-		return records.Attestation{}, fmt.Errorf("measuring %s over %s..%s: %w", d.Name, att.PeriodStart, att.PeriodEnd, err)
+		return nil, fmt.Errorf("measuring %s: %w", d.Name, err)
 	}
-	events, errorRatio, err := periodSLI(ctx, replay.Memory, d.SLI, start, end, b.Step)
-	if err != nil {
-		return records.Attestation{}, fmt.Errorf("measuring %s over %s..%s: %w", d.Name, att.PeriodStart, att.PeriodEnd, err)
+	for i, p := range periods {
+		if !p.End.After(p.Start.Add(b.Step)) {
+			return nil, fmt.Errorf("measuring %s: the period %s..%s holds no step of %s", d.Name, out[i].PeriodStart, out[i].PeriodEnd, b.Step)
+		}
+		replay, err := replayPeriod(ctx, mem, all, d, r, p)
+		if err != nil {
+			return nil, fmt.Errorf("measuring %s over %s..%s: %w", d.Name, out[i].PeriodStart, out[i].PeriodEnd, err)
+		}
+		events, errorRatio, err := periodSLI(ctx, mem, d.SLI, p.Start, p.End, b.Step)
+		if err != nil {
+			return nil, fmt.Errorf("measuring %s over %s..%s: %w", d.Name, out[i].PeriodStart, out[i].PeriodEnd, err)
+		}
+		if events > 0 && !math.IsNaN(errorRatio) {
+			fill(&out[i], replay.Report, events, errorRatio, d.SLO.Objective)
+		}
 	}
-	if !(events > 0) || math.IsNaN(errorRatio) {
-		att.NoData = true
-		return att, nil
-	}
-	rep := replay.Report
+	return out, nil
+}
+
+// fill writes a period's figures into its attestation.
+func fill(att *records.Attestation, rep backtest.Report, events, errorRatio, objective float64) {
+	att.NoData = false
 	att.Events = events
 	att.Achieved = 1 - min(1, max(0, errorRatio))
-	att.BudgetConsumed = (1 - att.Achieved) / nft.ErrorBudget(d.SLO.Objective)
+	att.BudgetConsumed = (1 - att.Achieved) / nft.ErrorBudget(objective)
 	for _, p := range rep.Pairs {
 		switch p.Severity {
 		case nft.SeverityPage:
@@ -81,7 +117,6 @@ func (b SourceBacktest) Measure(ctx context.Context, d nft.Definition, start, en
 			att.IncidentsPaged++
 		}
 	}
-	return att, nil
 }
 
 // periodSLI reads the SLI's events and error ratio over [start, end) at

@@ -174,3 +174,32 @@ func TestMeasureRefusesAnSLIOnOtherMetrics(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotMeasurable naming the metrics", err)
 	}
 }
+
+// Measuring several periods with one read of the source gives each the
+// figures it gets alone.
+func TestMeasurePeriodsAgreesWithMeasure(t *testing.T) {
+	src, origin := lifecycleCore(t)
+	d := registrations(t)
+	b := workflow.SourceBacktest{Source: src, Step: 5 * time.Minute}
+	var periods []workflow.Period
+	for n := 4; n < 8; n++ {
+		start := origin.Add(time.Duration(n) * 24 * time.Hour)
+		periods = append(periods, workflow.Period{Start: start, End: start.Add(24 * time.Hour)})
+	}
+	together, err := b.MeasurePeriods(context.Background(), d, periods)
+	if err != nil || len(together) != len(periods) {
+		t.Fatalf("%d attestations, %v", len(together), err)
+	}
+	for i, p := range periods {
+		alone, err := b.Measure(context.Background(), d, p.Start, p.End)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if alone != together[i] {
+			t.Errorf("period %s: alone %+v, together %+v", alone.PeriodStart, alone, together[i])
+		}
+	}
+	if _, err := b.MeasurePeriods(context.Background(), d, []workflow.Period{periods[1], periods[0]}); err == nil {
+		t.Error("periods out of order were measured")
+	}
+}

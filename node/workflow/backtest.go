@@ -61,15 +61,20 @@ func (b SourceBacktest) RunRange(ctx context.Context, d nft.Definition, start, e
 	if err != nil {
 		return Replay{}, err
 	}
-	// An incident belongs to the period it began in, so one that spans a
-	// boundary is counted (and its detection judged) once.
+	return replayPeriod(ctx, mem, all, d, r, Period{start, end})
+}
+
+// replayPeriod backtests d over the evaluations in [p.Start, p.End) of
+// loaded series. An incident belongs to the period it began in, so one
+// that spans a boundary is counted (and its detection judged) once.
+func replayPeriod(ctx context.Context, mem *backtest.Memory, all []source.Incident, d nft.Definition, r source.Range, p Period) (Replay, error) {
 	var began []source.Incident
 	for _, in := range all {
-		if !in.Start.Before(start) && in.Start.Before(end) {
+		if !in.Start.Before(p.Start) && in.Start.Before(p.End) {
 			began = append(began, in)
 		}
 	}
-	return replayOn(ctx, mem, began, d, r, start, end.Add(-b.Step))
+	return replayOn(ctx, mem, began, d, r, p.Start, p.End.Add(-r.Step))
 }
 
 // rangeFor is the range RunRange reads for [start, end): from the

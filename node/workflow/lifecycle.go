@@ -100,9 +100,9 @@ type Lifecycle struct {
 	Ledger ComplianceLedger
 	// Runs lists the services this organization runs (its source's).
 	Runs func(ctx context.Context) ([]string, error)
-	// Measure measures a definition over [start, end)
-	// (SourceBacktest.Measure).
-	Measure func(ctx context.Context, d nft.Definition, start, end time.Time) (records.Attestation, error)
+	// Measure measures a definition over each period, in time order
+	// (SourceBacktest.MeasurePeriods: one read of the source).
+	Measure func(ctx context.Context, d nft.Definition, periods []Period) ([]records.Attestation, error)
 	// Period is the attestation period; Lookback how many completed
 	// periods back are attested (a node that was down catches up).
 	Period   time.Duration
@@ -176,30 +176,43 @@ func (l *Lifecycle) Check(ctx context.Context, now time.Time) error {
 }
 
 // attest commits this organization's attestation of each period not yet
-// attested, oldest first.
+// attested, oldest first, measured together.
 func (l *Lifecycle) attest(ctx context.Context, t nft.Token, periods []Period) error {
-	var errs []error
+	var todo []Period
+	var keys []attestKey
 	for _, p := range periods {
 		key := attestKey{t.ID, p.Start.Format(time.RFC3339)}
-		if l.done(key) {
-			continue
+		if !l.done(key) {
+			todo, keys = append(todo, p), append(keys, key)
 		}
-		m, err := l.Measure(ctx, t.Definition, p.Start, p.End)
-		if errors.Is(err, ErrNotMeasurable) {
-			// Nothing to attest here, now or on a retry: another member's
-			// metric names. Seeing no event is not what happened.
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	measured, err := l.Measure(ctx, t.Definition, todo)
+	if errors.Is(err, ErrNotMeasurable) {
+		// Nothing to attest here, now or on a retry: another member's
+		// metric names. Seeing no event is not what happened.
+		for _, k := range keys {
 			l.count(AttestNotHere)
-			l.logger().Debug("not attesting an SLO that reads none of our metrics", "token", t.ID, "err", err)
-			l.remember(key)
-			continue
+			l.remember(k)
 		}
-		if err != nil {
+		l.logger().Debug("not attesting an SLO that reads none of our metrics", "token", t.ID, "err", err)
+		return nil
+	}
+	if err == nil && len(measured) != len(todo) {
+		err = fmt.Errorf("%d measurements for %d periods", len(measured), len(todo))
+	}
+	if err != nil {
+		for range todo {
 			l.count(AttestFailed)
-			errs = append(errs, fmt.Errorf("lifecycle: measuring %s over %s: %w", t.ID, key.periodStart, err))
-			continue
 		}
+		return fmt.Errorf("lifecycle: measuring %s over %d periods from %s: %w", t.ID, len(todo), keys[0].periodStart, err)
+	}
+	var errs []error
+	for i, m := range measured {
 		a := Attestation(t, m)
-		err = l.Ledger.Attest(ctx, a)
+		err := l.Ledger.Attest(ctx, a)
 		switch {
 		case records.IsSettled(err):
 			l.count(AttestAlready)
@@ -217,7 +230,7 @@ func (l *Lifecycle) attest(ctx context.Context, t nft.Token, periods []Period) e
 				"achieved", a.Achieved, "objective", a.Objective, "budget_consumed", a.BudgetConsumed,
 				"page_alerts", a.PageAlerts, "incidents", a.Incidents, "incidents_paged", a.IncidentsPaged)
 		}
-		l.remember(key)
+		l.remember(keys[i])
 	}
 	return errors.Join(errs...)
 }

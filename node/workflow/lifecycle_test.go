@@ -99,21 +99,25 @@ type measured struct {
 	other  bool // the SLI reads none of our metrics
 }
 
-func (m *measured) measure(_ context.Context, d nft.Definition, start, end time.Time) (records.Attestation, error) {
+func (m *measured) measure(_ context.Context, d nft.Definition, periods []workflow.Period) ([]records.Attestation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.calls++
+	m.calls += len(periods)
 	if m.fail {
-		return records.Attestation{}, errors.New("source down")
+		return nil, errors.New("source down")
 	}
 	if m.other {
-		return records.Attestation{}, fmt.Errorf("measuring %s: %w", d.Name, workflow.ErrNotMeasurable)
+		return nil, fmt.Errorf("measuring %s: %w", d.Name, workflow.ErrNotMeasurable)
 	}
-	a := records.Attestation{PeriodStart: start.Format(time.RFC3339), PeriodEnd: end.Format(time.RFC3339), NoData: m.noData}
-	if !m.noData {
-		a.Events, a.Achieved, a.BudgetConsumed = 1000, 1-0.01*m.budget, m.budget
+	var out []records.Attestation
+	for _, p := range periods {
+		a := records.Attestation{PeriodStart: p.Start.Format(time.RFC3339), PeriodEnd: p.End.Format(time.RFC3339), NoData: m.noData}
+		if !m.noData {
+			a.Events, a.Achieved, a.BudgetConsumed = 1000, 1-0.01*m.budget, m.budget
+		}
+		out = append(out, a)
 	}
-	return a, nil
+	return out, nil
 }
 
 type counted struct {
@@ -369,7 +373,7 @@ func TestLifecycleOnADegradedCoreAsksForARevision(t *testing.T) {
 		{"three days after it", origin.Add(9*24*time.Hour + time.Hour), []string{"revision t"}},
 	} {
 		led := &complianceLedger{self: "Org1MSP", tokens: map[string][]nft.Token{"amf": {tok}}}
-		l := &workflow.Lifecycle{Self: "Org1MSP", Ledger: led, Runs: src.Services, Measure: b.Measure, Period: 24 * time.Hour, Lookback: 3}
+		l := &workflow.Lifecycle{Self: "Org1MSP", Ledger: led, Runs: src.Services, Measure: b.MeasurePeriods, Period: 24 * time.Hour, Lookback: 3}
 		if err := l.Check(context.Background(), tt.now); err != nil {
 			t.Fatal(err)
 		}
