@@ -214,3 +214,17 @@ func TestReviewOfARetirement(t *testing.T) {
 		}
 	}
 }
+
+// A retirement proposal arrives as any proposal does and is reviewed by
+// every other member.
+func TestRetirementProposalsAreReviewed(t *testing.T) {
+	p := records.Proposal{ID: tokV4, Kind: records.ProposalRetirement, Target: tokV4, Proposer: "Org1MSP",
+		Status: records.ProposalOpen, Members: []string{"Org1MSP", "Org2MSP"}}
+	e := records.Event{Kind: records.EventProposalSubmitted, Proposal: &p}
+	if got := workflow.Decide(workflow.Policy{Self: "Org2MSP"}, e); len(got) != 1 || got[0].(workflow.Review).Proposal.Kind != records.ProposalRetirement {
+		t.Fatalf("Org2MSP's actions: %+v", got)
+	}
+	if got := workflow.Decide(workflow.Policy{Self: "Org1MSP"}, e); len(got) != 0 {
+		t.Fatalf("the proposer reviews its own retirement: %+v", got)
+	}
+}
