@@ -38,32 +38,10 @@ type Config struct {
 	Generate Generator `yaml:"generator"`
 	Rules    Rules     `yaml:"rules"`
 	API      API       `yaml:"api"`
-	// Lifecycle is how the node keeps the consortium's SLOs going: opening
-	// scheduled rounds.
+	// Lifecycle is how the node keeps the consortium's SLOs right: it
+	// opens scheduled rounds, attests how active SLOs did and asks for
+	// revisions and retirements on evidence.
 	Lifecycle Lifecycle `yaml:"lifecycle"`
-}
-
-// Lifecycle settings.
-type Lifecycle struct {
-	// ScheduleCheck is how often the node lists the ledger's active
-	// schedules and opens the round of each whose current period has none
-	// (Schedules:OpenDue; a round another node opened first is done).
-	ScheduleCheck string `yaml:"schedule_check" env:"SRELLAMA_SCHEDULE_CHECK"`
-}
-
-// Bounds on lifecycle.schedule_check: often enough for the shortest
-// cadence (a minute), rarely enough not to load the ledger for nothing.
-const (
-	MinScheduleCheck = time.Second
-	MaxScheduleCheck = 10 * time.Minute
-)
-
-func (l Lifecycle) validate(add func(string, ...any)) {
-	if d, err := nft.ParseDuration(l.ScheduleCheck); err != nil {
-		add("lifecycle.schedule_check: %v", err)
-	} else if d < MinScheduleCheck || d > MaxScheduleCheck {
-		add("lifecycle.schedule_check: must be in %s..%s, got %s", nft.FormatDuration(MinScheduleCheck), nft.FormatDuration(MaxScheduleCheck), l.ScheduleCheck)
-	}
 }
 
 // Ledger says how the node reaches the ledger: always through the Fabric
@@ -99,6 +77,8 @@ type Simulator struct {
 	// Listen, if set, serves the simulated metrics live on /metrics for a
 	// real Prometheus to scrape.
 	Listen string `yaml:"listen" env:"SRELLAMA_SIM_LISTEN"`
+	// Degrade, if its service is set, shifts that service lastingly.
+	Degrade Degrade `yaml:"degrade"`
 }
 
 // Prometheus configures a Prometheus or Mimir source.
@@ -280,7 +260,7 @@ func Default() Config {
 		Learning:  Learning{Epochs: 5, Clip: 1, Relevance: RelevanceDeviation},
 		Generate:  Generator{Kind: GeneratorBuiltin, Period: "30d", Timeout: "2m", Samples: 1},
 		API:       API{Listen: "127.0.0.1:0"},
-		Lifecycle: Lifecycle{ScheduleCheck: "30s"},
+		Lifecycle: DefaultLifecycle(),
 	}
 }
 
@@ -436,7 +416,8 @@ func (c Config) Validate() error {
 	}
 	c.Rules.validate(add)
 	c.API.validate(add)
-	c.Lifecycle.validate(add)
+	history, _ := nft.ParseDuration(c.Source.History)
+	c.Lifecycle.validate(add, history)
 	if len(p) > 0 {
 		return p
 	}
@@ -484,6 +465,7 @@ func (s Source) validate(add func(string, ...any)) {
 		if f := s.Simulator.FaultsPerDay; !(f >= 0 && f <= MaxFaultsPerDay) {
 			add("source.simulator.faults_per_day: must be in 0..%d, got %v", MaxFaultsPerDay, f)
 		}
+		s.Simulator.Degrade.validate(add)
 	case SourcePrometheus:
 		u, err := url.Parse(s.Prometheus.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

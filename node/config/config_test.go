@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/srellama/srellama/node/config"
 )
@@ -117,6 +118,18 @@ func TestConfigurationErrors(t *testing.T) {
 		{"bad relevance policy", minimal + "learning:\n  relevance: smart\n", nil, []string{"learning.relevance: \"smart\""}},
 		{"bad relevance policy in env", minimal, map[string]string{"SRELLAMA_RELEVANCE": "always"}, []string{"learning.relevance: \"always\""}},
 		{"bad env number", minimal, map[string]string{"SRELLAMA_EPOCHS": "many"}, []string{"SRELLAMA_EPOCHS", "not an integer"}},
+		{"attest period below a minute", minimal + "lifecycle:\n  attest_period: 30s\n", nil, []string{"lifecycle.attest_period: 30s is outside 1m..31d"}},
+		{"attest period beyond a month", minimal + "lifecycle:\n  attest_period: 60d\n", nil, []string{"lifecycle.attest_period"}},
+		{"unbounded lookback", minimal + "lifecycle:\n  attest_lookback: 1000\n", nil, []string{"lifecycle.attest_lookback: must be in 0..31"}},
+		{"lookback beyond the history", minimal + "lifecycle:\n  attest_lookback: 10\n", nil, []string{"beyond source.history 1w", "without data"}},
+		{"no revision history", minimal + "lifecycle:\n  revision_history: 0\n", nil, []string{"lifecycle.revision_history"}},
+		{"spinning check", minimal + "lifecycle:\n  check_interval: 10ms\n", nil, []string{"lifecycle.check_interval"}},
+		{"bad check interval in env", minimal, map[string]string{"SRELLAMA_LIFECYCLE_CHECK_INTERVAL": "often"}, []string{"lifecycle.check_interval"}},
+		{"degradation without service", minimal + "source:\n  simulator:\n    degrade:\n      error_factor: 5\n", nil, []string{"degrade.service: required"}},
+		{"degradation at no time", minimal + "source:\n  simulator:\n    degrade:\n      service: amf\n      start: soon\n      error_factor: 5\n", nil, []string{"degrade.start"}},
+		{"degradation share outside the history", minimal + "source:\n  simulator:\n    degrade:\n      service: amf\n      start: \"1.5\"\n      error_factor: 5\n", nil, []string{"degrade.start: a share"}},
+		{"degradation that changes nothing", minimal + "source:\n  simulator:\n    degrade:\n      service: amf\n      start: 36h\n", nil, []string{"changes nothing"}},
+		{"degradation beyond an outage", minimal + "source:\n  simulator:\n    degrade:\n      service: amf\n      start: 36h\n      error_factor: 5000\n", nil, []string{"degrade.error_factor"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,5 +190,34 @@ func TestRelevanceDefaultsToDeviation(t *testing.T) {
 	})
 	if err != nil || cfg.Learning.Relevance != config.RelevanceAuto {
 		t.Fatalf("SRELLAMA_RELEVANCE=auto: %q, %v", cfg.Learning.Relevance, err)
+	}
+}
+
+// The lifecycle runs by default: daily periods, three back; a degradation
+// lands where its share of the history or its offset says.
+func TestLifecycleAndDegradation(t *testing.T) {
+	cfg, err := config.Load(write(t, minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Lifecycle; l.AttestPeriod != "24h" || l.AttestLookback != 3 || l.RevisionHistory != 3 || l.RevisionWindow() != 72*time.Hour {
+		t.Errorf("lifecycle defaults %+v", l)
+	}
+	cfg, err = config.Load(write(t, minimal+"lifecycle:\n  attest_period: 1h\n  attest_lookback: 0\nsource:\n  simulator:\n    degrade:\n      service: amf\n      start: \"0.75\"\n      error_factor: 8\n      added_latency: 50ms\n"),
+		func(k string) string { return map[string]string{"SRELLAMA_REVISION_HISTORY": "5"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Source.Simulator.Degrade
+	now := time.Date(2026, 12, 3, 10, 0, 30, 0, time.UTC)
+	if got, want := d.StartAt(now, 8*24*time.Hour), time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("three quarters into 8 days before %v: %v, want %v", now, got, want)
+	}
+	if d.Latency() != 50*time.Millisecond || d.ErrorFactor != 8 || cfg.Lifecycle.RevisionWindow() != 5*time.Hour || cfg.Lifecycle.AttestLookback != 0 {
+		t.Errorf("degrade %+v, lifecycle %+v", d, cfg.Lifecycle)
+	}
+	d.Start = "36h"
+	if got, want := d.StartAt(now, 8*24*time.Hour), time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("36h before %v: %v, want %v", now, got, want)
 	}
 }

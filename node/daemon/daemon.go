@@ -77,6 +77,8 @@ type Node struct {
 	pending  *pendingSet
 	registry *prometheus.Registry
 	metrics  *nodeMetrics
+	life     *workflow.Lifecycle
+	lifePoke chan struct{}
 
 	// chain calls the chaincode through the timed ledger; registrar
 	// through the admin identity where one is given, else the same.
@@ -150,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, parts Parts) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	n.buildLifecycle()
 	return n, nil
 }
 
@@ -212,7 +215,8 @@ func (n *Node) buildWorkflow() error {
 	gen := workflow.SLOGenerator{Self: n.cfg.Organization, Period: n.cfg.Generate.Period, Evidence: evidence, Backtest: replay,
 		Active: n.chain.ActiveTokens, Routing: n.cfg.Generate.Routing.NFT(), PeriodSLI: nft.PeriodSLI(n.cfg.Generate.PeriodSLI),
 		Deviation: deviationRanking(federation.Trainer{MSPID: n.cfg.Organization, Source: src,
-			History: history, Step: step, Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Log: n.log})}
+			History: history, Step: step, Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Log: n.log}),
+		Recent: n.recentEvidence(src), RecentBacktest: n.recentBacktest(src)}
 	if n.cfg.Generate.Kind == config.GeneratorOllama {
 		llm, err := newOllama(n.cfg.Generate, n.log)
 		if err != nil {
@@ -225,7 +229,8 @@ func (n *Node) buildWorkflow() error {
 		Ledger:    n.chain,
 		Generator: timedGenerator{gen, n.metrics},
 		Reviewer: countedReviewer{workflow.OwnDataReviewer{Evidence: evidence, Log: n.log, MaxFalsePages: 2,
-			Backtest: replay}, n.metrics},
+			Backtest: replay, Token: n.chain.Token, Recent: n.recentMeasure(src),
+			Compare: workflow.SourceBacktest{Source: src, History: history, Step: step, Now: n.parts.Now}.Compare}, n.metrics},
 		Installer: installer(n.cfg, rulesync.Served{Installs: n.installs, Skipped: n.skipped}),
 		Turns:     workflow.NewTurns(),
 		Log:       n.log,
@@ -303,6 +308,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	go n.part.Run(ctx)
+	go n.runLifecycle(ctx)
 	stopAPI, err := n.serveAPI()
 	if err != nil {
 		return err

@@ -47,6 +47,7 @@ func openSimulator(cfg config.Config, now time.Time) (source.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: simulator: %w", err)
 	}
+	plan.Degradations = degradations(cfg, plan.Services, now)
 	s, err := sim.New(plan)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: simulator: %w", err)

@@ -62,10 +62,22 @@ type SLOGenerator struct {
 	// source.ErrNotEnoughHistory decline the request too: another runner
 	// may have the incidents this one lacks.
 	Deviation func(ctx context.Context, service string) ([]nft.Metric, error)
+	// Recent, if set, is the evidence a revision request (Kind revision)
+	// is answered from: the service's recent history only (the evidence
+	// periods, lifecycle.revision_history), so the objective fits the
+	// service as it is now, not as it was before a lasting shift. Without
+	// it revisions read Evidence. RecentBacktest replays candidates over
+	// the same window (without it, Backtest).
+	Recent         Evidence
+	RecentBacktest func(ctx context.Context, d nft.Definition) (Replay, error)
 }
 
 // Generate implements Generator.
 func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationRequest) (Generated, error) {
+	revision := req.Kind == records.RequestRevision
+	if revision {
+		g = g.recent()
+	}
 	in, err := g.Evidence(ctx, req.Service)
 	if errors.Is(err, source.ErrUnknownService) || errors.Is(err, source.ErrNotEnoughHistory) {
 		return Generated{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
@@ -91,7 +103,12 @@ func (g SLOGenerator) Generate(ctx context.Context, req records.GenerationReques
 		// cannot do now it cannot do on a retry either.
 		return Generated{}, fmt.Errorf("%w: %v", ErrCannotGenerate, err)
 	}
-	if def, err = g.revise(ctx, def); err != nil {
+	if revision {
+		def, err = g.answerRevision(ctx, def, req)
+	} else {
+		def, err = g.revise(ctx, def)
+	}
+	if err != nil {
 		return Generated{}, err
 	}
 	out := Generated{Definition: def}
@@ -253,11 +270,24 @@ type OwnDataReviewer struct {
 	Backtest      func(ctx context.Context, d nft.Definition) (Replay, error)
 	MaxFalsePages int
 	Log           *slog.Logger
+	// Revisions and retirements (see review_revision.go): Token reads the
+	// token a revision supersedes; Compare replays the current token and
+	// the revision over one range of this organization's history; Recent
+	// measures a definition over the recent window (the evidence periods).
+	Token   func(ctx context.Context, id string) (nft.Token, error)
+	Compare func(ctx context.Context, current, revision nft.Definition) (Replay, Replay, error)
+	Recent  func(ctx context.Context, d nft.Definition) (records.Attestation, error)
 }
 
 // Review implements Reviewer.
 func (r OwnDataReviewer) Review(ctx context.Context, p records.Proposal) (Verdict, error) {
+	if p.Kind == records.ProposalRetirement {
+		return r.reviewRetirement(ctx, p)
+	}
 	def := p.Definition
+	// A revision is compared with the token it supersedes when this
+	// node can replay both; otherwise it is reviewed as a new SLO.
+	revision := def.Supersedes != "" && r.Compare != nil && r.Token != nil
 	service := def.SLI.Service
 	if rep := r.Validator.Validate(ctx, def); !rep.Passed() {
 		return Reject(map[string]float64{"validation_failures": float64(failures(rep))},
@@ -285,9 +315,13 @@ func (r OwnDataReviewer) Review(ctx context.Context, p records.Proposal) (Verdic
 		return Abstain(figures, "our %s has %d days of history, %d needed", service, ev.Days, minDays), nil
 	case !(ev.Events > 0):
 		return Abstain(figures, "our %s saw no events of the SLI in %d days", service, ev.Days), nil
-	case 1-ev.Achieved > def.SLO.ErrorBudget+1e-12:
+	case 1-ev.Achieved > def.SLO.ErrorBudget+1e-12 && !(revision && r.Recent != nil):
+		// A revision's objective is judged on the recent window instead.
 		return Reject(figures, "over %d days our %s achieved %.4f%%, below the proposed objective %.4f%%",
 			ev.Days, service, ev.Achieved*100, def.SLO.Objective*100), nil
+	}
+	if revision {
+		return r.reviewRevision(ctx, p, figures)
 	}
 	if r.Backtest != nil {
 		replay, err := r.Backtest(ctx, def)

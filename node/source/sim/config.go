@@ -75,6 +75,8 @@ type Config struct {
 	// PeakHour is the local hour of the daily traffic peak, in [0, 24).
 	PeakHour float64
 	Faults   []Fault
+	// Degradations are lasting shifts (not faults, not incidents).
+	Degradations []Degradation
 }
 
 // DefaultTick is the simulation resolution when Config.Tick is zero.
@@ -246,6 +248,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.Services = sortServices(c.Services)
 	c.Faults = slices.Clone(c.Faults)
+	c.Degradations = slices.Clone(c.Degradations)
 	return c
 }
 
@@ -279,6 +282,11 @@ func (c Config) validate() error {
 	for i, f := range c.Faults {
 		if err := f.validate(seen); err != nil {
 			return fmt.Errorf("sim: config: fault %d: %w", i, err)
+		}
+	}
+	for i, d := range c.Degradations {
+		if err := d.validate(seen); err != nil {
+			return fmt.Errorf("sim: config: degradation %d: %w", i, err)
 		}
 	}
 	return nil

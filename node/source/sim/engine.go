@@ -166,6 +166,9 @@ type conditions struct {
 	stress   float64            // cores burnt by a CPU stress
 	leakRate float64            // bytes per second leaked
 	restart  bool               // the process restarts at this tick
+	// errFactor multiplies the service's own failure probabilities (a
+	// lasting degradation); 1 when none.
+	errFactor float64
 }
 
 // step advances every service by one tick.
@@ -205,7 +208,7 @@ func (e *engine) conditionsAt(t time.Time) map[string]*conditions {
 		c := conds[s.spec.name]
 		failFrac := c.failFrac
 		clear(failFrac)
-		*c = conditions{traffic: 1, rise: 1, failFrac: failFrac}
+		*c = conditions{traffic: 1, rise: 1, errFactor: 1, failFrac: failFrac}
 	}
 	prev := t.Add(-e.cfg.Tick)
 	for _, f := range e.cfg.Faults {
@@ -232,6 +235,7 @@ func (e *engine) conditionsAt(t time.Time) map[string]*conditions {
 			c.failFrac[f.Dependency] = 1 - (1-c.failFrac[f.Dependency])*(1-f.Intensity)
 		}
 	}
+	applyDegradations(e.cfg.Degradations, t, conds)
 	// A service's load follows its callers' (services come after their
 	// callers); a callee that is down fails every call made to it.
 	for _, name := range e.cfg.Services {
@@ -287,7 +291,8 @@ func (s *svcState) step(t time.Time, dt, load, ues float64, c *conditions) {
 
 	for i, p := range s.spec.procs {
 		n := poisson(p.perUE*users*dt, s.rng.Float64())
-		pFail := p.baseFail + (1-p.baseFail)*failFraction(c.failFrac, p.deps)
+		base := math.Min(1, p.baseFail*c.errFactor)
+		pFail := base + (1-base)*failFraction(c.failFrac, p.deps)
 		fails := binomial(n, pFail, s.rng.Float64())
 		if !apply {
 			continue
@@ -313,7 +318,7 @@ func (s *svcState) step(t time.Time, dt, load, ues float64, c *conditions) {
 	timeouts := binomial(n, failFraction(c.failFrac, s.spec.protoDeps), s.rng.Float64())
 	answered := n - timeouts
 	clientErr := binomial(answered, 0.002, s.rng.Float64())
-	serverErr := binomial(answered-clientErr, 0.0005, s.rng.Float64())
+	serverErr := binomial(answered-clientErr, math.Min(1, 0.0005*c.errFactor), s.rng.Float64())
 	util := math.Min(0.9, 0.35*load*c.traffic+0.3*c.stress)
 	median := s.spec.medianLat / (1 - util)
 	const sigma = 0.6

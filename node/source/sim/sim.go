@@ -40,6 +40,11 @@
 //	network_latency    latency of the target and of callers serving through it
 //	dependency_failure outcome counters, 5xx and latency of the caller
 //
+// A Degradation is different: a lasting shift of one service (its failures
+// multiplied, latency added) from a time on, as a release that made it
+// worse would be. It is the service's new normal, not a fault: no incident
+// names it.
+//
 // Generation is deterministic: the same Config gives the same samples, and
 // a fault changes nothing but what its incidents name (tested against a
 // fault-free twin). Every process restarts at each weekly Segment
@@ -101,6 +106,7 @@ func (s *Simulator) Config() Config {
 	c := s.cfg
 	c.Services = slices.Clone(c.Services)
 	c.Faults = slices.Clone(c.Faults)
+	c.Degradations = slices.Clone(c.Degradations)
 	return c
 }
 

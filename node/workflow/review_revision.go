@@ -1,0 +1,144 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/source"
+)
+
+// Reviewing a revision and a retirement on this organization's own data.
+//
+// Which history judges a revision: the revision's objective is checked on
+// the recent window (Recent: the evidence periods,
+// lifecycle.revision_history), not on the whole history as a new SLO's
+// is. A revision answers a lasting shift: the service before the shift
+// no longer exists, and an objective that fits it now would fail a check
+// over a history half made of the old service (a tightened objective
+// after the service improved) or pass trivially (a loosened one after it
+// degraded). The no-regression comparison, by contrast, runs over the
+// whole history (Compare): incidents are rare, the recent window may hold
+// none, and whether the alerts catch an incident is a property of the
+// windows and thresholds that the longer record tests better. After a
+// lasting degradation the current SLO's alerts fire without any incident
+// (the shift is no incident): those count as its false pages, which is
+// what a revision must not make worse.
+
+// reviewRevision judges a definition that supersedes a token: its
+// objective must hold on the recent window, and replayed beside the
+// current token on this organization's history it must detect no fewer
+// incidents and page falsely no more.
+func (r OwnDataReviewer) reviewRevision(ctx context.Context, p records.Proposal, figures map[string]float64) (Verdict, error) {
+	def := p.Definition
+	service := def.SLI.Service
+	recent := ""
+	if r.Recent != nil {
+		m, err := r.Recent(ctx, def)
+		if errors.Is(err, ErrNotMeasurable) {
+			return Abstain(figures, "cannot measure the revision on our %s: %v", service, err), nil
+		}
+		if err != nil {
+			return Verdict{}, fmt.Errorf("measuring the revision of %s on our recent %s: %w", def.Supersedes, service, err)
+		}
+		window := spanOf(m)
+		figures["recent_hours"] = window.Hours()
+		if m.NoData {
+			return Abstain(figures, "our %s saw no events of the SLI in the last %s", service, nft.FormatDuration(window)), nil
+		}
+		figures["recent_events"], figures["recent_achieved"], figures["recent_budget_consumed"] = m.Events, m.Achieved, m.BudgetConsumed
+		if m.BudgetConsumed > 1 {
+			return Reject(figures, "over the last %s our %s achieved %.4f%%, below the revision's objective %.4f%%",
+				nft.FormatDuration(window), service, m.Achieved*100, def.SLO.Objective*100), nil
+		}
+		recent = fmt.Sprintf("over the last %s our %s achieved %.4f%% (objective %.4f%%); ",
+			nft.FormatDuration(window), service, m.Achieved*100, def.SLO.Objective*100)
+	}
+	current, err := r.Token(ctx, def.Supersedes)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("reading token %s, which the revision supersedes: %w", def.Supersedes, err)
+	}
+	cur, rev, err := r.Compare(ctx, current.Definition, def)
+	if err != nil {
+		// The objective held; a replay that cannot run here (a series
+		// the engine cannot read) does not block the revision, as it
+		// does not block a new SLO.
+		r.logger().Warn("could not replay the revision beside the current SLO", "proposal", p.ID, "err", err)
+		return Approve(recent+fmt.Sprintf("no replay beside the current SLO: %v", err), figures), nil
+	}
+	incidents := len(rev.Report.Incidents)
+	detCur, detRev := detections(cur.Report), detections(rev.Report)
+	fpCur, fpRev := falsePages(cur.Report), falsePages(rev.Report)
+	figures["incidents"] = float64(incidents)
+	figures["detected_current"], figures["detected_revision"] = float64(detCur), float64(detRev)
+	figures["false_pages_current"], figures["false_pages_revision"] = float64(fpCur), float64(fpRev)
+	hist := rev.Report.End.Sub(rev.Report.Start).Round(time.Hour)
+	compared := fmt.Sprintf("replayed over %s of our history, the revision detects %d of %d incidents (the current SLO %d) and pages falsely %d times (the current SLO %d)",
+		nft.FormatDuration(hist), detRev, incidents, detCur, fpRev, fpCur)
+	switch {
+	case detRev < detCur:
+		return Reject(figures, "the revision regresses: %s", compared), nil
+	case fpRev > fpCur:
+		return Reject(figures, "the revision regresses: %s", compared), nil
+	}
+	return Approve(recent+"no regression: "+compared, figures), nil
+}
+
+// reviewRetirement judges a proposal to retire a token whose service is
+// gone: approve if this organization saw no event of its SLI in the recent
+// window (the evidence periods), reject if it still does, abstain if it
+// never ran the service.
+func (r OwnDataReviewer) reviewRetirement(ctx context.Context, p records.Proposal) (Verdict, error) {
+	def := p.Definition
+	service := def.SLI.Service
+	if _, err := r.Evidence(ctx, service); errors.Is(err, source.ErrUnknownService) {
+		return Abstain(nil, "we do not run %s", service), nil
+	}
+	if r.Recent == nil {
+		return Abstain(nil, "this node measures no recent window of %s", service), nil
+	}
+	m, err := r.Recent(ctx, def)
+	if errors.Is(err, ErrNotMeasurable) {
+		return Abstain(nil, "cannot measure %s on our %s: %v", def.Name, service, err), nil
+	}
+	if err != nil {
+		return Verdict{}, fmt.Errorf("measuring %s on our recent %s: %w", def.Name, service, err)
+	}
+	window := spanOf(m)
+	figures := map[string]float64{"recent_hours": window.Hours(), "recent_events": m.Events}
+	if !m.NoData {
+		figures["recent_achieved"] = m.Achieved
+		return Reject(figures, "our %s is not gone: %.0f events of the SLI in the last %s",
+			service, m.Events, nft.FormatDuration(window)), nil
+	}
+	return Approve(fmt.Sprintf("our %s saw no event of the SLI in the last %s", service, nft.FormatDuration(window)), figures), nil
+}
+
+// spanOf is an attestation's period length.
+func spanOf(a records.Attestation) time.Duration {
+	start, err1 := time.Parse(time.RFC3339, a.PeriodStart)
+	end, err2 := time.Parse(time.RFC3339, a.PeriodEnd)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return end.Sub(start)
+}
+
+// Compare replays two definitions over one and the same range of history
+// (Run's, fixed once), so their figures answer the same incidents.
+func (b SourceBacktest) Compare(ctx context.Context, current, revision nft.Definition) (Replay, Replay, error) {
+	now := b.Now()
+	b.Now = func() time.Time { return now }
+	cur, err := b.Run(ctx, current)
+	if err != nil {
+		return Replay{}, Replay{}, fmt.Errorf("replaying the current SLO: %w", err)
+	}
+	rev, err := b.Run(ctx, revision)
+	if err != nil {
+		return Replay{}, Replay{}, fmt.Errorf("replaying the revision: %w", err)
+	}
+	return cur, rev, nil
+}

@@ -1,0 +1,95 @@
+package workflow_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/workflow"
+)
+
+var (
+	tokV4    = strings.Repeat("4", 64)
+	tokV3    = strings.Repeat("3", 64)
+	otherTok = strings.Repeat("9", 64)
+)
+
+func revisionRequest(supersedes string) records.GenerationRequest {
+	req := request()
+	req.ID, req.Kind, req.Supersedes = "rev-1", records.RequestRevision, supersedes
+	req.Evidence = &records.Evidence{Trigger: records.TriggerBreached, Reason: "the objective was missed in 3 of the last 3 periods",
+		Figures: map[string]float64{"breached_periods": 3}}
+	return req
+}
+
+// activeSLO is the service's current SLO, version 4.
+func activeSLO(status nft.Status) func(context.Context, string) ([]nft.Token, error) {
+	return func(_ context.Context, service string) ([]nft.Token, error) {
+		return []nft.Token{
+			{ID: otherTok, Definition: nft.Definition{Name: "x", Version: 9, SLI: nft.SLI{Service: service}}, State: nft.State{Status: nft.StatusActive}},
+			{ID: tokV4, Definition: nft.Definition{Name: "old", Version: 4, SLI: nft.SLI{Service: service}}, State: nft.State{Status: status}},
+		}, nil
+	}
+}
+
+// A revision answers its request: the objective fitted to the recent
+// window (the service as it is after a lasting shift), the next version of
+// exactly the token the request names, and the evidence in the provenance.
+func TestRevisionIsFittedToTheRecentWindow(t *testing.T) {
+	ctx := context.Background()
+	// Fourteen days at 99.95%, the last few at 98.5%.
+	g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995), Recent: evidence(0.985), Active: activeSLO(nft.StatusActive)}
+	full, err := g.Generate(ctx, request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := g.Generate(ctx, revisionRequest(tokV4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rev.Definition
+	if d.SLO.Objective >= full.Definition.SLO.Objective || d.SLO.Objective > 0.985 {
+		t.Errorf("revision objective %v (whole history's %v): want one the recent 98.5%% meets", d.SLO.Objective, full.Definition.SLO.Objective)
+	}
+	if rev.Figures["achieved"] > 0.9851 {
+		t.Errorf("the proposer's figures %v are not the recent window's", rev.Figures)
+	}
+	if d.Supersedes != tokV4 || d.Version != 5 {
+		t.Errorf("supersedes %q version %d; want the named token and 5 (not the same-named or first active token)", d.Supersedes, d.Version)
+	}
+	r := d.Provenance.Revision
+	if r == nil || r.Trigger != records.TriggerBreached || r.RequestID != "rev-1" || r.Reason == "" {
+		t.Errorf("provenance revision %+v", r)
+	}
+	if err := nft.ValidateDefinition(d); err != nil {
+		t.Fatal(err)
+	}
+	// Without a recent window the whole history is read.
+	g.Recent = nil
+	rev, err = g.Generate(ctx, revisionRequest(tokV4))
+	if err != nil || rev.Definition.SLO.Objective != full.Definition.SLO.Objective {
+		t.Errorf("without a recent window: %v, %v", rev.Definition.SLO.Objective, err)
+	}
+}
+
+// A revision request that cannot be answered is declined, not retried.
+func TestRevisionOfATokenNoLongerActive(t *testing.T) {
+	tests := []struct {
+		name   string
+		req    records.GenerationRequest
+		active func(context.Context, string) ([]nft.Token, error)
+	}{
+		{"superseded since", revisionRequest(tokV4), activeSLO(nft.StatusSuperseded)},
+		{"unknown token", revisionRequest(tokV3), activeSLO(nft.StatusActive)},
+		{"no token named", revisionRequest(""), activeSLO(nft.StatusActive)},
+	}
+	for _, tt := range tests {
+		g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995), Active: tt.active}
+		if _, err := g.Generate(context.Background(), tt.req); !errors.Is(err, workflow.ErrCannotGenerate) {
+			t.Errorf("%s: err = %v, want ErrCannotGenerate", tt.name, err)
+		}
+	}
+}
