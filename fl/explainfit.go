@@ -1,0 +1,191 @@
+package fl
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// ExplainStat says how one feature's standardized values over an incident
+// window become one number (negative values, calmer than usual, count as 0).
+type ExplainStat string
+
+// Window statistics of an explanation channel.
+const (
+	// StatMeanSquare is the mean of max(x, 0)² over the window, the
+	// statistic of ExplainLearned: a deviation held for the whole window.
+	StatMeanSquare ExplainStat = "mean_square"
+	// StatPeak is the largest max(x, 0) in the window: a short spike in a
+	// long window counts in full.
+	StatPeak ExplainStat = "peak"
+)
+
+// ExplainChannel is one transform under one window statistic.
+type ExplainChannel struct {
+	Transform Transform   `json:"transform"`
+	Stat      ExplainStat `json:"stat"`
+}
+
+// DefaultExplainChannels are the deviation transforms of the evaluated
+// feature spec under both statistics.
+func DefaultExplainChannels() []ExplainChannel {
+	var out []ExplainChannel
+	for _, s := range []ExplainStat{StatMeanSquare, StatPeak} {
+		for _, t := range []Transform{RefAbsZScore, AbsZScore, AbsDelta} {
+			out = append(out, ExplainChannel{Transform: t, Stat: s})
+		}
+	}
+	return out
+}
+
+// ExplainWeights weigh explanation channels: a metric's score in an
+// incident is Σ_c Weights[c]·share_c(metric), where share_c is the metric's
+// part of channel c's total over all metrics in that window. Shares make
+// channels of different scales (squares, peaks) comparable and every
+// incident count alike.
+type ExplainWeights struct {
+	Channels []ExplainChannel `json:"channels"`
+	Weights  []float64        `json:"weights"`
+}
+
+// IncidentChannels are the per-metric channel shares of one incident
+// window, with the metrics an operator named (Truth; empty when unknown).
+type IncidentChannels struct {
+	Metrics []string    `json:"metrics"`
+	Shares  [][]float64 `json:"shares"` // [metric][channel]
+	Truth   []string    `json:"truth,omitempty"`
+}
+
+// ChannelShares computes the channel shares of rows [w.Start, w.End) of x
+// (standardized, as Explain takes it) for every metric that has a feature
+// of some channel's transform.
+func ChannelShares(x *Matrix, w Interval, channels []ExplainChannel) (IncidentChannels, error) {
+	if w.Start < 0 || w.End > x.Rows || w.End <= w.Start {
+		return IncidentChannels{}, errors.New("channel shares: window outside the data or empty")
+	}
+	idx := map[string]int{}
+	var ic IncidentChannels
+	for j, f := range x.Features {
+		if !x.Present[j] {
+			continue
+		}
+		metric, t := SplitFeatureName(f)
+		if t == Summary {
+			continue
+		}
+		for c, ch := range channels {
+			if ch.Transform != t {
+				continue
+			}
+			k, ok := idx[metric]
+			if !ok {
+				k = len(ic.Metrics)
+				idx[metric] = k
+				ic.Metrics = append(ic.Metrics, metric)
+				ic.Shares = append(ic.Shares, make([]float64, len(channels)))
+			}
+			ic.Shares[k][c] = windowStat(x, j, w, ch.Stat)
+		}
+	}
+	for c := range channels {
+		var total float64
+		for k := range ic.Shares {
+			total += ic.Shares[k][c]
+		}
+		if total > 0 {
+			for k := range ic.Shares {
+				ic.Shares[k][c] /= total
+			}
+		}
+	}
+	return ic, nil
+}
+
+func windowStat(x *Matrix, j int, w Interval, s ExplainStat) float64 {
+	var sum, peak float64
+	for i := w.Start; i < w.End; i++ {
+		v := math.Max(x.X[i*x.Cols+j], 0)
+		sum = mulAdd(v, v, sum)
+		peak = math.Max(peak, v)
+	}
+	if s == StatPeak {
+		return peak
+	}
+	return sum / float64(w.End-w.Start)
+}
+
+// Rank orders an incident's metrics by weighted share, ties by name.
+func (ew ExplainWeights) Rank(ic IncidentChannels) []string {
+	cs := make([]Contribution, len(ic.Metrics))
+	for k, m := range ic.Metrics {
+		var s float64
+		for c, wt := range ew.Weights {
+			s = mulAdd(wt, ic.Shares[k][c], s)
+		}
+		cs[k] = Contribution{Metric: m, Score: s}
+	}
+	sortContributions(cs)
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Metric
+	}
+	return out
+}
+
+// explainGrid is the grid FitExplainWeights searches every channel's
+// weight in.
+var explainGrid = [...]float64{0, 0.5, 1, 2}
+
+// FitExplainWeights learns channel weights from labelled incidents (the
+// members' interpretation labels): the weights on the grid {0, 0.5, 1, 2} with the best
+// mean HitRate@p over the incidents, the first in grid order on ties (so
+// the result does not depend on anything but the incidents). Every member
+// can score every candidate on its own incidents and share only the sums,
+// which add up to the same choice. With no labelled incident it returns
+// unit weights.
+func FitExplainWeights(incidents []IncidentChannels, channels []ExplainChannel, p float64) (ExplainWeights, float64, error) {
+	if len(channels) == 0 || len(channels) > 8 {
+		return ExplainWeights{}, 0, fmt.Errorf("fit explain weights: %d channels (want 1 to 8)", len(channels))
+	}
+	for i, ic := range incidents {
+		if len(ic.Shares) != len(ic.Metrics) || slices.ContainsFunc(ic.Shares, func(s []float64) bool { return len(s) != len(channels) }) {
+			return ExplainWeights{}, 0, fmt.Errorf("fit explain weights: incident %d does not have %d channels per metric", i, len(channels))
+		}
+	}
+	ones := ExplainWeights{Channels: channels, Weights: make([]float64, len(channels))}
+	for c := range ones.Weights {
+		ones.Weights[c] = 1
+	}
+	labelled := slices.DeleteFunc(slices.Clone(incidents), func(ic IncidentChannels) bool { return len(ic.Truth) == 0 })
+	if len(labelled) == 0 {
+		return ones, 0, nil
+	}
+	score := func(ew ExplainWeights) float64 {
+		var h float64
+		for _, ic := range labelled {
+			h += HitRate(ew.Rank(ic), ic.Truth, p)
+		}
+		return h / float64(len(labelled))
+	}
+	best, bestScore := ones, -1.0
+	cand := ExplainWeights{Channels: channels, Weights: make([]float64, len(channels))}
+	var walk func(c int)
+	walk = func(c int) {
+		if c == len(channels) {
+			if slices.ContainsFunc(cand.Weights, func(w float64) bool { return w != 0 }) {
+				if s := score(cand); s > bestScore {
+					best = ExplainWeights{Channels: channels, Weights: slices.Clone(cand.Weights)}
+					bestScore = s
+				}
+			}
+			return
+		}
+		for _, g := range explainGrid {
+			cand.Weights[c] = g
+			walk(c + 1)
+		}
+	}
+	walk(0)
+	return best, bestScore, nil
+}
