@@ -69,6 +69,12 @@ type SMDConfig struct {
 	// always uses it).
 	TrainFileReference bool           `json:"train_file_reference"`
 	Explain            fl.ExplainMode `json:"explain"`
+	// ExplainFit makes the federation's explanation the channel weights
+	// (fl.FitExplainWeights over fl.DefaultExplainChannels) learned from
+	// the members' interpretation labels of their training rows, instead
+	// of the detection model's weights under Explain (reported as
+	// hitrate_*_detection_weights either way).
+	ExplainFit bool `json:"explain_fit"`
 	// IntervalEnds reads interpretation intervals as exclusive, inclusive
 	// or (auto, the default) whichever matches the anomaly column better.
 	IntervalEnds string `json:"interval_ends,omitempty"`
@@ -112,6 +118,7 @@ func DefaultSMDConfig() SMDConfig {
 		Summaries:          true,
 		SummaryWeight:      1,
 		Explain:            fl.ExplainLearned,
+		ExplainFit:         true,
 	}
 }
 
@@ -190,6 +197,13 @@ type SMDReport struct {
 	HitRate150PlainZ float64 `json:"hitrate_150_plain_z"`
 	HitRate150Random float64 `json:"hitrate_150_random"`
 	HitRateIncidents int     `json:"hitrate_incidents"`
+	// HitRate150Detection is the explanation by the detection model's
+	// learned weights (cfg.Explain); it equals HitRate150 unless
+	// cfg.ExplainFit. ExplainWeights are the fitted channel weights of the
+	// last fold of the first seed.
+	HitRate100Detection float64            `json:"hitrate_100_detection_weights"`
+	HitRate150Detection float64            `json:"hitrate_150_detection_weights"`
+	ExplainWeights      *fl.ExplainWeights `json:"explain_weights,omitempty"`
 
 	// Verdicts compare learning with every baseline.
 	Verdicts []Verdict `json:"verdicts"`
@@ -288,6 +302,9 @@ func groupSites(machines []machineData, siteOf func(string) string) []site {
 type member struct {
 	name       string
 	train, val *fl.Dataset
+	// machines are the member's training rows per machine with their
+	// interpretation intervals (the labels the explanation learns from).
+	machines []scoredMachine
 }
 
 // scored is a site scored in one fold: its evaluation rows, the rows its
@@ -317,15 +334,17 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 	type parts struct {
 		train, val, test *fl.Dataset
 		machines         []scoredMachine
+		trainMachines    []scoredMachine
 	}
 	// split: train on the first half; swap: on the second; loso: members
 	// train on everything, the left-out site is scored on its second half
 	// and its local baseline trains on its first.
 	build := func(s site, trainRows func(machineData) (*fl.Dataset, int), testSecond bool) (parts, error) {
 		var trains, vals, tests []*fl.Dataset
-		var sm []scoredMachine
+		var sm, tm []scoredMachine
 		for _, m := range s.machines {
-			tr, _ := trainRows(m)
+			tr, trOff := trainRows(m)
+			tm = append(tm, scoredMachine{name: m.name, test: tr, interp: clip(m.interp, trOff, tr.Rows())})
 			t, v := holdBack(tr, cfg.ValidationFraction)
 			trains = append(trains, t)
 			if v != nil {
@@ -348,7 +367,7 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 		if p.test, err = fl.ConcatDatasets(tests...); err != nil {
 			return p, err
 		}
-		p.machines = sm
+		p.machines, p.trainMachines = sm, tm
 		return p, nil
 	}
 	firstHalf := func(m machineData) (*fl.Dataset, int) { return m.half(false) }
@@ -379,7 +398,7 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 			if !usable(s.name, p.train, p.test) {
 				continue
 			}
-			f.members = append(f.members, member{name: s.name, train: p.train, val: p.val})
+			f.members = append(f.members, member{name: s.name, train: p.train, val: p.val, machines: p.trainMachines})
 			f.scored = append(f.scored, scored{name: s.name, test: p.test, localTrain: p.train, localVal: p.val, machines: p.machines})
 		}
 		if len(f.scored) == 0 {
@@ -411,7 +430,7 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 			var f fold
 			for i, o := range sites {
 				if i != h && ok[i] {
-					f.members = append(f.members, member{name: o.name, train: all[i].train, val: all[i].val})
+					f.members = append(f.members, member{name: o.name, train: all[i].train, val: all[i].val, machines: all[i].trainMachines})
 				}
 			}
 			if len(f.members) == 0 {
@@ -498,8 +517,8 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // hitRates accumulates explanation scores over incidents.
 type hitRates struct {
-	h100, h150, o100, o150, z100, z150, r150 float64
-	n                                        int
+	h100, h150, o100, o150, z100, z150, r150, d100, d150 float64
+	n                                                    int
 }
 
 func evaluateMachines(ctx context.Context, dir string, machines []machineData, cfg SMDConfig) (*SMDReport, error) {
@@ -553,6 +572,7 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 			if si == 0 {
 				rep.Ranking = out.ranking
 				rep.Epsilon = out.epsilon
+				rep.ExplainWeights = out.explainWeights
 			}
 			for _, sc := range f.scored {
 				fed.add(sc.name, out.fed[sc.name], sc.test.Labels)
@@ -612,6 +632,7 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		rep.HitRate100Ones, rep.HitRate150Ones = hr.o100/k, hr.o150/k
 		rep.HitRate100PlainZ, rep.HitRate150PlainZ = hr.z100/k, hr.z150/k
 		rep.HitRate150Random = hr.r150 / k
+		rep.HitRate100Detection, rep.HitRate150Detection = hr.d100/k, hr.d150/k
 		rep.HitRateIncidents = hr.n / len(cfg.Seeds)
 	}
 	rep.Verdicts = verdicts(rep)
@@ -761,6 +782,9 @@ type foldResult struct {
 	epsilon             map[string]float64
 	fed, central, local map[string][]float64
 	explainMode         fl.ExplainMode
+	// explainWeights, when set, are the channel weights learned from the
+	// members' interpretation labels: the federation's explanation.
+	explainWeights *fl.ExplainWeights
 }
 
 // runFold trains the fold's federation and scores its scored sites; with
@@ -795,6 +819,13 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 		out.bytes += r.Bytes
 	}
 	std := res.Standardizer
+	if cfg.ExplainFit {
+		ew, err := fitExplanation(f.members, std)
+		if err != nil {
+			return nil, err
+		}
+		out.explainWeights = &ew
+	}
 	if !baselines {
 		for _, sc := range f.scored {
 			x, err := std.Apply(sc.test)
@@ -870,6 +901,32 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 	return out, nil
 }
 
+// fitExplanation learns the explanation's channel weights from the
+// interpretation intervals within the members' training rows, standardized
+// as the federation standardizes.
+func fitExplanation(members []member, std *fl.Standardizer) (fl.ExplainWeights, error) {
+	channels := fl.DefaultExplainChannels()
+	var incidents []fl.IncidentChannels
+	for _, mb := range members {
+		for _, m := range mb.machines {
+			for _, in := range m.interp {
+				x, err := std.Apply(sliceDataset(m.test, in.rows.Start, in.rows.End))
+				if err != nil {
+					return fl.ExplainWeights{}, err
+				}
+				ic, err := fl.ChannelShares(x, fl.Interval{Start: 0, End: x.Rows}, channels)
+				if err != nil {
+					return fl.ExplainWeights{}, fmt.Errorf("%s rows %v: %w", m.name, in.rows, err)
+				}
+				ic.Truth = in.metrics
+				incidents = append(incidents, ic)
+			}
+		}
+	}
+	ew, _, err := fl.FitExplainWeights(incidents, channels, 1.5)
+	return ew, err
+}
+
 // explain scores the explanations of a scored site's interpretation
 // intervals: the model's, with unit weights, plain |z|, and random.
 func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
@@ -894,8 +951,18 @@ func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 				return err
 			}
 			z := plainRanking(metrics, cols, in.rows)
-			hr.h100 += fl.HitRate(e.Ranked(), in.metrics, 1)
-			hr.h150 += fl.HitRate(e.Ranked(), in.metrics, 1.5)
+			learned := e.Ranked()
+			hr.d100 += fl.HitRate(learned, in.metrics, 1)
+			hr.d150 += fl.HitRate(learned, in.metrics, 1.5)
+			if r.explainWeights != nil {
+				ic, err := fl.ChannelShares(x, in.rows, r.explainWeights.Channels)
+				if err != nil {
+					return fmt.Errorf("%s rows %v: %w", m.name, in.rows, err)
+				}
+				learned = r.explainWeights.Rank(ic)
+			}
+			hr.h100 += fl.HitRate(learned, in.metrics, 1)
+			hr.h150 += fl.HitRate(learned, in.metrics, 1.5)
 			hr.o100 += fl.HitRate(o.Ranked(), in.metrics, 1)
 			hr.o150 += fl.HitRate(o.Ranked(), in.metrics, 1.5)
 			hr.z100 += fl.HitRate(z, in.metrics, 1)
