@@ -103,16 +103,26 @@ func ChannelShares(x *Matrix, w Interval, channels []ExplainChannel) (IncidentCh
 }
 
 func windowStat(x *Matrix, j int, w Interval, s ExplainStat) float64 {
-	var sum, peak float64
+	var sumSq, peak float64
 	for i := w.Start; i < w.End; i++ {
 		v := math.Max(x.X[i*x.Cols+j], 0)
-		sum = mulAdd(v, v, sum)
+		sumSq = mulAdd(v, v, sumSq)
 		peak = math.Max(peak, v)
 	}
 	if s == StatPeak {
 		return peak
 	}
-	return sum / float64(w.End-w.Start)
+	return sumSq / float64(w.End-w.Start)
+}
+
+// Unit returns the same channels with every weight 1: the explanation with
+// nothing learned.
+func (ew ExplainWeights) Unit() ExplainWeights {
+	out := ExplainWeights{Channels: ew.Channels, Weights: make([]float64, len(ew.Channels))}
+	for c := range out.Weights {
+		out.Weights[c] = 1
+	}
+	return out
 }
 
 // Rank orders an incident's metrics by weighted share, ties by name.
@@ -133,30 +143,30 @@ func (ew ExplainWeights) Rank(ic IncidentChannels) []string {
 	return out
 }
 
-// explainGrid is the grid FitExplainWeights searches every channel's
-// weight in.
-var explainGrid = [...]float64{0, 0.5, 1, 2}
+// DefaultExplainGrid is the grid FitExplainWeights searches every
+// channel's weight in.
+func DefaultExplainGrid() []float64 { return []float64{0, 0.5, 1, 2} }
 
 // FitExplainWeights learns channel weights from labelled incidents (the
-// members' interpretation labels): the weights on the grid {0, 0.5, 1, 2} with the best
+// members' interpretation labels): the weights on the grid (every channel's weight one of grid's; DefaultExplainGrid) with the best
 // mean HitRate@p over the incidents, the first in grid order on ties (so
 // the result does not depend on anything but the incidents). Every member
 // can score every candidate on its own incidents and share only the sums,
 // which add up to the same choice. With no labelled incident it returns
 // unit weights.
-func FitExplainWeights(incidents []IncidentChannels, channels []ExplainChannel, p float64) (ExplainWeights, float64, error) {
+func FitExplainWeights(incidents []IncidentChannels, channels []ExplainChannel, grid []float64, p float64) (ExplainWeights, float64, error) {
 	if len(channels) == 0 || len(channels) > 8 {
 		return ExplainWeights{}, 0, fmt.Errorf("fit explain weights: %d channels (want 1 to 8)", len(channels))
+	}
+	if len(grid) == 0 || len(grid) > 8 || slices.ContainsFunc(grid, func(g float64) bool { return !(g >= 0) || math.IsInf(g, 0) }) {
+		return ExplainWeights{}, 0, fmt.Errorf("fit explain weights: grid %v (want 1 to 8 finite non-negative weights)", grid)
 	}
 	for i, ic := range incidents {
 		if len(ic.Shares) != len(ic.Metrics) || slices.ContainsFunc(ic.Shares, func(s []float64) bool { return len(s) != len(channels) }) {
 			return ExplainWeights{}, 0, fmt.Errorf("fit explain weights: incident %d does not have %d channels per metric", i, len(channels))
 		}
 	}
-	ones := ExplainWeights{Channels: channels, Weights: make([]float64, len(channels))}
-	for c := range ones.Weights {
-		ones.Weights[c] = 1
-	}
+	ones := ExplainWeights{Channels: channels}.Unit()
 	labelled := slices.DeleteFunc(slices.Clone(incidents), func(ic IncidentChannels) bool { return len(ic.Truth) == 0 })
 	if len(labelled) == 0 {
 		return ones, 0, nil
@@ -181,7 +191,7 @@ func FitExplainWeights(incidents []IncidentChannels, channels []ExplainChannel, 
 			}
 			return
 		}
-		for _, g := range explainGrid {
+		for _, g := range grid {
 			cand.Weights[c] = g
 			walk(c + 1)
 		}

@@ -75,7 +75,7 @@ func TestFitExplainWeights(t *testing.T) {
 			}[truth]}
 	}
 	incidents := []IncidentChannels{inc("b"), inc("c"), inc("b")}
-	ew, score, err := FitExplainWeights(incidents, channels, 1)
+	ew, score, err := FitExplainWeights(incidents, channels, DefaultExplainGrid(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,19 +85,22 @@ func TestFitExplainWeights(t *testing.T) {
 	if r := ew.Rank(inc("c")); r[0] != "c" {
 		t.Errorf("rank %v, want c first", r)
 	}
-	again, _, _ := FitExplainWeights(reversed(incidents), channels, 1)
+	again, _, _ := FitExplainWeights(reversed(incidents), channels, DefaultExplainGrid(), 1)
 	if !slices.Equal(again.Weights, ew.Weights) {
 		t.Errorf("incident order changed the fit: %v vs %v", again.Weights, ew.Weights)
 	}
-	ones, score, err := FitExplainWeights([]IncidentChannels{{Metrics: []string{"a"}, Shares: [][]float64{{1, 1}}}}, channels, 1)
+	ones, score, err := FitExplainWeights([]IncidentChannels{{Metrics: []string{"a"}, Shares: [][]float64{{1, 1}}}}, channels, DefaultExplainGrid(), 1)
 	if err != nil || score != 0 || !slices.Equal(ones.Weights, []float64{1, 1}) {
 		t.Errorf("without labels: %v %v %v, want unit weights", ones.Weights, score, err)
 	}
-	if _, _, err := FitExplainWeights([]IncidentChannels{{Metrics: []string{"a"}, Shares: [][]float64{{1}}, Truth: []string{"a"}}}, channels, 1); err == nil {
+	if _, _, err := FitExplainWeights([]IncidentChannels{{Metrics: []string{"a"}, Shares: [][]float64{{1}}, Truth: []string{"a"}}}, channels, DefaultExplainGrid(), 1); err == nil {
 		t.Error("incident with too few channels: no error")
 	}
-	if _, _, err := FitExplainWeights(nil, nil, 1); err == nil {
+	if _, _, err := FitExplainWeights(nil, nil, DefaultExplainGrid(), 1); err == nil {
 		t.Error("no channels: no error")
+	}
+	if _, _, err := FitExplainWeights(nil, channels, []float64{1, math.NaN()}, 1); err == nil {
+		t.Error("NaN in the grid: no error")
 	}
 }
 

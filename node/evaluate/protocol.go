@@ -75,6 +75,16 @@ type SMDConfig struct {
 	// of the detection model's weights under Explain (reported as
 	// hitrate_*_detection_weights either way).
 	ExplainFit bool `json:"explain_fit"`
+	// ExplainChannels are the channels ExplainFit weighs (nil:
+	// fl.DefaultExplainChannels).
+	ExplainChannels []fl.ExplainChannel `json:"explain_channels,omitempty"`
+	// ExplainMachineStd standardizes the fitted explanation's features on
+	// each machine's own rows (no labels) instead of the federation's
+	// statistics.
+	ExplainMachineStd bool `json:"explain_machine_std,omitempty"`
+	// ExplainGrid is the weights FitExplainWeights tries for every channel
+	// (nil: fl.DefaultExplainGrid).
+	ExplainGrid []float64 `json:"explain_grid,omitempty"`
 	// IntervalEnds reads interpretation intervals as exclusive, inclusive
 	// or (auto, the default) whichever matches the anomaly column better.
 	IntervalEnds string `json:"interval_ends,omitempty"`
@@ -119,6 +129,7 @@ func DefaultSMDConfig() SMDConfig {
 		SummaryWeight:      1,
 		Explain:            fl.ExplainLearned,
 		ExplainFit:         true,
+		ExplainMachineStd:  true,
 	}
 }
 
@@ -201,9 +212,14 @@ type SMDReport struct {
 	// learned weights (cfg.Explain); it equals HitRate150 unless
 	// cfg.ExplainFit. ExplainWeights are the fitted channel weights of the
 	// last fold of the first seed.
-	HitRate100Detection float64            `json:"hitrate_100_detection_weights"`
-	HitRate150Detection float64            `json:"hitrate_150_detection_weights"`
-	ExplainWeights      *fl.ExplainWeights `json:"explain_weights,omitempty"`
+	// HitRate150OnesChannels is the fitted explanation's channels, read
+	// the same way, with unit weights (with ExplainFit): what learning the
+	// channel weights adds beyond the way the channels are read.
+	HitRate100OnesChannels float64            `json:"hitrate_100_ones_channels,omitempty"`
+	HitRate150OnesChannels float64            `json:"hitrate_150_ones_channels,omitempty"`
+	HitRate100Detection    float64            `json:"hitrate_100_detection_weights"`
+	HitRate150Detection    float64            `json:"hitrate_150_detection_weights"`
+	ExplainWeights         *fl.ExplainWeights `json:"explain_weights,omitempty"`
 
 	// Verdicts compare learning with every baseline.
 	Verdicts []Verdict `json:"verdicts"`
@@ -517,8 +533,8 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // hitRates accumulates explanation scores over incidents.
 type hitRates struct {
-	h100, h150, o100, o150, z100, z150, r150, d100, d150 float64
-	n                                                    int
+	h100, h150, o100, o150, z100, z150, r150, d100, d150, c100, c150 float64
+	n                                                                int
 }
 
 func evaluateMachines(ctx context.Context, dir string, machines []machineData, cfg SMDConfig) (*SMDReport, error) {
@@ -633,6 +649,9 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		rep.HitRate100PlainZ, rep.HitRate150PlainZ = hr.z100/k, hr.z150/k
 		rep.HitRate150Random = hr.r150 / k
 		rep.HitRate100Detection, rep.HitRate150Detection = hr.d100/k, hr.d150/k
+		if cfg.ExplainFit {
+			rep.HitRate100OnesChannels, rep.HitRate150OnesChannels = hr.c100/k, hr.c150/k
+		}
 		rep.HitRateIncidents = hr.n / len(cfg.Seeds)
 	}
 	rep.Verdicts = verdicts(rep)
@@ -666,6 +685,9 @@ func verdicts(r *SMDReport) []Verdict {
 			Verdict{Figure: "hitrate_150", Baseline: "plain_z", Learned: r.HitRate150, Value: r.HitRate150PlainZ, Beaten: r.HitRate150 > r.HitRate150PlainZ},
 			Verdict{Figure: "hitrate_150", Baseline: "random", Learned: r.HitRate150, Value: r.HitRate150Random, Beaten: r.HitRate150 > r.HitRate150Random},
 		)
+		if r.ExplainWeights != nil {
+			v = append(v, Verdict{Figure: "hitrate_150", Baseline: "ones_channels", Learned: r.HitRate150, Value: r.HitRate150OnesChannels, Beaten: r.HitRate150 > r.HitRate150OnesChannels})
+		}
 	}
 	return v
 }
@@ -678,11 +700,14 @@ func rankingBasis(r *SMDReport) (string, string) {
 	if r.HitRateIncidents == 0 {
 		return "deviation_fallback", "no interpretation labels: the learned explanation cannot be checked"
 	}
-	base := max(r.HitRate150Ones, r.HitRate150PlainZ)
+	// Unit weights on the fitted channels (0 without them) is one more
+	// untrained explanation to beat.
+	ones := max(r.HitRate150Ones, r.HitRate150OnesChannels)
+	base := max(ones, r.HitRate150PlainZ)
 	if r.HitRate150 >= base+RankingMargin {
-		return "learned", fmt.Sprintf("HitRate@150%% %.3f beats unit weights %.3f and plain |z| %.3f by %.2f or more", r.HitRate150, r.HitRate150Ones, r.HitRate150PlainZ, RankingMargin)
+		return "learned", fmt.Sprintf("HitRate@150%% %.3f beats unit weights %.3f and plain |z| %.3f by %.2f or more", r.HitRate150, ones, r.HitRate150PlainZ, RankingMargin)
 	}
-	return "deviation_fallback", fmt.Sprintf("HitRate@150%% %.3f does not beat unit weights %.3f and plain |z| %.3f by %.2f", r.HitRate150, r.HitRate150Ones, r.HitRate150PlainZ, RankingMargin)
+	return "deviation_fallback", fmt.Sprintf("HitRate@150%% %.3f does not beat unit weights %.3f and plain |z| %.3f by %.2f", r.HitRate150, ones, r.HitRate150PlainZ, RankingMargin)
 }
 
 // untrained scores every fold's scored rows with the deviation scores
@@ -784,7 +809,8 @@ type foldResult struct {
 	explainMode         fl.ExplainMode
 	// explainWeights, when set, are the channel weights learned from the
 	// members' interpretation labels: the federation's explanation.
-	explainWeights *fl.ExplainWeights
+	explainWeights    *fl.ExplainWeights
+	explainMachineStd bool
 }
 
 // runFold trains the fold's federation and scores its scored sites; with
@@ -820,11 +846,11 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 	}
 	std := res.Standardizer
 	if cfg.ExplainFit {
-		ew, err := fitExplanation(f.members, std)
+		ew, err := fitExplanation(f.members, std, cfg)
 		if err != nil {
 			return nil, err
 		}
-		out.explainWeights = &ew
+		out.explainWeights, out.explainMachineStd = &ew, cfg.ExplainMachineStd
 	}
 	if !baselines {
 		for _, sc := range f.scored {
@@ -904,11 +930,24 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 // fitExplanation learns the explanation's channel weights from the
 // interpretation intervals within the members' training rows, standardized
 // as the federation standardizes.
-func fitExplanation(members []member, std *fl.Standardizer) (fl.ExplainWeights, error) {
-	channels := fl.DefaultExplainChannels()
+func fitExplanation(members []member, std *fl.Standardizer, cfg SMDConfig) (fl.ExplainWeights, error) {
+	channels, grid, machineStd := cfg.ExplainChannels, cfg.ExplainGrid, cfg.ExplainMachineStd
+	if channels == nil {
+		channels = fl.DefaultExplainChannels()
+	}
+	if grid == nil {
+		grid = fl.DefaultExplainGrid()
+	}
 	var incidents []fl.IncidentChannels
 	for _, mb := range members {
 		for _, m := range mb.machines {
+			std := std
+			if machineStd && len(m.interp) > 0 {
+				var err error
+				if std, err = fl.NewStandardizer(fl.ComputeStats(m.test)); err != nil {
+					return fl.ExplainWeights{}, err
+				}
+			}
 			for _, in := range m.interp {
 				x, err := std.Apply(sliceDataset(m.test, in.rows.Start, in.rows.End))
 				if err != nil {
@@ -923,12 +962,14 @@ func fitExplanation(members []member, std *fl.Standardizer) (fl.ExplainWeights, 
 			}
 		}
 	}
-	ew, _, err := fl.FitExplainWeights(incidents, channels, 1.5)
+	ew, _, err := fl.FitExplainWeights(incidents, channels, grid, 1.5)
 	return ew, err
 }
 
 // explain scores the explanations of a scored site's interpretation
-// intervals: the model's, with unit weights, plain |z|, and random.
+// intervals: the federation's (the fitted channel weights, or the model's
+// weights under explainMode), the model's with unit weights, the channels
+// with unit weights, plain |z|, and random.
 func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 	ones := r.model.UnitDeviationWeights()
 	rng := rand.New(rand.NewPCG(seed, 0xa11))
@@ -937,6 +978,10 @@ func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 			continue
 		}
 		x, err := r.std.Apply(m.test)
+		if err != nil {
+			return err
+		}
+		xe, err := r.explainMatrix(m.test, x)
 		if err != nil {
 			return err
 		}
@@ -955,11 +1000,14 @@ func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 			hr.d100 += fl.HitRate(learned, in.metrics, 1)
 			hr.d150 += fl.HitRate(learned, in.metrics, 1.5)
 			if r.explainWeights != nil {
-				ic, err := fl.ChannelShares(x, in.rows, r.explainWeights.Channels)
+				ic, err := fl.ChannelShares(xe, in.rows, r.explainWeights.Channels)
 				if err != nil {
 					return fmt.Errorf("%s rows %v: %w", m.name, in.rows, err)
 				}
 				learned = r.explainWeights.Rank(ic)
+				unit := r.explainWeights.Unit().Rank(ic)
+				hr.c100 += fl.HitRate(unit, in.metrics, 1)
+				hr.c150 += fl.HitRate(unit, in.metrics, 1.5)
 			}
 			hr.h100 += fl.HitRate(learned, in.metrics, 1)
 			hr.h150 += fl.HitRate(learned, in.metrics, 1.5)
@@ -977,6 +1025,20 @@ func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 		}
 	}
 	return nil
+}
+
+// explainMatrix is what the fitted explanation reads: x (the federation's
+// standardization) or, with explainMachineStd, d standardized on its own
+// rows.
+func (r *foldResult) explainMatrix(d *fl.Dataset, x *fl.Matrix) (*fl.Matrix, error) {
+	if r.explainWeights == nil || !r.explainMachineStd {
+		return x, nil
+	}
+	st, err := fl.NewStandardizer(fl.ComputeStats(d))
+	if err != nil {
+		return nil, err
+	}
+	return st.Apply(d)
 }
 
 // plainRanking orders metrics by their mean plain deviation over rows.
@@ -1020,16 +1082,17 @@ func bestSummary(members []member) int {
 		}
 		var scores, labels []float64
 		for _, m := range members {
-			k := slices.Index(m.train.Features, f)
+			d := m.train
+			k := slices.Index(d.Features, f)
 			if k < 0 {
 				continue
 			}
-			for i, v := range m.train.Columns[k] {
+			for i, v := range d.Columns[k] {
 				if math.IsNaN(v) {
 					v = 0
 				}
 				scores = append(scores, v)
-				labels = append(labels, m.train.Labels[i])
+				labels = append(labels, d.Labels[i])
 			}
 		}
 		if a, err := fl.AUC(scores, labels); err == nil && a > best {
