@@ -32,8 +32,10 @@ trains on the first half and scores the second. Every seed of --seeds is a
 full run. The report puts the federated model beside the untrained deviation
 score (largest and mean |z| against the normal period), the local-only and
 the centralized models on exactly the same rows, scores the explanation
-against the interpretation labels next to unit weights, plain |z| and random
-order, and says whether learning beat each. --poisoning runs the 20 %
+(channel weights learned from the members' interpretation labels) against
+the scored site's labels next to unit weights, the same channels with unit
+weights, plain |z|, random order and the detection model's weights, and says
+whether learning beat each. --poisoning runs the 20 %
 poisoning experiment for every aggregation strategy instead (every machine
 one organization). Progress goes to stderr; on the SMD folder a run takes
 minutes.`, `
