@@ -199,3 +199,73 @@ func FitExplainWeights(incidents []IncidentChannels, channels []ExplainChannel, 
 	walk(0)
 	return best, bestScore, nil
 }
+
+// ExplainCheck is the held-back test FitExplainWeightsChecked applies: the
+// mean HitRate over every group's incidents of weights fitted without that
+// group, and of unit weights, on the same incidents.
+type ExplainCheck struct {
+	Groups    int     `json:"groups"`
+	Incidents int     `json:"incidents"`
+	Fitted    float64 `json:"fitted"`
+	Unit      float64 `json:"unit"`
+	// Kept says whether the fitted weights beat unit weights held back
+	// and are therefore used.
+	Kept bool `json:"kept"`
+}
+
+// FitExplainWeightsChecked fits channel weights on all groups' incidents
+// (e.g. one group per machine) but uses them only if, fitted without each
+// group in turn, they beat unit weights on that group's incidents
+// (leave-one-group-out HitRate@p summed over the groups' labelled
+// incidents); otherwise it returns unit weights: learned weights are used
+// only where they beat the untrained ones on data they were not fitted on.
+// With fewer than two groups holding labelled incidents nothing can be
+// held back and the unit weights are returned.
+func FitExplainWeightsChecked(groups [][]IncidentChannels, channels []ExplainChannel, grid []float64, p float64) (ExplainWeights, ExplainCheck, error) {
+	unit := ExplainWeights{Channels: channels}.Unit()
+	labelled := func(g []IncidentChannels) []IncidentChannels {
+		return slices.DeleteFunc(slices.Clone(g), func(ic IncidentChannels) bool { return len(ic.Truth) == 0 })
+	}
+	var check ExplainCheck
+	var all []IncidentChannels
+	for k, g := range groups {
+		held := labelled(g)
+		all = append(all, held...)
+		if len(held) == 0 {
+			continue
+		}
+		var rest []IncidentChannels
+		for i, o := range groups {
+			if i != k {
+				rest = append(rest, labelled(o)...)
+			}
+		}
+		if len(rest) == 0 {
+			continue
+		}
+		ew, _, err := FitExplainWeights(rest, channels, grid, p)
+		if err != nil {
+			return ExplainWeights{}, ExplainCheck{}, err
+		}
+		for _, ic := range held {
+			check.Fitted += HitRate(ew.Rank(ic), ic.Truth, p)
+			check.Unit += HitRate(unit.Rank(ic), ic.Truth, p)
+		}
+		check.Groups++
+		check.Incidents += len(held)
+	}
+	if check.Groups < 2 {
+		if _, _, err := FitExplainWeights(nil, channels, grid, p); err != nil {
+			return ExplainWeights{}, ExplainCheck{}, err
+		}
+		return unit, check, nil
+	}
+	check.Fitted /= float64(check.Incidents)
+	check.Unit /= float64(check.Incidents)
+	if check.Fitted <= check.Unit {
+		return unit, check, nil
+	}
+	check.Kept = true
+	ew, _, err := FitExplainWeights(all, channels, grid, p)
+	return ew, check, err
+}

@@ -109,3 +109,35 @@ func reversed[T any](s []T) []T {
 	slices.Reverse(out)
 	return out
 }
+
+func TestFitExplainWeightsChecked(t *testing.T) {
+	channels := []ExplainChannel{{AbsZScore, StatMeanSquare}, {AbsDelta, StatPeak}}
+	// deltaNamed: the named metric leads on the delta channel; zNamed: on
+	// the |z| channel. Both have a decoy leading on the other channel.
+	deltaNamed := IncidentChannels{Metrics: []string{"a", "b", "c"}, Truth: []string{"b"},
+		Shares: [][]float64{{0.6, 0.1}, {0.2, 0.5}, {0.2, 0.4}}} // unit weights rank a first
+	zNamed := IncidentChannels{Metrics: []string{"a", "b", "c"}, Truth: []string{"a"},
+		Shares: [][]float64{{0.45, 0.1}, {0.1, 0.5}, {0.45, 0.4}}}
+	for _, tc := range []struct {
+		name   string
+		groups [][]IncidentChannels
+		kept   bool
+	}{
+		// Every machine's incidents favour the delta channel: fitted
+		// without any one of them, the weights still explain it.
+		{"groups agree", [][]IncidentChannels{{deltaNamed}, {deltaNamed, deltaNamed}, {deltaNamed}}, true},
+		// Each machine favours another channel: weights fitted on one
+		// machine mislead on the other, so unit weights are kept.
+		{"groups disagree", [][]IncidentChannels{{deltaNamed}, {zNamed}}, false},
+		{"one group only", [][]IncidentChannels{{deltaNamed, deltaNamed}}, false},
+	} {
+		ew, check, err := FitExplainWeightsChecked(tc.groups, channels, DefaultExplainGrid(), 1)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		unit := slices.Equal(ew.Weights, []float64{1, 1})
+		if check.Kept != tc.kept || unit == tc.kept {
+			t.Errorf("%s: weights %v, check %+v; want kept %v", tc.name, ew.Weights, check, tc.kept)
+		}
+	}
+}

@@ -62,3 +62,22 @@ func TestExplanationLearnsOnlyFromMembers(t *testing.T) {
 		t.Errorf("HitRate@150%% learned %.3f, ones %.3f, detection weights %.3f", rep.HitRate150, rep.HitRate150Ones, rep.HitRate150Detection)
 	}
 }
+
+// TestExplanationCheck runs the held-back check of the fitted weights:
+// one check per seed and fold, over the members' machines.
+func TestExplanationCheck(t *testing.T) {
+	cfg := quickConfig(ProtocolLOSO)
+	cfg.ExplainCheck = true
+	rep, err := EvaluateSMD(context.Background(), syntheticFolder(t, 3, 2), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.ExplainChecks) != 3*len(cfg.Seeds) {
+		t.Fatalf("%d checks, want one per fold and seed", len(rep.ExplainChecks))
+	}
+	for _, c := range rep.ExplainChecks {
+		if c.Groups != 4 || c.Incidents == 0 {
+			t.Errorf("check %+v: want the 4 member machines held back in turn", c)
+		}
+	}
+}

@@ -82,6 +82,10 @@ type SMDConfig struct {
 	// each machine's own rows (no labels) instead of the federation's
 	// statistics.
 	ExplainMachineStd bool `json:"explain_machine_std,omitempty"`
+	// ExplainCheck uses the fitted weights only where, fitted without each
+	// member machine in turn, they beat unit channel weights on its
+	// incidents (fl.FitExplainWeightsChecked); else unit channel weights.
+	ExplainCheck bool `json:"explain_check,omitempty"`
 	// ExplainGrid is the weights FitExplainWeights tries for every channel
 	// (nil: fl.DefaultExplainGrid).
 	ExplainGrid []float64 `json:"explain_grid,omitempty"`
@@ -220,6 +224,9 @@ type SMDReport struct {
 	HitRate100Detection    float64            `json:"hitrate_100_detection_weights"`
 	HitRate150Detection    float64            `json:"hitrate_150_detection_weights"`
 	ExplainWeights         *fl.ExplainWeights `json:"explain_weights,omitempty"`
+	// ExplainChecks are the held-back checks of the fitted weights
+	// (SMDConfig.ExplainCheck), per seed and fold.
+	ExplainChecks []fl.ExplainCheck `json:"explain_checks,omitempty"`
 
 	// Verdicts compare learning with every baseline.
 	Verdicts []Verdict `json:"verdicts"`
@@ -583,6 +590,9 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 				return nil, fmt.Errorf("evaluate smd: seed %d, fold %d: %w", seed, fi+1, err)
 			}
 			rep.BestRounds = append(rep.BestRounds, out.bestRound)
+			if out.explainCheck != nil {
+				rep.ExplainChecks = append(rep.ExplainChecks, *out.explainCheck)
+			}
 			rep.Bytes += out.bytes
 			rep.Features = len(out.model.Features)
 			if si == 0 {
@@ -811,6 +821,7 @@ type foldResult struct {
 	// members' interpretation labels: the federation's explanation.
 	explainWeights    *fl.ExplainWeights
 	explainMachineStd bool
+	explainCheck      *fl.ExplainCheck
 }
 
 // runFold trains the fold's federation and scores its scored sites; with
@@ -846,10 +857,11 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 	}
 	std := res.Standardizer
 	if cfg.ExplainFit {
-		ew, err := fitExplanation(f.members, std, cfg)
+		ew, check, err := fitExplanation(f.members, std, cfg)
 		if err != nil {
 			return nil, err
 		}
+		out.explainCheck = check
 		out.explainWeights, out.explainMachineStd = &ew, cfg.ExplainMachineStd
 	}
 	if !baselines {
@@ -930,7 +942,7 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 // fitExplanation learns the explanation's channel weights from the
 // interpretation intervals within the members' training rows, standardized
 // as the federation standardizes.
-func fitExplanation(members []member, std *fl.Standardizer, cfg SMDConfig) (fl.ExplainWeights, error) {
+func fitExplanation(members []member, std *fl.Standardizer, cfg SMDConfig) (fl.ExplainWeights, *fl.ExplainCheck, error) {
 	channels, grid, machineStd := cfg.ExplainChannels, cfg.ExplainGrid, cfg.ExplainMachineStd
 	if channels == nil {
 		channels = fl.DefaultExplainChannels()
@@ -938,32 +950,38 @@ func fitExplanation(members []member, std *fl.Standardizer, cfg SMDConfig) (fl.E
 	if grid == nil {
 		grid = fl.DefaultExplainGrid()
 	}
-	var incidents []fl.IncidentChannels
+	var groups [][]fl.IncidentChannels // one per machine
 	for _, mb := range members {
 		for _, m := range mb.machines {
+			var incidents []fl.IncidentChannels
 			std := std
 			if machineStd && len(m.interp) > 0 {
 				var err error
 				if std, err = fl.NewStandardizer(fl.ComputeStats(m.test)); err != nil {
-					return fl.ExplainWeights{}, err
+					return fl.ExplainWeights{}, nil, err
 				}
 			}
 			for _, in := range m.interp {
 				x, err := std.Apply(sliceDataset(m.test, in.rows.Start, in.rows.End))
 				if err != nil {
-					return fl.ExplainWeights{}, err
+					return fl.ExplainWeights{}, nil, err
 				}
 				ic, err := fl.ChannelShares(x, fl.Interval{Start: 0, End: x.Rows}, channels)
 				if err != nil {
-					return fl.ExplainWeights{}, fmt.Errorf("%s rows %v: %w", m.name, in.rows, err)
+					return fl.ExplainWeights{}, nil, fmt.Errorf("%s rows %v: %w", m.name, in.rows, err)
 				}
 				ic.Truth = in.metrics
 				incidents = append(incidents, ic)
 			}
+			groups = append(groups, incidents)
 		}
 	}
-	ew, _, err := fl.FitExplainWeights(incidents, channels, grid, 1.5)
-	return ew, err
+	if cfg.ExplainCheck {
+		ew, check, err := fl.FitExplainWeightsChecked(groups, channels, grid, 1.5)
+		return ew, &check, err
+	}
+	ew, _, err := fl.FitExplainWeights(slices.Concat(groups...), channels, grid, 1.5)
+	return ew, nil, err
 }
 
 // explain scores the explanations of a scored site's interpretation
