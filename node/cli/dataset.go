@@ -32,8 +32,10 @@ trains on the first half and scores the second. Every seed of --seeds is a
 full run. The report puts the federated model beside the untrained deviation
 score (largest and mean |z| against the normal period), the local-only and
 the centralized models on exactly the same rows, scores the explanation
-against the interpretation labels next to unit weights, plain |z| and random
-order, and says whether learning beat each. --poisoning runs the 20 %
+(channel weights learned from the members' interpretation labels) against
+the scored site's labels next to unit weights, the same channels with unit
+weights, plain |z|, random order and the detection model's weights, and says
+whether learning beat each. --poisoning runs the 20 %
 poisoning experiment for every aggregation strategy instead (every machine
 one organization). Progress goes to stderr; on the SMD folder a run takes
 minutes.`, `
@@ -329,7 +331,7 @@ func printEval(w io.Writer, r *evaluate.SMDReport) {
 		"centralized AUC", f3(r.AUCCentralized), "local-only AUC (pooled)", f3(r.AUCLocalPooled),
 		"untrained AUC", f3(r.AUCUntrained)+" (max |z| "+f3(r.AUCUntrainedMax)+", mean |z| "+f3(r.AUCUntrainedMean)+"; trailing window "+f3(r.AUCUntrainedTrailing)+")",
 		"worst site", r.WorstSite.Site+" "+f3(r.WorstSite.AUC)+" (site spread "+f3(r.SiteSpread)+")",
-		"HitRate@150%", f3(r.HitRate150)+" (ones "+f3(r.HitRate150Ones)+", plain |z| "+f3(r.HitRate150PlainZ)+", random "+f3(r.HitRate150Random)+")",
+		"HitRate@150%", f3(r.HitRate150)+" (ones "+f3(r.HitRate150Ones)+", plain |z| "+f3(r.HitRate150PlainZ)+", random "+f3(r.HitRate150Random)+", unit channel weights "+f3(r.HitRate150OnesChannels)+", detection weights "+f3(r.HitRate150Detection)+")",
 		"HitRate@100%", f3(r.HitRate100)+" (ones "+f3(r.HitRate100Ones)+", plain |z| "+f3(r.HitRate100PlainZ)+")",
 		"incidents scored", fmt.Sprint(r.HitRateIncidents), "bytes exchanged", fmt.Sprint(r.Bytes))
 	fmt.Fprintln(w)

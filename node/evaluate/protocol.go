@@ -69,6 +69,26 @@ type SMDConfig struct {
 	// always uses it).
 	TrainFileReference bool           `json:"train_file_reference"`
 	Explain            fl.ExplainMode `json:"explain"`
+	// ExplainFit makes the federation's explanation the channel weights
+	// (fl.FitExplainWeights over fl.DefaultExplainChannels) learned from
+	// the members' interpretation labels of their training rows, instead
+	// of the detection model's weights under Explain (reported as
+	// hitrate_*_detection_weights either way).
+	ExplainFit bool `json:"explain_fit"`
+	// ExplainChannels are the channels ExplainFit weighs (nil:
+	// fl.DefaultExplainChannels).
+	ExplainChannels []fl.ExplainChannel `json:"explain_channels,omitempty"`
+	// ExplainMachineStd standardizes the fitted explanation's features on
+	// each machine's own rows (no labels) instead of the federation's
+	// statistics.
+	ExplainMachineStd bool `json:"explain_machine_std,omitempty"`
+	// ExplainCheck uses the fitted weights only where, fitted without each
+	// member machine in turn, they beat unit channel weights on its
+	// incidents (fl.FitExplainWeightsChecked); else unit channel weights.
+	ExplainCheck bool `json:"explain_check,omitempty"`
+	// ExplainGrid is the weights FitExplainWeights tries for every channel
+	// (nil: fl.DefaultExplainGrid).
+	ExplainGrid []float64 `json:"explain_grid,omitempty"`
 	// IntervalEnds reads interpretation intervals as exclusive, inclusive
 	// or (auto, the default) whichever matches the anomaly column better.
 	IntervalEnds string `json:"interval_ends,omitempty"`
@@ -112,6 +132,8 @@ func DefaultSMDConfig() SMDConfig {
 		Summaries:          true,
 		SummaryWeight:      1,
 		Explain:            fl.ExplainLearned,
+		ExplainFit:         true,
+		ExplainMachineStd:  true,
 	}
 }
 
@@ -190,6 +212,21 @@ type SMDReport struct {
 	HitRate150PlainZ float64 `json:"hitrate_150_plain_z"`
 	HitRate150Random float64 `json:"hitrate_150_random"`
 	HitRateIncidents int     `json:"hitrate_incidents"`
+	// HitRate150Detection is the explanation by the detection model's
+	// learned weights (cfg.Explain); it equals HitRate150 unless
+	// cfg.ExplainFit. ExplainWeights are the fitted channel weights of the
+	// last fold of the first seed.
+	// HitRate150OnesChannels is the fitted explanation's channels, read
+	// the same way, with unit weights (with ExplainFit): what learning the
+	// channel weights adds beyond the way the channels are read.
+	HitRate100OnesChannels float64            `json:"hitrate_100_ones_channels,omitempty"`
+	HitRate150OnesChannels float64            `json:"hitrate_150_ones_channels,omitempty"`
+	HitRate100Detection    float64            `json:"hitrate_100_detection_weights"`
+	HitRate150Detection    float64            `json:"hitrate_150_detection_weights"`
+	ExplainWeights         *fl.ExplainWeights `json:"explain_weights,omitempty"`
+	// ExplainChecks are the held-back checks of the fitted weights
+	// (SMDConfig.ExplainCheck), per seed and fold.
+	ExplainChecks []fl.ExplainCheck `json:"explain_checks,omitempty"`
 
 	// Verdicts compare learning with every baseline.
 	Verdicts []Verdict `json:"verdicts"`
@@ -288,6 +325,9 @@ func groupSites(machines []machineData, siteOf func(string) string) []site {
 type member struct {
 	name       string
 	train, val *fl.Dataset
+	// machines are the member's training rows per machine with their
+	// interpretation intervals (the labels the explanation learns from).
+	machines []scoredMachine
 }
 
 // scored is a site scored in one fold: its evaluation rows, the rows its
@@ -317,15 +357,17 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 	type parts struct {
 		train, val, test *fl.Dataset
 		machines         []scoredMachine
+		trainMachines    []scoredMachine
 	}
 	// split: train on the first half; swap: on the second; loso: members
 	// train on everything, the left-out site is scored on its second half
 	// and its local baseline trains on its first.
 	build := func(s site, trainRows func(machineData) (*fl.Dataset, int), testSecond bool) (parts, error) {
 		var trains, vals, tests []*fl.Dataset
-		var sm []scoredMachine
+		var sm, tm []scoredMachine
 		for _, m := range s.machines {
-			tr, _ := trainRows(m)
+			tr, trOff := trainRows(m)
+			tm = append(tm, scoredMachine{name: m.name, test: tr, interp: clip(m.interp, trOff, tr.Rows())})
 			t, v := holdBack(tr, cfg.ValidationFraction)
 			trains = append(trains, t)
 			if v != nil {
@@ -348,7 +390,7 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 		if p.test, err = fl.ConcatDatasets(tests...); err != nil {
 			return p, err
 		}
-		p.machines = sm
+		p.machines, p.trainMachines = sm, tm
 		return p, nil
 	}
 	firstHalf := func(m machineData) (*fl.Dataset, int) { return m.half(false) }
@@ -379,7 +421,7 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 			if !usable(s.name, p.train, p.test) {
 				continue
 			}
-			f.members = append(f.members, member{name: s.name, train: p.train, val: p.val})
+			f.members = append(f.members, member{name: s.name, train: p.train, val: p.val, machines: p.trainMachines})
 			f.scored = append(f.scored, scored{name: s.name, test: p.test, localTrain: p.train, localVal: p.val, machines: p.machines})
 		}
 		if len(f.scored) == 0 {
@@ -411,7 +453,7 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 			var f fold
 			for i, o := range sites {
 				if i != h && ok[i] {
-					f.members = append(f.members, member{name: o.name, train: all[i].train, val: all[i].val})
+					f.members = append(f.members, member{name: o.name, train: all[i].train, val: all[i].val, machines: all[i].trainMachines})
 				}
 			}
 			if len(f.members) == 0 {
@@ -498,8 +540,8 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // hitRates accumulates explanation scores over incidents.
 type hitRates struct {
-	h100, h150, o100, o150, z100, z150, r150 float64
-	n                                        int
+	h100, h150, o100, o150, z100, z150, r150, d100, d150, c100, c150 float64
+	n                                                                int
 }
 
 func evaluateMachines(ctx context.Context, dir string, machines []machineData, cfg SMDConfig) (*SMDReport, error) {
@@ -548,11 +590,15 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 				return nil, fmt.Errorf("evaluate smd: seed %d, fold %d: %w", seed, fi+1, err)
 			}
 			rep.BestRounds = append(rep.BestRounds, out.bestRound)
+			if out.explainCheck != nil {
+				rep.ExplainChecks = append(rep.ExplainChecks, *out.explainCheck)
+			}
 			rep.Bytes += out.bytes
 			rep.Features = len(out.model.Features)
 			if si == 0 {
 				rep.Ranking = out.ranking
 				rep.Epsilon = out.epsilon
+				rep.ExplainWeights = out.explainWeights
 			}
 			for _, sc := range f.scored {
 				fed.add(sc.name, out.fed[sc.name], sc.test.Labels)
@@ -612,6 +658,10 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		rep.HitRate100Ones, rep.HitRate150Ones = hr.o100/k, hr.o150/k
 		rep.HitRate100PlainZ, rep.HitRate150PlainZ = hr.z100/k, hr.z150/k
 		rep.HitRate150Random = hr.r150 / k
+		rep.HitRate100Detection, rep.HitRate150Detection = hr.d100/k, hr.d150/k
+		if cfg.ExplainFit {
+			rep.HitRate100OnesChannels, rep.HitRate150OnesChannels = hr.c100/k, hr.c150/k
+		}
 		rep.HitRateIncidents = hr.n / len(cfg.Seeds)
 	}
 	rep.Verdicts = verdicts(rep)
@@ -645,6 +695,9 @@ func verdicts(r *SMDReport) []Verdict {
 			Verdict{Figure: "hitrate_150", Baseline: "plain_z", Learned: r.HitRate150, Value: r.HitRate150PlainZ, Beaten: r.HitRate150 > r.HitRate150PlainZ},
 			Verdict{Figure: "hitrate_150", Baseline: "random", Learned: r.HitRate150, Value: r.HitRate150Random, Beaten: r.HitRate150 > r.HitRate150Random},
 		)
+		if r.ExplainWeights != nil {
+			v = append(v, Verdict{Figure: "hitrate_150", Baseline: "ones_channels", Learned: r.HitRate150, Value: r.HitRate150OnesChannels, Beaten: r.HitRate150 > r.HitRate150OnesChannels})
+		}
 	}
 	return v
 }
@@ -657,11 +710,14 @@ func rankingBasis(r *SMDReport) (string, string) {
 	if r.HitRateIncidents == 0 {
 		return "deviation_fallback", "no interpretation labels: the learned explanation cannot be checked"
 	}
-	base := max(r.HitRate150Ones, r.HitRate150PlainZ)
+	// Unit weights on the fitted channels (0 without them) is one more
+	// untrained explanation to beat.
+	ones := max(r.HitRate150Ones, r.HitRate150OnesChannels)
+	base := max(ones, r.HitRate150PlainZ)
 	if r.HitRate150 >= base+RankingMargin {
-		return "learned", fmt.Sprintf("HitRate@150%% %.3f beats unit weights %.3f and plain |z| %.3f by %.2f or more", r.HitRate150, r.HitRate150Ones, r.HitRate150PlainZ, RankingMargin)
+		return "learned", fmt.Sprintf("HitRate@150%% %.3f beats unit weights %.3f and plain |z| %.3f by %.2f or more", r.HitRate150, ones, r.HitRate150PlainZ, RankingMargin)
 	}
-	return "deviation_fallback", fmt.Sprintf("HitRate@150%% %.3f does not beat unit weights %.3f and plain |z| %.3f by %.2f", r.HitRate150, r.HitRate150Ones, r.HitRate150PlainZ, RankingMargin)
+	return "deviation_fallback", fmt.Sprintf("HitRate@150%% %.3f does not beat unit weights %.3f and plain |z| %.3f by %.2f", r.HitRate150, ones, r.HitRate150PlainZ, RankingMargin)
 }
 
 // untrained scores every fold's scored rows with the deviation scores
@@ -761,6 +817,11 @@ type foldResult struct {
 	epsilon             map[string]float64
 	fed, central, local map[string][]float64
 	explainMode         fl.ExplainMode
+	// explainWeights, when set, are the channel weights learned from the
+	// members' interpretation labels: the federation's explanation.
+	explainWeights    *fl.ExplainWeights
+	explainMachineStd bool
+	explainCheck      *fl.ExplainCheck
 }
 
 // runFold trains the fold's federation and scores its scored sites; with
@@ -795,6 +856,14 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 		out.bytes += r.Bytes
 	}
 	std := res.Standardizer
+	if cfg.ExplainFit {
+		ew, check, err := fitExplanation(f.members, std, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out.explainCheck = check
+		out.explainWeights, out.explainMachineStd = &ew, cfg.ExplainMachineStd
+	}
 	if !baselines {
 		for _, sc := range f.scored {
 			x, err := std.Apply(sc.test)
@@ -870,8 +939,55 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 	return out, nil
 }
 
+// fitExplanation learns the explanation's channel weights from the
+// interpretation intervals within the members' training rows, standardized
+// as the federation standardizes.
+func fitExplanation(members []member, std *fl.Standardizer, cfg SMDConfig) (fl.ExplainWeights, *fl.ExplainCheck, error) {
+	channels, grid, machineStd := cfg.ExplainChannels, cfg.ExplainGrid, cfg.ExplainMachineStd
+	if channels == nil {
+		channels = fl.DefaultExplainChannels()
+	}
+	if grid == nil {
+		grid = fl.DefaultExplainGrid()
+	}
+	var groups [][]fl.IncidentChannels // one per machine
+	for _, mb := range members {
+		for _, m := range mb.machines {
+			var incidents []fl.IncidentChannels
+			std := std
+			if machineStd && len(m.interp) > 0 {
+				var err error
+				if std, err = fl.NewStandardizer(fl.ComputeStats(m.test)); err != nil {
+					return fl.ExplainWeights{}, nil, err
+				}
+			}
+			for _, in := range m.interp {
+				x, err := std.Apply(sliceDataset(m.test, in.rows.Start, in.rows.End))
+				if err != nil {
+					return fl.ExplainWeights{}, nil, err
+				}
+				ic, err := fl.ChannelShares(x, fl.Interval{Start: 0, End: x.Rows}, channels)
+				if err != nil {
+					return fl.ExplainWeights{}, nil, fmt.Errorf("%s rows %v: %w", m.name, in.rows, err)
+				}
+				ic.Truth = in.metrics
+				incidents = append(incidents, ic)
+			}
+			groups = append(groups, incidents)
+		}
+	}
+	if cfg.ExplainCheck {
+		ew, check, err := fl.FitExplainWeightsChecked(groups, channels, grid, 1.5)
+		return ew, &check, err
+	}
+	ew, _, err := fl.FitExplainWeights(slices.Concat(groups...), channels, grid, 1.5)
+	return ew, nil, err
+}
+
 // explain scores the explanations of a scored site's interpretation
-// intervals: the model's, with unit weights, plain |z|, and random.
+// intervals: the federation's (the fitted channel weights, or the model's
+// weights under explainMode), the model's with unit weights, the channels
+// with unit weights, plain |z|, and random.
 func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 	ones := r.model.UnitDeviationWeights()
 	rng := rand.New(rand.NewPCG(seed, 0xa11))
@@ -880,6 +996,10 @@ func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 			continue
 		}
 		x, err := r.std.Apply(m.test)
+		if err != nil {
+			return err
+		}
+		xe, err := r.explainMatrix(m.test, x)
 		if err != nil {
 			return err
 		}
@@ -894,8 +1014,21 @@ func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 				return err
 			}
 			z := plainRanking(metrics, cols, in.rows)
-			hr.h100 += fl.HitRate(e.Ranked(), in.metrics, 1)
-			hr.h150 += fl.HitRate(e.Ranked(), in.metrics, 1.5)
+			learned := e.Ranked()
+			hr.d100 += fl.HitRate(learned, in.metrics, 1)
+			hr.d150 += fl.HitRate(learned, in.metrics, 1.5)
+			if r.explainWeights != nil {
+				ic, err := fl.ChannelShares(xe, in.rows, r.explainWeights.Channels)
+				if err != nil {
+					return fmt.Errorf("%s rows %v: %w", m.name, in.rows, err)
+				}
+				learned = r.explainWeights.Rank(ic)
+				unit := r.explainWeights.Unit().Rank(ic)
+				hr.c100 += fl.HitRate(unit, in.metrics, 1)
+				hr.c150 += fl.HitRate(unit, in.metrics, 1.5)
+			}
+			hr.h100 += fl.HitRate(learned, in.metrics, 1)
+			hr.h150 += fl.HitRate(learned, in.metrics, 1.5)
 			hr.o100 += fl.HitRate(o.Ranked(), in.metrics, 1)
 			hr.o150 += fl.HitRate(o.Ranked(), in.metrics, 1.5)
 			hr.z100 += fl.HitRate(z, in.metrics, 1)
@@ -910,6 +1043,20 @@ func (r *foldResult) explain(sc scored, hr *hitRates, seed uint64) error {
 		}
 	}
 	return nil
+}
+
+// explainMatrix is what the fitted explanation reads: x (the federation's
+// standardization) or, with explainMachineStd, d standardized on its own
+// rows.
+func (r *foldResult) explainMatrix(d *fl.Dataset, x *fl.Matrix) (*fl.Matrix, error) {
+	if r.explainWeights == nil || !r.explainMachineStd {
+		return x, nil
+	}
+	st, err := fl.NewStandardizer(fl.ComputeStats(d))
+	if err != nil {
+		return nil, err
+	}
+	return st.Apply(d)
 }
 
 // plainRanking orders metrics by their mean plain deviation over rows.
@@ -953,16 +1100,17 @@ func bestSummary(members []member) int {
 		}
 		var scores, labels []float64
 		for _, m := range members {
-			k := slices.Index(m.train.Features, f)
+			d := m.train
+			k := slices.Index(d.Features, f)
 			if k < 0 {
 				continue
 			}
-			for i, v := range m.train.Columns[k] {
+			for i, v := range d.Columns[k] {
 				if math.IsNaN(v) {
 					v = 0
 				}
 				scores = append(scores, v)
-				labels = append(labels, m.train.Labels[i])
+				labels = append(labels, d.Labels[i])
 			}
 		}
 		if a, err := fl.AUC(scores, labels); err == nil && a > best {

@@ -161,7 +161,7 @@ func TestEvaluateSMDSynthetic(t *testing.T) {
 		if rep.HitRateIncidents == 0 || rep.HitRate150 < 0.9 || rep.HitRate150Random > 0.9 {
 			t.Errorf("%s: HitRate@150%% %.3f (random %.3f) over %d incidents", protocol, rep.HitRate150, rep.HitRate150Random, rep.HitRateIncidents)
 		}
-		if len(rep.Verdicts) != 7 {
+		if len(rep.Verdicts) != 8 { // with ExplainFit, unit channel weights are one more baseline
 			t.Errorf("%s: verdicts %v", protocol, rep.Verdicts)
 		}
 		for _, v := range rep.BestRounds {
