@@ -23,6 +23,11 @@ type Lifecycle struct {
 	// AttestLookback is how many completed periods back the node attests
 	// (a node that was down catches up); 0 turns attestation off.
 	AttestLookback int `yaml:"attest_lookback" env:"SRELLAMA_ATTEST_LOOKBACK"`
+	// AttestBeforeMint also attests lookback periods that ended before a
+	// token was minted (its rules replayed over them): for demonstrations
+	// and tests that cannot wait for periods to pass. Off, the evidence is
+	// how each SLO did while it was in force.
+	AttestBeforeMint bool `yaml:"attest_before_mint" env:"SRELLAMA_ATTEST_BEFORE_MINT"`
 	// CheckInterval is how often the node looks for periods to attest.
 	CheckInterval string `yaml:"check_interval" env:"SRELLAMA_LIFECYCLE_CHECK_INTERVAL"`
 	// RevisionHistory is how many attestation periods of recent history a

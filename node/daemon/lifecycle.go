@@ -32,14 +32,15 @@ func (n *Node) buildLifecycle() {
 	step := config.Duration(n.cfg.Source.Step)
 	measure := workflow.SourceBacktest{Source: n.parts.Source, Step: step}.MeasurePeriods
 	n.life = &workflow.Lifecycle{
-		Self:     n.cfg.Organization,
-		Ledger:   complianceLedger{n.chain},
-		Runs:     n.parts.Source.Services,
-		Measure:  measure,
-		Period:   config.Duration(lc.AttestPeriod),
-		Lookback: lc.AttestLookback,
-		Counters: m,
-		Log:      n.log,
+		Self:       n.cfg.Organization,
+		Ledger:     complianceLedger{n.chain},
+		Runs:       n.parts.Source.Services,
+		Measure:    measure,
+		Period:     config.Duration(lc.AttestPeriod),
+		Lookback:   lc.AttestLookback,
+		BeforeMint: lc.AttestBeforeMint,
+		Counters:   m,
+		Log:        n.log,
 	}
 	// A token minted (or revised) is checked at once, not at the next
 	// interval: its recent periods may already call for a revision.

@@ -90,11 +90,13 @@ type LifecycleCounters interface {
 // service gone, it asks the ledger for a revision or a retirement, which
 // the ledger grants only on the same evidence.
 //
-// Periods before a token was minted are attested too: its own rules
+// By default only periods that end after a token was minted are attested:
+// the evidence is how the SLO did while it was in force. With BeforeMint,
+// the lookback's earlier periods are attested too: the token's own rules
 // replayed over them say at once whether the SLO just minted still fits
 // the service (one fitted on a history a lasting shift has since made
-// stale is breached in the recent periods, and the revision comes without
-// waiting days for new ones).
+// stale is breached in the recent periods), which a demonstration or a
+// test that cannot wait days needs.
 type Lifecycle struct {
 	Self   string
 	Ledger ComplianceLedger
@@ -107,6 +109,8 @@ type Lifecycle struct {
 	// periods back are attested (a node that was down catches up).
 	Period   time.Duration
 	Lookback int
+	// BeforeMint attests periods that ended before the token was minted.
+	BeforeMint bool
 	// Assess previews the ledger's verdict on a token's attestations: the
 	// evidence, or nil when they call for nothing. The ledger's own rule
 	// (records.Assess under records.DefaultEvidencePolicy) when nil, so a
@@ -162,7 +166,7 @@ func (l *Lifecycle) Check(ctx context.Context, now time.Time) error {
 				continue
 			}
 			seen[t.ID] = true
-			if err := l.attest(ctx, t, periods); err != nil {
+			if err := l.attest(ctx, t, l.inForce(t, periods)); err != nil {
 				errs = append(errs, err)
 			}
 			if err := l.act(ctx, t); err != nil {
@@ -174,6 +178,19 @@ func (l *Lifecycle) Check(ctx context.Context, now time.Time) error {
 		l.forgetTokens(seen)
 	}
 	return errors.Join(errs...)
+}
+
+// inForce keeps the periods that end after t was minted, unless
+// BeforeMint; a token whose mint time does not parse keeps them all.
+func (l *Lifecycle) inForce(t nft.Token, periods []Period) []Period {
+	if l.BeforeMint {
+		return periods
+	}
+	minted, err := time.Parse(time.RFC3339Nano, t.Mint.MintedAt)
+	if err != nil {
+		return periods
+	}
+	return slices.DeleteFunc(slices.Clone(periods), func(p Period) bool { return !p.End.After(minted) })
 }
 
 // attest commits this organization's attestation of each period not yet

@@ -205,6 +205,32 @@ func TestLifecycleAttestsEachPeriodOnce(t *testing.T) {
 	}
 }
 
+// The evidence is how an SLO did while in force: periods that ended
+// before its mint are attested only when the node is told to replay them.
+func TestLifecycleAttestsPeriodsInForce(t *testing.T) {
+	minted := token("t", "amf")
+	minted.Mint.MintedAt = "2026-12-01T18:00:00Z"
+	tests := []struct {
+		name       string
+		beforeMint bool
+		want       []string
+	}{
+		{"periods ending after the mint", false, []string{"t@2026-12-01", "t@2026-12-02"}},
+		{"the whole lookback, replayed", true, []string{"t@2026-11-30", "t@2026-12-01", "t@2026-12-02"}},
+	}
+	for _, tt := range tests {
+		led := &complianceLedger{self: "Org1MSP", tokens: map[string][]nft.Token{"amf": {minted}}}
+		l := &workflow.Lifecycle{Self: "Org1MSP", Ledger: led, Runs: runs("amf"), Measure: (&measured{budget: 0.3}).measure,
+			Period: 24 * time.Hour, Lookback: 3, BeforeMint: tt.beforeMint}
+		if err := l.Check(context.Background(), day0); err != nil {
+			t.Fatal(err)
+		}
+		if got := led.attested(); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: attested %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 // A failed measurement or refused attestation is retried at the next
 // check; other periods and tokens go on.
 func TestLifecycleRetriesFailures(t *testing.T) {
