@@ -1,7 +1,6 @@
 package contracts
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -142,16 +141,10 @@ func (c *Tokens) Active(ctx contractapi.TransactionContextInterface, service str
 		if !nft.IsValidName(service) {
 			return nil, fmt.Errorf("service %q is not a service name", service)
 		}
-		out := []nft.Token{}
-		err := t.scan(keyActive, []string{service}, func(_ []string, value []byte) error {
-			var id string
-			if err := json.Unmarshal(value, &id); err != nil {
-				return fmt.Errorf("corrupt active index: %w", err)
-			}
-			tok, err := t.token(id)
-			out = append(out, tok)
-			return err
-		})
+		out, err := t.activeTokens(service)
+		if out == nil {
+			out = []nft.Token{}
+		}
 		return out, err
 	})
 }
