@@ -262,7 +262,7 @@ func followLifecycle(ctx context.Context, admin *ledger.Gateway, opt Options, su
 	sum.Revision = &rev
 	why := "no reason recorded"
 	if r := rev.To.Definition.Provenance.Revision; r != nil {
-		why = r.Trigger + ": " + r.Reason
+		why = reasonOf(*r)
 	}
 	progress("%s v%d (objective %.4g%%) superseded by v%d (objective %.4g%%) on evidence (%s), %d reviewers' decisions with their no-regression figures",
 		v1.Definition.Name, v1.Definition.Version, v1.Definition.SLO.Objective*100, rev.To.Definition.Version,
@@ -372,7 +372,7 @@ func writeLifecycle(b *strings.Builder, sum *Summary) {
 	for _, r := range sum.Revisions {
 		why := "(no reason recorded)"
 		if w := r.To.Definition.Provenance.Revision; w != nil {
-			why = fmt.Sprintf("%s: %s", w.Trigger, w.Reason)
+			why = reasonOf(*w)
 		}
 		fmt.Fprintf(b, "| v%d | `%s` | %s | %.4g%% | %s | request `%s` | %s |\n", r.To.Definition.Version, shortID(r.To.ID), threshold(r.To),
 			r.To.Definition.SLO.Objective*100, r.To.State.Status, shortID(r.Request.ID), why)
@@ -425,4 +425,13 @@ func activeTokens(ctx context.Context, admin *ledger.Gateway, services []string)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Definition.SLI.Service < out[j].Definition.SLI.Service })
 	return out, nil
+}
+
+// reasonOf is a revision's reason, led by its trigger (the ledger's
+// evidence sentences already start with it).
+func reasonOf(r nft.RevisionReason) string {
+	if strings.HasPrefix(r.Reason, r.Trigger) {
+		return r.Reason
+	}
+	return r.Trigger + ": " + r.Reason
 }
