@@ -76,11 +76,34 @@ func printDemo(w io.Writer, sum demo.Summary) {
 		fmt.Fprintf(tw, "%s\t%s\t%.4g%%\t%s\t%s\t%s\n", d.SLI.Service, d.Name, d.SLO.Objective*100, d.SLO.Period, t.State.Owner, t.ID)
 	}
 	tw.Flush()
+	printLoop(w, sum)
 	fmt.Fprintf(w, "\nAudit: %d blocks hash-chained, state replayed, %d token digests checked: ok=%v\n", sum.Blocks, len(sum.Tokens), sum.AuditOK)
 	for _, d := range sum.Rejections {
 		fmt.Fprintf(w, "Rejected by %s: %s\n", d.MSPID, d.Reason)
 	}
 	fmt.Fprintf(w, "Rules: %s\nReport: %s\nTook %s\n", sum.RulesDir, sum.Report, sum.Elapsed.Round(time.Millisecond))
+}
+
+// printLoop tells the SLO lifecycle the demo ran: the scheduled rounds
+// and the revision with the reviewers' verdicts.
+func printLoop(w io.Writer, sum demo.Summary) {
+	if sum.Round2.ID != "" {
+		fmt.Fprintf(w, "\nSchedule %s: the nodes opened rounds %s and %s; the second asked for %d SLOs (services without one) and kept the others\n",
+			sum.Schedule.ID, sum.Round.ID, sum.Round2.ID, len(sum.Round2Requests))
+	}
+	r := sum.Revision
+	if r == nil {
+		return
+	}
+	from, to := r.From.Definition, r.To.Definition
+	fmt.Fprintf(w, "Revised %s/%s: v%d (%.4g%%, %s) -> v%d (%.4g%%, %s)\n", r.Service, from.Name,
+		from.Version, from.SLO.Objective*100, r.From.State.Status, to.Version, to.SLO.Objective*100, r.To.State.Status)
+	if why := to.Provenance.Revision; why != nil {
+		fmt.Fprintf(w, "  why: %s\n", why.Reason)
+	}
+	for _, d := range r.Decisions {
+		fmt.Fprintf(w, "  %s %s: %s\n", d.MSPID, d.Kind(), d.Reason)
+	}
 }
 
 func runNode(ctx context.Context, args []string, env Env) error {

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"time"
 
@@ -22,15 +21,12 @@ import (
 
 	"github.com/srellama/srellama/chaincode/contracts"
 	"github.com/srellama/srellama/chaincode/records"
-	"github.com/srellama/srellama/fl"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/config"
 	"github.com/srellama/srellama/node/daemon"
 	"github.com/srellama/srellama/node/embedledger"
-	"github.com/srellama/srellama/node/federation"
 	"github.com/srellama/srellama/node/ledger"
 	"github.com/srellama/srellama/node/ledger/chaincode"
-	"github.com/srellama/srellama/node/source/sim"
 )
 
 // Options configure a demo run.
@@ -54,9 +50,26 @@ type Options struct {
 
 // Summary is what a demo run produced.
 type Summary struct {
-	OutputDir  string             `json:"output_dir"`
-	Round      records.Round      `json:"round"`
-	Tokens     []nft.Token        `json:"tokens"`
+	OutputDir string `json:"output_dir"`
+	// Schedule is the round schedule the demo recorded; Round and Round2
+	// the rounds the nodes opened on it.
+	Schedule records.Schedule `json:"schedule"`
+	Round    records.Round    `json:"round"`
+	Round2   records.Round    `json:"round2"`
+	// Round2Requests are the requests the second round opened: none for
+	// a service that kept its SLO.
+	Round2Requests []records.GenerationRequest `json:"round2_requests"`
+	// Tokens are the SLOs active at the end, one per service: the first
+	// round's, revisions in place of what they superseded, and those the
+	// second round minted for services that had none.
+	Tokens []nft.Token `json:"tokens"`
+	// Revision is the degraded service's SLO taken from version 1 to 2
+	// on evidence; Compliance the attestations of both versions.
+	// Revisions is the service's whole history to its active version
+	// (the evidence may revise v2 in turn), oldest first.
+	Revision   *Revision          `json:"revision,omitempty"`
+	Revisions  []Revision         `json:"revisions,omitempty"`
+	Compliance []TokenCompliance  `json:"compliance"`
 	Requests   int                `json:"requests"`
 	Rejections []records.Decision `json:"rejections,omitempty"`
 	Blocks     uint64             `json:"blocks"`
@@ -99,12 +112,23 @@ func Run(ctx context.Context, opt Options) (Summary, error) {
 	}
 	progress("%d nodes registered their libp2p peer IDs on the ledger", len(opt.Orgs))
 
-	round, err := runRound(ctx, admin, progress)
+	sched, err := setSchedule(ctx, admin, time.Now())
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{OutputDir: opt.OutputDir, Round: round, Requests: len(round.Ranking)}
+	k, _ := sched.PeriodAt(time.Now())
+	progress("schedule %s recorded: every %s from %s, %s aggregation; the nodes open each period's round themselves",
+		sched.ID, cadence, sched.Start, sched.Strategy)
+	round, err := waitRound(ctx, admin, records.ScheduledRoundID(sched.ID, k))
+	if err != nil {
+		return Summary{}, err
+	}
+	progress("round %s finalized: global model %s from %v; %d generation requests", round.ID, round.GlobalModelDigest[:19], round.Contributors, len(round.Ranking))
+	sum := Summary{OutputDir: opt.OutputDir, Schedule: sched, Round: round, Requests: len(round.Ranking)}
 	if err := collectTokens(ctx, admin, &sum, progress); err != nil {
+		return sum, err
+	}
+	if err := followLifecycle(ctx, admin, opt, &sum, k, progress); err != nil {
 		return sum, err
 	}
 	if err := audit(ctx, l, &sum); err != nil {
@@ -218,40 +242,9 @@ func nodeConfig(opt Options, org string, i int) config.Config {
 	cfg.Source.History, cfg.Source.Step = opt.History, opt.Step
 	cfg.Source.Simulator.Seed = opt.Seed + uint64(i) + 1
 	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Lifecycle = lifecycleConfig()
+	cfg.Source.Simulator.Degrade = degradeConfig()
 	return cfg
-}
-
-func runRound(ctx context.Context, admin *ledger.Gateway, progress func(string, ...any)) (records.Round, error) {
-	now := time.Now().UTC()
-	services := sim.AllServices()
-	slices.Sort(services)
-	features, err := federation.FeatureSetDigest(fl.DefaultFeatureSpec()) // what the nodes extract
-	if err != nil {
-		return records.Round{}, err
-	}
-	spec := records.RoundSpec{
-		ID: "demo-round-1", Task: "sli-relevance", Services: services,
-		FeatureSetDigest: features, Strategy: "median", MinParticipants: 2,
-		CommitDeadline: records.FormatTime(now.Add(time.Minute)), Deadline: records.FormatTime(now.Add(3 * time.Minute)),
-	}
-	if _, err := chaincode.New(admin).OpenRound(ctx, spec); err != nil {
-		return records.Round{}, fmt.Errorf("demo: opening the round: %w", err)
-	}
-	progress("round demo-round-1 opened (median aggregation); nodes train on their own data and exchange only model updates")
-	var r records.Round
-	err = waitFor(ctx, "the round to close", func() (bool, error) {
-		var err error
-		r, err = chaincode.New(admin).Round(ctx, "demo-round-1")
-		return err == nil && r.Status != records.RoundOpen, err
-	})
-	if err != nil {
-		return r, err
-	}
-	if r.Status != records.RoundFinalized {
-		return r, fmt.Errorf("demo: the round failed: %s", r.FailureReason)
-	}
-	progress("round finalized: global model %s from %v; %d generation requests", r.GlobalModelDigest[:19], r.Contributors, len(r.Ranking))
-	return r, nil
 }
 
 // requestSettled reports whether a request is done with: fulfilled or

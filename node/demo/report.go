@@ -25,8 +25,14 @@ func writeOutputs(opt Options, sum *Summary) error {
 	var b strings.Builder
 	r := sum.Round
 	fmt.Fprintf(&b, "# SRE-Llama demo report\n\n")
+	fmt.Fprintf(&b, "Schedule `%s` (every %ds from %s, recorded by %s): the nodes opened each period's round themselves.\n\n",
+		sum.Schedule.ID, sum.Schedule.CadenceSeconds, sum.Schedule.Start, sum.Schedule.SetBy)
 	fmt.Fprintf(&b, "Round `%s` (%s aggregation) finalized with contributors %s; global model `%s`.\n\n",
 		r.ID, r.Strategy, strings.Join(r.Contributors, ", "), r.GlobalModelDigest)
+	if sum.Round2.ID != "" {
+		fmt.Fprintf(&b, "Round `%s` finalized with contributors %s: %d generation requests, for services without an active SLO only; the SLOs with nothing to change were kept.\n\n",
+			sum.Round2.ID, strings.Join(sum.Round2.Contributors, ", "), len(sum.Round2Requests))
+	}
 	fmt.Fprintf(&b, "%d generation requests, %d s-528 tokens minted. Audit: %d blocks hash-chained, state replayed, every token's digest matches its content: **%v**.\n\n",
 		sum.Requests, len(sum.Tokens), sum.Blocks, sum.AuditOK)
 
@@ -46,6 +52,7 @@ func writeOutputs(opt Options, sum *Summary) error {
 			fmt.Fprintf(&b, "- %s on proposal `%s`: %s\n", d.MSPID, d.ProposalID[:16], d.Reason)
 		}
 	}
+	writeLifecycle(&b, sum)
 	fmt.Fprintf(&b, "\n## Backtests\n\nEach SLO's alerts replayed with Prometheus's engine over its proposer's history (the first day warms the windows up).\n\n")
 	fmt.Fprintf(&b, "| service | org | alert pair | episodes | false | firing |\n|---|---|---|---|---|---|\n")
 	for _, bt := range sum.Backtests {

@@ -45,6 +45,13 @@ func (g SLOGenerator) answerRevision(ctx context.Context, def nft.Definition, re
 		return nft.Definition{}, fmt.Errorf("%w: token %s, which request %s revises, is no longer an active SLO of %s",
 			ErrCannotGenerate, req.Supersedes, req.ID, req.Service)
 	}
+	if sameSLO(def, current.Definition) {
+		// Minting it would change nothing but the version, and the
+		// evidence that asked would ask again of the copy: decline, so
+		// the request closes and the token stays as it is.
+		return nft.Definition{}, fmt.Errorf("%w: the recent window supports no SLO other than token %s's (%s at %.6g%%)",
+			ErrCannotGenerate, current.ID, current.Definition.Name, current.Definition.SLO.Objective*100)
+	}
 	def.Supersedes, def.Version = current.ID, current.Definition.Version+1
 	if ev := req.Evidence; ev != nil {
 		def.Provenance.Revision = &nft.RevisionReason{Trigger: ev.Trigger, Reason: ev.Reason, RequestID: req.ID}
@@ -53,4 +60,13 @@ func (g SLOGenerator) answerRevision(ctx context.Context, def nft.Definition, re
 		return nft.Definition{}, fmt.Errorf("revision of %s: %w", current.ID, err)
 	}
 	return def, nil
+}
+
+// sameSLO reports whether two definitions measure the same SLI against the
+// same objective over the same period.
+func sameSLO(a, b nft.Definition) bool {
+	x, y := a.SLI, b.SLI
+	return x.Service == y.Service && x.Kind == y.Kind && x.GoodQuery == y.GoodQuery && x.TotalQuery == y.TotalQuery &&
+		x.ErrorRatioQuery == y.ErrorRatioQuery && x.LatencyThreshold == y.LatencyThreshold &&
+		a.SLO.Objective == b.SLO.Objective && a.SLO.Period == b.SLO.Period
 }

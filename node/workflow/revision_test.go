@@ -93,3 +93,26 @@ func TestRevisionOfATokenNoLongerActive(t *testing.T) {
 		}
 	}
 }
+
+// A revision that would be the current SLO again (the recent window fits
+// the same SLI and objective) is declined: minting a copy changes nothing
+// and the same evidence would ask again of it, version after version.
+func TestARevisionIdenticalToTheCurrentSLOIsDeclined(t *testing.T) {
+	ctx := context.Background()
+	g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995), Recent: evidence(0.985)}
+	same, err := g.Generate(ctx, request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := nft.Token{ID: tokV4, Definition: same.Definition, State: nft.State{Status: nft.StatusActive}}
+	current.Definition.Version = 4
+	g.Active = func(context.Context, string) ([]nft.Token, error) { return []nft.Token{current}, nil }
+	g.Recent = evidence(0.9995)
+	if _, err := g.Generate(ctx, revisionRequest(tokV4)); !errors.Is(err, workflow.ErrCannotGenerate) || !strings.Contains(err.Error(), "no SLO other than") {
+		t.Fatalf("an identical revision: err = %v, want ErrCannotGenerate", err)
+	}
+	g.Recent = evidence(0.985)
+	if rev, err := g.Generate(ctx, revisionRequest(tokV4)); err != nil || rev.Definition.Version != 5 {
+		t.Fatalf("a revision that changes the objective: %v", err)
+	}
+}
