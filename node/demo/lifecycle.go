@@ -52,11 +52,12 @@ const (
 )
 
 // lifecycleConfig is the nodes' lifecycle: three-hour attestation
-// periods over the last 36 hours of the three-day history, checked every
-// second; revisions are fitted to (and judged on) the last day, whole days
+// periods over the last 36 hours of the three-day history, replayed from
+// before each mint (the demo cannot wait for periods to pass), checked
+// every second; revisions are fitted to (and judged on) the last day, whole days
 // being what the evidence reads.
 func lifecycleConfig() config.Lifecycle {
-	return config.Lifecycle{ScheduleCheck: "1s", AttestPeriod: "3h", AttestLookback: 12, CheckInterval: "1s", RevisionHistory: 8}
+	return config.Lifecycle{ScheduleCheck: "1s", AttestPeriod: "3h", AttestLookback: 12, AttestBeforeMint: true, CheckInterval: "1s", RevisionHistory: 8}
 }
 
 func degradeConfig() config.Degrade {
