@@ -89,23 +89,24 @@ func (n *Node) runLifecycle(ctx context.Context) {
 }
 
 // recentWindow is the span revisions are fitted to and judged on: the
-// last lifecycle.revision_history completed attestation periods.
+// last lifecycle.revision_history completed attestation periods, and at
+// least the last day before their end, since the evidence a revision is
+// fitted to counts whole days: generator and reviewers must read one span.
 func (n *Node) recentWindow() (start, end time.Time) {
 	lc := n.cfg.Lifecycle
 	periods := workflow.CompletedPeriods(n.parts.Now(), config.Duration(lc.AttestPeriod), lc.RevisionHistory)
-	return periods[0].Start, periods[len(periods)-1].End
+	start, end = periods[0].Start, periods[len(periods)-1].End
+	if day := end.Add(-24 * time.Hour); day.Before(start) {
+		start = day
+	}
+	return start, end
 }
 
-// recentEvidence reads a service's evidence over the recent window. The
-// evidence counts whole days, so a window under a day reads the last day
-// before its end.
+// recentEvidence reads a service's evidence over the recent window.
 func (n *Node) recentEvidence(src source.Source) workflow.Evidence {
 	step := config.Duration(n.cfg.Source.Step)
 	return func(ctx context.Context, service string) (builtin.Input, error) {
 		start, end := n.recentWindow()
-		if end.Sub(start) < 24*time.Hour {
-			start = end.Add(-24 * time.Hour)
-		}
 		return n.parts.Evidence(ctx, src, service, source.Range{Start: start, End: end, Step: step})
 	}
 }

@@ -38,7 +38,8 @@ func TestSimulatorDegradesWhereConfigured(t *testing.T) {
 	}
 }
 
-// The recent window is the last revision_history completed periods.
+// The recent window is the last revision_history completed periods, and
+// at least a day.
 func TestRecentWindow(t *testing.T) {
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	cfg := config.Default()
@@ -47,6 +48,12 @@ func TestRecentWindow(t *testing.T) {
 	start, end := n.recentWindow()
 	if !start.Equal(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)) || !end.Equal(time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)) {
 		t.Fatalf("recent window %v..%v", start, end)
+	}	// Under a day, the window is the last day: what the generator fits to.
+	cfg.Lifecycle.AttestPeriod, cfg.Lifecycle.RevisionHistory = "2h", 3
+	n.cfg = cfg
+	start, end = n.recentWindow()
+	if !start.Equal(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) || !end.Equal(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("recent window under a day %v..%v", start, end)
 	}
 }
 
