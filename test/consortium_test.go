@@ -183,7 +183,7 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 	}
 
 	// The degraded service's SLO is revised on the members' evidence.
-	v2 := waitForRevision(ctx, t, cc, v1, 4*time.Minute, requireNodesRunning)
+	v2 := waitForRevision(ctx, t, cc, v1, 2*time.Minute, requireNodesRunning)
 	requireRevision(ctx, t, cc, v1, v2)
 	for i, org := range orgs {
 		dir := filepath.Join(n.dir, "orgs", org, "node", "rules")

@@ -107,8 +107,12 @@ func waitForRevision(ctx context.Context, t *testing.T, cc *chaincode.Client, v1
 		if time.Now().After(deadline) {
 			// Why not: the revision proposals of v1 and the members' verdicts.
 			var why strings.Builder
-			for _, p := range revisionProposals(ctx, cc, v1.ID) {
+			ps, err := revisionProposals(ctx, cc, v1.ID)
+			for _, p := range ps {
 				fmt.Fprintf(&why, "proposal %s %s (%s)\n%s", p.ID, p.Status, p.Reason, describeDecisions(ctx, cc, p.ID))
+			}
+			if err != nil {
+				fmt.Fprintf(&why, "listing proposals: %v\n", err)
 			}
 			t.Fatalf("timed out after %s waiting for a revision of %s (%s) on evidence; its revision proposals:\n%s",
 				timeout, v1.ID[:12], v1.Definition.SLI.Service, why.String())
@@ -118,14 +122,14 @@ func waitForRevision(ctx context.Context, t *testing.T, cc *chaincode.Client, v1
 }
 
 // revisionProposals are the proposals to revise token.
-func revisionProposals(ctx context.Context, cc *chaincode.Client, token string) []records.Proposal {
+func revisionProposals(ctx context.Context, cc *chaincode.Client, token string) ([]records.Proposal, error) {
 	var out []records.Proposal
 	// Small pages: a proposal carries its definition's rules.
 	page := chaincode.PageRequest{Size: 10}
 	for {
 		ps, err := cc.Proposals(ctx, page)
 		if err != nil {
-			return out
+			return out, err
 		}
 		for _, p := range ps.Items {
 			if p.Definition.Supersedes == token {
@@ -133,7 +137,7 @@ func revisionProposals(ctx context.Context, cc *chaincode.Client, token string) 
 			}
 		}
 		if ps.Bookmark == "" || len(ps.Items) == 0 {
-			return out
+			return out, nil
 		}
 		page.Bookmark = ps.Bookmark
 	}
