@@ -268,3 +268,27 @@ func tokensOf(ctx context.Context, t *testing.T, cc *chaincode.Client, service s
 		page.Bookmark = ts.Bookmark
 	}
 }
+
+// requireRevisionAnswersEvidence checks that a revision asked for because
+// incidents went unpaged was approved only by reviewers whose replay found
+// it detecting more of them: one that changes nothing the evidence showed
+// would be asked to be revised again at once (a version pile-up).
+func requireRevisionAnswersEvidence(ctx context.Context, t *testing.T, cc *chaincode.Client, v nft.Token) {
+	t.Helper()
+	rev := v.Definition.Provenance.Revision
+	if rev == nil || rev.Trigger != records.TriggerSilent {
+		return
+	}
+	ds, err := cc.Decisions(ctx, v.Mint.ProposalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s v%d revised on silence: %s\n%s", v.Definition.SLI.Service, v.Definition.Version, rev.Reason, describeDecisions(ctx, cc, v.Mint.ProposalID))
+	for _, d := range ds {
+		if d.MSPID != v.Definition.Provenance.Proposer && d.Kind() == records.VerdictApprove &&
+			!(d.Figures["detected_revision"] > d.Figures["detected_current"]) {
+			t.Errorf("%s approved %s v%d, asked for unpaged incidents, detecting no more of them: %v",
+				d.MSPID, v.Definition.SLI.Service, v.Definition.Version, d.Figures)
+		}
+	}
+}
