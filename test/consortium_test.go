@@ -200,9 +200,11 @@ func TestFabricConsortiumEndToEnd(t *testing.T) {
 	// The evidence, read through a peer of an organization that did not
 	// propose the token.
 	other := otherThan(v1.Definition.Provenance.Proposer)
-	if by := attestingOrgs(t, runCLI(t, srellama, "token", "compliance", "--connection", n.connection(other, false), "--output", "json", v1.ID), v1.ID); len(by) < 2 {
+	by := attestingOrgs(t, runCLI(t, srellama, "token", "compliance", "--connection", n.connection(other, false), "--output", "json", v1.ID), v1.ID)
+	if len(by) < 2 {
 		t.Fatalf("token %s attested by %v through %s's peer, want two organizations or more", v1.ID, by, other)
 	}
+	t.Logf("token %s attested by %v, read through %s's peer", v1.ID[:12], by, other)
 
 	// The nodes stop first, so that the ledger holds still while the
 	// audit counts its tokens.
