@@ -83,6 +83,12 @@ func (r OwnDataReviewer) reviewRevision(ctx context.Context, p records.Proposal,
 		return Reject(figures, "the revision regresses: %s", compared), nil
 	case fpRev > fpCur:
 		return Reject(figures, "the revision regresses: %s", compared), nil
+	case answersSilence(def) && incidents > 0 && detRev <= detCur:
+		// Asked for because incidents went unpaged, a revision that
+		// catches no more of them changes nothing the evidence showed:
+		// approved, its own attestations would ask for the next version
+		// at once, a version pile-up.
+		return Reject(figures, "the revision was asked for because incidents went unpaged, yet it detects no more of them: %s", compared), nil
 	}
 	return Approve(recent+"no regression: "+compared, figures), nil
 }
@@ -141,4 +147,10 @@ func (b SourceBacktest) Compare(ctx context.Context, current, revision nft.Defin
 		return Replay{}, Replay{}, fmt.Errorf("replaying the revision: %w", err)
 	}
 	return cur, rev, nil
+}
+
+// answersSilence says whether a definition revises an SLO that spent no
+// budget while incidents went unpaged (records.TriggerSilent).
+func answersSilence(def nft.Definition) bool {
+	return def.Provenance.Revision != nil && def.Provenance.Revision.Trigger == records.TriggerSilent
 }

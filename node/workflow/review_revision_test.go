@@ -48,6 +48,7 @@ func TestReviewOfARevision(t *testing.T) {
 		cur, rev workflow.Replay
 		recent   func(context.Context, nft.Definition) (records.Attestation, error)
 		compare  error
+		trigger  string
 		verdict  records.Verdict
 		reason   []string
 	}{
@@ -63,6 +64,12 @@ func TestReviewOfARevision(t *testing.T) {
 			verdict: records.VerdictReject, reason: []string{"over the last 3d", "below the revision's objective"}},
 		{name: "no events lately", cur: replayed(1, 1, 0), rev: replayed(1, 1, 0), recent: recentWindow(0, def.SLO.Objective, true),
 			verdict: records.VerdictAbstain, reason: []string{"no events of the SLI in the last 3d"}},
+		{name: "asked for unpaged incidents, detects no more", cur: replayed(3, 0, 0), rev: replayed(3, 0, 0), trigger: records.TriggerSilent,
+			recent: recentWindow(0.9998, def.SLO.Objective, false), verdict: records.VerdictReject, reason: []string{"went unpaged", "detects 0 of 3 incidents (the current SLO 0)"}},
+		{name: "asked for unpaged incidents, detects more", cur: replayed(3, 0, 0), rev: replayed(3, 2, 0), trigger: records.TriggerSilent,
+			recent: recentWindow(0.9998, def.SLO.Objective, false), verdict: records.VerdictApprove, reason: []string{"no regression"}},
+		{name: "asked for a breach, detects as many", cur: replayed(3, 0, 0), rev: replayed(3, 0, 0), trigger: records.TriggerBreached,
+			recent: recentWindow(0.9998, def.SLO.Objective, false), verdict: records.VerdictApprove, reason: []string{"no regression"}},
 		{name: "the pair cannot be replayed here", compare: errors.New("no series"), recent: recentWindow(0.9998, def.SLO.Objective, false),
 			verdict: records.VerdictApprove, reason: []string{"no replay beside the current SLO"}},
 	}
@@ -81,6 +88,10 @@ func TestReviewOfARevision(t *testing.T) {
 					}
 					return tt.cur, tt.rev, tt.compare
 				}}
+			def := def
+			if tt.trigger != "" {
+				def.Provenance.Revision = &nft.RevisionReason{Trigger: tt.trigger, Reason: "evidence", RequestID: "rev-1"}
+			}
 			v, err := r.Review(context.Background(), records.Proposal{ID: "p", Definition: def})
 			if err != nil {
 				t.Fatal(err)

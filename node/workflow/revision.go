@@ -15,7 +15,7 @@ func (g SLOGenerator) recent() SLOGenerator {
 		g.Evidence = g.Recent
 	}
 	if g.RecentBacktest != nil {
-		g.Backtest = g.RecentBacktest
+		g.Backtest, g.recentWindow = g.RecentBacktest, true
 	}
 	return g
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/srellama/srellama/chaincode/records"
+	"github.com/srellama/srellama/llm/backtest"
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/workflow"
 )
@@ -114,5 +115,32 @@ func TestARevisionIdenticalToTheCurrentSLOIsDeclined(t *testing.T) {
 	g.Recent = evidence(0.985)
 	if rev, err := g.Generate(ctx, revisionRequest(tokV4)); err != nil || rev.Definition.Version != 5 {
 		t.Fatalf("a revision that changes the objective: %v", err)
+	}
+}
+
+// A revision's candidate must hold its objective over the recent window it
+// is replayed on: a window of a few periods spends little of a whole SLO
+// period's budget even when it misses the objective, so that share cannot
+// tell (the reviewers would reject it on recent_budget_consumed).
+func TestRevisionCandidateMustHoldOverTheRecentWindow(t *testing.T) {
+	replayAt := func(errorRatio float64) func(context.Context, nft.Definition) (workflow.Replay, error) {
+		return func(context.Context, nft.Definition) (workflow.Replay, error) {
+			// Half a day of a 30-day period: BudgetSpent stays below 1.
+			return workflow.Replay{Report: backtest.Report{ErrorRatio: errorRatio, BudgetSpent: errorRatio / 0.05 / 60}}, nil
+		}
+	}
+	g := workflow.SLOGenerator{Self: "Org1MSP", Period: "30d", Evidence: evidence(0.9995), Recent: evidence(0.985),
+		Active: activeSLO(nft.StatusActive), Backtest: replayAt(0), RecentBacktest: replayAt(0.45)}
+	if rev, err := g.Generate(context.Background(), revisionRequest(tokV4)); !errors.Is(err, workflow.ErrCannotGenerate) {
+		t.Fatalf("a revision missing its objective over the recent window was generated: %+v, %v", rev.Definition.SLO, err)
+	}
+	g.RecentBacktest = replayAt(0.001)
+	if _, err := g.Generate(context.Background(), revisionRequest(tokV4)); err != nil {
+		t.Fatalf("a revision that holds over the recent window: %v", err)
+	}
+	// A new SLO's whole-history replay is judged as before.
+	g.Backtest = replayAt(0.45)
+	if _, err := g.Generate(context.Background(), request()); err != nil {
+		t.Fatalf("a new SLO: %v", err)
 	}
 }

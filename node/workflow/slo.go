@@ -70,6 +70,9 @@ type SLOGenerator struct {
 	// the same window (without it, Backtest).
 	Recent         Evidence
 	RecentBacktest func(ctx context.Context, d nft.Definition) (Replay, error)
+
+	// recentWindow is set while answering a revision (see recent).
+	recentWindow bool
 }
 
 // Generate implements Generator.
@@ -185,6 +188,14 @@ func (g SLOGenerator) builtin(ctx context.Context, in builtin.Input) (nft.Defini
 		replay, err := g.Backtest(ctx, def)
 		if err != nil {
 			lastErr = err
+			continue
+		}
+		if g.recentWindow && replay.Report.ErrorRatio > nft.ErrorBudget(def.SLO.Objective) {
+			// A revision's window is a few periods: BudgetSpent, a share
+			// of a whole SLO period's budget, hardly grows over it. The
+			// objective must hold over the window itself, as the
+			// reviewers check (recent_budget_consumed).
+			lastErr = fmt.Errorf("SLI %s missed its objective %v over the recent window (error ratio %.4g)", def.Name, def.SLO.Objective, replay.Report.ErrorRatio)
 			continue
 		}
 		if replay.Report.BudgetSpent > 1 {
