@@ -32,10 +32,7 @@ func leafCommands(t *testing.T) []string {
 // daemon alone, not at all (it prints nothing: its log is JSON lines).
 func TestEveryCommandPrintsJSON(t *testing.T) {
 	ctx := context.Background()
-	dir, _ := startLedger(t)
-	for _, org := range orgs {
-		submit(t, dial(t, embedledger.AdminConnectionConfigPath(dir, org)), nil, "Consortium:RegisterOrganization", strings.TrimSuffix(org, "MSP"))
-	}
+	dir := startConsortiumLedger(t)
 	admin1 := embedledger.AdminConnectionConfigPath(dir, "Org1MSP")
 	client2 := embedledger.ConnectionConfigPath(dir, "Org2MSP")
 	id := mint(t, dir, "amf")

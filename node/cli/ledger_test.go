@@ -19,6 +19,17 @@ import (
 
 var orgs = []string{"Org1MSP", "Org2MSP", "Org3MSP"}
 
+// startConsortiumLedger starts a ledger on which every organization has
+// registered itself, and returns its folder.
+func startConsortiumLedger(t *testing.T) string {
+	t.Helper()
+	dir, _ := startLedger(t)
+	for _, org := range orgs {
+		submit(t, dial(t, embedledger.AdminConnectionConfigPath(dir, org)), nil, "Consortium:RegisterOrganization", strings.TrimSuffix(org, "MSP"))
+	}
+	return dir
+}
+
 // startLedger runs 'srellama ledger' in-process on a free loopback port and
 // returns its folder and a function that stops it and returns its exit code.
 func startLedger(t *testing.T, extra ...string) (string, func() result) {

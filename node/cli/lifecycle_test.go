@@ -69,10 +69,7 @@ func openProposal(t *testing.T, dir, service string) string {
 // evidence, decisions by hand, and their refusals.
 func TestLifecycleCommands(t *testing.T) {
 	ctx := context.Background()
-	dir, _ := startLedger(t)
-	for _, org := range orgs {
-		submit(t, dial(t, embedledger.AdminConnectionConfigPath(dir, org)), nil, "Consortium:RegisterOrganization", strings.TrimSuffix(org, "MSP"))
-	}
+	dir := startConsortiumLedger(t)
 	admin1 := embedledger.AdminConnectionConfigPath(dir, "Org1MSP")
 	client1 := embedledger.ConnectionConfigPath(dir, "Org1MSP")
 	client2 := embedledger.ConnectionConfigPath(dir, "Org2MSP")

@@ -68,10 +68,7 @@ func walkPages[T any](t *testing.T, args ...string) (pages [][]T) {
 // the version, and their refusals.
 func TestOperatorCommands(t *testing.T) {
 	ctx := context.Background()
-	dir, _ := startLedger(t)
-	for _, org := range orgs {
-		submit(t, dial(t, embedledger.AdminConnectionConfigPath(dir, org)), nil, "Consortium:RegisterOrganization", strings.TrimSuffix(org, "MSP"))
-	}
+	dir := startConsortiumLedger(t)
 	admin1 := embedledger.AdminConnectionConfigPath(dir, "Org1MSP")
 	client2 := embedledger.ConnectionConfigPath(dir, "Org2MSP")
 	env := cli.Env{Now: time.Now}

@@ -31,10 +31,7 @@ type scheduleView struct {
 // 2 before anything is sent, the ledger's refusals exit 1.
 func TestScheduleCommands(t *testing.T) {
 	ctx := context.Background()
-	dir, _ := startLedger(t)
-	for _, org := range orgs {
-		submit(t, dial(t, embedledger.AdminConnectionConfigPath(dir, org)), nil, "Consortium:RegisterOrganization", strings.TrimSuffix(org, "MSP"))
-	}
+	dir := startConsortiumLedger(t)
 	admin1 := embedledger.AdminConnectionConfigPath(dir, "Org1MSP")
 	client1 := embedledger.ConnectionConfigPath(dir, "Org1MSP")
 	client2 := embedledger.ConnectionConfigPath(dir, "Org2MSP")
