@@ -220,9 +220,16 @@ func TestSubmitRetriesTransientFailuresAndAppliesOnce(t *testing.T) {
 				}
 			}
 			conn.faults = nil
-			got, err := gw.Evaluate(context.Background(), "get")
-			if err != nil {
-				t.Fatal(err)
+			// A submit whose outcome is unknown returned without waiting for
+			// the commit: the block may still be on its way.
+			var got []byte
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if got, err = gw.Evaluate(context.Background(), "get"); err != nil {
+					t.Fatal(err)
+				}
+				if string(got) == strconv.Itoa(tt.wantCount) || time.Now().After(deadline) {
+					break
+				}
 			}
 			if string(got) != strconv.Itoa(tt.wantCount) {
 				t.Errorf("counter = %s, want %d", got, tt.wantCount)
