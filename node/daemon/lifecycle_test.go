@@ -48,7 +48,8 @@ func TestRecentWindow(t *testing.T) {
 	start, end := n.recentWindow()
 	if !start.Equal(time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)) || !end.Equal(time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)) {
 		t.Fatalf("recent window %v..%v", start, end)
-	}	// Under a day, the window is the last day: what the generator fits to.
+	}
+	// Under a day, the window is the last day: what the generator fits to.
 	cfg.Lifecycle.AttestPeriod, cfg.Lifecycle.RevisionHistory = "2h", 3
 	n.cfg = cfg
 	start, end = n.recentWindow()
