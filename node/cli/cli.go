@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/srellama/srellama/nft"
 )
 
 // Exit codes.
@@ -264,6 +266,32 @@ func (f *flags) printUsage(w io.Writer) {
 // parse parses flags wherever they appear among the positional arguments
 // (srellama token show ID --output json), checks the positional count and
 // the output format.
+// idKind is what a command's one argument names, and how it is checked.
+type idKind struct {
+	what  string
+	valid func(string) bool
+	form  string
+}
+
+var (
+	tokenIDArg    = idKind{"token ID", nft.IsTokenID, "64 lowercase hex digits"}
+	proposalIDArg = idKind{"proposal ID", nft.IsTokenID, "64 lowercase hex digits"}
+	roundIDArg    = idKind{"round ID", nft.IsValidName, "a-z, 0-9, '_', '.', '-'"}
+	scheduleIDArg = idKind{"schedule ID", nft.IsValidName, "a-z, 0-9, '_', '.', '-'"}
+)
+
+// parseID parses a command line whose one argument is an ID of kind k.
+func (f *flags) parseID(args []string, k idKind) (string, error) {
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return "", err
+	}
+	if !k.valid(pos[0]) {
+		return "", usagef("%s: %q is not a %s (%s)", f.Name(), pos[0], k.what, k.form)
+	}
+	return pos[0], nil
+}
+
 func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	var pos []string
 	for {

@@ -259,19 +259,16 @@ func join(items []string) string { return strings.Join(items, ", ") }
 func tokenCommand[T any](ctx context.Context, args []string, env Env, name string, query func(*chaincode.Client, context.Context, string) (T, error), description, examples string, render func(io.Writer, T)) error {
 	f := newFlags(env, "token "+name, "TOKEN-ID", description, examples)
 	conn := connectionFlag(f, env, "")
-	pos, err := f.parse(args, 1, 1)
+	id, err := f.parseID(args, tokenIDArg)
 	if err != nil {
 		return err
-	}
-	if !nft.IsTokenID(pos[0]) {
-		return usagef("token %s: %q is not a token ID (64 lowercase hex digits)", name, pos[0])
 	}
 	cc, closeLedger, err := dialClient(*conn, env)
 	if err != nil {
 		return err
 	}
 	defer closeLedger()
-	v, err := query(cc, ctx, pos[0])
+	v, err := query(cc, ctx, id)
 	if err != nil {
 		return fmt.Errorf("token %s: %w", name, err)
 	}

@@ -294,12 +294,9 @@ rejected.`+decisionHelp, `
 
 func decideByHand(ctx context.Context, f *flags, conn *string, args []string, env Env, verdict records.Verdict, reason *string) error {
 	cmd := "proposal " + string(verdict)
-	pos, err := f.parse(args, 1, 1)
+	id, err := f.parseID(args, proposalIDArg)
 	if err != nil {
 		return err
-	}
-	if !nft.IsTokenID(pos[0]) {
-		return usagef("%s: %q is not a proposal ID (64 lowercase hex digits)", cmd, pos[0])
 	}
 	if verdict == records.VerdictReject || *reason != "" {
 		if _, err := records.ParseReason(*reason); err != nil {
@@ -313,9 +310,9 @@ func decideByHand(ctx context.Context, f *flags, conn *string, args []string, en
 	defer closeLedger()
 	var decided chaincode.Committed[records.Proposal]
 	if verdict == records.VerdictApprove && *reason == "" {
-		decided, err = cc.Approve(ctx, pos[0])
+		decided, err = cc.Approve(ctx, id)
 	} else {
-		decided, err = cc.Decide(ctx, pos[0], records.DecisionSpec{Verdict: verdict, Reason: *reason})
+		decided, err = cc.Decide(ctx, id, records.DecisionSpec{Verdict: verdict, Reason: *reason})
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)

@@ -224,12 +224,9 @@ and their aggregate votes (Rounds:Get, Rounds:Updates, Rounds:Votes).`, `
   srellama round status --connection ./ledger/orgs/Org1MSP/connection.json r1
   srellama round status --connection connection.json r1 --output json`)
 	conn := connectionFlag(f, env, "")
-	pos, err := f.parse(args, 1, 1)
+	id, err := f.parseID(args, roundIDArg)
 	if err != nil {
 		return err
-	}
-	if !nft.IsValidName(pos[0]) {
-		return usagef("round status: %q is not a round ID (a-z, 0-9, '_', '.', '-')", pos[0])
 	}
 	cc, closeLedger, err := dialClient(*conn, env)
 	if err != nil {
@@ -237,13 +234,13 @@ and their aggregate votes (Rounds:Get, Rounds:Updates, Rounds:Votes).`, `
 	}
 	defer closeLedger()
 	var st roundStatus
-	if st.Round, err = cc.Round(ctx, pos[0]); err != nil {
+	if st.Round, err = cc.Round(ctx, id); err != nil {
 		return fmt.Errorf("round status: %w", err)
 	}
-	if st.Updates, err = cc.Updates(ctx, pos[0]); err != nil {
+	if st.Updates, err = cc.Updates(ctx, id); err != nil {
 		return fmt.Errorf("round status: %w", err)
 	}
-	if st.Votes, err = cc.Votes(ctx, pos[0]); err != nil {
+	if st.Votes, err = cc.Votes(ctx, id); err != nil {
 		return fmt.Errorf("round status: %w", err)
 	}
 	st.Phase = phaseOf(st.Round, env.Now())
@@ -352,12 +349,9 @@ Generation:Decisions). A proposal's ID is the ID of the token it mints.`, `
   srellama proposal show --connection ./ledger/orgs/Org1MSP/connection.json 4f1c0e...
   srellama proposal show --connection connection.json 4f1c0e... --output json`)
 	conn := connectionFlag(f, env, "")
-	pos, err := f.parse(args, 1, 1)
+	id, err := f.parseID(args, proposalIDArg)
 	if err != nil {
 		return err
-	}
-	if !nft.IsTokenID(pos[0]) {
-		return usagef("proposal show: %q is not a proposal ID (64 lowercase hex digits)", pos[0])
 	}
 	cc, closeLedger, err := dialClient(*conn, env)
 	if err != nil {
@@ -365,10 +359,10 @@ Generation:Decisions). A proposal's ID is the ID of the token it mints.`, `
 	}
 	defer closeLedger()
 	var v proposalView
-	if v.Proposal, err = cc.Proposal(ctx, pos[0]); err != nil {
+	if v.Proposal, err = cc.Proposal(ctx, id); err != nil {
 		return fmt.Errorf("proposal show: %w", err)
 	}
-	if v.Decisions, err = cc.Decisions(ctx, pos[0]); err != nil {
+	if v.Decisions, err = cc.Decisions(ctx, id); err != nil {
 		return fmt.Errorf("proposal show: %w", err)
 	}
 	if f.json() {

@@ -289,12 +289,9 @@ changes nothing and succeeds; 'schedule set' restarts it.`, `
   srellama schedule stop --connection admin.json hourly --reason "maintenance window" --output json`)
 	conn := connectionFlag(f, env, ", an admin's")
 	reason := f.String("reason", "", "why the schedule stops; required")
-	pos, err := f.parse(args, 1, 1)
+	id, err := f.parseID(args, scheduleIDArg)
 	if err != nil {
 		return err
-	}
-	if !nft.IsValidName(pos[0]) {
-		return usagef("schedule stop: %q is not a schedule ID (a-z, 0-9, '_', '.', '-')", pos[0])
 	}
 	if _, err := records.ParseReason(*reason); err != nil {
 		return usagef("schedule stop: --reason: %v", err)
@@ -304,10 +301,10 @@ changes nothing and succeeds; 'schedule set' restarts it.`, `
 		return err
 	}
 	defer closeLedger()
-	stopped, err := cc.StopSchedule(ctx, pos[0], *reason)
+	stopped, err := cc.StopSchedule(ctx, id, *reason)
 	if records.IsSettled(err) {
-		fmt.Fprintf(env.Stderr, "srellama: schedule %s is already stopped; nothing changed\n", pos[0])
-		current, err := cc.Schedule(ctx, pos[0])
+		fmt.Fprintf(env.Stderr, "srellama: schedule %s is already stopped; nothing changed\n", id)
+		current, err := cc.Schedule(ctx, id)
 		if err != nil {
 			return fmt.Errorf("schedule stop: %w", err)
 		}
@@ -329,19 +326,16 @@ says when.`, `
   srellama round close --connection ./ledger/orgs/Org1MSP/connection.json r1
   srellama round close --connection connection.json daily.12 --output json`)
 	conn := connectionFlag(f, env, "")
-	pos, err := f.parse(args, 1, 1)
+	id, err := f.parseID(args, roundIDArg)
 	if err != nil {
 		return err
-	}
-	if !nft.IsValidName(pos[0]) {
-		return usagef("round close: %q is not a round ID (a-z, 0-9, '_', '.', '-')", pos[0])
 	}
 	cc, closeLedger, err := dialClient(*conn, env)
 	if err != nil {
 		return err
 	}
 	defer closeLedger()
-	closed, err := cc.CloseRound(ctx, pos[0])
+	closed, err := cc.CloseRound(ctx, id)
 	if err != nil {
 		return fmt.Errorf("round close: %w", err)
 	}
@@ -372,12 +366,9 @@ identities cannot transfer.`, `
   srellama token transfer --connection admin.json 4f1c0e... --to Org3MSP --output json`)
 	conn := connectionFlag(f, env, ", an admin's")
 	to := f.String("to", "", "MSP ID of the member receiving the token; required")
-	pos, err := f.parse(args, 1, 1)
+	id, err := f.parseID(args, tokenIDArg)
 	if err != nil {
 		return err
-	}
-	if !nft.IsTokenID(pos[0]) {
-		return usagef("token transfer: %q is not a token ID (64 lowercase hex digits)", pos[0])
 	}
 	if !nft.IsValidMSPID(*to) {
 		return usagef("token transfer: --to %q is not an MSP ID (e.g. Org2MSP)", *to)
@@ -387,11 +378,11 @@ identities cannot transfer.`, `
 		return err
 	}
 	defer closeLedger()
-	from, err := cc.OwnerOf(ctx, pos[0])
+	from, err := cc.OwnerOf(ctx, id)
 	if err != nil {
 		return fmt.Errorf("token transfer: %w", err)
 	}
-	moved, err := cc.TransferFrom(ctx, from, *to, pos[0])
+	moved, err := cc.TransferFrom(ctx, from, *to, id)
 	if err != nil {
 		return fmt.Errorf("token transfer: %w", err)
 	}
