@@ -43,12 +43,9 @@ func (c *Compliance) Attest(ctx contractapi.TransactionContextInterface, attesta
 	if err != nil {
 		return "", err
 	}
-	tok, err := t.token(a.TokenID)
+	tok, err := t.activeToken(a.TokenID, "attestations")
 	if err != nil {
 		return "", err
-	}
-	if tok.State.Status != nft.StatusActive {
-		return "", records.Settled(fmt.Errorf("token %s is %s; only an active token is attested", tok.ID, tok.State.Status))
 	}
 	if err := attestsToken(a, tok); err != nil {
 		return "", err
