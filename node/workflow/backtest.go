@@ -35,17 +35,23 @@ type Replay struct {
 // Run backtests d over the last History, the first Warmup of it only
 // filling the windows.
 func (b SourceBacktest) Run(ctx context.Context, d nft.Definition) (Replay, error) {
-	end := b.Now().UTC().Truncate(b.Step)
-	r := source.Range{Start: end.Add(-b.History), End: end, Step: b.Step}
-	warmup := b.Warmup
-	if warmup <= 0 {
-		warmup = 24 * time.Hour
-	}
+	r, evalStart := b.runRange()
 	mem, all, err := b.load(ctx, d.SLI.Service, r)
 	if err != nil {
 		return Replay{}, err
 	}
-	return replayOn(ctx, mem, all, d, r, r.Start.Add(warmup), r.End)
+	return replayOn(ctx, mem, all, d, r, evalStart, r.End)
+}
+
+// runRange is the range Run reads, and where its verdict starts.
+func (b SourceBacktest) runRange() (r source.Range, evalStart time.Time) {
+	end := b.Now().UTC().Truncate(b.Step)
+	r = source.Range{Start: end.Add(-b.History), End: end, Step: b.Step}
+	warmup := b.Warmup
+	if warmup <= 0 {
+		warmup = 24 * time.Hour
+	}
+	return r, r.Start.Add(warmup)
 }
 
 // RunRange backtests d over [start, end) alone: the series are read from

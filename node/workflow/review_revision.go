@@ -133,16 +133,23 @@ func spanOf(a records.Attestation) time.Duration {
 	return end.Sub(start)
 }
 
-// Compare replays two definitions over one and the same range of history
-// (Run's, fixed once), so their figures answer the same incidents.
+// Compare replays two definitions of one service over one and the same
+// range of history (Run's), read once, so their figures answer the same
+// incidents.
 func (b SourceBacktest) Compare(ctx context.Context, current, revision nft.Definition) (Replay, Replay, error) {
-	now := b.Now()
-	b.Now = func() time.Time { return now }
-	cur, err := b.Run(ctx, current)
+	if current.SLI.Service != revision.SLI.Service {
+		return Replay{}, Replay{}, fmt.Errorf("the revision is of %s, the current SLO of %s", revision.SLI.Service, current.SLI.Service)
+	}
+	r, evalStart := b.runRange()
+	mem, all, err := b.load(ctx, current.SLI.Service, r)
+	if err != nil {
+		return Replay{}, Replay{}, err
+	}
+	cur, err := replayOn(ctx, mem, all, current, r, evalStart, r.End)
 	if err != nil {
 		return Replay{}, Replay{}, fmt.Errorf("replaying the current SLO: %w", err)
 	}
-	rev, err := b.Run(ctx, revision)
+	rev, err := replayOn(ctx, mem, all, revision, r, evalStart, r.End)
 	if err != nil {
 		return Replay{}, Replay{}, fmt.Errorf("replaying the revision: %w", err)
 	}
