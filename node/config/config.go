@@ -79,6 +79,36 @@ type Simulator struct {
 	Listen string `yaml:"listen" env:"SRELLAMA_SIM_LISTEN"`
 	// Degrade, if its service is set, shifts that service lastingly.
 	Degrade Degrade `yaml:"degrade"`
+	// TimeShift moves the simulated clock: the node reads, at any instant
+	// t, the simulated data of t + TimeShift (a signed Go duration in
+	// whole minutes, "-7849h"; empty: none). Demos and tests use it to
+	// replay one fixed stretch of simulated days, since the simulator's
+	// traffic follows the hour and the weekday and its faults the date.
+	TimeShift string `yaml:"time_shift" env:"SRELLAMA_SIM_TIME_SHIFT"`
+}
+
+// MaxTimeShift bounds source.simulator.time_shift either way.
+const MaxTimeShift = 100 * 365 * 24 * time.Hour
+
+// Shift is TimeShift parsed (0 when unset or invalid).
+func (s Simulator) Shift() time.Duration {
+	d, _ := time.ParseDuration(s.TimeShift)
+	return d
+}
+
+func (s Simulator) validateShift(add func(string, ...any)) {
+	if s.TimeShift == "" {
+		return
+	}
+	d, err := time.ParseDuration(s.TimeShift)
+	switch {
+	case err != nil:
+		add("source.simulator.time_shift: %v", err)
+	case d%time.Minute != 0:
+		add("source.simulator.time_shift: %s is not a whole number of minutes", s.TimeShift)
+	case d > MaxTimeShift || d < -MaxTimeShift:
+		add("source.simulator.time_shift: %s is beyond ±%s", s.TimeShift, MaxTimeShift)
+	}
 }
 
 // Prometheus configures a Prometheus or Mimir source.
@@ -466,6 +496,7 @@ func (s Source) validate(add func(string, ...any)) {
 			add("source.simulator.faults_per_day: must be in 0..%d, got %v", MaxFaultsPerDay, f)
 		}
 		s.Simulator.Degrade.validate(add)
+		s.Simulator.validateShift(add)
 	case SourcePrometheus:
 		u, err := url.Parse(s.Prometheus.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

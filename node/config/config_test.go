@@ -130,6 +130,9 @@ func TestConfigurationErrors(t *testing.T) {
 		{"degradation share outside the history", minimal + "source:\n  simulator:\n    degrade:\n      service: amf\n      start: \"1.5\"\n      error_factor: 5\n", nil, []string{"degrade.start: a share"}},
 		{"degradation that changes nothing", minimal + "source:\n  simulator:\n    degrade:\n      service: amf\n      start: 36h\n", nil, []string{"changes nothing"}},
 		{"degradation beyond an outage", minimal + "source:\n  simulator:\n    degrade:\n      service: amf\n      start: 36h\n      error_factor: 5000\n", nil, []string{"degrade.error_factor"}},
+		{"time shift that is no duration", minimal + "source:\n  simulator:\n    time_shift: yesterday\n", nil, []string{"source.simulator.time_shift"}},
+		{"time shift in seconds", minimal + "source:\n  simulator:\n    time_shift: -90s\n", nil, []string{"time_shift: -90s is not a whole number of minutes"}},
+		{"time shift beyond a century", minimal + "source:\n  simulator:\n    time_shift: 900000h\n", nil, []string{"time_shift: 900000h is beyond"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,5 +222,15 @@ func TestLifecycleAndDegradation(t *testing.T) {
 	d.Start = "36h"
 	if got, want := d.StartAt(now, 8*24*time.Hour), time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("36h before %v: %v, want %v", now, got, want)
+	}
+	if cfg.Source.Simulator.Shift() != 0 {
+		t.Errorf("default time shift %v, want none", cfg.Source.Simulator.Shift())
+	}
+	cfg, err = config.Load(write(t, minimal+"source:\n  simulator:\n    time_shift: -7849h30m\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Source.Simulator.Shift(), -(7849*time.Hour + 30*time.Minute); got != want {
+		t.Errorf("time shift %v, want %v", got, want)
 	}
 }

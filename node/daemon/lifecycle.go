@@ -38,6 +38,7 @@ func (n *Node) buildLifecycle() {
 		Measure:    measure,
 		Period:     config.Duration(lc.AttestPeriod),
 		Lookback:   lc.AttestLookback,
+		Align:      n.sourceAhead(),
 		BeforeMint: lc.AttestBeforeMint,
 		Counters:   m,
 		Log:        n.log,
@@ -94,7 +95,7 @@ func (n *Node) runLifecycle(ctx context.Context) {
 // fitted to counts whole days: generator and reviewers must read one span.
 func (n *Node) recentWindow() (start, end time.Time) {
 	lc := n.cfg.Lifecycle
-	periods := workflow.CompletedPeriods(n.parts.Now(), config.Duration(lc.AttestPeriod), lc.RevisionHistory)
+	periods := workflow.CompletedPeriodsOn(n.parts.Now(), n.sourceAhead(), config.Duration(lc.AttestPeriod), lc.RevisionHistory)
 	start, end = periods[0].Start, periods[len(periods)-1].End
 	if day := end.Add(-24 * time.Hour); day.Before(start) {
 		start = day
@@ -193,3 +194,14 @@ func newLifecycleMetrics(reg *prometheus.Registry) *lifecycleMetrics {
 
 func (m *lifecycleMetrics) Attested(outcome string)    { m.attestations.WithLabelValues(outcome).Inc() }
 func (m *lifecycleMetrics) Asked(kind, outcome string) { m.asks.WithLabelValues(kind, outcome).Inc() }
+
+// sourceAhead is how far the source's clock is ahead of the node's: a
+// shifted simulator's shift (source.simulator.time_shift), else 0.
+// Attestation periods align on the source's clock, so a replay of fixed
+// simulated days attests the same spans of data whenever it runs.
+func (n *Node) sourceAhead() time.Duration {
+	if sh, ok := n.parts.Source.(source.Shifted); ok {
+		return sh.By
+	}
+	return 0
+}

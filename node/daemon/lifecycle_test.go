@@ -10,6 +10,7 @@ import (
 
 	"github.com/srellama/srellama/nft"
 	"github.com/srellama/srellama/node/config"
+	"github.com/srellama/srellama/node/source"
 	"github.com/srellama/srellama/node/source/sim"
 	"github.com/srellama/srellama/node/workflow"
 )
@@ -55,6 +56,56 @@ func TestRecentWindow(t *testing.T) {
 	start, end = n.recentWindow()
 	if !start.Equal(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)) || !end.Equal(time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)) {
 		t.Fatalf("recent window under a day %v..%v", start, end)
+	}
+}
+
+// A shifted simulator is the same simulator read at another time: its
+// data at t are the unshifted simulator's at t + shift, its degradation
+// lands the same span before its own now, and the node's attestation
+// periods follow its clock.
+func TestShiftedSimulatorReplaysItsOwnTime(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 3, 10, 20, 0, 0, time.UTC)
+	then := time.Date(2026, 6, 1, 14, 0, 0, 0, time.UTC)
+	cfg := config.Default()
+	cfg.Organization = "Org1MSP"
+	cfg.Source.History = "2d"
+	cfg.Source.Simulator.Degrade = config.Degrade{Service: "amf", Start: "6h", ErrorFactor: 10}
+	plain, err := OpenSource(ctx, cfg, then)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Source.Simulator.TimeShift = then.Sub(now).String()
+	shifted, err := OpenSource(ctx, cfg, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series, err := shifted.ListSeries(ctx, "amf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{series[0].ID, series[len(series)-1].ID}
+	got, err := shifted.Fetch(ctx, ids, source.Range{Start: now.Add(-8 * time.Hour), End: now, Step: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := plain.Fetch(ctx, ids, source.Range{Start: then.Add(-8 * time.Hour), End: then, Step: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if !got[i].Start.Equal(now.Add(-8*time.Hour)) || !slices.EqualFunc(got[i].Values, want[i].Values, func(a, b float64) bool { return a == b || (a != a && b != b) }) {
+			t.Fatalf("%s: the shifted simulator's last 8 hours differ from the plain one's at the shifted time", ids[i])
+		}
+	}
+	n := &Node{cfg: cfg, parts: Parts{Source: shifted, Now: func() time.Time { return now }}}
+	cfg.Lifecycle.AttestPeriod, cfg.Lifecycle.RevisionHistory = "2h", 1
+	n.cfg = cfg
+	start, end := n.recentWindow()
+	// 14:00 on the simulated clock is 10:20 on the node's: the last
+	// simulated 2-hour period (12:00 to 14:00) ended then.
+	if !end.Equal(now) || !start.Equal(now.Add(-24*time.Hour)) {
+		t.Fatalf("recent window %v..%v, want the day up to %v", start, end, now)
 	}
 }
 

@@ -22,7 +22,11 @@ import (
 // same engine the node reads, so scraped series continue its history.
 func (n *Node) serveSimulator() error {
 	addr := n.cfg.Source.Simulator.Listen
-	s, ok := n.parts.Source.(*sim.Simulator)
+	src, now := n.parts.Source, n.parts.Now
+	if sh, ok := src.(source.Shifted); ok {
+		src, now = sh.Inner, func() time.Time { return n.parts.Now().Add(sh.By) }
+	}
+	s, ok := src.(*sim.Simulator)
 	if addr == "" || !ok {
 		return nil
 	}
@@ -30,7 +34,7 @@ func (n *Node) serveSimulator() error {
 	if err != nil {
 		return fmt.Errorf("daemon: source.simulator.listen: %w", err)
 	}
-	srv := &http.Server{Handler: sim.NewLive(s, n.parts.Now).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: sim.NewLive(s, now).Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	n.log.Info("serving the simulated metrics", "addr", l.Addr().String())
 	n.closers = append(n.closers, srv.Close)
@@ -39,8 +43,11 @@ func (n *Node) serveSimulator() error {
 
 // openSimulator plans the organization's simulated core over the history
 // the node learns from and a week ahead, so a long-running node keeps
-// producing data.
+// producing data; with source.simulator.time_shift, around the shifted
+// time, read through source.Shifted.
 func openSimulator(cfg config.Config, now time.Time) (source.Source, error) {
+	shift := cfg.Source.Simulator.Shift()
+	now = now.Add(shift)
 	history := config.Duration(cfg.Source.History)
 	start := now.UTC().Truncate(24 * time.Hour).Add(-history - 24*time.Hour)
 	plan, err := sim.Plan(cfg.Organization, cfg.Source.Simulator.Seed, start, now.Add(7*24*time.Hour), cfg.Source.Simulator.FaultsPerDay)
@@ -51,6 +58,9 @@ func openSimulator(cfg config.Config, now time.Time) (source.Source, error) {
 	s, err := sim.New(plan)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: simulator: %w", err)
+	}
+	if shift != 0 {
+		return source.Shifted{Inner: s, By: shift}, nil
 	}
 	return s, nil
 }

@@ -46,6 +46,26 @@ type Options struct {
 	Log      *slog.Logger
 	// Timeout bounds the whole run.
 	Timeout time.Duration
+	// SimulatedAt is the simulated time the run replays (default
+	// DefaultSimulatedAt): the nodes read the simulator shifted so that
+	// the run starts at SimulatedAt, and attest the simulated periods.
+	// The simulator's traffic follows the hour and the weekday and its
+	// faults the date, so without it a run's outcome would depend on when
+	// it runs.
+	SimulatedAt time.Time
+	// timeShift is how far the nodes' simulators are shifted, fixed at
+	// the start of the run.
+	timeShift time.Duration
+}
+
+// DefaultSimulatedAt is the simulated time the demo replays by default: a
+// Thursday afternoon, half an hour into a 3-hour attestation period.
+func DefaultSimulatedAt() time.Time { return time.Date(2026, 12, 3, 12, 30, 0, 0, time.UTC) }
+
+// simulatorShift moves the simulated clock, by whole minutes, so that
+// now reads simulatedAt.
+func simulatorShift(simulatedAt, now time.Time) time.Duration {
+	return simulatedAt.Sub(now).Round(time.Minute)
 }
 
 // Summary is what a demo run produced.
@@ -88,6 +108,7 @@ const chaincodeName = "srellama"
 func Run(ctx context.Context, opt Options) (Summary, error) {
 	began := time.Now()
 	opt = withDefaults(opt)
+	opt.timeShift = simulatorShift(opt.SimulatedAt, began)
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
 	progress := func(format string, args ...any) { fmt.Fprintf(opt.Progress, "demo: "+format+"\n", args...) }
@@ -171,6 +192,9 @@ func withDefaults(opt Options) Options {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 5 * time.Minute
 	}
+	if opt.SimulatedAt.IsZero() {
+		opt.SimulatedAt = DefaultSimulatedAt()
+	}
 	return opt
 }
 
@@ -244,6 +268,7 @@ func nodeConfig(opt Options, org string, i int) config.Config {
 	cfg.Network.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Lifecycle = lifecycleConfig()
 	cfg.Source.Simulator.Degrade = degradeConfig()
+	cfg.Source.Simulator.TimeShift = opt.timeShift.String()
 	return cfg
 }
 

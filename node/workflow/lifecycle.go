@@ -58,6 +58,18 @@ func CompletedPeriods(now time.Time, p time.Duration, n int) []Period {
 	return out
 }
 
+// CompletedPeriodsOn is CompletedPeriods aligned on a clock that reads
+// now+ahead (a shifted simulator's, source.Shifted), given on the node's
+// own clock: the periods are the data's own periods, so a replay of fixed
+// simulated days attests the same spans of data whenever it runs.
+func CompletedPeriodsOn(now time.Time, ahead, p time.Duration, n int) []Period {
+	out := CompletedPeriods(now.Add(ahead), p, n)
+	for i := range out {
+		out[i].Start, out[i].End = out[i].Start.Add(-ahead), out[i].End.Add(-ahead)
+	}
+	return out
+}
+
 // Attestation outcomes, as LifecycleCounters counts them.
 const (
 	AttestCommitted = "committed"
@@ -109,6 +121,9 @@ type Lifecycle struct {
 	// periods back are attested (a node that was down catches up).
 	Period   time.Duration
 	Lookback int
+	// Align aligns the periods on a clock Align ahead of the node's
+	// (CompletedPeriodsOn): the shift of a shifted simulator, else 0.
+	Align time.Duration
 	// BeforeMint attests periods that ended before the token was minted.
 	BeforeMint bool
 	// Assess previews the ledger's verdict on a token's attestations: the
@@ -142,7 +157,7 @@ type askedMark struct {
 // acts on the evidence. It returns the failures worth a retry at the next
 // check; a refusal that the action is done is success.
 func (l *Lifecycle) Check(ctx context.Context, now time.Time) error {
-	periods := CompletedPeriods(now, l.Period, l.Lookback)
+	periods := CompletedPeriodsOn(now, l.Align, l.Period, l.Lookback)
 	if len(periods) == 0 {
 		return nil
 	}

@@ -136,22 +136,25 @@ func runs(s ...string) func(context.Context) ([]string, error) {
 
 var day0 = time.Date(2026, 12, 3, 5, 30, 0, 0, time.UTC)
 
-func TestCompletedPeriodsAreAlignedToTheEpoch(t *testing.T) {
+func TestCompletedPeriodsAreAlignedToTheSourcesEpoch(t *testing.T) {
 	tests := []struct {
 		name   string
 		now    time.Time
+		ahead  time.Duration
 		period time.Duration
 		n      int
 		want   []string
 	}{
-		{"three days back from a morning", day0, 24 * time.Hour, 3, []string{"2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z"}},
-		{"right at a boundary, the period just ended counts", time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC), 24 * time.Hour, 1, []string{"2026-12-02T00:00:00Z"}},
-		{"7h periods follow the epoch, not midnight", day0, 7 * time.Hour, 1, []string{"2026-12-02T17:00:00Z"}},
-		{"no lookback, nothing", day0, 24 * time.Hour, 0, nil},
+		{"three days back from a morning", day0, 0, 24 * time.Hour, 3, []string{"2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z"}},
+		{"right at a boundary, the period just ended counts", time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC), 0, 24 * time.Hour, 1, []string{"2026-12-02T00:00:00Z"}},
+		{"7h periods follow the epoch, not midnight", day0, 0, 7 * time.Hour, 1, []string{"2026-12-02T17:00:00Z"}},
+		{"no lookback, nothing", day0, 0, 24 * time.Hour, 0, nil},
+		{"a source clock 90 minutes ahead: its midnights, on the node's clock", day0, 90 * time.Minute, 24 * time.Hour, 2, []string{"2026-11-30T22:30:00Z", "2026-12-01T22:30:00Z"}},
+		{"a source clock months behind: its 3-hour periods, on the node's clock", day0, -(7849*time.Hour + 20*time.Minute), 3 * time.Hour, 1, []string{"2026-12-03T01:20:00Z"}},
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, p := range workflow.CompletedPeriods(tt.now, tt.period, tt.n) {
+		for _, p := range workflow.CompletedPeriodsOn(tt.now, tt.ahead, tt.period, tt.n) {
 			got = append(got, p.Start.Format(time.RFC3339))
 			if p.End.Sub(p.Start) != tt.period || p.End.After(tt.now) {
 				t.Errorf("%s: period %v..%v", tt.name, p.Start, p.End)
