@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Transform names one way of turning a metric series into a feature.
@@ -163,9 +164,39 @@ type FeatureSpec struct {
 }
 
 // DefaultFeatureSpec is level, delta, z-score and |z-score| against the last
-// hour at one-minute resolution.
+// hour at one-minute resolution: what nodes extract.
 func DefaultFeatureSpec() FeatureSpec {
 	return FeatureSpec{Transforms: []Transform{Level, Delta, ZScore, AbsZScore}, BaselineWindow: 60}
+}
+
+// DeviationFeatureSpec is the evaluated learner's features (node/evaluate's
+// DefaultSMDConfig, chosen under leave-one-site-out and swap on SMD): |z|
+// against the trailing day and against the reference period (RefAbsZScore;
+// its length is set where the data is known) and |Δ|, compressed and
+// smoothed over 3 steps. Windows are rows of one minute; ForStep rescales
+// them.
+func DeviationFeatureSpec() FeatureSpec {
+	return FeatureSpec{Transforms: []Transform{AbsZScore, RefAbsZScore, AbsDelta}, BaselineWindow: 1440, Compress: true, Smooth: 3}
+}
+
+// ForStep rescales the windows of a spec given in rows of one minute to a
+// sampling step: a one-day baseline stays one day at 5-minute steps (288
+// rows), never shorter than 2 rows.
+func (spec FeatureSpec) ForStep(step time.Duration) FeatureSpec {
+	if step <= 0 || step == time.Minute {
+		return spec
+	}
+	scale := func(rows int) int {
+		if rows == 0 {
+			return 0
+		}
+		return max(2, int(int64(rows)*int64(time.Minute)/int64(step)))
+	}
+	spec.BaselineWindow = scale(spec.BaselineWindow)
+	if spec.Smooth > 1 {
+		spec.Smooth = max(1, int(int64(spec.Smooth)*int64(time.Minute)/int64(step)))
+	}
+	return spec
 }
 
 // Quality reports what was wrong with the input and how it was handled.

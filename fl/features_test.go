@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBuildFeaturesNamesAndTransforms(t *testing.T) {
@@ -179,5 +180,25 @@ func TestDatasetClassesAndAlignment(t *testing.T) {
 	}
 	if stacked.Rows() != 6 || stacked.Quality.Missing["b#level"] != 4 || stacked.Quality.Missing["a#level"] != 2 {
 		t.Fatalf("stacked %d rows, missing %v", stacked.Rows(), stacked.Quality.Missing)
+	}
+}
+
+func TestForStepKeepsWindowsInTime(t *testing.T) {
+	spec := DeviationFeatureSpec()
+	tests := []struct {
+		name           string
+		step           time.Duration
+		window, smooth int
+	}{
+		{"one minute: as written", time.Minute, 1440, 3},
+		{"five minutes: a day is 288 rows", 5 * time.Minute, 288, 1},
+		{"ten seconds: a day is 8640 rows", 10 * time.Second, 8640, 18},
+		{"a day: never below 2 rows", 24 * time.Hour, 2, 1},
+	}
+	for _, tt := range tests {
+		got := spec.ForStep(tt.step)
+		if got.BaselineWindow != tt.window || got.Smooth != tt.smooth {
+			t.Errorf("%s: window %d, smooth %d; want %d, %d", tt.name, got.BaselineWindow, got.Smooth, tt.window, tt.smooth)
+		}
 	}
 }

@@ -102,6 +102,20 @@ func DefaultTrainConfig() TrainConfig {
 	return TrainConfig{Epochs: 1, BatchSize: 64, LearningRate: 0.05, L2: 1e-4, L1: 1e-5, ClassWeighted: true, Seed: 1}
 }
 
+// GeneralizingTrainConfig is the evaluated learner's training (node/evaluate's
+// DefaultSMDConfig): DefaultTrainConfig with non-negative weights on
+// deviation features, so a larger deviation can only raise risk; the
+// incident class weight capped at 5, so the site with the rarest incidents
+// does not send the largest update; and every local update's norm bounded
+// by 1.
+func GeneralizingTrainConfig() TrainConfig {
+	c := DefaultTrainConfig()
+	c.NonNegativeDeviation = true
+	c.MaxClassWeight = 5
+	c.MaxUpdateNorm = 1
+	return c
+}
+
 func (c TrainConfig) validate() error {
 	switch {
 	case c.Epochs < 1:

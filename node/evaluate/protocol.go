@@ -109,16 +109,8 @@ type SMDConfig struct {
 // machines of ../shared/datasets over several seeds (see the README's
 // learning section for what was tried), never by the split protocol.
 func DefaultSMDConfig() SMDConfig {
-	spec := fl.FeatureSpec{
-		Transforms:     []fl.Transform{fl.AbsZScore, fl.RefAbsZScore, fl.AbsDelta},
-		BaselineWindow: 1440,
-		Compress:       true,
-		Smooth:         3,
-	}
-	train := fl.DefaultTrainConfig()
-	train.NonNegativeDeviation = true
-	train.MaxClassWeight = 5
-	train.MaxUpdateNorm = 1
+	spec := fl.DeviationFeatureSpec()
+	train := fl.GeneralizingTrainConfig()
 	return SMDConfig{
 		Protocol:           ProtocolLOSO,
 		Seeds:              []uint64{1, 2, 3},

@@ -100,7 +100,7 @@ func loadMachine(ctx context.Context, src *csvsource.SMD, svc string, opt loadOp
 		return machineData{}, err
 	}
 	r := source.Range{Start: first, End: last, Step: step}
-	spec = specForStep(spec, step)
+	spec = spec.ForStep(step)
 	series, err := src.Fetch(ctx, ids, r)
 	if err != nil {
 		return machineData{}, err
@@ -173,23 +173,3 @@ func loadMachine(ctx context.Context, src *csvsource.SMD, svc string, opt loadOp
 }
 
 func rowOf(r source.Range, t time.Time) int { return int(t.Sub(r.Start) / r.Step) }
-
-// specForStep rescales the windows of spec, which are given in rows of one
-// minute, to a machine's sampling step: a one-day baseline stays one day
-// at 5-minute steps (288 rows), never shorter than 2 rows.
-func specForStep(spec fl.FeatureSpec, step time.Duration) fl.FeatureSpec {
-	if step <= 0 || step == time.Minute {
-		return spec
-	}
-	scale := func(rows int) int {
-		if rows == 0 {
-			return 0
-		}
-		return max(2, int(int64(rows)*int64(time.Minute)/int64(step)))
-	}
-	spec.BaselineWindow = scale(spec.BaselineWindow)
-	if spec.Smooth > 1 {
-		spec.Smooth = max(1, int(int64(spec.Smooth)*int64(time.Minute)/int64(step)))
-	}
-	return spec
-}
