@@ -59,8 +59,14 @@ func lifecycleEnv() []string {
 		"SRELLAMA_SIM_DEGRADE_SERVICE=" + degradedService,
 		"SRELLAMA_SIM_DEGRADE_START=16h",
 		"SRELLAMA_SIM_DEGRADE_ERROR_FACTOR=15",
+		// Every run replays the same simulated days: the simulator's
+		// traffic follows the hour and its faults the date.
+		"SRELLAMA_SIM_TIME_SHIFT=" + time.Until(lifecycleSimulatedAt()).Round(time.Minute).String(),
 	}
 }
+
+// lifecycleSimulatedAt is the simulated time the lifecycle test starts at.
+func lifecycleSimulatedAt() time.Time { return time.Date(2026, 12, 3, 12, 30, 0, 0, time.UTC) }
 
 // requireOneScheduledRound checks that the round is the schedule's
 // period-k round and that no other round exists for that period, though
