@@ -61,6 +61,11 @@ func TestExplanationLearnsOnlyFromMembers(t *testing.T) {
 	if rep.HitRate150 < rep.HitRate150Ones-1e-9 || rep.HitRate150Detection == 0 {
 		t.Errorf("HitRate@150%% learned %.3f, ones %.3f, detection weights %.3f", rep.HitRate150, rep.HitRate150Ones, rep.HitRate150Detection)
 	}
+	// The ceiling is fitted, per fold, on the very incidents scored: no
+	// weighting learned from the members (nor unit weights) beats it.
+	if c := rep.HitRate150ChannelsCeiling; c == 0 || c < rep.HitRate150-1e-9 || c < rep.HitRate150OnesChannels-1e-9 || c > 1 {
+		t.Errorf("ceiling %.3f; fitted %.3f, unit channels %.3f", c, rep.HitRate150, rep.HitRate150OnesChannels)
+	}
 }
 
 // TestExplanationCheck runs the held-back check of the fitted weights:
