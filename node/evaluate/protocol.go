@@ -218,10 +218,14 @@ type SMDReport struct {
 	// incidents themselves (in sample, with ExplainFit): not a baseline
 	// but the most the fitted explanation, which learns one weighting per
 	// fold from the members, could score on these incidents.
-	HitRate150ChannelsCeiling float64            `json:"hitrate_150_channels_ceiling,omitempty"`
-	HitRate100Detection       float64            `json:"hitrate_100_detection_weights"`
-	HitRate150Detection       float64            `json:"hitrate_150_detection_weights"`
-	ExplainWeights            *fl.ExplainWeights `json:"explain_weights,omitempty"`
+	HitRate150ChannelsCeiling float64 `json:"hitrate_150_channels_ceiling,omitempty"`
+	// HitRate150ChannelsOracle is the same with the weighting chosen
+	// separately for every scored incident: the most any reading of the
+	// incident windows through these channels reaches.
+	HitRate150ChannelsOracle float64            `json:"hitrate_150_channels_oracle,omitempty"`
+	HitRate100Detection      float64            `json:"hitrate_100_detection_weights"`
+	HitRate150Detection      float64            `json:"hitrate_150_detection_weights"`
+	ExplainWeights           *fl.ExplainWeights `json:"explain_weights,omitempty"`
 	// ExplainChecks are the held-back checks of the fitted weights
 	// (SMDConfig.ExplainCheck), per seed and fold.
 	ExplainChecks []fl.ExplainCheck `json:"explain_checks,omitempty"`
@@ -664,6 +668,15 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		if cfg.ExplainFit {
 			rep.HitRate100OnesChannels, rep.HitRate150OnesChannels = hr.c100/k, hr.c150/k
 			if rep.HitRate150ChannelsCeiling, err = channelsCeiling(hr.channels, cfg); err != nil {
+				return nil, fmt.Errorf("evaluate smd: %w", err)
+			}
+			var each [][]fl.IncidentChannels
+			for _, f := range hr.channels {
+				for _, ic := range f {
+					each = append(each, []fl.IncidentChannels{ic})
+				}
+			}
+			if rep.HitRate150ChannelsOracle, err = channelsCeiling(each, cfg); err != nil {
 				return nil, fmt.Errorf("evaluate smd: %w", err)
 			}
 		}
