@@ -176,7 +176,10 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 		return err
 	}
 	history, step := config.Duration(n.cfg.Source.History), config.Duration(n.cfg.Source.Step)
-	train := fl.DefaultTrainConfig()
+	// The evaluated learner's constraints: no member's update outweighs
+	// the others through a rare incident class or a large norm, and a
+	// larger deviation can only raise risk (README, learning section).
+	train := fl.GeneralizingTrainConfig()
 	train.Epochs = n.cfg.Learning.Epochs
 	n.trainer = &failingTrainer{m: n.metrics, Trainer: federation.Trainer{MSPID: n.cfg.Organization, Source: n.parts.Source, History: history, Step: step,
 		Now: n.parts.Now, Spec: fl.DefaultFeatureSpec(), Config: train, Horizon: 5, Log: n.log}}
