@@ -84,7 +84,10 @@ func TestShiftedSimulatorReplaysItsOwnTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := []string{series[0].ID, series[len(series)-1].ID}
+	var ids []string
+	for _, s := range series {
+		ids = append(ids, s.ID)
+	}
 	got, err := shifted.Fetch(ctx, ids, source.Range{Start: now.Add(-8 * time.Hour), End: now, Step: time.Minute})
 	if err != nil {
 		t.Fatal(err)
