@@ -352,6 +352,9 @@ func printEval(w io.Writer, r *evaluate.SMDReport) {
 	for _, site := range slices.Sorted(maps.Keys(r.Skipped)) {
 		fmt.Fprintf(w, "skipped %s: %s\n", site, r.Skipped[site])
 	}
+	for _, site := range r.LocalUntrained {
+		fmt.Fprintf(w, "local-only baseline of %s: untrained, its own rows before the scored ones hold no incident\n", site)
+	}
 }
 
 func printPoisoning(w io.Writer, r *evaluate.PoisoningReport) {

@@ -179,6 +179,9 @@ type SMDReport struct {
 	// saw the site); AUCLocalPooled pools their scores.
 	AUCLocal       []SiteAUC `json:"auc_local"`
 	AUCLocalPooled float64   `json:"auc_local_pooled"`
+	// LocalUntrained lists the sites whose local-only rows hold no
+	// incident: their local-only model is the untrained starting model.
+	LocalUntrained []string `json:"local_untrained,omitempty"`
 	// AUCUntrained is the better of the two untrained deviation scores:
 	// the largest and the mean |z| over metrics against each machine's
 	// normal period (its train file; a trailing window without one).
@@ -445,7 +448,9 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 			if local[i], err = build(s, firstHalf, true); err != nil {
 				return nil, nil, fmt.Errorf("site %s: %w", s.name, err)
 			}
-			ok[i] = usable(s.name, all[i].train, local[i].train, local[i].test)
+			// A first half without incidents leaves only the local-only
+			// baseline without anything to learn (runFold), not the site.
+			ok[i] = usable(s.name, all[i].train, local[i].test)
 		}
 		var out []fold
 		for h, s := range sites {
@@ -595,6 +600,11 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 				return nil, fmt.Errorf("evaluate smd: seed %d, fold %d: %w", seed, fi+1, err)
 			}
 			rep.BestRounds = append(rep.BestRounds, out.bestRound)
+			for _, name := range out.localUntrained {
+				if !slices.Contains(rep.LocalUntrained, name) {
+					rep.LocalUntrained = append(rep.LocalUntrained, name)
+				}
+			}
 			if out.explainCheck != nil {
 				rep.ExplainChecks = append(rep.ExplainChecks, *out.explainCheck)
 			}
@@ -840,6 +850,9 @@ type foldResult struct {
 	explainWeights    *fl.ExplainWeights
 	explainMachineStd bool
 	explainCheck      *fl.ExplainCheck
+	// localUntrained are scored sites whose local-only rows hold no
+	// incident, so their local model is the starting model.
+	localUntrained []string
 }
 
 // runFold trains the fold's federation and scores its scored sites; with
@@ -937,18 +950,24 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 		if out.central[sc.name], err = central.Scores(test[0]); err != nil {
 			return nil, err
 		}
-		lt, err := apply(sc.localTrain)
-		if err != nil {
-			return nil, err
-		}
-		lv, err := apply(sc.localVal)
-		if err != nil {
-			return nil, err
-		}
-		fit.Seed = seed ^ 0x10ca1
-		local, err := fl.Fit(lt, lv, init, fit)
-		if err != nil {
-			return nil, fmt.Errorf("local model of %s: %w", sc.name, err)
+		local := init
+		if sc.localTrain.CheckClasses() != nil {
+			// No incident to learn from: local-only training keeps the
+			// model it starts from.
+			out.localUntrained = append(out.localUntrained, sc.name)
+		} else {
+			lt, err := apply(sc.localTrain)
+			if err != nil {
+				return nil, err
+			}
+			lv, err := apply(sc.localVal)
+			if err != nil {
+				return nil, err
+			}
+			fit.Seed = seed ^ 0x10ca1
+			if local, err = fl.Fit(lt, lv, init, fit); err != nil {
+				return nil, fmt.Errorf("local model of %s: %w", sc.name, err)
+			}
 		}
 		if out.local[sc.name], err = local.Scores(test[0]); err != nil {
 			return nil, err

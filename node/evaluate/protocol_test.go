@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -169,6 +170,43 @@ func TestEvaluateSMDSynthetic(t *testing.T) {
 				t.Errorf("%s: best round %d outside 0..4", protocol, v)
 			}
 		}
+	}
+}
+
+// A site whose first half holds no incident is still scored under loso:
+// only its local-only baseline has nothing to learn from, and keeps the
+// starting model, which the report says. A site whose scored half holds
+// none cannot be scored, and is refused by name.
+func TestLOSOSiteWithoutEarlyIncidents(t *testing.T) {
+	dir := syntheticFolder(t, 3, 1)
+	relabel := func(name string, keep func(row int) bool) {
+		path := filepath.Join(dir, name+".test.csv")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+		for i := 1; i < len(lines); i++ {
+			if !keep(i - 1) {
+				f := strings.SplitN(lines[i], ",", 3)
+				lines[i] = f[0] + ",0," + f[2]
+			}
+		}
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relabel("machine-2-1", func(row int) bool { return row >= 300 })
+	rep, err := EvaluateSMD(context.Background(), dir, quickConfig(ProtocolLOSO))
+	if err != nil {
+		t.Fatalf("a site without incidents in its first half: %v", err)
+	}
+	if !slices.Equal(rep.LocalUntrained, []string{"group-2"}) || len(rep.AUCFederatedSites) != 3 || len(rep.AUCLocal) != 3 || len(rep.Skipped) != 0 {
+		t.Fatalf("local untrained %v, federated sites %v, local %v, skipped %v", rep.LocalUntrained, rep.AUCFederatedSites, rep.AUCLocal, rep.Skipped)
+	}
+	relabel("machine-2-1", func(row int) bool { return false })
+	if _, err := EvaluateSMD(context.Background(), dir, quickConfig(ProtocolLOSO)); err == nil || !strings.Contains(err.Error(), "site group-2") {
+		t.Fatalf("a site without any incident: %v, want a refusal naming it", err)
 	}
 }
 
