@@ -329,7 +329,7 @@ func printEval(w io.Writer, r *evaluate.SMDReport) {
 		"features", fmt.Sprint(r.Features), "best rounds", fmt.Sprint(r.BestRounds),
 		"federated AUC", f3(r.AUCFederated)+" (seed spread "+f3(r.SeedSpread)+")",
 		"centralized AUC", f3(r.AUCCentralized), "local-only AUC (pooled)", f3(r.AUCLocalPooled),
-		"untrained AUC", f3(r.AUCUntrained)+" (max |z| "+f3(r.AUCUntrainedMax)+", mean |z| "+f3(r.AUCUntrainedMean)+"; trailing window "+f3(r.AUCUntrainedTrailing)+")",
+		"untrained AUC", f3(r.AUCUntrained)+" (max |z| "+f3(r.AUCUntrainedMax)+", mean |z| "+f3(r.AUCUntrainedMean)+"; trailing window "+f3(r.AUCUntrainedTrailing)+"; calibrated "+f3(r.AUCUntrainedCalibrated)+" and "+f3(r.AUCUntrainedTrailingCalibrated)+")",
 		"worst site", r.WorstSite.Site+" "+f3(r.WorstSite.AUC)+" (site spread "+f3(r.SiteSpread)+")",
 		"HitRate@150%", f3(r.HitRate150)+" (ones "+f3(r.HitRate150Ones)+", plain |z| "+f3(r.HitRate150PlainZ)+", random "+f3(r.HitRate150Random)+", unit channel weights "+f3(r.HitRate150OnesChannels)+", detection weights "+f3(r.HitRate150Detection)+"; ceiling of a channel weighting fitted on these incidents "+f3(r.HitRate150ChannelsCeiling)+", on each incident "+f3(r.HitRate150ChannelsOracle)+")",
 		"HitRate@100%", f3(r.HitRate100)+" (ones "+f3(r.HitRate100Ones)+", plain |z| "+f3(r.HitRate100PlainZ)+")",

@@ -89,6 +89,12 @@ type SMDConfig struct {
 	// ExplainGrid is the weights FitExplainWeights tries for every channel
 	// (nil: fl.DefaultExplainGrid).
 	ExplainGrid []float64 `json:"explain_grid,omitempty"`
+	// Calibrate takes every model's score on a scored machine relative to
+	// the same model's scores over the machine's unlabelled period of the
+	// same length just before (their median and median absolute
+	// deviation), so that machines, and the folds of loso, are scored on
+	// one scale: how unusual a row is for its machine lately.
+	Calibrate bool `json:"calibrate"`
 	// IntervalEnds reads interpretation intervals as exclusive, inclusive
 	// or (auto, the default) whichever matches the anomaly column better.
 	IntervalEnds string `json:"interval_ends,omitempty"`
@@ -126,6 +132,7 @@ func DefaultSMDConfig() SMDConfig {
 		Explain:            fl.ExplainLearned,
 		ExplainFit:         true,
 		ExplainMachineStd:  true,
+		Calibrate:          true,
 	}
 }
 
@@ -192,6 +199,12 @@ type SMDReport struct {
 	// AUCUntrainedTrailing is the better of the largest and the mean |z|
 	// against the trailing window (BaselineWindow rows).
 	AUCUntrainedTrailing float64 `json:"auc_untrained_trailing"`
+	// AUCUntrainedCalibrated and AUCUntrainedTrailingCalibrated are the
+	// same untrained scores calibrated as the models' are
+	// (SMDConfig.Calibrate), so that what learning adds is measured apart
+	// from what the calibration does.
+	AUCUntrainedCalibrated         float64 `json:"auc_untrained_calibrated,omitempty"`
+	AUCUntrainedTrailingCalibrated float64 `json:"auc_untrained_trailing_calibrated,omitempty"`
 
 	// HitRate100 and HitRate150 score the federated model's explanation
 	// (cfg.Explain) of every interpretation interval of the scored rows,
@@ -349,6 +362,9 @@ type scoredMachine struct {
 	name   string
 	test   *fl.Dataset
 	interp []interpretation
+	// before is the machine's unlabelled period of the same length just
+	// before test, which scores are calibrated on (nil: none).
+	before *fl.Dataset
 }
 
 type fold struct {
@@ -380,7 +396,7 @@ func folds(sites []site, cfg SMDConfig) ([]fold, map[string]string, error) {
 			}
 			te, off := m.half(testSecond)
 			tests = append(tests, te)
-			sm = append(sm, scoredMachine{name: m.name, test: te, interp: clip(m.interp, off, te.Rows())})
+			sm = append(sm, scoredMachine{name: m.name, test: te, interp: clip(m.interp, off, te.Rows()), before: m.before(off, te.Rows())})
 		}
 		var p parts
 		var err error
@@ -583,8 +599,13 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 			rep.Sites[s.name] = append(rep.Sites[s.name], m.name)
 		}
 	}
-	if err := untrained(rep, fs); err != nil {
+	if err := untrained(rep, fs, false); err != nil {
 		return nil, fmt.Errorf("evaluate smd: %w", err)
+	}
+	if cfg.Calibrate {
+		if err := untrained(rep, fs, true); err != nil {
+			return nil, fmt.Errorf("evaluate smd: %w", err)
+		}
 	}
 	siteSum := map[string][3]float64{} // federated, centralized, local
 	var hr hitRates
@@ -717,6 +738,12 @@ func verdicts(r *SMDReport) []Verdict {
 		{Figure: "auc", Baseline: "local", Learned: r.AUCFederated, Value: r.AUCLocalPooled, Beaten: r.AUCFederated > r.AUCLocalPooled},
 		{Figure: "auc", Baseline: "0.99 x centralized", Learned: r.AUCFederated, Value: 0.99 * r.AUCCentralized, Beaten: r.AUCFederated >= 0.99*r.AUCCentralized},
 	}
+	if r.AUCUntrainedCalibrated > 0 {
+		v = append(v,
+			Verdict{Figure: "auc", Baseline: "untrained calibrated", Learned: r.AUCFederated, Value: r.AUCUntrainedCalibrated, Beaten: r.AUCFederated > r.AUCUntrainedCalibrated},
+			Verdict{Figure: "auc", Baseline: "untrained trailing calibrated", Learned: r.AUCFederated, Value: r.AUCUntrainedTrailingCalibrated, Beaten: r.AUCFederated > r.AUCUntrainedTrailingCalibrated},
+		)
+	}
 	if r.HitRateIncidents > 0 {
 		v = append(v,
 			Verdict{Figure: "hitrate_150", Baseline: "ones", Learned: r.HitRate150, Value: r.HitRate150Ones, Beaten: r.HitRate150 > r.HitRate150Ones},
@@ -754,12 +781,15 @@ func rankingBasis(r *SMDReport) (string, string) {
 // AbsZScore when the features lack it). AUCUntrained is the better of the
 // two. The same scores against the trailing window are reported too
 // (AUCUntrainedTrailing), as a second, independent untrained baseline.
-func untrained(rep *SMDReport, fs []fold) error {
+func untrained(rep *SMDReport, fs []fold, calibrated bool) error {
 	score := func(t fl.Transform) (aMax, aMean float64, maxSites, meanSites []SiteAUC, err error) {
 		maxP, meanP := newPool(), newPool()
 		for _, f := range fs {
 			for _, sc := range f.scored {
 				mx, mn := deviationScores(sc.test, t)
+				if calibrated {
+					calibrateDeviation(sc, t, mx, mn)
+				}
 				maxP.add(sc.name, mx, sc.test.Labels)
 				meanP.add(sc.name, mn, sc.test.Labels)
 			}
@@ -774,6 +804,17 @@ func untrained(rep *SMDReport, fs []fold) error {
 	if err != nil {
 		return err
 	}
+	if calibrated {
+		rep.AUCUntrainedCalibrated = max(aMax, aMean)
+		if hasTransform(fs[0].scored[0].test, fl.AbsZScore) {
+			tMax, tMean, _, _, err := score(fl.AbsZScore)
+			if err != nil {
+				return err
+			}
+			rep.AUCUntrainedTrailingCalibrated = max(tMax, tMean)
+		}
+		return nil
+	}
 	rep.AUCUntrainedMax, rep.AUCUntrainedMean = aMax, aMean
 	rep.AUCUntrained, rep.AUCUntrainedSites = aMax, maxSites
 	if aMean > aMax {
@@ -787,6 +828,22 @@ func untrained(rep *SMDReport, fs []fold) error {
 		rep.AUCUntrainedTrailing = max(tMax, tMean)
 	}
 	return nil
+}
+
+// calibrateDeviation calibrates a scored site's untrained scores as
+// calibrate does a model's: machine by machine, on the same scores over
+// the period just before.
+func calibrateDeviation(sc scored, t fl.Transform, maxScore, meanScore []float64) {
+	off := 0
+	for _, mc := range sc.machines {
+		n := mc.test.Rows()
+		if mc.before != nil && mc.before.Rows() > 0 {
+			refMax, refMean := deviationScores(mc.before, t)
+			rescale(maxScore[off:off+n], refMax)
+			rescale(meanScore[off:off+n], refMean)
+		}
+		off += n
+	}
 }
 
 func hasTransform(d *fl.Dataset, t fl.Transform) bool {
@@ -904,6 +961,11 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 			if out.fed[sc.name], err = res.Final.Scores(x); err != nil {
 				return nil, err
 			}
+			if cfg.Calibrate {
+				if err := calibrate(res.Final, std, sc, out.fed[sc.name]); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return out, nil
 	}
@@ -972,8 +1034,76 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 		if out.local[sc.name], err = local.Scores(test[0]); err != nil {
 			return nil, err
 		}
+		if cfg.Calibrate {
+			for _, c := range []struct {
+				model  fl.Model
+				scores []float64
+			}{{res.Final, out.fed[sc.name]}, {central, out.central[sc.name]}, {local, out.local[sc.name]}} {
+				if err := calibrate(c.model, std, sc, c.scores); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	return out, nil
+}
+
+// calibrate rewrites a scored site's scores, machine by machine, as
+// (score − median) / MAD of the model's scores over the machine's period
+// just before (scoredMachine.before; machines without one are left as
+// they are). No label is read.
+func calibrate(m fl.Model, std *fl.Standardizer, sc scored, scores []float64) error {
+	if len(sc.machines) == 0 {
+		return nil // rows not laid out by machine: nothing to calibrate on
+	}
+	off := 0
+	for _, mc := range sc.machines {
+		n := mc.test.Rows()
+		if mc.before != nil && mc.before.Rows() > 0 {
+			x, err := std.Apply(mc.before)
+			if err != nil {
+				return fmt.Errorf("calibrating %s: %w", mc.name, err)
+			}
+			ref, err := m.Scores(x)
+			if err != nil {
+				return fmt.Errorf("calibrating %s: %w", mc.name, err)
+			}
+			rescale(scores[off:off+n], ref)
+		}
+		off += n
+	}
+	if off != len(scores) {
+		return fmt.Errorf("calibrating %s: %d scores for %d rows", sc.name, len(scores), off)
+	}
+	return nil
+}
+
+// rescale maps v to (v − median(ref)) / MAD(ref) in place; a MAD of 0 (a
+// constant reference) keeps the scale and only centres.
+func rescale(v, ref []float64) {
+	med, mad := medianMAD(ref)
+	if !(mad > 0) {
+		mad = 1
+	}
+	for i := range v {
+		v[i] = (v[i] - med) / mad
+	}
+}
+
+// medianMAD is the median of v and the median absolute deviation from it
+// (NaN values are left out; both 0 when none is left).
+func medianMAD(v []float64) (median, mad float64) {
+	s := slices.DeleteFunc(slices.Clone(v), math.IsNaN)
+	if len(s) == 0 {
+		return 0, 0
+	}
+	slices.Sort(s)
+	median = s[len(s)/2]
+	for i, x := range s {
+		s[i] = math.Abs(x - median)
+	}
+	slices.Sort(s)
+	return median, s[len(s)/2]
 }
 
 // fitExplanation learns the explanation's channel weights from the

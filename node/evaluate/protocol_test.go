@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -162,7 +163,7 @@ func TestEvaluateSMDSynthetic(t *testing.T) {
 		if rep.HitRateIncidents == 0 || rep.HitRate150 < 0.9 || rep.HitRate150Random > 0.9 {
 			t.Errorf("%s: HitRate@150%% %.3f (random %.3f) over %d incidents", protocol, rep.HitRate150, rep.HitRate150Random, rep.HitRateIncidents)
 		}
-		if len(rep.Verdicts) != 8 { // with ExplainFit, unit channel weights are one more baseline
+		if len(rep.Verdicts) != 10 { // with ExplainFit, unit channel weights are one more baseline; with Calibrate, the calibrated untrained scores two more
 			t.Errorf("%s: verdicts %v", protocol, rep.Verdicts)
 		}
 		for _, v := range rep.BestRounds {
@@ -233,6 +234,58 @@ func TestEvaluatePoisoningLOSO(t *testing.T) {
 	for _, s := range []string{fl.Median, fl.TrimmedMean, fl.MultiKrum} {
 		if r, _ := rep.Result(s, "scaled"); r.Drop > 0.05 {
 			t.Errorf("%s lost %.3f AUC to 2 scaled attackers of 7", s, r.Drop)
+		}
+	}
+}
+
+// Scores are calibrated on the machine's unlabelled period just before
+// the scored half: the first half before the second, the end of the train
+// file before the first.
+func TestCalibrationReadsThePeriodJustBefore(t *testing.T) {
+	column := func(from, n int) *fl.Dataset {
+		d := &fl.Dataset{Features: []string{fl.FeatureName("m", fl.AbsZScore)}, Labels: make([]float64, n), Columns: [][]float64{make([]float64, n)}}
+		for i := range n {
+			d.Columns[0][i] = float64(from + i)
+		}
+		return d
+	}
+	m := machineData{rows: column(0, 10), mid: 5, trainTail: column(100, 6)}
+	tests := []struct {
+		name      string
+		off, rows int
+		want      []float64
+	}{
+		{"before the second half: the first", 5, 5, []float64{0, 1, 2, 3, 4}},
+		{"before the first half: the end of the train file", 0, 5, []float64{101, 102, 103, 104, 105}},
+		{"a shorter scored part: as long a period", 5, 2, []float64{3, 4}},
+	}
+	for _, tt := range tests {
+		if got := m.before(tt.off, tt.rows); !slices.Equal(got.Columns[0], tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got.Columns[0], tt.want)
+		}
+	}
+	if (machineData{rows: column(0, 10), mid: 5}).before(0, 5) != nil {
+		t.Error("without a train file there is no period before the first half")
+	}
+}
+
+func TestRescaleByMedianAndMAD(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		name string
+		ref  []float64
+		v    float64
+		want float64
+	}{
+		{"an outlier moves neither median nor MAD", []float64{1, 2, 3, 4, 100}, 5, 2},
+		{"a constant reference only centres", []float64{2, 2, 2}, 5, 3},
+		{"missing values are left out", []float64{nan, 1, 3}, 5, 1},
+	}
+	for _, tt := range tests {
+		v := []float64{tt.v}
+		rescale(v, tt.ref)
+		if v[0] != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, v[0], tt.want)
 		}
 	}
 }

@@ -23,6 +23,23 @@ type machineData struct {
 	rows   *fl.Dataset
 	mid    int
 	interp []interpretation // rows relative to the labelled rows
+	// trainTail is the last rows of the train file (unlabelled), as many
+	// as the first half holds: the period before the first half.
+	trainTail *fl.Dataset
+}
+
+// before is the unlabelled period of the same length right before the
+// half that starts at off: the first half before the second, the end of
+// the train file before the first (nil without a train file).
+func (m machineData) before(off, rows int) *fl.Dataset {
+	if off > 0 {
+		return sliceDataset(m.rows, max(0, off-rows), off)
+	}
+	if m.trainTail == nil {
+		return nil
+	}
+	n := m.trainTail.Rows()
+	return sliceDataset(m.trainTail, max(0, n-rows), n)
 }
 
 // half returns the first or the second half of the labelled rows, and
@@ -160,6 +177,12 @@ func loadMachine(ctx context.Context, src *csvsource.SMD, svc string, opt loadOp
 	}
 	if ft.Rows-t0 < 4 {
 		return machineData{}, fmt.Errorf("test file: only %d labelled rows, need at least 4", ft.Rows-t0)
+	}
+	if tail := min(t0, (ft.Rows-t0)/2+1); tail > 0 {
+		md.trainTail = &fl.Dataset{Features: ft.Features, Labels: make([]float64, tail)}
+		for _, c := range ft.Columns {
+			md.trainTail.Columns = append(md.trainTail.Columns, slices.Clone(c[t0-tail:t0]))
+		}
 	}
 	for j, c := range ft.Columns {
 		ft.Columns[j] = slices.Clone(c[t0:])
