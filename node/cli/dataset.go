@@ -329,7 +329,7 @@ func printEval(w io.Writer, r *evaluate.SMDReport) {
 		"features", fmt.Sprint(r.Features), "best rounds", fmt.Sprint(r.BestRounds),
 		"federated AUC", f3(r.AUCFederated)+" (seed spread "+f3(r.SeedSpread)+")",
 		"centralized AUC", f3(r.AUCCentralized), "local-only AUC (pooled)", f3(r.AUCLocalPooled),
-		"untrained AUC", f3(r.AUCUntrained)+" (max |z| "+f3(r.AUCUntrainedMax)+", mean |z| "+f3(r.AUCUntrainedMean)+"; trailing window "+f3(r.AUCUntrainedTrailing)+"; calibrated "+f3(r.AUCUntrainedCalibrated)+" and "+f3(r.AUCUntrainedTrailingCalibrated)+")",
+		"untrained AUC", f3(r.AUCUntrained)+" (max |z| "+f3(r.AUCUntrainedMax)+", mean |z| "+f3(r.AUCUntrainedMean)+"; trailing window "+f3(r.AUCUntrainedTrailing)+"; "+calibratedUntrained(r)+")",
 		"worst site", r.WorstSite.Site+" "+f3(r.WorstSite.AUC)+" (site spread "+f3(r.SiteSpread)+")",
 		"HitRate@150%", f3(r.HitRate150)+" (ones "+f3(r.HitRate150Ones)+", plain |z| "+f3(r.HitRate150PlainZ)+", random "+f3(r.HitRate150Random)+", unit channel weights "+f3(r.HitRate150OnesChannels)+", detection weights "+f3(r.HitRate150Detection)+"; ceiling of a channel weighting fitted on these incidents "+f3(r.HitRate150ChannelsCeiling)+", on each incident "+f3(r.HitRate150ChannelsOracle)+")",
 		"HitRate@100%", f3(r.HitRate100)+" (ones "+f3(r.HitRate100Ones)+", plain |z| "+f3(r.HitRate100PlainZ)+")",
@@ -369,3 +369,12 @@ func printPoisoning(w io.Writer, r *evaluate.PoisoningReport) {
 }
 
 func f3(x float64) string { return fmt.Sprintf("%.3f", x) }
+
+// calibratedUntrained says what the untrained scores reach calibrated as
+// the models' scores are, or that no score was calibrated.
+func calibratedUntrained(r *evaluate.SMDReport) string {
+	if !r.Calibrated {
+		return "no score calibrated: a scored part has no period before it"
+	}
+	return "calibrated " + f3(r.AUCUntrainedCalibrated) + " and " + f3(r.AUCUntrainedTrailingCalibrated)
+}

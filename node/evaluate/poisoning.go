@@ -109,6 +109,7 @@ func EvaluatePoisoning(ctx context.Context, dir string, cfg PoisoningConfig) (*P
 	if len(fs) == 0 || len(skipped) > 0 {
 		return nil, fmt.Errorf("evaluate poisoning: sites without anomalies: %v", skipped)
 	}
+	cfg.SMD.Calibrate = cfg.SMD.Calibrate && calibratable(fs)
 	rep := &PoisoningReport{Protocol: cfg.SMD.Protocol, Rounds: cfg.SMD.Rounds}
 	for _, s := range sites {
 		rep.Organizations = append(rep.Organizations, s.name)

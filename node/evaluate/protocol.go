@@ -161,7 +161,10 @@ type SMDReport struct {
 	Seeds    []uint64            `json:"seeds"`
 	Strategy string              `json:"strategy"`
 	Rounds   int                 `json:"rounds"`
-	Features int                 `json:"features"`
+	// Calibrated says whether scores were calibrated (SMDConfig.Calibrate,
+	// and every scored machine has a period before its scored rows).
+	Calibrated bool `json:"calibrated"`
+	Features   int  `json:"features"`
 	// BestRounds is the round early stopping kept, per seed and fold.
 	BestRounds []int `json:"best_rounds"`
 
@@ -586,8 +589,9 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 	if len(fs) == 0 {
 		return nil, errors.New("evaluate smd: every site lacks anomalies")
 	}
+	cfg.Calibrate = cfg.Calibrate && calibratable(fs)
 	rep := &SMDReport{Dir: dir, Protocol: cfg.Protocol, Sites: map[string][]string{}, Seeds: cfg.Seeds,
-		Strategy: cfg.Strategy, Rounds: cfg.Rounds}
+		Strategy: cfg.Strategy, Rounds: cfg.Rounds, Calibrated: cfg.Calibrate}
 	if len(skipped) > 0 {
 		rep.Skipped = skipped
 	}
@@ -1046,6 +1050,22 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 		}
 	}
 	return out, nil
+}
+
+// calibratable reports whether every scored machine has a period before
+// its scored rows to calibrate on: scores calibrated on some machines and
+// not on others would not pool.
+func calibratable(fs []fold) bool {
+	for _, f := range fs {
+		for _, sc := range f.scored {
+			for _, m := range sc.machines {
+				if m.before == nil || m.before.Rows() == 0 {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // calibrate rewrites a scored site's scores, machine by machine, as

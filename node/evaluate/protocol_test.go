@@ -289,3 +289,38 @@ func TestRescaleByMedianAndMAD(t *testing.T) {
 		}
 	}
 }
+
+// Scores are calibrated only when every scored machine has a period
+// before its scored rows: without train files, first halves have none, so
+// a protocol that scores them stays uncalibrated (mixed scales would not
+// pool), while one that scores second halves calibrates on the first.
+func TestCalibrationNeedsAPeriodBeforeEveryScoredPart(t *testing.T) {
+	dir := syntheticFolder(t, 2, 2)
+	for _, protocol := range []string{ProtocolSwap, ProtocolLOSO} {
+		rep, err := EvaluateSMD(context.Background(), dir, quickConfig(protocol))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Calibrated || rep.AUCUntrainedCalibrated == 0 {
+			t.Fatalf("%s with train files: calibrated %v, calibrated untrained AUC %v", protocol, rep.Calibrated, rep.AUCUntrainedCalibrated)
+		}
+	}
+	trains, _ := filepath.Glob(filepath.Join(dir, "*.train.csv"))
+	for _, f := range trains {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		protocol   string
+		calibrated bool
+	}{{ProtocolSwap, false}, {ProtocolLOSO, true}} {
+		rep, err := EvaluateSMD(context.Background(), dir, quickConfig(tt.protocol))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Calibrated != tt.calibrated || (rep.AUCUntrainedCalibrated != 0) != tt.calibrated {
+			t.Errorf("%s without train files: calibrated %v (want %v), calibrated untrained AUC %v", tt.protocol, rep.Calibrated, tt.calibrated, rep.AUCUntrainedCalibrated)
+		}
+	}
+}
