@@ -702,16 +702,7 @@ func evaluateMachines(ctx context.Context, dir string, machines []machineData, c
 		rep.HitRate100Detection, rep.HitRate150Detection = hr.d100/k, hr.d150/k
 		if cfg.ExplainFit {
 			rep.HitRate100OnesChannels, rep.HitRate150OnesChannels = hr.c100/k, hr.c150/k
-			if rep.HitRate150ChannelsCeiling, err = channelsCeiling(hr.channels, cfg); err != nil {
-				return nil, fmt.Errorf("evaluate smd: %w", err)
-			}
-			var each [][]fl.IncidentChannels
-			for _, f := range hr.channels {
-				for _, ic := range f {
-					each = append(each, []fl.IncidentChannels{ic})
-				}
-			}
-			if rep.HitRate150ChannelsOracle, err = channelsCeiling(each, cfg); err != nil {
+			if rep.HitRate150ChannelsCeiling, rep.HitRate150ChannelsOracle, err = explanationLimits(hr.channels, cfg); err != nil {
 				return nil, fmt.Errorf("evaluate smd: %w", err)
 			}
 		}
@@ -785,6 +776,8 @@ func rankingBasis(r *SMDReport) (string, string) {
 // AbsZScore when the features lack it). AUCUntrained is the better of the
 // two. The same scores against the trailing window are reported too
 // (AUCUntrainedTrailing), as a second, independent untrained baseline.
+// With calibrated, it fills in the same two calibrated as the models'
+// scores are (AUCUntrainedCalibrated, AUCUntrainedTrailingCalibrated).
 func untrained(rep *SMDReport, fs []fold, calibrated bool) error {
 	score := func(t fl.Transform) (aMax, aMean float64, maxSites, meanSites []SiteAUC, err error) {
 		maxP, meanP := newPool(), newPool()
@@ -1250,6 +1243,23 @@ func (r *foldResult) explainMatrix(d *fl.Dataset, x *fl.Matrix) (*fl.Matrix, err
 		return nil, err
 	}
 	return st.Apply(d)
+}
+
+// explanationLimits is the HitRate@150% of the channel weighting fitted
+// on the scored incidents themselves: per fold (the ceiling) and per
+// incident (the oracle).
+func explanationLimits(folds [][]fl.IncidentChannels, cfg SMDConfig) (ceiling, oracle float64, err error) {
+	if ceiling, err = channelsCeiling(folds, cfg); err != nil {
+		return 0, 0, err
+	}
+	var each [][]fl.IncidentChannels
+	for _, f := range folds {
+		for _, ic := range f {
+			each = append(each, []fl.IncidentChannels{ic})
+		}
+	}
+	oracle, err = channelsCeiling(each, cfg)
+	return ceiling, oracle, err
 }
 
 // channelsCeiling fits the explanation's channel weights, in each fold,
