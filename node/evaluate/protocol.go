@@ -801,15 +801,16 @@ func untrained(rep *SMDReport, fs []fold, calibrated bool) error {
 	if err != nil {
 		return err
 	}
-	if calibrated {
-		rep.AUCUntrainedCalibrated = max(aMax, aMean)
-		if hasTransform(fs[0].scored[0].test, fl.AbsZScore) {
-			tMax, tMean, _, _, err := score(fl.AbsZScore)
-			if err != nil {
-				return err
-			}
-			rep.AUCUntrainedTrailingCalibrated = max(tMax, tMean)
+	var trailing float64
+	if hasTransform(fs[0].scored[0].test, fl.AbsZScore) {
+		tMax, tMean, _, _, err := score(fl.AbsZScore)
+		if err != nil {
+			return err
 		}
+		trailing = max(tMax, tMean)
+	}
+	if calibrated {
+		rep.AUCUntrainedCalibrated, rep.AUCUntrainedTrailingCalibrated = max(aMax, aMean), trailing
 		return nil
 	}
 	rep.AUCUntrainedMax, rep.AUCUntrainedMean = aMax, aMean
@@ -817,13 +818,7 @@ func untrained(rep *SMDReport, fs []fold, calibrated bool) error {
 	if aMean > aMax {
 		rep.AUCUntrained, rep.AUCUntrainedSites = aMean, meanSites
 	}
-	if hasTransform(fs[0].scored[0].test, fl.AbsZScore) {
-		tMax, tMean, _, _, err := score(fl.AbsZScore)
-		if err != nil {
-			return err
-		}
-		rep.AUCUntrainedTrailing = max(tMax, tMean)
-	}
+	rep.AUCUntrainedTrailing = trailing
 	return nil
 }
 
