@@ -4,8 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -22,9 +25,12 @@ type Compliance struct {
 
 // Keys of the lifecycle's evidence.
 const (
-	keyAttest     = "srl.attest"         // [tokenID, periodStart, msp]
-	keyRevision   = "srl.idx.revision"   // [tokenID] -> its latest revision request ID
-	keyRetirement = "srl.idx.retirement" // [tokenID] -> its latest retirement proposal ID
+	keyAttest = "srl.attest" // [tokenID, periodStart, msp]
+	// keyAttestRecent lists a token's attestations newest period first:
+	// [tokenID, newestFirst(periodStart), msp] -> periodStart.
+	keyAttestRecent = "srl.idx.attest.recent"
+	keyRevision     = "srl.idx.revision"   // [tokenID] -> its latest revision request ID
+	keyRetirement   = "srl.idx.retirement" // [tokenID] -> its latest retirement proposal ID
 )
 
 // Attest records the caller's attestation of one active token over one
@@ -65,6 +71,13 @@ func (c *Compliance) Attest(ctx contractapi.TransactionContextInterface, attesta
 	if err != nil {
 		return "", err
 	}
+	newest, err := newestFirst(a.PeriodStart)
+	if err != nil {
+		return "", err
+	}
+	if err := t.putEncoded([]byte(a.PeriodStart), keyAttestRecent, a.TokenID, newest, a.MSPID); err != nil {
+		return "", err
+	}
 	if err := t.emit(records.Event{Kind: records.EventAttested, Attestation: &a}); err != nil {
 		return "", err
 	}
@@ -87,6 +100,64 @@ func attestsToken(a records.Attestation, tok nft.Token) error {
 // member.
 func (t *txn) attestationsOf(tokenID string) ([]records.Attestation, error) {
 	return scanJSON[records.Attestation](t, keyAttest, tokenID)
+}
+
+// errEnoughPeriods ends a scan of the recent-attestation index.
+var errEnoughPeriods = errors.New("enough periods read")
+
+// recentAttestations reads the attestations of a token's latest periods
+// periods, by period then member: what the evidence rule looks at, read
+// through the newest-first index so that the cost does not grow with the
+// token's history (or with a member attesting many old periods). A token
+// whose attestations all predate the index is read in full.
+func (t *txn) recentAttestations(tokenID string, periods int) ([]records.Attestation, error) {
+	var out []records.Attestation
+	seen, last := 0, ""
+	err := t.scan(keyAttestRecent, []string{tokenID}, func(attrs []string, start []byte) error {
+		if len(attrs) != 3 {
+			return fmt.Errorf("corrupt %s key %v", keyAttestRecent, attrs)
+		}
+		if attrs[1] != last {
+			if seen++; seen > periods {
+				return errEnoughPeriods
+			}
+			last = attrs[1]
+		}
+		var a records.Attestation
+		if err := t.mustGet(&a, "attestation", keyAttest, tokenID, string(start), attrs[2]); err != nil {
+			return err
+		}
+		out = append(out, a)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnoughPeriods) {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return t.attestationsOf(tokenID)
+	}
+	slices.Reverse(out) // oldest period first; members within a period in key order
+	slices.SortStableFunc(out, func(a, b records.Attestation) int {
+		if c := strings.Compare(a.PeriodStart, b.PeriodStart); c != 0 {
+			return c
+		}
+		return strings.Compare(a.MSPID, b.MSPID)
+	})
+	return out, nil
+}
+
+// newestFirst maps a period start to an index attribute that sorts the
+// latest period first: the seconds left until year 10000, zero-padded.
+func newestFirst(periodStart string) (string, error) {
+	start, err := records.ParseTime(periodStart)
+	if err != nil {
+		return "", fmt.Errorf("attestation: period_start: %w", err)
+	}
+	end := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	if u := start.Unix(); u < 0 || u >= end {
+		return "", fmt.Errorf("attestation: period_start %s is outside the years 1970 to 9999", periodStart)
+	}
+	return fmt.Sprintf("%012d", end-start.Unix()), nil
 }
 
 // activeToken loads a token that must be active for what is asked; any
@@ -125,11 +196,11 @@ func (c *Generation) RequestRevision(ctx contractapi.TransactionContextInterface
 	} else if open != "" {
 		return "", records.Settled(fmt.Errorf("token %s already has an open revision request, %s", tokenID, open))
 	}
-	atts, err := t.attestationsOf(tokenID)
+	policy := records.DefaultEvidencePolicy()
+	atts, err := t.recentAttestations(tokenID, policy.Periods())
 	if err != nil {
 		return "", err
 	}
-	policy := records.DefaultEvidencePolicy()
 	ev := records.Assess(atts, policy)
 	switch {
 	case ev != nil && ev.Trigger == records.TriggerGone:
@@ -218,11 +289,11 @@ func (c *Generation) ProposeRetirement(ctx contractapi.TransactionContextInterfa
 	} else if open != "" {
 		return "", records.Settled(fmt.Errorf("token %s already has an open retirement proposal, %s", tokenID, open))
 	}
-	atts, err := t.attestationsOf(tokenID)
+	policy := records.DefaultEvidencePolicy()
+	atts, err := t.recentAttestations(tokenID, policy.Periods())
 	if err != nil {
 		return "", err
 	}
-	policy := records.DefaultEvidencePolicy()
 	ev := records.Assess(atts, policy)
 	if ev == nil || ev.Trigger != records.TriggerGone {
 		return "", fmt.Errorf("no evidence for the retirement of token %s: %s do not show the service gone for %d periods", tokenID, records.Summary(atts, policy), policy.GonePeriods)

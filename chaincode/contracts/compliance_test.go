@@ -118,6 +118,26 @@ func (w *world) breach(tok nft.Token) {
 	}
 }
 
+// The evidence reads a token's latest periods through the newest-first
+// index, however long its history: six older periods within budget do
+// not enter the evidence of the three breached ones after them.
+func TestRevisionReadsTheLatestPeriods(t *testing.T) {
+	w := registered(t)
+	v1 := w.mintedToken("round-1")
+	for d := range 6 {
+		w.attest(w.org1, attestation(v1, d, 0.2, 0, 0, false))
+	}
+	for d := 6; d < 9; d++ {
+		w.attest(w.org1, attestation(v1, d, 2.5, 1, 1, false))
+		w.attest(w.org2, attestation(v1, d, 1.4, 0, 0, false))
+	}
+	res := w.submit(w.org2.Client, "Generation:RequestRevision", v1.ID)
+	ev := event(t, res, records.EventGenerationRequested).Requests[0].Evidence
+	if ev == nil || ev.Trigger != records.TriggerBreached || len(ev.Attestations) != 6 || ev.Figures["breached_periods"] != 3 {
+		t.Fatalf("evidence %+v, want the 6 attestations of the 3 breached periods", ev)
+	}
+}
+
 func TestRevisionOnEvidence(t *testing.T) {
 	w := registered(t)
 	v1 := w.mintedToken("round-1")

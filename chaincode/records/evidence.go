@@ -40,6 +40,10 @@ type EvidencePolicy struct {
 	GonePeriods int
 }
 
+// Periods is how many of the most recent attested periods the policy
+// reads at all: Assess looks at nothing older.
+func (p EvidencePolicy) Periods() int { return max(p.Window, p.GonePeriods, 1) }
+
 // DefaultEvidencePolicy is the policy the chaincode applies.
 func DefaultEvidencePolicy() EvidencePolicy {
 	return EvidencePolicy{Window: 3, Breached: 2, SilentBudget: 0.1, GonePeriods: 3}
