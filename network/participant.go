@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,9 +15,13 @@ import (
 	"github.com/srellama/srellama/network/round"
 )
 
-// Submitter is the part of the node's ledger client a participant uses.
-type Submitter interface {
-	Submit(ctx context.Context, fn string, args ...string) (result []byte, txID string, err error)
+// RoundLedger is what a participant asks of the ledger: the three
+// transactions of a round's protocol (the node's typed chaincode client
+// behind an adapter).
+type RoundLedger interface {
+	CommitUpdate(ctx context.Context, roundID string, c records.UpdateCommitment) error
+	SubmitAggregate(ctx context.Context, roundID string, claim records.AggregateClaim) error
+	CloseRound(ctx context.Context, roundID string) error
 }
 
 // Trainer produces this member's model update for a round: the encoded
@@ -33,7 +36,7 @@ type ParticipantConfig struct {
 	Machine   round.Config
 	Gossip    *Gossip
 	Admission *Admission
-	Ledger    Submitter
+	Ledger    RoundLedger
 	Trainer   Trainer
 	// StateDir, if set, is where round states are persisted (DirStorage)
 	// after every step that changes them, so a restarted node resumes its
@@ -250,11 +253,11 @@ func (p *Participant) do(ctx context.Context, out round.Output) {
 			p.step(ctx, round.Trained{RoundID: o.Round.ID, Payload: payload, Commitment: c})
 		})
 	case round.SubmitCommit:
-		p.submitJSON(ctx, o.RoundID, "commit", "Rounds:CommitUpdate", o.Commitment)
+		p.submit(ctx, o.RoundID, "commit", func(ctx context.Context) error { return p.cfg.Ledger.CommitUpdate(ctx, o.RoundID, o.Commitment) })
 	case round.SubmitAggregate:
-		p.submitJSON(ctx, o.RoundID, "aggregate", "Rounds:SubmitAggregate", o.Claim)
+		p.submit(ctx, o.RoundID, "aggregate", func(ctx context.Context) error { return p.cfg.Ledger.SubmitAggregate(ctx, o.RoundID, o.Claim) })
 	case round.SubmitClose:
-		p.submit(ctx, o.RoundID, "close", "Rounds:Close", o.RoundID)
+		p.submit(ctx, o.RoundID, "close", func(ctx context.Context) error { return p.cfg.Ledger.CloseRound(ctx, o.RoundID) })
 	case round.Publish:
 		p.async(func() {
 			if err := p.cfg.Gossip.Publish(ctx, o.RoundID, o.Update.MSPID, o.Update.Digest, o.Update.Payload); err != nil {
@@ -279,20 +282,11 @@ func (p *Participant) do(ctx context.Context, out round.Output) {
 	}
 }
 
-// submitJSON submits fn(roundID, v as JSON).
-func (p *Participant) submitJSON(ctx context.Context, roundID, kind, fn string, v any) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		p.step(ctx, round.TxDone{RoundID: roundID, Kind: kind, Err: fmt.Errorf("encoding %s: %w", fn, err)})
-		return
-	}
-	p.submit(ctx, roundID, kind, fn, roundID, string(raw))
-}
-
-func (p *Participant) submit(ctx context.Context, roundID, kind, fn string, args ...string) {
+// submit runs one of the round's transactions off the machine's loop and
+// feeds its outcome back.
+func (p *Participant) submit(ctx context.Context, roundID, kind string, tx func(context.Context) error) {
 	p.async(func() {
-		_, _, err := p.cfg.Ledger.Submit(ctx, fn, args...)
-		p.step(ctx, round.TxDone{RoundID: roundID, Kind: kind, Err: err})
+		p.step(ctx, round.TxDone{RoundID: roundID, Kind: kind, Err: tx(ctx)})
 	})
 }
 

@@ -86,9 +86,26 @@ type submitter struct {
 	id *stubtest.Identity
 }
 
-func (s submitter) Submit(_ context.Context, fn string, args ...string) ([]byte, string, error) {
-	out, err := s.h.submit(s.id, fn, args...)
-	return out, "", err
+func (s submitter) CommitUpdate(_ context.Context, roundID string, c records.UpdateCommitment) error {
+	return s.submitJSON("Rounds:CommitUpdate", roundID, c)
+}
+
+func (s submitter) SubmitAggregate(_ context.Context, roundID string, claim records.AggregateClaim) error {
+	return s.submitJSON("Rounds:SubmitAggregate", roundID, claim)
+}
+
+func (s submitter) CloseRound(_ context.Context, roundID string) error {
+	_, err := s.h.submit(s.id, "Rounds:Close", roundID)
+	return err
+}
+
+func (s submitter) submitJSON(fn, roundID string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = s.h.submit(s.id, fn, roundID, string(raw))
+	return err
 }
 
 // trainer produces a deterministic update of a fixed size.

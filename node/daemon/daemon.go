@@ -187,7 +187,7 @@ func (n *Node) buildNetwork(ctx context.Context) error {
 		Machine: round.Config{Self: n.cfg.Organization, Inspect: federation.Inspect,
 			Aggregate: federation.Aggregator{Relevance: federation.RelevancePolicy{Mode: n.cfg.Learning.Relevance}}.Aggregate,
 			Grace:     30 * time.Second, RetryEvery: 5 * time.Second, Retain: config.Duration(n.cfg.Network.RoundRetention)},
-		Gossip: n.gossip, Admission: n.adm, Ledger: n.parts.Ledger,
+		Gossip: n.gossip, Admission: n.adm, Ledger: participantLedger{n.chain},
 		Trainer:    n.trainer,
 		StateDir:   filepath.Join(n.cfg.DataDir, "rounds"),
 		OnFinished: n.metrics.roundFinished,
@@ -486,4 +486,23 @@ func installer(cfg config.Config, served rulesync.Served) workflow.Installer {
 			Served: served}
 	}
 	return rulesync.Syncer{Dir: cfg.Rules.Dir, ReloadURL: cfg.Source.Prometheus.ReloadURL, Served: served}
+}
+
+// participantLedger is the typed chaincode client as the participant asks for
+// it: the round's transactions, their outcome only.
+type participantLedger struct{ c *chaincode.Client }
+
+func (l participantLedger) CommitUpdate(ctx context.Context, roundID string, u records.UpdateCommitment) error {
+	_, err := l.c.CommitUpdate(ctx, roundID, u)
+	return err
+}
+
+func (l participantLedger) SubmitAggregate(ctx context.Context, roundID string, claim records.AggregateClaim) error {
+	_, err := l.c.SubmitAggregate(ctx, roundID, claim)
+	return err
+}
+
+func (l participantLedger) CloseRound(ctx context.Context, roundID string) error {
+	_, err := l.c.CloseRound(ctx, roundID)
+	return err
 }
