@@ -29,8 +29,11 @@ const (
 	// keyAttestRecent lists a token's attestations newest period first:
 	// [tokenID, newestFirst(periodStart), msp] -> periodStart.
 	keyAttestRecent = "srl.idx.attest.recent"
-	keyRevision     = "srl.idx.revision"   // [tokenID] -> its latest revision request ID
-	keyRetirement   = "srl.idx.retirement" // [tokenID] -> its latest retirement proposal ID
+	// keyAttestGrid is a token's period grid, set by its first
+	// attestation: [tokenID] -> attestGrid.
+	keyAttestGrid = "srl.attest.grid"
+	keyRevision   = "srl.idx.revision"   // [tokenID] -> its latest revision request ID
+	keyRetirement = "srl.idx.retirement" // [tokenID] -> its latest retirement proposal ID
 )
 
 // Attest records the caller's attestation of one active token over one
@@ -61,6 +64,9 @@ func (c *Compliance) Attest(ctx contractapi.TransactionContextInterface, attesta
 	if end, _ := records.ParseTime(a.PeriodEnd); end.After(t.now.Add(TimeWindow)) {
 		return "", fmt.Errorf("attestation: the period ends at %s, after the transaction time %s (plus the %s time window): attest a period once it is over", a.PeriodEnd, t.at, TimeWindow)
 	}
+	if err := t.onGrid(a); err != nil {
+		return "", err
+	}
 	if found, err := t.exists(keyAttest, a.TokenID, a.PeriodStart, t.actor.MSPID); err != nil {
 		return "", err
 	} else if found {
@@ -82,6 +88,40 @@ func (c *Compliance) Attest(ctx contractapi.TransactionContextInterface, attesta
 		return "", err
 	}
 	return string(raw), nil
+}
+
+// attestGrid is the one period grid a token is attested on: periods of
+// one length, starting a whole number of lengths from the first
+// attestation's start. Members then attest the same periods, and none can
+// crowd the latest periods the evidence reads with short ones of its own.
+type attestGrid struct {
+	Anchor  string `json:"anchor"`
+	Seconds int64  `json:"seconds"`
+}
+
+// onGrid checks an attestation's period against the token's grid, and
+// sets the grid from the token's first attestation.
+func (t *txn) onGrid(a records.Attestation) error {
+	start, _ := records.ParseTime(a.PeriodStart)
+	end, _ := records.ParseTime(a.PeriodEnd)
+	secs := int64(end.Sub(start) / time.Second)
+	var g attestGrid
+	found, err := t.get(&g, keyAttestGrid, a.TokenID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return t.put(attestGrid{Anchor: a.PeriodStart, Seconds: secs}, keyAttestGrid, a.TokenID)
+	}
+	anchor, err := records.ParseTime(g.Anchor)
+	if err != nil || g.Seconds <= 0 {
+		return fmt.Errorf("corrupt %s record of token %s", keyAttestGrid, a.TokenID)
+	}
+	if off := int64(start.Sub(anchor) / time.Second); secs != g.Seconds || off%g.Seconds != 0 {
+		return fmt.Errorf("attestation: token %s is attested in periods of %v starting from %s; the period %s to %s is not one of them (check lifecycle.attest_period across members)",
+			a.TokenID, time.Duration(g.Seconds)*time.Second, g.Anchor, a.PeriodStart, a.PeriodEnd)
+	}
+	return nil
 }
 
 // attestsToken checks an attestation names the token's SLO as it is.

@@ -118,6 +118,25 @@ func (w *world) breach(tok nft.Token) {
 	}
 }
 
+// A token is attested on one grid, set by its first attestation: the same
+// length, a whole number of periods from the first start, earlier ones
+// included. Short or shifted periods are refused, so no member can crowd
+// the latest periods with its own.
+func TestAttestationsShareTheTokensGrid(t *testing.T) {
+	w := registered(t)
+	tok := w.mintedToken("round-1")
+	w.attest(w.org1, attestation(tok, 3, 0.2, 0, 0, false))
+	short := attestation(tok, 5, 0.2, 0, 0, false)
+	short.PeriodEnd = records.FormatTime(day0.Add(5*24*time.Hour + time.Hour))
+	w.refused(w.org2.Client, "is attested in periods of 24h0m0s", "Compliance:Attest", mustJSON(t, short))
+	shifted := attestation(tok, 5, 0.2, 0, 0, false)
+	shifted.PeriodStart = records.FormatTime(day0.Add(5*24*time.Hour + 12*time.Hour))
+	shifted.PeriodEnd = records.FormatTime(day0.Add(6*24*time.Hour + 12*time.Hour))
+	w.refused(w.org2.Client, "is not one of them", "Compliance:Attest", mustJSON(t, shifted))
+	w.attest(w.org2, attestation(tok, 0, 0.2, 0, 0, false)) // earlier, on the grid
+	w.attest(w.org2, attestation(tok, 5, 0.2, 0, 0, false))
+}
+
 // The evidence reads a token's latest periods through the newest-first
 // index, however long its history: six older periods within budget do
 // not enter the evidence of the three breached ones after them.
