@@ -217,7 +217,25 @@ func (c *Audit) Compliance(ctx contractapi.TransactionContextInterface, tokenID 
 	})
 }
 
+// RecentCompliance returns the attestations the ledger's evidence rule
+// reads for a token: those of its latest periods (records.EvidencePolicy
+// Periods), by period then member. A node previews the evidence on them
+// before it asks, reading what the ledger will read, at a cost that does
+// not grow with the token's history.
+func (c *Audit) RecentCompliance(ctx contractapi.TransactionContextInterface, tokenID string) (string, error) {
+	return query(ctx, func(t *txn) (any, error) {
+		if _, err := t.token(tokenID); err != nil {
+			return nil, err
+		}
+		atts, err := t.recentAttestations(tokenID, records.DefaultEvidencePolicy().Periods())
+		if atts == nil {
+			atts = []records.Attestation{}
+		}
+		return atts, err
+	})
+}
+
 // GetEvaluateTransactions marks the read-only functions for clients.
 func (c *Audit) GetEvaluateTransactions() []string {
-	return []string{"History", "ByService", "ByOwner", "ByRound", "Provenance", "Compliance"}
+	return []string{"History", "ByService", "ByOwner", "ByRound", "Provenance", "Compliance", "RecentCompliance"}
 }

@@ -150,6 +150,20 @@ func TestRevisionReadsTheLatestPeriods(t *testing.T) {
 		w.attest(w.org1, attestation(v1, d, 2.5, 1, 1, false))
 		w.attest(w.org2, attestation(v1, d, 1.4, 0, 0, false))
 	}
+	// What a node previews is what the ledger reads: the same latest
+	// periods, oldest first.
+	var recent []records.Attestation
+	if err := json.Unmarshal(w.evaluate(w.org3.Client, "Audit:RecentCompliance", v1.ID), &recent); err != nil {
+		t.Fatal(err)
+	}
+	var starts []string
+	for _, a := range recent {
+		starts = append(starts, a.PeriodStart)
+	}
+	day := func(d int) string { return records.FormatTime(day0.Add(time.Duration(d) * 24 * time.Hour)) }
+	if want := []string{day(6), day(6), day(7), day(7), day(8), day(8)}; !slices.Equal(starts, want) {
+		t.Fatalf("recent attestations from %v, want %v", starts, want)
+	}
 	res := w.submit(w.org2.Client, "Generation:RequestRevision", v1.ID)
 	ev := event(t, res, records.EventGenerationRequested).Requests[0].Evidence
 	if ev == nil || ev.Trigger != records.TriggerBreached || len(ev.Attestations) != 6 || ev.Figures["breached_periods"] != 3 {

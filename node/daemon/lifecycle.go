@@ -140,7 +140,7 @@ func (l complianceLedger) Attest(ctx context.Context, a records.Attestation) err
 }
 
 func (l complianceLedger) Compliance(ctx context.Context, tokenID string) ([]records.Attestation, error) {
-	return l.c.AllCompliance(ctx, tokenID)
+	return l.c.RecentCompliance(ctx, tokenID)
 }
 
 func (l complianceLedger) RequestRevision(ctx context.Context, tokenID string) error {

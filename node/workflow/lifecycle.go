@@ -22,8 +22,9 @@ type ComplianceLedger interface {
 	// Attest records this organization's attestation of one token and
 	// period (Compliance:Attest).
 	Attest(ctx context.Context, a records.Attestation) error
-	// Compliance lists every member's attestations of a token, all pages
-	// read (Audit:Compliance).
+	// Compliance lists every member's attestations of a token's latest
+	// periods, those the ledger's evidence rule reads
+	// (Audit:RecentCompliance).
 	Compliance(ctx context.Context, tokenID string) ([]records.Attestation, error)
 	// RequestRevision asks for a revision of a token on the evidence of
 	// its attestations (Generation:RequestRevision).

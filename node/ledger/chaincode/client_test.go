@@ -195,6 +195,11 @@ func TestAttestAndAllCompliance(t *testing.T) {
 	if want := []string{"Audit:Compliance t|200|", "Audit:Compliance t|200|b1"}; !slices.Equal(pages.calls, want) {
 		t.Fatalf("calls %q, want %q", pages.calls, want)
 	}
+	recent := &fake{result: []byte(`[{"msp_id":"Org2MSP"}]`)}
+	got, err := chaincode.New(recent).RecentCompliance(ctx, "t")
+	if err != nil || len(got) != 1 || got[0].MSPID != "Org2MSP" || !slices.Equal(recent.calls, []string{"Audit:RecentCompliance t"}) {
+		t.Fatalf("RecentCompliance = %+v, %v after calls %q", got, err, recent.calls)
+	}
 }
 
 // pager answers successive evaluations with successive pages.

@@ -42,6 +42,12 @@ func (c *Client) AllCompliance(ctx context.Context, tokenID string) ([]records.A
 	}
 }
 
+// RecentCompliance returns the attestations of a token's latest periods,
+// those the ledger's evidence rule reads (Audit:RecentCompliance).
+func (c *Client) RecentCompliance(ctx context.Context, tokenID string) ([]records.Attestation, error) {
+	return evaluate[[]records.Attestation](ctx, c, "Audit:RecentCompliance", tokenID)
+}
+
 // RequestRevision asks for a revision of an active token on the evidence
 // of its attestations (Generation:RequestRevision): the ledger refuses
 // without evidence of a breached or silent SLO, and answers a settled
