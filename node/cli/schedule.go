@@ -10,6 +10,7 @@ import (
 
 	"github.com/srellama/srellama/chaincode/records"
 	"github.com/srellama/srellama/nft"
+	"github.com/srellama/srellama/node/ledger/chaincode"
 )
 
 // Schedules: rounds the consortium opens on a cadence. An admin sets a
@@ -91,18 +92,24 @@ stopped schedule set again restarts.`, `
 	}
 	set, err := cc.SetSchedule(ctx, spec)
 	if records.IsSettled(err) {
-		// Already set as given: nothing to change, and that is success.
-		fmt.Fprintf(env.Stderr, "srellama: schedule %s is already set as given; nothing changed\n", spec.ID)
-		current, err := cc.Schedule(ctx, spec.ID)
-		if err != nil {
-			return fmt.Errorf("schedule set: %w", err)
-		}
-		return printScheduleView(env.Stdout, f.json(), viewSchedule(current, nil, env.Now()))
+		return printUnchangedSchedule(ctx, env, f, cc, "schedule set", spec.ID, "already set as given")
 	}
 	if err != nil {
 		return fmt.Errorf("schedule set: %w", err)
 	}
 	return printScheduleView(env.Stdout, f.json(), viewSchedule(set.Result, nil, env.Now()))
+}
+
+// printUnchangedSchedule answers a change the ledger refused as settled
+// (the schedule is already as asked): success, saying so, with the
+// schedule as the ledger holds it.
+func printUnchangedSchedule(ctx context.Context, env Env, f *flags, cc *chaincode.Client, cmd, id, state string) error {
+	fmt.Fprintf(env.Stderr, "srellama: schedule %s is %s; nothing changed\n", id, state)
+	current, err := cc.Schedule(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	return printScheduleView(env.Stdout, f.json(), viewSchedule(current, nil, env.Now()))
 }
 
 // sortedSet sorts a list and drops its duplicates: services are a set.
@@ -303,12 +310,7 @@ changes nothing and succeeds; 'schedule set' restarts it.`, `
 	defer closeLedger()
 	stopped, err := cc.StopSchedule(ctx, id, *reason)
 	if records.IsSettled(err) {
-		fmt.Fprintf(env.Stderr, "srellama: schedule %s is already stopped; nothing changed\n", id)
-		current, err := cc.Schedule(ctx, id)
-		if err != nil {
-			return fmt.Errorf("schedule stop: %w", err)
-		}
-		return printScheduleView(env.Stdout, f.json(), viewSchedule(current, nil, env.Now()))
+		return printUnchangedSchedule(ctx, env, f, cc, "schedule stop", id, "already stopped")
 	}
 	if err != nil {
 		return fmt.Errorf("schedule stop: %w", err)
