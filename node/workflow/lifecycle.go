@@ -141,8 +141,8 @@ type Lifecycle struct {
 }
 
 type attestKey struct {
-	token       string
-	periodStart string
+	token string
+	start int64 // the period's start, Unix seconds
 }
 
 // askedMark identifies the attestations an ask rested on: a new
@@ -215,7 +215,7 @@ func (l *Lifecycle) attest(ctx context.Context, t nft.Token, periods []Period) e
 	var todo []Period
 	var keys []attestKey
 	for _, p := range periods {
-		key := attestKey{t.ID, p.Start.Format(time.RFC3339)}
+		key := attestKey{t.ID, p.Start.Unix()}
 		if !l.done(key) {
 			todo, keys = append(todo, p), append(keys, key)
 		}
@@ -241,7 +241,7 @@ func (l *Lifecycle) attest(ctx context.Context, t nft.Token, periods []Period) e
 		for range todo {
 			l.count(AttestFailed)
 		}
-		return fmt.Errorf("lifecycle: measuring %s over %d periods from %s: %w", t.ID, len(todo), keys[0].periodStart, err)
+		return fmt.Errorf("lifecycle: measuring %s over %d periods from %s: %w", t.ID, len(todo), records.FormatTime(todo[0].Start), err)
 	}
 	var errs []error
 	for i, m := range measured {
@@ -353,7 +353,7 @@ func (l *Lifecycle) forgetBefore(t time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k := range l.attested {
-		if start, err := time.Parse(time.RFC3339, k.periodStart); err != nil || start.Before(t) {
+		if k.start < t.Unix() {
 			delete(l.attested, k)
 		}
 	}

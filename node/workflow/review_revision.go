@@ -79,9 +79,7 @@ func (r OwnDataReviewer) reviewRevision(ctx context.Context, p records.Proposal,
 	compared := fmt.Sprintf("replayed over %s of our history, the revision detects %d of %d incidents (the current SLO %d) and pages falsely %d times (the current SLO %d)",
 		nft.FormatDuration(hist), detRev, incidents, detCur, fpRev, fpCur)
 	switch {
-	case detRev < detCur:
-		return Reject(figures, "the revision regresses: %s", compared), nil
-	case fpRev > fpCur:
+	case detRev < detCur || fpRev > fpCur:
 		return Reject(figures, "the revision regresses: %s", compared), nil
 	case answersSilence(def) && incidents > 0 && detRev <= detCur:
 		// Asked for because incidents went unpaged, a revision that
@@ -125,8 +123,8 @@ func (r OwnDataReviewer) reviewRetirement(ctx context.Context, p records.Proposa
 
 // spanOf is an attestation's period length.
 func spanOf(a records.Attestation) time.Duration {
-	start, err1 := time.Parse(time.RFC3339, a.PeriodStart)
-	end, err2 := time.Parse(time.RFC3339, a.PeriodEnd)
+	start, err1 := records.ParseTime(a.PeriodStart)
+	end, err2 := records.ParseTime(a.PeriodEnd)
 	if err1 != nil || err2 != nil {
 		return 0
 	}
