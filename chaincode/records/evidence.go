@@ -49,6 +49,11 @@ func DefaultEvidencePolicy() EvidencePolicy {
 	return EvidencePolicy{Window: 3, Breached: 2, SilentBudget: 0.1, GonePeriods: 3}
 }
 
+// MajorityOver is the breach rule for one period: over of the withData
+// members that had data spent budget faster than the SLO allows
+// (BudgetConsumed > 1), and they are a majority of them.
+func MajorityOver(over, withData int) bool { return withData > 0 && 2*over > withData }
+
 // periodAtts is one period's attestations.
 type periodAtts struct {
 	start string
@@ -131,7 +136,7 @@ func Assess(atts []Attestation, p EvidencePolicy) *Evidence {
 			unpaged += a.Incidents - a.IncidentsPaged
 		}
 		withData += had
-		if had > 0 && 2*over > had {
+		if MajorityOver(over, had) {
 			breached++
 		}
 	}

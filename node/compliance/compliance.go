@@ -39,6 +39,7 @@ type Period struct {
 // Periods groups attestations by period, oldest first.
 func Periods(atts []records.Attestation) []Period {
 	var out []Period
+	var over []int // per period, the members with data over budget
 	index := map[string]int{}
 	for _, a := range atts {
 		i, ok := index[a.PeriodStart]
@@ -46,6 +47,7 @@ func Periods(atts []records.Attestation) []Period {
 			i = len(out)
 			index[a.PeriodStart] = i
 			out = append(out, Period{Start: a.PeriodStart, End: a.PeriodEnd})
+			over = append(over, 0)
 		}
 		p := &out[i]
 		p.Members++
@@ -53,6 +55,9 @@ func Periods(atts []records.Attestation) []Period {
 			continue
 		}
 		p.WithData++
+		if a.BudgetConsumed > 1 {
+			over[i]++
+		}
 		p.WorstBudget = math.Max(p.WorstBudget, a.BudgetConsumed)
 		p.MeanBudget += a.BudgetConsumed
 		p.Incidents += a.Incidents
@@ -67,13 +72,7 @@ func Periods(atts []records.Attestation) []Period {
 			continue
 		}
 		p.MeanBudget /= float64(p.WithData)
-		over := 0
-		for _, a := range atts {
-			if a.PeriodStart == p.Start && !a.NoData && a.BudgetConsumed > 1 {
-				over++
-			}
-		}
-		p.Breached = 2*over > p.WithData
+		p.Breached = records.MajorityOver(over[i], p.WithData)
 	}
 	// The ledger stores period starts normalized (whole seconds, UTC), so
 	// they sort as times.

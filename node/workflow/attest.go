@@ -48,7 +48,7 @@ func (b SourceBacktest) MeasurePeriods(ctx context.Context, d nft.Definition, pe
 	for i, p := range periods {
 		out[i] = records.Attestation{
 			Service: d.SLI.Service, Name: d.Name, Version: d.Version,
-			PeriodStart: p.Start.UTC().Format(time.RFC3339), PeriodEnd: p.End.UTC().Format(time.RFC3339),
+			PeriodStart: records.FormatTime(p.Start), PeriodEnd: records.FormatTime(p.End),
 			Objective: d.SLO.Objective, NoData: true,
 		}
 		if i > 0 && p.Start.Before(periods[i-1].End) {
