@@ -826,16 +826,12 @@ func untrained(rep *SMDReport, fs []fold, calibrated bool) error {
 // calibrate does a model's: machine by machine, on the same scores over
 // the period just before.
 func calibrateDeviation(sc scored, t fl.Transform, maxScore, meanScore []float64) {
-	off := 0
-	for _, mc := range sc.machines {
-		n := mc.test.Rows()
-		if mc.before != nil && mc.before.Rows() > 0 {
-			refMax, refMean := deviationScores(mc.before, t)
-			rescale(maxScore[off:off+n], refMax)
-			rescale(meanScore[off:off+n], refMean)
-		}
-		off += n
-	}
+	_ = eachBefore(sc, func(before *fl.Dataset, lo, hi int) error {
+		refMax, refMean := deviationScores(before, t)
+		rescale(maxScore[lo:hi], refMax)
+		rescale(meanScore[lo:hi], refMean)
+		return nil
+	})
 }
 
 func hasTransform(d *fl.Dataset, t fl.Transform) bool {
@@ -954,7 +950,7 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 				return nil, err
 			}
 			if cfg.Calibrate {
-				if err := calibrate(res.Final, std, sc, out.fed[sc.name]); err != nil {
+				if err := calibrate(std, sc, []fl.Model{res.Final}, out.fed[sc.name]); err != nil {
 					return nil, err
 				}
 			}
@@ -1027,13 +1023,9 @@ func runFold(f fold, cfg SMDConfig, seed uint64, baselines bool) (*foldResult, e
 			return nil, err
 		}
 		if cfg.Calibrate {
-			for _, c := range []struct {
-				model  fl.Model
-				scores []float64
-			}{{res.Final, out.fed[sc.name]}, {central, out.central[sc.name]}, {local, out.local[sc.name]}} {
-				if err := calibrate(c.model, std, sc, c.scores); err != nil {
-					return nil, err
-				}
+			models := []fl.Model{res.Final, central, local}
+			if err := calibrate(std, sc, models, out.fed[sc.name], out.central[sc.name], out.local[sc.name]); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -1057,31 +1049,44 @@ func calibratable(fs []fold) bool {
 }
 
 // calibrate rewrites a scored site's scores, machine by machine, as
-// (score − median) / MAD of the model's scores over the machine's period
-// just before (scoredMachine.before; machines without one are left as
-// they are). No label is read.
-func calibrate(m fl.Model, std *fl.Standardizer, sc scored, scores []float64) error {
-	if len(sc.machines) == 0 {
-		return nil // rows not laid out by machine: nothing to calibrate on
+// (score − median) / MAD of the same model's scores over the machine's
+// period just before (scoredMachine.before; machines without one are left
+// as they are): scores[i] are models[i]'s. No label is read.
+func calibrate(std *fl.Standardizer, sc scored, models []fl.Model, scores ...[]float64) error {
+	for _, s := range scores {
+		if n := sc.test.Rows(); len(s) != n {
+			return fmt.Errorf("calibrating %s: %d scores for %d rows", sc.name, len(s), n)
+		}
 	}
+	return eachBefore(sc, func(before *fl.Dataset, lo, hi int) error {
+		x, err := std.Apply(before)
+		if err != nil {
+			return err
+		}
+		for i, m := range models {
+			ref, err := m.Scores(x)
+			if err != nil {
+				return err
+			}
+			rescale(scores[i][lo:hi], ref)
+		}
+		return nil
+	})
+}
+
+// eachBefore calls f with every scored machine's period before its scored
+// rows and those rows' span [lo, hi) in the site's rows, skipping machines
+// without such a period.
+func eachBefore(sc scored, f func(before *fl.Dataset, lo, hi int) error) error {
 	off := 0
 	for _, mc := range sc.machines {
 		n := mc.test.Rows()
 		if mc.before != nil && mc.before.Rows() > 0 {
-			x, err := std.Apply(mc.before)
-			if err != nil {
+			if err := f(mc.before, off, off+n); err != nil {
 				return fmt.Errorf("calibrating %s: %w", mc.name, err)
 			}
-			ref, err := m.Scores(x)
-			if err != nil {
-				return fmt.Errorf("calibrating %s: %w", mc.name, err)
-			}
-			rescale(scores[off:off+n], ref)
 		}
 		off += n
-	}
-	if off != len(scores) {
-		return fmt.Errorf("calibrating %s: %d scores for %d rows", sc.name, len(scores), off)
 	}
 	return nil
 }
