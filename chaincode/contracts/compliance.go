@@ -176,8 +176,8 @@ func (t *txn) recentAttestations(tokenID string, periods int) ([]records.Attesta
 	if len(out) == 0 {
 		return t.attestationsOf(tokenID)
 	}
-	slices.Reverse(out) // oldest period first; members within a period in key order
-	slices.SortStableFunc(out, func(a, b records.Attestation) int {
+	// The index reads newest first; the rule reads oldest first.
+	slices.SortFunc(out, func(a, b records.Attestation) int {
 		if c := strings.Compare(a.PeriodStart, b.PeriodStart); c != 0 {
 			return c
 		}
